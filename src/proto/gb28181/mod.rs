@@ -1,0 +1,10 @@
+//! GB/T 28181 (spec `gb28181-features.txt`): codes, registration messages,
+//! and the device and platform state machines.
+
+pub mod device;
+pub mod id;
+pub mod platform;
+pub mod register;
+
+#[cfg(test)]
+mod virtual_time;
