@@ -1,1 +1,39 @@
-fn main(){}
+//! `camcert`: parse flags, resolve a plan, run it, map the outcome to an
+//! exit code (0 every mandatory case passed, 1 a case failed, 2 the run
+//! could not be carried out).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use camcert::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("Error: cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let code = rt.block_on(async {
+        match cli.command {
+            Command::Run(a) => camcert::app::run(a).await,
+            Command::List { paths } => camcert::app::list(&paths),
+            Command::Serve(a) => camcert::app::serve(a).await,
+            Command::Schema { catalog } => camcert::app::schema(catalog),
+        }
+    });
+    match code {
+        Ok(c) => ExitCode::from(c as u8),
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

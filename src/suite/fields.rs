@@ -1,0 +1,156 @@
+//! Field paths: how a suite names a part of a received message.
+//!
+//! | path | value |
+//! | --- | --- |
+//! | `method`, `status`, `reason`, `uri` | start line |
+//! | `uri.user`, `uri.host`, `uri.port` | Request-URI parts |
+//! | `from.user` `from.host` `from.port` `from.tag` `from.uri` `from.display` | same for `to`, `contact` |
+//! | `call_id`, `cseq`, `cseq.seq`, `cseq.method` | |
+//! | `via.transport` `via.host` `via.port` `via.branch` `via.rport` `via.received` | first Via |
+//! | `expires` | Expires header, else the Contact `expires` parameter |
+//! | `header.NAME` | raw value of the first header NAME (compact forms understood) |
+//! | `header_count.NAME` | how many NAME headers there are |
+//! | `auth.PARAM` | parameter of `Authorization` (`auth.scheme` for the scheme) |
+//! | `challenge.PARAM` | parameter of `WWW-Authenticate` (`challenge.scheme`) |
+//! | `body`, `body.length`, `content_length`, `content_type` | |
+
+use crate::proto::gb28181::register::requested_expires;
+use crate::proto::sip::{AuthParams, NameAddr, SipMessage, SipUri, StartLine, Via};
+
+const ROOTS: &[&str] = &[
+    "method", "status", "reason", "uri", "from", "to", "contact", "call_id", "cseq", "via", "expires",
+    "header", "header_count", "auth", "challenge", "body", "content_length", "content_type",
+];
+
+/// Is `path` a path [`resolve`] understands? Run at load time.
+pub fn check_path(path: &str) -> Result<(), String> {
+    let (root, rest) = path.split_once('.').unwrap_or((path, ""));
+    if !ROOTS.contains(&root) {
+        return Err(format!("unknown field {root:?}; expected one of {}", ROOTS.join(", ")));
+    }
+    let ok = match root {
+        "uri" => matches!(rest, "" | "user" | "host" | "port" | "scheme"),
+        "from" | "to" | "contact" => matches!(rest, "" | "user" | "host" | "port" | "tag" | "uri" | "display"),
+        "cseq" => matches!(rest, "" | "seq" | "method"),
+        "via" => matches!(rest, "" | "transport" | "host" | "port" | "branch" | "rport" | "received"),
+        "body" => matches!(rest, "" | "length"),
+        "header" | "header_count" | "auth" | "challenge" => !rest.is_empty(),
+        _ => rest.is_empty(),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{path:?} is not a field of {root:?}"))
+    }
+}
+
+fn uri_part(u: &SipUri, part: &str) -> Option<String> {
+    match part {
+        "" => Some(u.to_string()),
+        "user" => u.user.clone(),
+        "host" => Some(u.host.clone()),
+        "port" => u.port.map(|p| p.to_string()),
+        "scheme" => Some(u.scheme.clone()),
+        _ => None,
+    }
+}
+
+/// The value at `path` in `m`, or `None` when the message has no such field.
+pub fn resolve(m: &SipMessage, path: &str) -> Option<String> {
+    let (root, rest) = path.split_once('.').unwrap_or((path, ""));
+    match root {
+        "method" => m.method().map(str::to_string),
+        "status" => m.status().map(|s| s.to_string()),
+        "reason" => match &m.start {
+            StartLine::Response { reason, .. } => Some(reason.clone()),
+            _ => None,
+        },
+        "uri" => {
+            let u = m.uri()?;
+            if rest.is_empty() {
+                Some(u.to_string())
+            } else {
+                uri_part(&SipUri::parse(u)?, rest)
+            }
+        }
+        "from" | "to" | "contact" => {
+            let raw = m.headers.get(root)?;
+            if rest.is_empty() {
+                return Some(raw.to_string());
+            }
+            let n = NameAddr::parse(raw)?;
+            match rest {
+                "tag" => n.tag().map(str::to_string),
+                "uri" => Some(n.uri.to_string()),
+                "display" => n.display.clone(),
+                p => uri_part(&n.uri, p),
+            }
+        }
+        "call_id" => m.call_id().map(str::to_string),
+        "cseq" => match rest {
+            "" => m.headers.get("CSeq").map(str::to_string),
+            "seq" => m.cseq().map(|c| c.seq.to_string()),
+            _ => m.cseq().map(|c| c.method),
+        },
+        "via" => {
+            let raw = m.headers.get("Via")?;
+            if rest.is_empty() {
+                return Some(raw.to_string());
+            }
+            let v = Via::parse(raw)?;
+            match rest {
+                "transport" => Some(v.transport.clone()),
+                "host" => Some(v.host.clone()),
+                "port" => v.port.map(|p| p.to_string()),
+                p => v.param(p).map(str::to_string),
+            }
+        }
+        "expires" => requested_expires(m).map(|e| e.to_string()),
+        "header" => m.headers.get(rest).map(str::to_string),
+        "header_count" => Some(m.headers.get_all(rest).count().to_string()),
+        "auth" | "challenge" => {
+            let h = if root == "auth" { "Authorization" } else { "WWW-Authenticate" };
+            let p = AuthParams::parse(m.headers.get(h)?)?;
+            if rest == "scheme" {
+                Some(p.scheme.clone())
+            } else {
+                p.get(rest).map(str::to_string)
+            }
+        }
+        "body" => match rest {
+            "length" => Some(m.body.len().to_string()),
+            _ => Some(String::from_utf8_lossy(&m.body).into_owned()),
+        },
+        "content_length" => m.headers.get("Content-Length").map(str::to_string),
+        "content_type" => m.headers.get("Content-Type").map(str::to_string),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_register_fields() {
+        let raw = b"REGISTER sip:34020000002000000001@127.0.0.1:5060 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 127.0.0.1:5070;rport;branch=z9hG4bK1\r\n\
+From: <sip:34020000001320000001@3402000000>;tag=7\r\n\
+To: <sip:34020000001320000001@3402000000>\r\nCall-ID: c\r\nCSeq: 2 REGISTER\r\n\
+Authorization: Digest username=\"34020000001320000001\", realm=\"3402000000\", nonce=\"n\", uri=\"sip:x\", response=\"r\"\r\n\
+Expires: 3600\r\nContent-Length: 0\r\n\r\n";
+        let m = SipMessage::parse(raw).unwrap().message;
+        assert_eq!(resolve(&m, "uri.user").as_deref(), Some("34020000002000000001"));
+        assert_eq!(resolve(&m, "from.tag").as_deref(), Some("7"));
+        assert_eq!(resolve(&m, "to.tag"), None);
+        assert_eq!(resolve(&m, "via.branch").as_deref(), Some("z9hG4bK1"));
+        assert_eq!(resolve(&m, "cseq.seq").as_deref(), Some("2"));
+        assert_eq!(resolve(&m, "auth.realm").as_deref(), Some("3402000000"));
+        assert_eq!(resolve(&m, "challenge.realm"), None);
+        assert_eq!(resolve(&m, "expires").as_deref(), Some("3600"));
+        assert_eq!(resolve(&m, "header_count.Via").as_deref(), Some("1"));
+        assert!(check_path("from.tag").is_ok());
+        assert!(check_path("frm.tag").is_err());
+        assert!(check_path("cseq.nope").is_err());
+    }
+}

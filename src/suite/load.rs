@@ -1,0 +1,287 @@
+//! Loading suite files: YAML → [`super::model`] → checked [`Suite`]s.
+//! Every error names the file, line and column, and what was expected
+//! there; the CLI turns it into exit code 2.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_saphyr::Spanned;
+
+use super::fields;
+use super::model::*;
+use super::{Case, Catalog, Loc, Requirement, Step, Suite};
+
+/// A problem with a suite file: the user's to fix.
+#[derive(Debug, Clone)]
+pub struct SuiteError {
+    pub file: PathBuf,
+    pub line: u64,
+    pub col: u64,
+    pub message: String,
+}
+
+impl fmt::Display for SuiteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line > 0 {
+            write!(f, "{}:{}:{}: {}", self.file.display(), self.line, self.col, self.message)
+        } else {
+            write!(f, "{}: {}", self.file.display(), self.message)
+        }
+    }
+}
+
+impl std::error::Error for SuiteError {}
+
+fn err_at(file: &Path, loc: &serde_saphyr::Location, message: impl Into<String>) -> SuiteError {
+    SuiteError {
+        file: file.to_path_buf(),
+        line: loc.line(),
+        col: loc.column(),
+        message: message.into(),
+    }
+}
+
+fn yaml_error(file: &Path, e: serde_saphyr::Error) -> SuiteError {
+    let (line, col) = e
+        .location()
+        .map(|l| (l.line(), l.column()))
+        .unwrap_or((0, 0));
+    // The library's message carries a source snippet after the first line;
+    // we print our own location, so keep its first line only.
+    let full = e.to_string();
+    let msg = full
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("invalid YAML")
+        .trim()
+        .to_string();
+    SuiteError {
+        file: file.to_path_buf(),
+        line,
+        col,
+        message: msg,
+    }
+}
+
+/// Suite files under `paths` (files as given; folders walked, sorted,
+/// `requirements.yaml` excluded).
+pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, SuiteError> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            walk(p, &mut out).map_err(|e| SuiteError {
+                file: p.clone(),
+                line: 0,
+                col: 0,
+                message: e.to_string(),
+            })?;
+        } else if p.is_file() {
+            out.push(p.clone());
+        } else {
+            return Err(SuiteError {
+                file: p.clone(),
+                line: 0,
+                col: 0,
+                message: "no such file or folder".into(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)?.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            walk(&p, out)?;
+        } else if matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+            && p.file_name().and_then(|n| n.to_str()) != Some("requirements.yaml")
+        {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// Load the catalog nearest to `suite_file` (its folder, then parents).
+fn find_catalog(suite_file: &Path, cache: &mut HashMap<PathBuf, Arc<Catalog>>) -> Result<Arc<Catalog>, SuiteError> {
+    let mut dir = suite_file.parent().map(Path::to_path_buf);
+    while let Some(d) = dir {
+        let f = d.join("requirements.yaml");
+        if f.is_file() {
+            if let Some(c) = cache.get(&f) {
+                return Ok(c.clone());
+            }
+            let c = Arc::new(load_catalog(&f)?);
+            cache.insert(f, c.clone());
+            return Ok(c);
+        }
+        dir = d.parent().map(Path::to_path_buf);
+    }
+    Err(SuiteError {
+        file: suite_file.to_path_buf(),
+        line: 0,
+        col: 0,
+        message: "no requirements.yaml in this folder or any parent: every case must cite a catalogued requirement".into(),
+    })
+}
+
+pub fn load_catalog(file: &Path) -> Result<Catalog, SuiteError> {
+    let text = read(file)?;
+    let input: CatalogInput = serde_saphyr::from_str(&text).map_err(|e| yaml_error(file, e))?;
+    let mut reqs = BTreeMap::new();
+    for r in input.requirements {
+        if reqs.contains_key(&r.value.id) {
+            return Err(err_at(file, &r.referenced, format!("requirement {} is defined twice", r.value.id)));
+        }
+        reqs.insert(r.value.id.clone(), r.value);
+    }
+    Ok(Catalog {
+        file: file.to_path_buf(),
+        spec: input.spec,
+        requirements: reqs,
+    })
+}
+
+fn read(file: &Path) -> Result<String, SuiteError> {
+    std::fs::read_to_string(file).map_err(|e| SuiteError {
+        file: file.to_path_buf(),
+        line: 0,
+        col: 0,
+        message: format!("cannot read: {e}"),
+    })
+}
+
+pub fn load_all(paths: &[PathBuf]) -> Result<Vec<Suite>, SuiteError> {
+    let mut cache = HashMap::new();
+    let mut seen_ids: HashMap<String, PathBuf> = HashMap::new();
+    let mut suites = Vec::new();
+    for f in discover(paths)? {
+        let s = load_suite(&f, &mut cache)?;
+        for c in &s.cases {
+            if let Some(prev) = seen_ids.insert(c.id.clone(), f.clone()) {
+                return Err(SuiteError {
+                    file: f.clone(),
+                    line: c.loc.line,
+                    col: c.loc.col,
+                    message: format!("case ID {} is already used in {}", c.id, prev.display()),
+                });
+            }
+        }
+        suites.push(s);
+    }
+    Ok(suites)
+}
+
+fn load_suite(file: &Path, cache: &mut HashMap<PathBuf, Arc<Catalog>>) -> Result<Suite, SuiteError> {
+    let text = read(file)?;
+    let input: SuiteInput = serde_saphyr::from_str(&text).map_err(|e| yaml_error(file, e))?;
+    let catalog = find_catalog(file, cache)?;
+    let fname: Arc<str> = file.display().to_string().into();
+    let mut cases = Vec::new();
+    let mut ids = HashSet::new();
+    for Spanned { value: c, referenced, .. } in input.cases {
+        let at = |msg: String| err_at(file, &referenced, msg);
+        if !ids.insert(c.id.clone()) {
+            return Err(at(format!("case ID {} appears twice in this file", c.id)));
+        }
+        if c.requirements.is_empty() {
+            return Err(at(format!("case {}: `requirements` is empty; cite at least one requirement ID", c.id)));
+        }
+        let mut reqs = Vec::new();
+        for r in &c.requirements {
+            match catalog.requirements.get(r) {
+                Some(req) => reqs.push(Requirement::from(req)),
+                None => {
+                    return Err(at(format!(
+                        "case {}: requirement {r:?} is not in {}",
+                        c.id,
+                        catalog.file.display()
+                    )))
+                }
+            }
+        }
+        let level = c
+            .level
+            .unwrap_or_else(|| reqs.iter().map(|r| r.level).min().unwrap_or(Level::Mandatory));
+        let clause = c.clause.clone().unwrap_or_else(|| reqs[0].clause.clone());
+        let mut steps = Vec::new();
+        for s in c.steps {
+            let loc = Loc {
+                file: fname.clone(),
+                line: s.referenced.line(),
+                col: s.referenced.column(),
+            };
+            check_step(&s.value).map_err(|m| err_at(file, &s.referenced, format!("case {}: {m}", c.id)))?;
+            steps.push(Step { input: s.value, loc });
+        }
+        if steps.is_empty() {
+            return Err(at(format!("case {}: no steps", c.id)));
+        }
+        cases.push(Case {
+            id: c.id,
+            title: c.title,
+            requirements: reqs,
+            level,
+            tags: c.tags,
+            clause,
+            vars: c.vars,
+            transports: c.transports.unwrap_or_else(|| input.transports.clone()),
+            steps,
+            loc: Loc {
+                file: fname.clone(),
+                line: referenced.line(),
+                col: referenced.column(),
+            },
+        });
+    }
+    Ok(Suite {
+        name: input.suite,
+        file: file.to_path_buf(),
+        protocol: input.protocol,
+        role: input.role,
+        transports: input.transports,
+        vars: input.vars,
+        secrets: input.secrets,
+        timeout: input.timeout.map(|d| d.0),
+        cases,
+        catalog,
+    })
+}
+
+/// Shape checks serde cannot express.
+fn check_step(s: &StepInput) -> Result<(), String> {
+    match s {
+        StepInput::Send(x) => {
+            if x.request.is_none() && x.raw.is_none() {
+                return Err("`send` needs `request: METHOD` or `raw: ...`".into());
+            }
+        }
+        StepInput::Reply(x) => {
+            if !(100..=699).contains(&x.status) {
+                return Err(format!("`reply.status` {} is not a SIP status code (100-699)", x.status));
+            }
+        }
+        StepInput::Expect(x) => {
+            match (&x.request, x.response) {
+                (Some(_), Some(_)) => return Err("`expect` takes `request` or `response`, not both".into()),
+                (None, None) => return Err("`expect` needs `request: METHOD` or `response: STATUS`".into()),
+                _ => {}
+            }
+            for (path, m) in &x.matches {
+                fields::check_path(path).map_err(|e| format!("match {path:?}: {e}"))?;
+                if let Some(r) = &m.regex {
+                    regex::Regex::new(r).map_err(|e| format!("match {path:?}: bad regex: {e}"))?;
+                }
+            }
+            for (var, path) in &x.capture {
+                fields::check_path(path).map_err(|e| format!("capture {var:?}: {e}"))?;
+            }
+        }
+        StepInput::Wait(_) | StepInput::Trigger(_) => {}
+    }
+    Ok(())
+}

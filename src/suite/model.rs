@@ -1,0 +1,420 @@
+//! The suite file format: serde structs that YAML maps onto. The loader
+//! ([`super::load`]) checks them and resolves them into a runnable
+//! [`super::Suite`]. `camcert schema` prints the JSON Schema generated from
+//! these types; `suites/schema.json` is that output.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_saphyr::Spanned;
+
+use crate::proto::Transport;
+
+/// A duration written as `500ms`, `10s`, `2m`, `1h`, or a number of seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Dur(pub Duration);
+
+impl fmt::Display for Dur {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.0.as_millis();
+        if ms % 1000 == 0 {
+            write!(f, "{}s", ms / 1000)
+        } else {
+            write!(f, "{ms}ms")
+        }
+    }
+}
+
+impl Dur {
+    pub fn parse(s: &str) -> Result<Dur, String> {
+        let s = s.trim();
+        let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+        let (num, unit) = s.split_at(split);
+        let n: f64 = num
+            .parse()
+            .map_err(|_| format!("{s:?} is not a duration like 500ms, 10s, 2m or 1h"))?;
+        let secs = match unit.trim() {
+            "ms" => n / 1000.0,
+            "" | "s" => n,
+            "m" | "min" => n * 60.0,
+            "h" => n * 3600.0,
+            u => return Err(format!("{s:?}: unknown unit {u:?} (use ms, s, m or h)")),
+        };
+        Ok(Dur(Duration::from_secs_f64(secs)))
+    }
+}
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            N(f64),
+            S(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::N(n) if n >= 0.0 => Ok(Dur(Duration::from_secs_f64(n))),
+            Raw::N(n) => Err(serde::de::Error::custom(format!("negative duration {n}"))),
+            Raw::S(s) => Dur::parse(&s).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+impl Serialize for Dur {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl JsonSchema for Dur {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A duration: `500ms`, `10s`, `2m`, `1h`, or a number of seconds.",
+            "anyOf": [
+                {"type": "string", "pattern": "^[0-9.]+\\s*(ms|s|m|min|h)?$"},
+                {"type": "number", "minimum": 0}
+            ]
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Gb28181,
+}
+
+/// The role camcert plays. The device under test plays the other one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// camcert is the platform (SIP server); the DUT is a camera.
+    Platform,
+    /// camcert is the device; the DUT is a platform or gateway.
+    Device,
+}
+
+/// Requirement levels, strongest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Mandatory,
+    Conditional,
+    Optional,
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Level::Mandatory => "mandatory",
+            Level::Conditional => "conditional",
+            Level::Optional => "optional",
+        })
+    }
+}
+
+/// A suite file.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SuiteInput {
+    /// Suite name, shown in reports.
+    pub suite: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub protocol: Protocol,
+    pub role: Role,
+    /// Transports every case runs over, one run per transport.
+    #[serde(default = "default_transports")]
+    pub transports: Vec<Transport>,
+    /// Variables (`${name}` in any string); `--var` overrides them.
+    #[serde(default)]
+    pub vars: BTreeMap<String, String>,
+    /// Names of variables whose values are masked in logs and reports
+    /// (variables named like password, secret, key or token are masked anyway).
+    #[serde(default)]
+    pub secrets: Vec<String>,
+    /// Default wait for `expect` steps (protocol time).
+    #[serde(default)]
+    pub timeout: Option<Dur>,
+    #[schemars(with = "Vec<CaseInput>")]
+    pub cases: Vec<Spanned<CaseInput>>,
+}
+
+fn default_transports() -> Vec<Transport> {
+    vec![Transport::Udp]
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CaseInput {
+    /// Unique case ID, e.g. `CAM-REG-001`.
+    pub id: String,
+    pub title: String,
+    /// Requirement IDs from the catalog (`requirements.yaml`) this case verifies.
+    pub requirements: Vec<String>,
+    /// Defaults to the strongest level of the case's requirements.
+    #[serde(default)]
+    pub level: Option<Level>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Spec clause; defaults to the first requirement's clause.
+    #[serde(default)]
+    pub clause: Option<String>,
+    /// Case-local variables, overriding the suite's.
+    #[serde(default)]
+    pub vars: BTreeMap<String, String>,
+    /// Restrict the case to these transports.
+    #[serde(default)]
+    pub transports: Option<Vec<Transport>>,
+    #[schemars(with = "Vec<StepInput>")]
+    pub steps: Vec<Spanned<StepInput>>,
+}
+
+/// One step. Each step is a map with exactly one of these keys.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum StepInput {
+    /// Send a new request to the DUT.
+    Send(SendInput),
+    /// Answer the last request received from the DUT.
+    Reply(ReplyInput),
+    /// Wait for a message from the DUT and check it.
+    Expect(ExpectInput),
+    /// Do nothing for a while (protocol time).
+    Wait(Dur),
+    /// Ask the DUT to act (the built-in peer does it; a real DUT's operator
+    /// is shown `note`).
+    Trigger(TriggerInput),
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendInput {
+    /// Method, e.g. `REGISTER` or `MESSAGE`.
+    #[serde(default)]
+    pub request: Option<String>,
+    /// Request-URI; defaults to `sip:<remote ID>@<target>`.
+    #[serde(default)]
+    pub uri: Option<String>,
+    /// Headers to add or replace (in this order), after the defaults.
+    #[serde(default)]
+    pub headers: IndexMap<String, String>,
+    /// Default headers to leave out.
+    #[serde(default)]
+    pub remove_headers: Vec<String>,
+    #[serde(default)]
+    pub body: Option<String>,
+    /// Force this Content-Length instead of the body's length.
+    #[serde(default)]
+    pub content_length: Option<u64>,
+    /// Answer the last challenge received with digest credentials.
+    #[serde(default)]
+    pub authorize: Option<AuthorizeInput>,
+    /// Send these bytes as they are (variables substituted, line ends made
+    /// CRLF); every other field is ignored.
+    #[serde(default)]
+    pub raw: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorizeInput {
+    /// Defaults to the local ID (a GB device uses its device ID).
+    #[serde(default)]
+    pub username: Option<String>,
+    pub password: String,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplyInput {
+    pub status: u16,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub headers: IndexMap<String, String>,
+    #[serde(default)]
+    pub remove_headers: Vec<String>,
+    #[serde(default)]
+    pub body: Option<String>,
+    /// Add a `WWW-Authenticate: Digest` challenge.
+    #[serde(default)]
+    pub challenge: Option<ChallengeInput>,
+    /// Add a GB/T 28181 `Date:` header with the current time (§校时).
+    #[serde(default)]
+    pub date: bool,
+    #[serde(default)]
+    pub raw: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChallengeInput {
+    pub realm: String,
+    /// `MD5` (default) or `SHA-256`.
+    #[serde(default)]
+    pub algorithm: Option<String>,
+    /// Offer `qop="auth"`.
+    #[serde(default)]
+    pub qop: bool,
+    /// Defaults to a fresh random nonce.
+    #[serde(default)]
+    pub nonce: Option<String>,
+    #[serde(default)]
+    pub opaque: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectInput {
+    /// Wait for a request with this method.
+    #[serde(default)]
+    pub request: Option<String>,
+    /// Wait for a response with this status code (to the last request sent).
+    #[serde(default)]
+    pub response: Option<u16>,
+    /// Give up after this long (protocol time; at least 2 s of real time).
+    #[serde(default)]
+    pub timeout: Option<Dur>,
+    /// Field checks: `field path: matcher`.
+    #[serde(default, rename = "match")]
+    pub matches: IndexMap<String, MatcherInput>,
+    /// Protocol-aware checks.
+    #[serde(default)]
+    pub check: Vec<CheckInput>,
+    /// Store field values in variables: `name: field path`.
+    #[serde(default)]
+    pub capture: IndexMap<String, String>,
+    /// When the message must arrive, measured from the end of the previous step.
+    #[serde(default)]
+    pub after: Option<DelayInput>,
+    /// Pass when no such message arrives before the timeout.
+    #[serde(default)]
+    pub absent: bool,
+    /// Accept a message that breaks SIP framing rules (they fail the step otherwise).
+    #[serde(default)]
+    pub allow_findings: bool,
+}
+
+/// Every condition given must hold.
+#[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MatcherInput {
+    #[serde(default)]
+    pub equals: Option<String>,
+    #[serde(default)]
+    pub not_equals: Option<String>,
+    /// Case-insensitive equality.
+    #[serde(default)]
+    pub equals_ignore_case: Option<String>,
+    #[serde(default)]
+    pub contains: Option<String>,
+    /// Regular expression that must match somewhere in the value (anchor it with ^…$).
+    #[serde(default)]
+    pub regex: Option<String>,
+    /// Numeric lower bound (inclusive).
+    #[serde(default)]
+    pub min: Option<f64>,
+    /// Numeric upper bound (inclusive).
+    #[serde(default)]
+    pub max: Option<f64>,
+    /// `true`: the field must exist; `false`: it must not.
+    #[serde(default)]
+    pub present: Option<bool>,
+    #[serde(default)]
+    pub one_of: Option<Vec<String>>,
+    /// The value is a 20-digit GB/T 28181 code of this kind.
+    #[serde(default)]
+    pub gb_id: Option<GbIdKind>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum GbIdKind {
+    Any,
+    Device,
+    Platform,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum CheckInput {
+    /// The Authorization digest response is right for this password.
+    Digest(DigestCheckInput),
+    /// The message carries a GB/T 28181 `Date:` (§校时).
+    GbDate(GbDateCheckInput),
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DigestCheckInput {
+    pub password: String,
+    /// The username the credentials must carry.
+    #[serde(default)]
+    pub username: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GbDateCheckInput {
+    /// Require milliseconds (`yyyy-MM-ddTHH:mm:ss.SSS`); otherwise their
+    /// absence is only reported as a finding.
+    #[serde(default)]
+    pub strict: bool,
+    /// Largest allowed difference from the harness clock.
+    #[serde(default)]
+    pub max_skew: Option<Dur>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DelayInput {
+    #[serde(default)]
+    pub min: Option<Dur>,
+    #[serde(default)]
+    pub max: Option<Dur>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerInput {
+    /// `unregister`, `register`, or `restart`.
+    pub action: TriggerAction,
+    /// What a person operating a real DUT should do now.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TriggerAction {
+    Unregister,
+    Register,
+    Restart,
+}
+
+/// `requirements.yaml`: the requirement catalog of a suite folder.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogInput {
+    pub spec: String,
+    #[schemars(with = "Vec<RequirementInput>")]
+    pub requirements: Vec<Spanned<RequirementInput>>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequirementInput {
+    pub id: String,
+    pub clause: String,
+    pub level: Level,
+    /// One sentence: what must hold.
+    pub text: String,
+}

@@ -1,0 +1,981 @@
+//! Executes cases. One executor per step kind; waits, timeouts and the
+//! protocol-time scale live in one place ([`CaseRun::deadline`]). Each case
+//! gets fresh sockets, a fresh built-in peer when no target is given, and
+//! its own evidence capture.
+
+use std::collections::HashSet;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use rand::Rng;
+
+use super::fields::resolve;
+use super::model::*;
+use super::vars::{mask, Vars};
+use super::{Case, Step, Suite};
+use crate::capture::pcap::write_pcap;
+use crate::peers::{self, PeerHandle};
+use crate::proto::gb28181::device::{Device, DeviceConfig, DeviceFaults};
+use crate::proto::gb28181::id::GbId;
+use crate::proto::gb28181::platform::{Platform, PlatformConfig, PlatformFaults};
+use crate::proto::gb28181::register::{build_register, format_date, host_port, parse_date, RegisterParams};
+use crate::proto::sip::digest::{Algorithm, Challenge, Credentials};
+use crate::proto::sip::{self, SipMessage, Via};
+use crate::proto::Transport;
+use crate::report::{escape_bytes, CaseResult, Failure, FindingOut, MessageLog, RequirementRef, RunResult, Status};
+use crate::transport::{Endpoint, PeerAddr};
+
+/// A real-time floor under every wait, so a tiny time scale never turns a
+/// wait for a prompt answer into a race with the scheduler.
+const MIN_REAL_WAIT: Duration = Duration::from_secs(2);
+/// `expect` waits this long (protocol time) unless told otherwise.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time scale used with the built-in peers: 60 s of protocol time in 600 ms.
+pub const BUILTIN_TIME_SCALE: f64 = 0.01;
+
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// The DUT. `None` starts the built-in reference peer for each case.
+    pub target: Option<PeerAddr>,
+    /// Where camcert listens when it plays the platform.
+    pub listen: Option<SocketAddr>,
+    pub vars: Vec<(String, String)>,
+    pub filters: Vec<String>,
+    pub report_dir: PathBuf,
+    pub junit: Option<PathBuf>,
+    pub time_scale: Option<f64>,
+    /// Faults switched on in the built-in peer.
+    pub peer_faults: Vec<String>,
+    /// Count optional and conditional failures in the exit code too.
+    pub strict: bool,
+    /// Print each case as it finishes.
+    pub verbose_terminal: bool,
+}
+
+/// Check `--peer-fault` names against the peer each suite would start.
+pub fn check_peer_faults(suites: &[Suite], faults: &[String]) -> Result<()> {
+    for f in faults {
+        let known = suites.iter().any(|s| match s.role {
+            Role::Platform => DeviceFaults::default().set(f),
+            Role::Device => PlatformFaults::default().set(f),
+        });
+        if !known {
+            bail!(
+                "unknown --peer-fault {f:?}; reference camera faults: {}; reference platform faults: {}",
+                DeviceFaults::NAMES.join(", "),
+                PlatformFaults::NAMES.join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Run every selected case; results are written to `report_dir` after each
+/// case. `stop` set (Ctrl-C) ends the run after writing what finished.
+pub async fn run(suites: &[Suite], opts: &RunOptions, stop: Arc<AtomicBool>) -> Result<RunResult> {
+    std::fs::create_dir_all(opts.report_dir.join("pcap"))
+        .with_context(|| format!("creating {}", opts.report_dir.display()))?;
+    let mut result = RunResult {
+        tool: "camcert".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        started_at: chrono::Local::now().to_rfc3339(),
+        finished_at: None,
+        target: opts
+            .target
+            .map(|t| t.to_string())
+            .unwrap_or_else(|| "built-in reference peers".into()),
+        interrupted: false,
+        cases: vec![],
+        summary: Default::default(),
+    };
+    let mut out = std::io::stdout();
+    'suites: for suite in suites {
+        for case in &suite.cases {
+            if !opts.filters.is_empty() && !opts.filters.iter().any(|f| case.matches_filter(f)) {
+                continue;
+            }
+            for &transport in &case.transports {
+                if let Some(t) = opts.target {
+                    if t.transport != transport {
+                        continue;
+                    }
+                }
+                if stop.load(Ordering::SeqCst) {
+                    result.interrupted = true;
+                    break 'suites;
+                }
+                let fut = run_case(suite, case, transport, opts);
+                let r = tokio::select! {
+                    r = fut => r,
+                    _ = wait_flag(stop.clone()) => {
+                        result.interrupted = true;
+                        break 'suites;
+                    }
+                };
+                if opts.verbose_terminal {
+                    crate::report::terminal::print_case(&mut out, &r);
+                }
+                result.cases.push(r);
+                result.recount();
+                result.write_json(&opts.report_dir)?;
+            }
+        }
+    }
+    result.finished_at = Some(chrono::Local::now().to_rfc3339());
+    result.recount();
+    result.write_json(&opts.report_dir)?;
+    let junit = opts.junit.clone().unwrap_or_else(|| opts.report_dir.join("junit.xml"));
+    crate::report::junit::write(&result, &junit)?;
+    Ok(result)
+}
+
+async fn wait_flag(flag: Arc<AtomicBool>) {
+    while !flag.load(Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+enum Peer {
+    Camera(PeerHandle<Device>),
+    Platform(PeerHandle<Platform>),
+}
+
+/// A step that did not hold.
+struct StepFail {
+    check: String,
+    message: String,
+    expected: Option<String>,
+    received: Option<String>,
+    bytes: Option<Vec<u8>>,
+}
+
+impl StepFail {
+    fn new(check: &str, message: impl Into<String>) -> StepFail {
+        StepFail {
+            check: check.into(),
+            message: message.into(),
+            expected: None,
+            received: None,
+            bytes: None,
+        }
+    }
+    fn exp(mut self, e: impl Into<String>, r: impl Into<String>) -> StepFail {
+        self.expected = Some(e.into());
+        self.received = Some(r.into());
+        self
+    }
+}
+
+struct CaseRun<'a> {
+    suite: &'a Suite,
+    vars: Vars,
+    ep: Endpoint,
+    scale: f64,
+    t0: Instant,
+    step_start: Instant,
+    last_step_end: Instant,
+    /// Last request received from the DUT and where it came from.
+    last_request: Option<(SipMessage, SocketAddr)>,
+    last_sent_request: Option<SipMessage>,
+    last_challenge_received: Option<Challenge>,
+    nonces_issued: Vec<String>,
+    seen: HashSet<String>,
+    call_id: String,
+    from_tag: String,
+    to_tag: String,
+    cseq: u32,
+    local_id: String,
+    remote_id: String,
+    messages: Vec<MessageLog>,
+    findings: Vec<FindingOut>,
+    peer: Option<Peer>,
+}
+
+fn base_vars(suite: &Suite, opts: &RunOptions) -> Vars {
+    let mut v = Vars::new(&suite.secrets);
+    for (k, val) in &suite.vars {
+        v.set(k, val.clone());
+    }
+    for (k, val) in &opts.vars {
+        v.set(k, val.clone());
+    }
+    v
+}
+
+/// Expand a suite-level variable for peer configuration.
+fn peer_var(v: &Vars, name: &str, default: &str) -> Result<String> {
+    match v.get(name) {
+        Some(raw) => v.expand(raw).map_err(|e| anyhow!(e)),
+        None => Ok(default.to_string()),
+    }
+}
+
+async fn run_case(suite: &Suite, case: &Case, transport: Transport, opts: &RunOptions) -> CaseResult {
+    let started = Instant::now();
+    let mut result = CaseResult {
+        suite: suite.name.clone(),
+        suite_file: suite.file.display().to_string(),
+        id: case.id.clone(),
+        title: case.title.clone(),
+        transport: transport.to_string(),
+        level: case.level,
+        tags: case.tags.clone(),
+        clause: case.clause.clone(),
+        requirements: case
+            .requirements
+            .iter()
+            .map(|r| RequirementRef {
+                id: r.id.clone(),
+                clause: r.clause.clone(),
+                level: r.level,
+                text: r.text.clone(),
+            })
+            .collect(),
+        status: Status::Passed,
+        duration_ms: 0,
+        failures: vec![],
+        findings: vec![],
+        messages: vec![],
+        pcap: None,
+    };
+    let secrets;
+    match setup(suite, case, transport, opts).await {
+        Err(e) => {
+            result.status = Status::Error;
+            result.failures.push(Failure {
+                step: 0,
+                location: case.loc.to_string(),
+                check: "setup".into(),
+                message: format!("{e:#}"),
+                expected: None,
+                received: None,
+                bytes: None,
+            });
+            secrets = base_vars(suite, opts).secrets();
+        }
+        Ok(mut run) => {
+            for (i, step) in case.steps.iter().enumerate() {
+                run.step_start = Instant::now();
+                let r = run.step(step).await;
+                run.last_step_end = Instant::now();
+                if let Err(f) = r {
+                    result.status = if f.check == "error" { Status::Error } else { Status::Failed };
+                    result.failures.push(Failure {
+                        step: i + 1,
+                        location: step.loc.to_string(),
+                        check: f.check,
+                        message: f.message,
+                        expected: f.expected,
+                        received: f.received,
+                        bytes: f.bytes.as_deref().map(escape_bytes),
+                    });
+                    break;
+                }
+            }
+            if let Some(p) = run.peer.take() {
+                match p {
+                    Peer::Camera(h) => {
+                        let _ = h.stop().await;
+                    }
+                    Peer::Platform(h) => {
+                        let _ = h.stop().await;
+                    }
+                }
+            }
+            let name = format!("{}-{}.pcap", sanitize(&case.id), transport);
+            let path = opts.report_dir.join("pcap").join(&name);
+            match write_pcap(&path, &run.ep.tap.packets()) {
+                Ok(()) => result.pcap = Some(format!("pcap/{name}")),
+                Err(e) => result.findings.push(FindingOut {
+                    code: "camcert.evidence".into(),
+                    message: format!("could not write evidence: {e:#}"),
+                    clause: String::new(),
+                }),
+            }
+            result.messages = std::mem::take(&mut run.messages);
+            result.findings.extend(std::mem::take(&mut run.findings));
+            secrets = run.vars.secrets();
+        }
+    }
+    result.duration_ms = started.elapsed().as_millis() as u64;
+    mask_result(&mut result, &secrets);
+    result
+}
+
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .collect()
+}
+
+fn mask_result(r: &mut CaseResult, secrets: &[String]) {
+    if secrets.is_empty() {
+        return;
+    }
+    for f in &mut r.failures {
+        f.message = mask(&f.message, secrets);
+        for s in [&mut f.expected, &mut f.received, &mut f.bytes].into_iter().flatten() {
+            *s = mask(s, secrets);
+        }
+    }
+    for m in &mut r.messages {
+        m.text = mask(&m.text, secrets);
+        m.summary = mask(&m.summary, secrets);
+    }
+}
+
+async fn setup<'a>(suite: &'a Suite, case: &Case, transport: Transport, opts: &RunOptions) -> Result<CaseRun<'a>> {
+    let peer_vars = base_vars(suite, opts);
+    let mut vars = peer_vars.clone();
+    for (k, v) in &case.vars {
+        vars.set(k, v.clone());
+    }
+    let scale = opts
+        .time_scale
+        .unwrap_or(if opts.target.is_none() { BUILTIN_TIME_SCALE } else { 1.0 });
+    let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let device_id = peer_var(&peer_vars, "device_id", "34020000001320000001")?;
+    let platform_id = peer_var(&peer_vars, "platform_id", "34020000002000000001")?;
+    let password = peer_var(&peer_vars, "password", "")?;
+    let (ep, peer) = match (suite.role, opts.target) {
+        (Role::Device, Some(t)) => {
+            let local = SocketAddr::new(if t.addr.is_ipv6() { "::".parse()? } else { [0, 0, 0, 0].into() }, 0);
+            let ep = Endpoint::connect(t, local)
+                .await
+                .with_context(|| format!("reaching the DUT at {t}"))?;
+            (ep, None)
+        }
+        (Role::Device, None) => {
+            let mut cfg = PlatformConfig::new(&platform_id);
+            cfg.realm = peer_var(&peer_vars, "domain", &platform_id[..10.min(platform_id.len())])?;
+            cfg.devices.insert(device_id.clone(), password.clone());
+            cfg.time_scale = scale;
+            cfg.seed = rand::thread_rng().gen();
+            for f in &opts.peer_faults {
+                cfg.faults.set(f);
+            }
+            let h = peers::start_platform(
+                cfg,
+                PeerAddr {
+                    transport,
+                    addr: SocketAddr::new(loopback, 0),
+                },
+            )
+            .await?;
+            let target = PeerAddr { transport, addr: h.addr };
+            let ep = Endpoint::connect(target, SocketAddr::new(loopback, 0)).await?;
+            (ep, Some(Peer::Platform(h)))
+        }
+        (Role::Platform, target) => {
+            let listen = opts.listen.unwrap_or_else(|| {
+                if target.is_some() {
+                    SocketAddr::from(([0, 0, 0, 0], 5060))
+                } else {
+                    SocketAddr::new(loopback, 0)
+                }
+            });
+            let ep = Endpoint::bind(transport, listen).await?;
+            let peer = if target.is_none() {
+                let mut cfg = DeviceConfig::new(&device_id, &platform_id, &password, SocketAddr::new(loopback, 0), ep.local_addr());
+                cfg.domain = peer_var(&peer_vars, "domain", &cfg.domain)?;
+                cfg.transport = transport;
+                cfg.time_scale = scale;
+                cfg.seed = rand::thread_rng().gen();
+                if let Some(e) = peer_vars.get("device_expires") {
+                    cfg.expires = vars.expand(e).map_err(|e| anyhow!(e))?.parse().context("device_expires")?;
+                }
+                for f in &opts.peer_faults {
+                    cfg.faults.set(f);
+                }
+                Some(Peer::Camera(peers::start_camera(cfg, loopback).await?))
+            } else {
+                None
+            };
+            (ep, peer)
+        }
+    };
+    let local = ep.local_addr();
+    vars.set("transport", transport.to_string());
+    vars.set("local_ip", local.ip().to_string());
+    vars.set("local_port", local.port().to_string());
+    vars.set("local_addr", host_port(local));
+    if let Some(t) = ep.default_peer {
+        vars.set("target_addr", host_port(t));
+        vars.set("target_host", t.ip().to_string());
+        vars.set("target_port", t.port().to_string());
+    }
+    vars.set("case_id", case.id.clone());
+    vars.set("time_scale", scale.to_string());
+    let (local_id, remote_id) = match suite.role {
+        Role::Device => (device_id.clone(), platform_id.clone()),
+        Role::Platform => (platform_id.clone(), device_id.clone()),
+    };
+    let mut rng = rand::thread_rng();
+    let now = Instant::now();
+    Ok(CaseRun {
+        suite,
+        vars,
+        ep,
+        scale,
+        t0: now,
+        step_start: now,
+        last_step_end: now,
+        last_request: None,
+        last_sent_request: None,
+        last_challenge_received: None,
+        nonces_issued: vec![],
+        seen: HashSet::new(),
+        call_id: sip::new_call_id(&mut rng),
+        from_tag: sip::new_tag(&mut rng),
+        to_tag: sip::new_tag(&mut rng),
+        cseq: 0,
+        local_id,
+        remote_id,
+        messages: vec![],
+        findings: vec![],
+        peer,
+    })
+}
+
+fn err(e: impl std::fmt::Display) -> StepFail {
+    StepFail::new("error", e.to_string())
+}
+
+impl CaseRun<'_> {
+    fn x(&self, s: &str) -> Result<String, StepFail> {
+        self.vars.expand(s).map_err(err)
+    }
+
+    /// Real-time deadline for a wait of `protocol` time.
+    fn deadline(&self, protocol: Duration) -> Instant {
+        Instant::now() + crate::proto::scaled(protocol, self.scale).max(MIN_REAL_WAIT)
+    }
+
+    fn log(&mut self, direction: &'static str, peer: SocketAddr, raw: &[u8]) {
+        let summary = match SipMessage::parse(raw) {
+            Ok(p) => p.message.summary(),
+            Err(e) => format!("(unparseable: {e})"),
+        };
+        self.messages.push(MessageLog {
+            at_ms: self.t0.elapsed().as_millis() as u64,
+            direction,
+            peer: peer.to_string(),
+            summary,
+            text: String::from_utf8_lossy(raw).into_owned(),
+        });
+    }
+
+    async fn send_bytes(&mut self, to: Option<SocketAddr>, bytes: Vec<u8>) -> Result<(), StepFail> {
+        let dest = to.or(self.ep.default_peer);
+        self.ep
+            .send(to, &bytes)
+            .await
+            .map_err(|e| StepFail::new("transport", format!("{e:#}")))?;
+        if let Some(d) = dest {
+            self.log("sent", d, &bytes);
+        }
+        Ok(())
+    }
+
+    async fn step(&mut self, step: &Step) -> Result<(), StepFail> {
+        match &step.input {
+            StepInput::Send(s) => self.send(s).await,
+            StepInput::Reply(r) => self.reply(r).await,
+            StepInput::Expect(e) => self.expect(e).await,
+            StepInput::Wait(d) => {
+                tokio::time::sleep(crate::proto::scaled(d.0, self.scale)).await;
+                Ok(())
+            }
+            StepInput::Trigger(t) => self.trigger(t).await,
+        }
+    }
+
+    fn raw_bytes(&self, raw: &str) -> Result<Vec<u8>, StepFail> {
+        let text = self.x(raw)?;
+        // YAML block scalars end lines in LF; SIP wants CRLF.
+        Ok(text.replace("\r\n", "\n").replace('\n', "\r\n").into_bytes())
+    }
+
+    fn apply_headers(
+        &self,
+        m: &mut SipMessage,
+        headers: &indexmap::IndexMap<String, String>,
+        remove: &[String],
+    ) -> Result<(), StepFail> {
+        for (k, v) in headers {
+            let v = self.x(v)?;
+            m.headers.set(k, v);
+        }
+        for r in remove {
+            m.headers.remove(r);
+        }
+        Ok(())
+    }
+
+    async fn send(&mut self, s: &SendInput) -> Result<(), StepFail> {
+        if let Some(raw) = &s.raw {
+            let b = self.raw_bytes(raw)?;
+            if let Ok(p) = SipMessage::parse(&b) {
+                if p.message.is_request() {
+                    self.last_sent_request = Some(p.message);
+                }
+            }
+            return self.send_bytes(None, b).await;
+        }
+        let method = s.request.as_deref().unwrap_or("OPTIONS").to_ascii_uppercase();
+        let target = self
+            .ep
+            .default_peer
+            .ok_or_else(|| err("no target to send to: nothing has been received from the DUT yet"))?;
+        let local = self.ep.local_addr_for(target);
+        let domain = match self.vars.get("domain") {
+            Some(d) => self.x(d)?,
+            None => self.remote_id.get(..10).unwrap_or(&self.remote_id).to_string(),
+        };
+        self.cseq += 1;
+        let branch = sip::new_branch(&mut rand::thread_rng());
+        let mut m = if method == "REGISTER" {
+            let (device_id, platform_id) = match self.suite.role {
+                Role::Device => (self.x("${device_id}")?, self.x("${platform_id}")?),
+                Role::Platform => (self.remote_id.clone(), self.local_id.clone()),
+            };
+            build_register(&RegisterParams {
+                device_id: &device_id,
+                platform_id: &platform_id,
+                domain: &domain,
+                local,
+                server: target,
+                transport: self.ep.transport(),
+                call_id: &self.call_id,
+                from_tag: &self.from_tag,
+                branch: &branch,
+                cseq: self.cseq,
+                expires: 3600,
+                authorization: None,
+                user_agent: "camcert",
+            })
+        } else {
+            let mut m = SipMessage::request(&method, format!("sip:{}@{}", self.remote_id, host_port(target)));
+            let h = &mut m.headers;
+            h.push(
+                "Via",
+                format!("SIP/2.0/{} {};rport;branch={branch}", self.ep.transport().via_name(), host_port(local)),
+            );
+            h.push("From", format!("<sip:{}@{domain}>;tag={}", self.local_id, self.from_tag));
+            h.push("To", format!("<sip:{}@{domain}>", self.remote_id));
+            h.push("Call-ID", self.call_id.clone());
+            h.push("CSeq", format!("{} {method}", self.cseq));
+            h.push("Max-Forwards", "70");
+            h.push("User-Agent", "camcert");
+            m
+        };
+        if let Some(u) = &s.uri {
+            let u = self.x(u)?;
+            if let sip::StartLine::Request { uri, .. } = &mut m.start {
+                *uri = u;
+            }
+        }
+        self.apply_headers(&mut m, &s.headers, &s.remove_headers)?;
+        if let Some(a) = &s.authorize {
+            let ch = self
+                .last_challenge_received
+                .clone()
+                .ok_or_else(|| err("`authorize` needs a challenge: no 401/407 with a Digest challenge has been received"))?;
+            let username = match &a.username {
+                Some(u) => self.x(u)?,
+                None => self.local_id.clone(),
+            };
+            let password = self.x(&a.password)?;
+            let uri = m.uri().unwrap_or_default().to_string();
+            let cnonce = format!("{:08x}", rand::thread_rng().gen::<u32>());
+            let c = Credentials::answer(&ch, &username, &password, &method, &uri, &cnonce);
+            // Authorization goes before Max-Forwards, as devices put it.
+            m.headers.remove("Authorization");
+            let pos = m
+                .headers
+                .0
+                .iter()
+                .position(|(n, _)| n.eq_ignore_ascii_case("Max-Forwards"))
+                .unwrap_or(m.headers.0.len());
+            m.headers.0.insert(pos, ("Authorization".into(), c.to_header()));
+        }
+        if let Some(b) = &s.body {
+            m.body = self.x(b)?.into_bytes();
+        }
+        m.headers.remove("Content-Length");
+        let cl = s.content_length.map(|n| n.to_string()).unwrap_or_else(|| m.body.len().to_string());
+        m.headers.push("Content-Length", cl);
+        let bytes = m.to_bytes();
+        self.last_sent_request = Some(m);
+        self.send_bytes(Some(target), bytes).await
+    }
+
+    async fn reply(&mut self, r: &ReplyInput) -> Result<(), StepFail> {
+        let (req, from) = self
+            .last_request
+            .clone()
+            .ok_or_else(|| err("`reply` needs a request to answer: expect one first"))?;
+        if let Some(raw) = &r.raw {
+            let b = self.raw_bytes(raw)?;
+            return self.send_bytes(Some(from), b).await;
+        }
+        let mut m = sip::response_to(&req, r.status, Some(&self.to_tag));
+        if let Some(reason) = &r.reason {
+            if let sip::StartLine::Response { reason: rr, .. } = &mut m.start {
+                *rr = self.x(reason)?;
+            }
+        }
+        if req.method() == Some("REGISTER") && (200..300).contains(&r.status) {
+            if let Some(c) = req.headers.get("Contact") {
+                m.headers.push("Contact", c.to_string());
+            }
+        }
+        if let Some(c) = &r.challenge {
+            let algorithm = match c.algorithm.as_deref().map(|a| self.x(a)).transpose()? {
+                None => Algorithm::Md5,
+                Some(a) => Algorithm::from_param(Some(&a)).ok_or_else(|| err(format!("unsupported algorithm {a:?}")))?,
+            };
+            let mut rng = rand::thread_rng();
+            let nonce = match &c.nonce {
+                Some(n) => self.x(n)?,
+                None => format!("{:032x}", rng.gen::<u128>()),
+            };
+            let ch = Challenge {
+                realm: self.x(&c.realm)?,
+                nonce: nonce.clone(),
+                opaque: Some(match &c.opaque {
+                    Some(o) => self.x(o)?,
+                    None => format!("{:032x}", rng.gen::<u128>()),
+                }),
+                algorithm,
+                qop_auth: c.qop,
+            };
+            self.nonces_issued.push(nonce.clone());
+            self.vars.set("nonce", nonce);
+            m.headers.push("WWW-Authenticate", ch.to_header());
+        }
+        m.headers.push("User-Agent", "camcert");
+        if r.date {
+            m.headers.push("Date", format_date(chrono::Local::now().naive_local()));
+        }
+        self.apply_headers(&mut m, &r.headers, &r.remove_headers)?;
+        if let Some(b) = &r.body {
+            m.body = self.x(b)?.into_bytes();
+        }
+        let m = m.with_content_length();
+        self.send_bytes(Some(from), m.to_bytes()).await
+    }
+
+    async fn trigger(&mut self, t: &TriggerInput) -> Result<(), StepFail> {
+        match (&self.peer, t.action) {
+            (Some(Peer::Camera(h)), TriggerAction::Unregister) => h.command(|d, now| d.unregister(now)).await,
+            (Some(Peer::Camera(h)), TriggerAction::Register | TriggerAction::Restart) => {
+                h.command(|d, now| d.start(now)).await
+            }
+            (Some(Peer::Platform(_)), a) => {
+                return Err(err(format!("the reference platform has no `{a:?}` action")));
+            }
+            (None, a) => {
+                let note = t.note.clone().unwrap_or_else(|| format!("make the device {a:?}"));
+                eprintln!("ACTION REQUIRED: {}", self.x(&note)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// A key identifying a message's transaction and kind, to spot retransmissions.
+    fn transaction_key(m: &SipMessage) -> Option<String> {
+        let via = m.headers.get("Via").and_then(Via::parse)?;
+        let cseq = m.headers.get("CSeq")?;
+        Some(format!("{}|{}|{}", via.branch()?, cseq, m.summary()))
+    }
+
+    async fn expect(&mut self, e: &ExpectInput) -> Result<(), StepFail> {
+        let wait = e.timeout.map(|d| d.0).or(self.suite.timeout).unwrap_or(DEFAULT_TIMEOUT);
+        let deadline = self.deadline(wait);
+        let what = match (&e.request, e.response) {
+            (Some(m), _) => format!("a {m} request"),
+            (_, Some(s)) => format!("a {s} response"),
+            _ => "a message".into(),
+        };
+        loop {
+            let inc = match self.ep.recv(deadline).await {
+                Ok(Some(i)) => i,
+                Ok(None) if e.absent => return Ok(()),
+                Ok(None) => {
+                    return Err(StepFail::new("timeout", format!("no {what} within {}", Dur(wait)))
+                        .exp(what.clone(), "nothing"))
+                }
+                Err(er) if e.absent => {
+                    let _ = er;
+                    return Ok(());
+                }
+                Err(er) => return Err(StepFail::new("transport", format!("{er:#}"))),
+            };
+            self.log("received", inc.from, &inc.raw);
+            let parsed = match SipMessage::parse(&inc.raw) {
+                Ok(p) => p,
+                Err(pe) => {
+                    let mut f = StepFail::new("sip.parse", format!("the peer sent bytes that are not a SIP message: {pe}"))
+                        .exp(what.clone(), format!("{} bytes of non-SIP data", inc.raw.len()));
+                    f.bytes = Some(inc.raw.clone());
+                    return Err(f);
+                }
+            };
+            let m = parsed.message;
+            if let Some(k) = Self::transaction_key(&m) {
+                if !self.seen.insert(k) {
+                    continue; // retransmission of something already handled
+                }
+            }
+            if m.status().is_some_and(|s| s < 200) && e.response.is_none_or(|r| r >= 200) {
+                continue; // provisional
+            }
+            let kind_ok = match (&e.request, e.response) {
+                (Some(meth), _) => m.method().is_some_and(|x| x.eq_ignore_ascii_case(meth)),
+                (_, Some(code)) => m.status() == Some(code),
+                _ => true,
+            };
+            if e.absent {
+                if kind_ok {
+                    return Err(StepFail::new("absent", format!("expected no {what}, but one arrived"))
+                        .exp(format!("no {what}"), m.summary()));
+                }
+                continue;
+            }
+            if !kind_ok {
+                return Err(StepFail::new("message", format!("expected {what}, received {}", m.summary()))
+                    .exp(what.clone(), m.summary()));
+            }
+            if !parsed.findings.is_empty() && !e.allow_findings {
+                let f0 = &parsed.findings[0];
+                let mut f = StepFail::new(f0.code, format!("{} ({})", f0.message, f0.clause));
+                f.bytes = Some(inc.raw.clone());
+                return Err(f);
+            }
+            for f in &parsed.findings {
+                self.findings.push(FindingOut {
+                    code: f.code.into(),
+                    message: f.message.clone(),
+                    clause: f.clause.into(),
+                });
+            }
+            if m.is_request() {
+                self.last_request = Some((m.clone(), inc.from));
+            } else if matches!(m.status(), Some(401 | 407)) {
+                let h = if m.status() == Some(401) { "WWW-Authenticate" } else { "Proxy-Authenticate" };
+                self.last_challenge_received = m.headers.get(h).and_then(|v| Challenge::parse(v).ok());
+            }
+            let mut fails = Vec::new();
+            if let Some(a) = &e.after {
+                let el = inc.at.saturating_duration_since(self.last_step_end);
+                let protocol = Duration::from_secs_f64(el.as_secs_f64() / self.scale);
+                let shown = format!("{:.1} s", protocol.as_secs_f64());
+                if let Some(min) = a.min {
+                    if protocol < min.0 {
+                        fails.push(
+                            StepFail::new("after.min", format!("{} arrived too early", m.summary()))
+                                .exp(format!("at least {min} after the previous step"), shown.clone()),
+                        );
+                    }
+                }
+                if let Some(max) = a.max {
+                    if protocol > max.0 {
+                        fails.push(
+                            StepFail::new("after.max", format!("{} arrived too late", m.summary()))
+                                .exp(format!("at most {max} after the previous step"), shown),
+                        );
+                    }
+                }
+            }
+            for (path, matcher) in &e.matches {
+                let v = resolve(&m, path);
+                if let Err(f) = self.check_matcher(path, matcher, v.as_deref()) {
+                    fails.push(f);
+                }
+            }
+            for c in &e.check {
+                if let Err(f) = self.check(c, &m) {
+                    fails.push(f);
+                }
+            }
+            if let Some(first) = fails.into_iter().next() {
+                // Report the first; the message log holds the whole message.
+                return Err(first);
+            }
+            for (name, path) in &e.capture {
+                match resolve(&m, path) {
+                    Some(v) => self.vars.set(name, v),
+                    None => {
+                        return Err(StepFail::new("capture", format!("cannot capture {name}: {} has no {path}", m.summary())))
+                    }
+                }
+            }
+            return Ok(());
+        }
+    }
+
+    fn check_matcher(&self, path: &str, m: &MatcherInput, v: Option<&str>) -> Result<(), StepFail> {
+        let shown = v.map(|s| format!("{s:?}")).unwrap_or_else(|| "absent".into());
+        let fail = |what: String| StepFail::new(&format!("match {path}"), format!("{path} is {shown}")).exp(what, shown.clone());
+        if let Some(p) = m.present {
+            if p != v.is_some() {
+                return Err(fail(if p { "present".into() } else { "absent".into() }));
+            }
+        }
+        let needs_value = m.equals.is_some()
+            || m.not_equals.is_some()
+            || m.equals_ignore_case.is_some()
+            || m.contains.is_some()
+            || m.regex.is_some()
+            || m.min.is_some()
+            || m.max.is_some()
+            || m.one_of.is_some()
+            || m.gb_id.is_some();
+        let Some(v) = v else {
+            return if needs_value { Err(fail("a value".into())) } else { Ok(()) };
+        };
+        if let Some(x) = &m.equals {
+            let x = self.x(x)?;
+            if v != x {
+                return Err(fail(format!("{x:?}")));
+            }
+        }
+        if let Some(x) = &m.not_equals {
+            let x = self.x(x)?;
+            if v == x {
+                return Err(fail(format!("anything but {x:?}")));
+            }
+        }
+        if let Some(x) = &m.equals_ignore_case {
+            let x = self.x(x)?;
+            if !v.eq_ignore_ascii_case(&x) {
+                return Err(fail(format!("{x:?} (any case)")));
+            }
+        }
+        if let Some(x) = &m.contains {
+            let x = self.x(x)?;
+            if !v.contains(&x) {
+                return Err(fail(format!("containing {x:?}")));
+            }
+        }
+        if let Some(r) = &m.regex {
+            let r = self.x(r)?;
+            let re = regex::Regex::new(&r).map_err(err)?;
+            if !re.is_match(v) {
+                return Err(fail(format!("matching /{r}/")));
+            }
+        }
+        if m.min.is_some() || m.max.is_some() {
+            let n: f64 = v.trim().parse().map_err(|_| fail("a number".into()))?;
+            if let Some(min) = m.min {
+                if n < min {
+                    return Err(fail(format!(">= {min}")));
+                }
+            }
+            if let Some(max) = m.max {
+                if n > max {
+                    return Err(fail(format!("<= {max}")));
+                }
+            }
+        }
+        if let Some(set) = &m.one_of {
+            let set: Vec<String> = set.iter().map(|s| self.x(s)).collect::<Result<_, _>>()?;
+            if !set.iter().any(|s| s == v) {
+                return Err(fail(format!("one of {set:?}")));
+            }
+        }
+        if let Some(kind) = m.gb_id {
+            let want = match kind {
+                GbIdKind::Any => "a 20-digit GB/T 28181 code",
+                GbIdKind::Device => "a 20-digit GB/T 28181 device code (type 111-199)",
+                GbIdKind::Platform => "a 20-digit GB/T 28181 platform code (type 200-299)",
+            };
+            let ok = match GbId::parse(v) {
+                Err(_) => false,
+                Ok(id) => match kind {
+                    GbIdKind::Any => true,
+                    GbIdKind::Device => id.is_device(),
+                    GbIdKind::Platform => id.is_platform(),
+                },
+            };
+            if !ok {
+                return Err(fail(want.into()));
+            }
+        }
+        Ok(())
+    }
+
+    fn check(&mut self, c: &CheckInput, m: &SipMessage) -> Result<(), StepFail> {
+        match c {
+            CheckInput::Digest(d) => {
+                let raw = m
+                    .headers
+                    .get("Authorization")
+                    .ok_or_else(|| StepFail::new("digest", "no Authorization header").exp("Digest credentials", "none"))?;
+                let creds = Credentials::parse(raw)
+                    .map_err(|e| StepFail::new("digest", format!("Authorization is unusable: {e}")).exp("Digest credentials", raw))?;
+                if let Some(u) = &d.username {
+                    let u = self.x(u)?;
+                    if creds.username != u {
+                        return Err(StepFail::new("digest", "wrong username").exp(u, creds.username.clone()));
+                    }
+                }
+                if !self.nonces_issued.is_empty() && !self.nonces_issued.contains(&creds.nonce) {
+                    return Err(StepFail::new("digest", "the nonce is not one this platform issued")
+                        .exp(self.nonces_issued.join(" or "), creds.nonce.clone()));
+                }
+                let password = self.x(&d.password)?;
+                let method = m.method().unwrap_or("REGISTER");
+                if !creds.verify(&password, method) {
+                    return Err(StepFail::new(
+                        "digest",
+                        "the digest response does not match the configured password",
+                    )
+                    .exp(
+                        format!("response {} ({} over the configured password)", creds.expected_response(&password, method), creds.algorithm.name()),
+                        creds.response.clone(),
+                    ));
+                }
+                if !creds.algorithm_explicit {
+                    self.findings.push(FindingOut {
+                        code: "gb.digest-algorithm-omitted".into(),
+                        message: "Authorization omits algorithm= (MD5 assumed)".into(),
+                        clause: "GB/T 28181 §注册 examples always carry algorithm=MD5".into(),
+                    });
+                }
+                Ok(())
+            }
+            CheckInput::GbDate(g) => {
+                let v = m
+                    .headers
+                    .get("Date")
+                    .ok_or_else(|| StepFail::new("gb_date", "no Date header for time sync").exp("Date: yyyy-MM-ddTHH:mm:ss.SSS", "none"))?;
+                let (t, finding) = parse_date(v).map_err(|e| StepFail::new("gb_date", e).exp("yyyy-MM-ddTHH:mm:ss.SSS", v))?;
+                if let Some(f) = finding {
+                    if g.strict {
+                        return Err(StepFail::new("gb_date", f.message.clone()).exp("yyyy-MM-ddTHH:mm:ss.SSS", v));
+                    }
+                    self.findings.push(FindingOut {
+                        code: f.code.into(),
+                        message: f.message,
+                        clause: f.clause.into(),
+                    });
+                }
+                if let Some(skew) = g.max_skew {
+                    let now = chrono::Local::now().naive_local();
+                    let diff = (now - t).num_milliseconds().unsigned_abs();
+                    if diff > skew.0.as_millis() as u64 {
+                        return Err(StepFail::new("gb_date", "Date is too far from the harness clock")
+                            .exp(format!("within {skew} of {}", format_date(now)), v));
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! Runs a sans-IO SIP state machine on an [`Endpoint`]: sends what it
+//! transmits, feeds it what arrives, wakes it at its timeouts, and applies
+//! commands sent through the control channel. Dropping the control sender
+//! stops the loop.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use super::clock::Clock;
+use super::Endpoint;
+use crate::proto::gb28181::device::{Device, DeviceEvent};
+use crate::proto::gb28181::platform::{Platform, PlatformEvent};
+use crate::proto::sip::SipMessage;
+use crate::proto::{Now, Transmit};
+
+/// What the driver needs from a state machine.
+pub trait SipMachine: Send + 'static {
+    type Event: std::fmt::Debug + Send + 'static;
+    fn on_message(&mut self, now: Now, from: SocketAddr, msg: &SipMessage);
+    fn on_timeout(&mut self, now: Now);
+    fn next_timeout(&self) -> Option<Instant>;
+    fn next_transmit(&mut self) -> Option<Transmit>;
+    fn next_event(&mut self) -> Option<Self::Event>;
+}
+
+impl SipMachine for Device {
+    type Event = DeviceEvent;
+    fn on_message(&mut self, now: Now, _from: SocketAddr, msg: &SipMessage) {
+        self.handle_message(now, msg)
+    }
+    fn on_timeout(&mut self, now: Now) {
+        self.handle_timeout(now)
+    }
+    fn next_timeout(&self) -> Option<Instant> {
+        self.poll_timeout()
+    }
+    fn next_transmit(&mut self) -> Option<Transmit> {
+        self.poll_transmit()
+    }
+    fn next_event(&mut self) -> Option<DeviceEvent> {
+        self.poll_event()
+    }
+}
+
+impl SipMachine for Platform {
+    type Event = PlatformEvent;
+    fn on_message(&mut self, now: Now, from: SocketAddr, msg: &SipMessage) {
+        self.handle_message(now, from, msg)
+    }
+    fn on_timeout(&mut self, now: Now) {
+        self.handle_timeout(now)
+    }
+    fn next_timeout(&self) -> Option<Instant> {
+        self.poll_timeout()
+    }
+    fn next_transmit(&mut self) -> Option<Transmit> {
+        self.poll_transmit()
+    }
+    fn next_event(&mut self) -> Option<PlatformEvent> {
+        self.poll_event()
+    }
+}
+
+/// A command applied to the machine inside the loop.
+pub type Command<M> = Box<dyn FnOnce(&mut M, Now) + Send>;
+
+/// How often the loop looks at its control channel when nothing else wakes it.
+const POLL: Duration = Duration::from_millis(20);
+
+pub async fn run<M: SipMachine>(
+    mut m: M,
+    mut ep: Endpoint,
+    clock: impl Clock,
+    mut ctl: mpsc::Receiver<Command<M>>,
+    events: mpsc::UnboundedSender<M::Event>,
+) -> anyhow::Result<M> {
+    loop {
+        while let Some(t) = m.next_transmit() {
+            // A send failure (peer gone) is the peer's problem, not ours.
+            let _ = ep.send(Some(t.to), &t.bytes).await;
+        }
+        while let Some(e) = m.next_event() {
+            let _ = events.send(e);
+        }
+        let now = clock.now();
+        if let Some(t) = m.next_timeout() {
+            if t <= now.mono {
+                m.on_timeout(now);
+                continue;
+            }
+        }
+        let wake = m
+            .next_timeout()
+            .unwrap_or(now.mono + POLL)
+            .min(now.mono + POLL);
+        match ctl.try_recv() {
+            Ok(cmd) => {
+                cmd(&mut m, clock.now());
+                continue;
+            }
+            Err(mpsc::error::TryRecvError::Disconnected) => return Ok(m),
+            Err(mpsc::error::TryRecvError::Empty) => {}
+        }
+        match ep.recv(wake).await {
+            Ok(Some(inc)) => {
+                if let Ok(p) = SipMessage::parse(&inc.raw) {
+                    m.on_message(clock.now(), inc.from, &p.message);
+                }
+            }
+            Ok(None) => {}
+            // Stream closed: keep the machine running on its timers so a
+            // device notices and retries; stop when told to.
+            Err(_) => tokio::time::sleep(POLL).await,
+        }
+    }
+}
