@@ -55,7 +55,9 @@ pub async fn run(a: RunArgs) -> Result<i32> {
         env!("CARGO_PKG_VERSION"),
         total,
         suites.len(),
-        opts.target.map(|t| t.to_string()).unwrap_or_else(|| "the built-in reference peers".into())
+        opts.target
+            .map(|t| t.to_string())
+            .unwrap_or_else(|| "the built-in reference peers".into())
     );
     let stop = Arc::new(AtomicBool::new(false));
     let s2 = stop.clone();
@@ -88,7 +90,13 @@ pub fn list(paths: &[PathBuf]) -> Result<i32> {
             model::Role::Device => "camcert plays the device; DUT is a platform",
         };
         let tr: Vec<String> = s.transports.iter().map(|t| t.to_string()).collect();
-        println!("{} ({}) [{}; {}]", s.name, s.file.display(), role, tr.join(", "));
+        println!(
+            "{} ({}) [{}; {}]",
+            s.name,
+            s.file.display(),
+            role,
+            tr.join(", ")
+        );
         for c in &s.cases {
             let reqs: Vec<&str> = c.requirements.iter().map(|r| r.id.as_str()).collect();
             println!(
@@ -146,11 +154,17 @@ pub async fn serve(a: ServeArgs) -> Result<i32> {
             cfg.qop_auth = a.qop;
             for f in &a.faults {
                 if !cfg.faults.set(f) {
-                    bail!("unknown fault {f:?}; known: {}", crate::proto::gb28181::platform::PlatformFaults::NAMES.join(", "));
+                    bail!(
+                        "unknown fault {f:?}; known: {}",
+                        crate::proto::gb28181::platform::PlatformFaults::NAMES.join(", ")
+                    );
                 }
             }
             let mut h = peers::start_platform(cfg, a.listen).await?;
-            println!("reference platform {} listening on {}://{}", a.platform_id, a.listen.transport, h.addr);
+            println!(
+                "reference platform {} listening on {}://{}",
+                a.platform_id, a.listen.transport, h.addr
+            );
             tokio::pin!(stop);
             loop {
                 tokio::select! {
@@ -164,12 +178,19 @@ pub async fn serve(a: ServeArgs) -> Result<i32> {
             h.stop().await?;
         }
         PeerKind::Gb28181Device => {
-            let reg = a.registrar.context("gb28181-device needs --registrar udp://HOST:PORT")?;
+            let reg = a
+                .registrar
+                .context("gb28181-device needs --registrar udp://HOST:PORT")?;
             let local = std::net::SocketAddr::new(
-                if reg.addr.is_ipv6() { "::".parse()? } else { std::net::Ipv4Addr::UNSPECIFIED.into() },
+                if reg.addr.is_ipv6() {
+                    "::".parse()?
+                } else {
+                    std::net::Ipv4Addr::UNSPECIFIED.into()
+                },
                 0,
             );
-            let mut cfg = DeviceConfig::new(&a.device_id, &a.platform_id, &password, local, reg.addr);
+            let mut cfg =
+                DeviceConfig::new(&a.device_id, &a.platform_id, &password, local, reg.addr);
             if let Some(d) = &a.domain {
                 cfg.domain = d.clone();
             }
@@ -182,12 +203,22 @@ pub async fn serve(a: ServeArgs) -> Result<i32> {
             cfg.time_scale = a.time_scale;
             for f in &a.faults {
                 if !cfg.faults.set(f) {
-                    bail!("unknown fault {f:?}; known: {}", crate::proto::gb28181::device::DeviceFaults::NAMES.join(", "));
+                    bail!(
+                        "unknown fault {f:?}; known: {}",
+                        crate::proto::gb28181::device::DeviceFaults::NAMES.join(", ")
+                    );
                 }
             }
-            let bind_ip = if reg.addr.ip().is_loopback() { reg.addr.ip() } else { local.ip() };
+            let bind_ip = if reg.addr.ip().is_loopback() {
+                reg.addr.ip()
+            } else {
+                local.ip()
+            };
             let mut h = peers::start_camera(cfg, bind_ip).await?;
-            println!("reference camera {} registering to {reg} from {}", a.device_id, h.addr);
+            println!(
+                "reference camera {} registering to {reg} from {}",
+                a.device_id, h.addr
+            );
             tokio::pin!(stop);
             loop {
                 tokio::select! {

@@ -21,7 +21,11 @@ const MAC_B: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
 /// Frame one packet. Returns `None` when source and destination are of
 /// different IP families (nothing sensible to write).
 fn frame(p: &Packet, seq: u32, ack: u32) -> Option<Vec<u8>> {
-    let (smac, dmac) = if p.src < p.dst { (MAC_A, MAC_B) } else { (MAC_B, MAC_A) };
+    let (smac, dmac) = if p.src < p.dst {
+        (MAC_A, MAC_B)
+    } else {
+        (MAC_B, MAC_A)
+    };
     let eth = PacketBuilder::ethernet2(smac, dmac);
     let ip = match (p.src.ip(), p.dst.ip()) {
         (IpAddr::V4(s), IpAddr::V4(d)) => eth.ipv4(s.octets(), d.octets(), 64),
@@ -35,7 +39,10 @@ fn frame(p: &Packet, seq: u32, ack: u32) -> Option<Vec<u8>> {
             b.write(&mut out, &p.bytes).ok()?;
         }
         Transport::Tcp => {
-            let b = ip.tcp(p.src.port(), p.dst.port(), seq, 65535).psh().ack(ack);
+            let b = ip
+                .tcp(p.src.port(), p.dst.port(), seq, 65535)
+                .psh()
+                .ack(ack);
             b.write(&mut out, &p.bytes).ok()?;
         }
     }
@@ -63,7 +70,9 @@ pub fn write_pcap_to(out: impl Write, packets: &[Packet]) -> Result<()> {
         } else {
             (0, 0)
         };
-        let Some(data) = frame(p, seq, ack) else { continue };
+        let Some(data) = frame(p, seq, ack) else {
+            continue;
+        };
         let ts = p.time.duration_since(UNIX_EPOCH).unwrap_or_default();
         w.write_packet(&PcapPacket::new(ts, data.len() as u32, &data))
             .context("pcap packet")?;

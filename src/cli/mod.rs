@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::transport::PeerAddr;
 
 #[derive(Debug, Parser)]
-#[command(name = "camcert", version, about = "Conformance test harness and traffic simulator for video-surveillance camera protocols")]
+#[command(
+    name = "camcert",
+    version,
+    about = "Conformance test harness and traffic simulator for video-surveillance camera protocols"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

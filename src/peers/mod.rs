@@ -55,7 +55,10 @@ fn spawn<M: SipMachine>(m: M, ep: Endpoint) -> PeerHandle<M> {
 
 /// Start the reference camera registering to `cfg.server` over `cfg.transport`,
 /// from an ephemeral port on `bind_ip`.
-pub async fn start_camera(mut cfg: DeviceConfig, bind_ip: std::net::IpAddr) -> Result<PeerHandle<Device>> {
+pub async fn start_camera(
+    mut cfg: DeviceConfig,
+    bind_ip: std::net::IpAddr,
+) -> Result<PeerHandle<Device>> {
     let server = PeerAddr {
         transport: cfg.transport,
         addr: cfg.server,
@@ -72,4 +75,3 @@ pub async fn start_platform(cfg: PlatformConfig, listen: PeerAddr) -> Result<Pee
     let ep = Endpoint::bind(listen.transport, listen.addr).await?;
     Ok(spawn(Platform::new(cfg), ep))
 }
-

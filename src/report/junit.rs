@@ -32,7 +32,10 @@ pub fn to_xml(run: &RunResult) -> Result<String> {
                 }
                 let mut desc = String::new();
                 for f in &c.failures {
-                    desc.push_str(&format!("step {} at {}: {}\n", f.step, f.location, f.message));
+                    desc.push_str(&format!(
+                        "step {} at {}: {}\n",
+                        f.step, f.location, f.message
+                    ));
                     if let Some(e) = &f.expected {
                         desc.push_str(&format!("  expected: {e}\n"));
                     }
@@ -60,7 +63,12 @@ pub fn to_xml(run: &RunResult) -> Result<String> {
         let log: String = c
             .messages
             .iter()
-            .map(|m| format!("{:>6} ms {} {} {}\n", m.at_ms, m.direction, m.peer, m.summary))
+            .map(|m| {
+                format!(
+                    "{:>6} ms {} {} {}\n",
+                    m.at_ms, m.direction, m.peer, m.summary
+                )
+            })
             .collect();
         tc.set_system_out(log);
         suite.add_test_case(tc);

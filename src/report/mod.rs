@@ -146,7 +146,8 @@ impl RunResult {
     pub fn write_json(&self, dir: &Path) -> Result<PathBuf> {
         let p = dir.join("results.json");
         let tmp = dir.join("results.json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(self)?).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::write(&tmp, serde_json::to_vec_pretty(self)?)
+            .with_context(|| format!("writing {}", tmp.display()))?;
         std::fs::rename(&tmp, &p)?;
         Ok(p)
     }

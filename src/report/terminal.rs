@@ -26,7 +26,11 @@ pub fn case_line(c: &CaseResult) -> String {
 pub fn print_case(out: &mut impl Write, c: &CaseResult) {
     let _ = writeln!(out, "{}", case_line(c));
     for f in &c.failures {
-        let _ = writeln!(out, "      step {} ({}) {}: {}", f.step, f.location, f.check, f.message);
+        let _ = writeln!(
+            out,
+            "      step {} ({}) {}: {}",
+            f.step, f.location, f.check, f.message
+        );
         if let Some(e) = &f.expected {
             let _ = writeln!(out, "        expected: {e}");
         }
@@ -35,11 +39,19 @@ pub fn print_case(out: &mut impl Write, c: &CaseResult) {
         }
         if let Some(b) = &f.bytes {
             let first: String = b.chars().take(300).collect();
-            let _ = writeln!(out, "        bytes:    {}", first.replace('\n', "\n                  "));
+            let _ = writeln!(
+                out,
+                "        bytes:    {}",
+                first.replace('\n', "\n                  ")
+            );
         }
     }
     for f in &c.findings {
-        let _ = writeln!(out, "      finding {}: {} [{}]", f.code, f.message, f.clause);
+        let _ = writeln!(
+            out,
+            "      finding {}: {} [{}]",
+            f.code, f.message, f.clause
+        );
     }
 }
 

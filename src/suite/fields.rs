@@ -18,21 +18,46 @@ use crate::proto::gb28181::register::requested_expires;
 use crate::proto::sip::{AuthParams, NameAddr, SipMessage, SipUri, StartLine, Via};
 
 const ROOTS: &[&str] = &[
-    "method", "status", "reason", "uri", "from", "to", "contact", "call_id", "cseq", "via", "expires",
-    "header", "header_count", "auth", "challenge", "body", "content_length", "content_type",
+    "method",
+    "status",
+    "reason",
+    "uri",
+    "from",
+    "to",
+    "contact",
+    "call_id",
+    "cseq",
+    "via",
+    "expires",
+    "header",
+    "header_count",
+    "auth",
+    "challenge",
+    "body",
+    "content_length",
+    "content_type",
 ];
 
 /// Is `path` a path [`resolve`] understands? Run at load time.
 pub fn check_path(path: &str) -> Result<(), String> {
     let (root, rest) = path.split_once('.').unwrap_or((path, ""));
     if !ROOTS.contains(&root) {
-        return Err(format!("unknown field {root:?}; expected one of {}", ROOTS.join(", ")));
+        return Err(format!(
+            "unknown field {root:?}; expected one of {}",
+            ROOTS.join(", ")
+        ));
     }
     let ok = match root {
         "uri" => matches!(rest, "" | "user" | "host" | "port" | "scheme"),
-        "from" | "to" | "contact" => matches!(rest, "" | "user" | "host" | "port" | "tag" | "uri" | "display"),
+        "from" | "to" | "contact" => matches!(
+            rest,
+            "" | "user" | "host" | "port" | "tag" | "uri" | "display"
+        ),
         "cseq" => matches!(rest, "" | "seq" | "method"),
-        "via" => matches!(rest, "" | "transport" | "host" | "port" | "branch" | "rport" | "received"),
+        "via" => matches!(
+            rest,
+            "" | "transport" | "host" | "port" | "branch" | "rport" | "received"
+        ),
         "body" => matches!(rest, "" | "length"),
         "header" | "header_count" | "auth" | "challenge" => !rest.is_empty(),
         _ => rest.is_empty(),
@@ -109,7 +134,11 @@ pub fn resolve(m: &SipMessage, path: &str) -> Option<String> {
         "header" => m.headers.get(rest).map(str::to_string),
         "header_count" => Some(m.headers.get_all(rest).count().to_string()),
         "auth" | "challenge" => {
-            let h = if root == "auth" { "Authorization" } else { "WWW-Authenticate" };
+            let h = if root == "auth" {
+                "Authorization"
+            } else {
+                "WWW-Authenticate"
+            };
             let p = AuthParams::parse(m.headers.get(h)?)?;
             if rest == "scheme" {
                 Some(p.scheme.clone())
@@ -140,7 +169,10 @@ To: <sip:34020000001320000001@3402000000>\r\nCall-ID: c\r\nCSeq: 2 REGISTER\r\n\
 Authorization: Digest username=\"34020000001320000001\", realm=\"3402000000\", nonce=\"n\", uri=\"sip:x\", response=\"r\"\r\n\
 Expires: 3600\r\nContent-Length: 0\r\n\r\n";
         let m = SipMessage::parse(raw).unwrap().message;
-        assert_eq!(resolve(&m, "uri.user").as_deref(), Some("34020000002000000001"));
+        assert_eq!(
+            resolve(&m, "uri.user").as_deref(),
+            Some("34020000002000000001")
+        );
         assert_eq!(resolve(&m, "from.tag").as_deref(), Some("7"));
         assert_eq!(resolve(&m, "to.tag"), None);
         assert_eq!(resolve(&m, "via.branch").as_deref(), Some("z9hG4bK1"));

@@ -25,7 +25,14 @@ pub struct SuiteError {
 impl fmt::Display for SuiteError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.line > 0 {
-            write!(f, "{}:{}:{}: {}", self.file.display(), self.line, self.col, self.message)
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file.display(),
+                self.line,
+                self.col,
+                self.message
+            )
         } else {
             write!(f, "{}: {}", self.file.display(), self.message)
         }
@@ -51,18 +58,29 @@ fn yaml_error(file: &Path, e: serde_saphyr::Error) -> SuiteError {
     // The library's message carries a source snippet after the first line;
     // we print our own location, so keep its first line only.
     let full = e.to_string();
-    let msg = full
+    let first = full
         .lines()
         .find(|l| !l.trim().is_empty())
         .unwrap_or("invalid YAML")
-        .trim()
-        .to_string();
+        .trim();
+    let msg = strip_location_prefix(first).to_string();
     SuiteError {
         file: file.to_path_buf(),
         line,
         col,
         message: msg,
     }
+}
+
+/// `error: line 3 column 5: unknown field` -> `unknown field`.
+fn strip_location_prefix(s: &str) -> &str {
+    let t = s.strip_prefix("error: ").unwrap_or(s);
+    if let Some(rest) = t.strip_prefix("line ") {
+        if let Some((_, after)) = rest.split_once(": ") {
+            return after;
+        }
+    }
+    t
 }
 
 /// Suite files under `paths` (files as given; folders walked, sorted,
@@ -92,7 +110,10 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, SuiteError> {
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)?.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+    let mut entries: Vec<_> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .collect();
     entries.sort();
     for p in entries {
         if p.is_dir() {
@@ -107,7 +128,10 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 }
 
 /// Load the catalog nearest to `suite_file` (its folder, then parents).
-fn find_catalog(suite_file: &Path, cache: &mut HashMap<PathBuf, Arc<Catalog>>) -> Result<Arc<Catalog>, SuiteError> {
+fn find_catalog(
+    suite_file: &Path,
+    cache: &mut HashMap<PathBuf, Arc<Catalog>>,
+) -> Result<Arc<Catalog>, SuiteError> {
     let mut dir = suite_file.parent().map(Path::to_path_buf);
     while let Some(d) = dir {
         let f = d.join("requirements.yaml");
@@ -135,7 +159,11 @@ pub fn load_catalog(file: &Path) -> Result<Catalog, SuiteError> {
     let mut reqs = BTreeMap::new();
     for r in input.requirements {
         if reqs.contains_key(&r.value.id) {
-            return Err(err_at(file, &r.referenced, format!("requirement {} is defined twice", r.value.id)));
+            return Err(err_at(
+                file,
+                &r.referenced,
+                format!("requirement {} is defined twice", r.value.id),
+            ));
         }
         reqs.insert(r.value.id.clone(), r.value);
     }
@@ -176,20 +204,31 @@ pub fn load_all(paths: &[PathBuf]) -> Result<Vec<Suite>, SuiteError> {
     Ok(suites)
 }
 
-fn load_suite(file: &Path, cache: &mut HashMap<PathBuf, Arc<Catalog>>) -> Result<Suite, SuiteError> {
+fn load_suite(
+    file: &Path,
+    cache: &mut HashMap<PathBuf, Arc<Catalog>>,
+) -> Result<Suite, SuiteError> {
     let text = read(file)?;
     let input: SuiteInput = serde_saphyr::from_str(&text).map_err(|e| yaml_error(file, e))?;
     let catalog = find_catalog(file, cache)?;
     let fname: Arc<str> = file.display().to_string().into();
     let mut cases = Vec::new();
     let mut ids = HashSet::new();
-    for Spanned { value: c, referenced, .. } in input.cases {
+    for Spanned {
+        value: c,
+        referenced,
+        ..
+    } in input.cases
+    {
         let at = |msg: String| err_at(file, &referenced, msg);
         if !ids.insert(c.id.clone()) {
             return Err(at(format!("case ID {} appears twice in this file", c.id)));
         }
         if c.requirements.is_empty() {
-            return Err(at(format!("case {}: `requirements` is empty; cite at least one requirement ID", c.id)));
+            return Err(at(format!(
+                "case {}: `requirements` is empty; cite at least one requirement ID",
+                c.id
+            )));
         }
         let mut reqs = Vec::new();
         for r in &c.requirements {
@@ -204,9 +243,12 @@ fn load_suite(file: &Path, cache: &mut HashMap<PathBuf, Arc<Catalog>>) -> Result
                 }
             }
         }
-        let level = c
-            .level
-            .unwrap_or_else(|| reqs.iter().map(|r| r.level).min().unwrap_or(Level::Mandatory));
+        let level = c.level.unwrap_or_else(|| {
+            reqs.iter()
+                .map(|r| r.level)
+                .min()
+                .unwrap_or(Level::Mandatory)
+        });
         let clause = c.clause.clone().unwrap_or_else(|| reqs[0].clause.clone());
         let mut steps = Vec::new();
         for s in c.steps {
@@ -215,8 +257,12 @@ fn load_suite(file: &Path, cache: &mut HashMap<PathBuf, Arc<Catalog>>) -> Result
                 line: s.referenced.line(),
                 col: s.referenced.column(),
             };
-            check_step(&s.value).map_err(|m| err_at(file, &s.referenced, format!("case {}: {m}", c.id)))?;
-            steps.push(Step { input: s.value, loc });
+            check_step(&s.value)
+                .map_err(|m| err_at(file, &s.referenced, format!("case {}: {m}", c.id)))?;
+            steps.push(Step {
+                input: s.value,
+                loc,
+            });
         }
         if steps.is_empty() {
             return Err(at(format!("case {}: no steps", c.id)));
@@ -262,13 +308,20 @@ fn check_step(s: &StepInput) -> Result<(), String> {
         }
         StepInput::Reply(x) => {
             if !(100..=699).contains(&x.status) {
-                return Err(format!("`reply.status` {} is not a SIP status code (100-699)", x.status));
+                return Err(format!(
+                    "`reply.status` {} is not a SIP status code (100-699)",
+                    x.status
+                ));
             }
         }
         StepInput::Expect(x) => {
             match (&x.request, x.response) {
-                (Some(_), Some(_)) => return Err("`expect` takes `request` or `response`, not both".into()),
-                (None, None) => return Err("`expect` needs `request: METHOD` or `response: STATUS`".into()),
+                (Some(_), Some(_)) => {
+                    return Err("`expect` takes `request` or `response`, not both".into())
+                }
+                (None, None) => {
+                    return Err("`expect` needs `request: METHOD` or `response: STATUS`".into())
+                }
                 _ => {}
             }
             for (path, m) in &x.matches {

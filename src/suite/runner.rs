@@ -22,11 +22,15 @@ use crate::peers::{self, PeerHandle};
 use crate::proto::gb28181::device::{Device, DeviceConfig, DeviceFaults};
 use crate::proto::gb28181::id::GbId;
 use crate::proto::gb28181::platform::{Platform, PlatformConfig, PlatformFaults};
-use crate::proto::gb28181::register::{build_register, format_date, host_port, parse_date, RegisterParams};
+use crate::proto::gb28181::register::{
+    build_register, format_date, host_port, parse_date, RegisterParams,
+};
 use crate::proto::sip::digest::{Algorithm, Challenge, Credentials};
 use crate::proto::sip::{self, SipMessage, Via};
 use crate::proto::Transport;
-use crate::report::{escape_bytes, CaseResult, Failure, FindingOut, MessageLog, RequirementRef, RunResult, Status};
+use crate::report::{
+    escape_bytes, CaseResult, Failure, FindingOut, MessageLog, RequirementRef, RunResult, Status,
+};
 use crate::transport::{Endpoint, PeerAddr};
 
 /// A real-time floor under every wait, so a tiny time scale never turns a
@@ -128,7 +132,10 @@ pub async fn run(suites: &[Suite], opts: &RunOptions, stop: Arc<AtomicBool>) -> 
     result.finished_at = Some(chrono::Local::now().to_rfc3339());
     result.recount();
     result.write_json(&opts.report_dir)?;
-    let junit = opts.junit.clone().unwrap_or_else(|| opts.report_dir.join("junit.xml"));
+    let junit = opts
+        .junit
+        .clone()
+        .unwrap_or_else(|| opts.report_dir.join("junit.xml"));
     crate::report::junit::write(&result, &junit)?;
     Ok(result)
 }
@@ -177,6 +184,7 @@ struct CaseRun<'a> {
     scale: f64,
     t0: Instant,
     step_start: Instant,
+    step_started_wall: std::time::SystemTime,
     last_step_end: Instant,
     /// Last request received from the DUT and where it came from.
     last_request: Option<(SipMessage, SocketAddr)>,
@@ -214,7 +222,12 @@ fn peer_var(v: &Vars, name: &str, default: &str) -> Result<String> {
     }
 }
 
-async fn run_case(suite: &Suite, case: &Case, transport: Transport, opts: &RunOptions) -> CaseResult {
+async fn run_case(
+    suite: &Suite,
+    case: &Case,
+    transport: Transport,
+    opts: &RunOptions,
+) -> CaseResult {
     let started = Instant::now();
     let mut result = CaseResult {
         suite: suite.name.clone(),
@@ -260,10 +273,15 @@ async fn run_case(suite: &Suite, case: &Case, transport: Transport, opts: &RunOp
         Ok(mut run) => {
             for (i, step) in case.steps.iter().enumerate() {
                 run.step_start = Instant::now();
+                run.step_started_wall = std::time::SystemTime::now();
                 let r = run.step(step).await;
                 run.last_step_end = Instant::now();
                 if let Err(f) = r {
-                    result.status = if f.check == "error" { Status::Error } else { Status::Failed };
+                    result.status = if f.check == "error" {
+                        Status::Error
+                    } else {
+                        Status::Failed
+                    };
                     result.failures.push(Failure {
                         step: i + 1,
                         location: step.loc.to_string(),
@@ -308,7 +326,13 @@ async fn run_case(suite: &Suite, case: &Case, transport: Transport, opts: &RunOp
 
 fn sanitize(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -318,7 +342,10 @@ fn mask_result(r: &mut CaseResult, secrets: &[String]) {
     }
     for f in &mut r.failures {
         f.message = mask(&f.message, secrets);
-        for s in [&mut f.expected, &mut f.received, &mut f.bytes].into_iter().flatten() {
+        for s in [&mut f.expected, &mut f.received, &mut f.bytes]
+            .into_iter()
+            .flatten()
+        {
             *s = mask(s, secrets);
         }
     }
@@ -328,22 +355,36 @@ fn mask_result(r: &mut CaseResult, secrets: &[String]) {
     }
 }
 
-async fn setup<'a>(suite: &'a Suite, case: &Case, transport: Transport, opts: &RunOptions) -> Result<CaseRun<'a>> {
+async fn setup<'a>(
+    suite: &'a Suite,
+    case: &Case,
+    transport: Transport,
+    opts: &RunOptions,
+) -> Result<CaseRun<'a>> {
     let peer_vars = base_vars(suite, opts);
     let mut vars = peer_vars.clone();
     for (k, v) in &case.vars {
         vars.set(k, v.clone());
     }
-    let scale = opts
-        .time_scale
-        .unwrap_or(if opts.target.is_none() { BUILTIN_TIME_SCALE } else { 1.0 });
+    let scale = opts.time_scale.unwrap_or(if opts.target.is_none() {
+        BUILTIN_TIME_SCALE
+    } else {
+        1.0
+    });
     let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
     let device_id = peer_var(&peer_vars, "device_id", "34020000001320000001")?;
     let platform_id = peer_var(&peer_vars, "platform_id", "34020000002000000001")?;
     let password = peer_var(&peer_vars, "password", "")?;
     let (ep, peer) = match (suite.role, opts.target) {
         (Role::Device, Some(t)) => {
-            let local = SocketAddr::new(if t.addr.is_ipv6() { "::".parse()? } else { [0, 0, 0, 0].into() }, 0);
+            let local = SocketAddr::new(
+                if t.addr.is_ipv6() {
+                    "::".parse()?
+                } else {
+                    [0, 0, 0, 0].into()
+                },
+                0,
+            );
             let ep = Endpoint::connect(t, local)
                 .await
                 .with_context(|| format!("reaching the DUT at {t}"))?;
@@ -351,7 +392,11 @@ async fn setup<'a>(suite: &'a Suite, case: &Case, transport: Transport, opts: &R
         }
         (Role::Device, None) => {
             let mut cfg = PlatformConfig::new(&platform_id);
-            cfg.realm = peer_var(&peer_vars, "domain", &platform_id[..10.min(platform_id.len())])?;
+            cfg.realm = peer_var(
+                &peer_vars,
+                "domain",
+                &platform_id[..10.min(platform_id.len())],
+            )?;
             cfg.devices.insert(device_id.clone(), password.clone());
             cfg.time_scale = scale;
             cfg.seed = rand::thread_rng().gen();
@@ -366,7 +411,10 @@ async fn setup<'a>(suite: &'a Suite, case: &Case, transport: Transport, opts: &R
                 },
             )
             .await?;
-            let target = PeerAddr { transport, addr: h.addr };
+            let target = PeerAddr {
+                transport,
+                addr: h.addr,
+            };
             let ep = Endpoint::connect(target, SocketAddr::new(loopback, 0)).await?;
             (ep, Some(Peer::Platform(h)))
         }
@@ -380,13 +428,23 @@ async fn setup<'a>(suite: &'a Suite, case: &Case, transport: Transport, opts: &R
             });
             let ep = Endpoint::bind(transport, listen).await?;
             let peer = if target.is_none() {
-                let mut cfg = DeviceConfig::new(&device_id, &platform_id, &password, SocketAddr::new(loopback, 0), ep.local_addr());
+                let mut cfg = DeviceConfig::new(
+                    &device_id,
+                    &platform_id,
+                    &password,
+                    SocketAddr::new(loopback, 0),
+                    ep.local_addr(),
+                );
                 cfg.domain = peer_var(&peer_vars, "domain", &cfg.domain)?;
                 cfg.transport = transport;
                 cfg.time_scale = scale;
                 cfg.seed = rand::thread_rng().gen();
                 if let Some(e) = peer_vars.get("device_expires") {
-                    cfg.expires = vars.expand(e).map_err(|e| anyhow!(e))?.parse().context("device_expires")?;
+                    cfg.expires = vars
+                        .expand(e)
+                        .map_err(|e| anyhow!(e))?
+                        .parse()
+                        .context("device_expires")?;
                 }
                 for f in &opts.peer_faults {
                     cfg.faults.set(f);
@@ -415,6 +473,10 @@ async fn setup<'a>(suite: &'a Suite, case: &Case, transport: Transport, opts: &R
         Role::Platform => (platform_id.clone(), device_id.clone()),
     };
     let mut rng = rand::thread_rng();
+    let call_id = sip::new_call_id(&mut rng);
+    let from_tag = sip::new_tag(&mut rng);
+    vars.set("call_id", call_id.clone());
+    vars.set("from_tag", from_tag.clone());
     let now = Instant::now();
     Ok(CaseRun {
         suite,
@@ -423,14 +485,15 @@ async fn setup<'a>(suite: &'a Suite, case: &Case, transport: Transport, opts: &R
         scale,
         t0: now,
         step_start: now,
+        step_started_wall: std::time::SystemTime::now(),
         last_step_end: now,
         last_request: None,
         last_sent_request: None,
         last_challenge_received: None,
         nonces_issued: vec![],
         seen: HashSet::new(),
-        call_id: sip::new_call_id(&mut rng),
-        from_tag: sip::new_tag(&mut rng),
+        call_id,
+        from_tag,
         to_tag: sip::new_tag(&mut rng),
         cseq: 0,
         local_id,
@@ -497,7 +560,10 @@ impl CaseRun<'_> {
     fn raw_bytes(&self, raw: &str) -> Result<Vec<u8>, StepFail> {
         let text = self.x(raw)?;
         // YAML block scalars end lines in LF; SIP wants CRLF.
-        Ok(text.replace("\r\n", "\n").replace('\n', "\r\n").into_bytes())
+        Ok(text
+            .replace("\r\n", "\n")
+            .replace('\n', "\r\n")
+            .into_bytes())
     }
 
     fn apply_headers(
@@ -526,15 +592,22 @@ impl CaseRun<'_> {
             }
             return self.send_bytes(None, b).await;
         }
-        let method = s.request.as_deref().unwrap_or("OPTIONS").to_ascii_uppercase();
-        let target = self
-            .ep
-            .default_peer
-            .ok_or_else(|| err("no target to send to: nothing has been received from the DUT yet"))?;
+        let method = s
+            .request
+            .as_deref()
+            .unwrap_or("OPTIONS")
+            .to_ascii_uppercase();
+        let target = self.ep.default_peer.ok_or_else(|| {
+            err("no target to send to: nothing has been received from the DUT yet")
+        })?;
         let local = self.ep.local_addr_for(target);
         let domain = match self.vars.get("domain") {
             Some(d) => self.x(d)?,
-            None => self.remote_id.get(..10).unwrap_or(&self.remote_id).to_string(),
+            None => self
+                .remote_id
+                .get(..10)
+                .unwrap_or(&self.remote_id)
+                .to_string(),
         };
         self.cseq += 1;
         let branch = sip::new_branch(&mut rand::thread_rng());
@@ -559,13 +632,23 @@ impl CaseRun<'_> {
                 user_agent: "camcert",
             })
         } else {
-            let mut m = SipMessage::request(&method, format!("sip:{}@{}", self.remote_id, host_port(target)));
+            let mut m = SipMessage::request(
+                &method,
+                format!("sip:{}@{}", self.remote_id, host_port(target)),
+            );
             let h = &mut m.headers;
             h.push(
                 "Via",
-                format!("SIP/2.0/{} {};rport;branch={branch}", self.ep.transport().via_name(), host_port(local)),
+                format!(
+                    "SIP/2.0/{} {};rport;branch={branch}",
+                    self.ep.transport().via_name(),
+                    host_port(local)
+                ),
             );
-            h.push("From", format!("<sip:{}@{domain}>;tag={}", self.local_id, self.from_tag));
+            h.push(
+                "From",
+                format!("<sip:{}@{domain}>;tag={}", self.local_id, self.from_tag),
+            );
             h.push("To", format!("<sip:{}@{domain}>", self.remote_id));
             h.push("Call-ID", self.call_id.clone());
             h.push("CSeq", format!("{} {method}", self.cseq));
@@ -601,13 +684,18 @@ impl CaseRun<'_> {
                 .iter()
                 .position(|(n, _)| n.eq_ignore_ascii_case("Max-Forwards"))
                 .unwrap_or(m.headers.0.len());
-            m.headers.0.insert(pos, ("Authorization".into(), c.to_header()));
+            m.headers
+                .0
+                .insert(pos, ("Authorization".into(), c.to_header()));
         }
         if let Some(b) = &s.body {
             m.body = self.x(b)?.into_bytes();
         }
         m.headers.remove("Content-Length");
-        let cl = s.content_length.map(|n| n.to_string()).unwrap_or_else(|| m.body.len().to_string());
+        let cl = s
+            .content_length
+            .map(|n| n.to_string())
+            .unwrap_or_else(|| m.body.len().to_string());
         m.headers.push("Content-Length", cl);
         let bytes = m.to_bytes();
         self.last_sent_request = Some(m);
@@ -637,7 +725,8 @@ impl CaseRun<'_> {
         if let Some(c) = &r.challenge {
             let algorithm = match c.algorithm.as_deref().map(|a| self.x(a)).transpose()? {
                 None => Algorithm::Md5,
-                Some(a) => Algorithm::from_param(Some(&a)).ok_or_else(|| err(format!("unsupported algorithm {a:?}")))?,
+                Some(a) => Algorithm::from_param(Some(&a))
+                    .ok_or_else(|| err(format!("unsupported algorithm {a:?}")))?,
             };
             let mut rng = rand::thread_rng();
             let nonce = match &c.nonce {
@@ -660,7 +749,8 @@ impl CaseRun<'_> {
         }
         m.headers.push("User-Agent", "camcert");
         if r.date {
-            m.headers.push("Date", format_date(chrono::Local::now().naive_local()));
+            m.headers
+                .push("Date", format_date(chrono::Local::now().naive_local()));
         }
         self.apply_headers(&mut m, &r.headers, &r.remove_headers)?;
         if let Some(b) = &r.body {
@@ -672,7 +762,9 @@ impl CaseRun<'_> {
 
     async fn trigger(&mut self, t: &TriggerInput) -> Result<(), StepFail> {
         match (&self.peer, t.action) {
-            (Some(Peer::Camera(h)), TriggerAction::Unregister) => h.command(|d, now| d.unregister(now)).await,
+            (Some(Peer::Camera(h)), TriggerAction::Unregister) => {
+                h.command(|d, now| d.unregister(now)).await
+            }
             (Some(Peer::Camera(h)), TriggerAction::Register | TriggerAction::Restart) => {
                 h.command(|d, now| d.start(now)).await
             }
@@ -680,7 +772,10 @@ impl CaseRun<'_> {
                 return Err(err(format!("the reference platform has no `{a:?}` action")));
             }
             (None, a) => {
-                let note = t.note.clone().unwrap_or_else(|| format!("make the device {a:?}"));
+                let note = t
+                    .note
+                    .clone()
+                    .unwrap_or_else(|| format!("make the device {a:?}"));
                 eprintln!("ACTION REQUIRED: {}", self.x(&note)?);
             }
         }
@@ -695,20 +790,48 @@ impl CaseRun<'_> {
     }
 
     async fn expect(&mut self, e: &ExpectInput) -> Result<(), StepFail> {
-        let wait = e.timeout.map(|d| d.0).or(self.suite.timeout).unwrap_or(DEFAULT_TIMEOUT);
+        let wait = e
+            .timeout
+            .map(|d| d.0)
+            .or(self.suite.timeout)
+            .unwrap_or(DEFAULT_TIMEOUT);
         let deadline = self.deadline(wait);
         let what = match (&e.request, e.response) {
-            (Some(m), _) => format!("a {m} request"),
-            (_, Some(s)) => format!("a {s} response"),
-            _ => "a message".into(),
+            (Some(m), _) => format!("{m} request"),
+            (_, Some(s)) => format!("{s} response"),
+            _ => "message".into(),
         };
         loop {
             let inc = match self.ep.recv(deadline).await {
                 Ok(Some(i)) => i,
                 Ok(None) if e.absent => return Ok(()),
                 Ok(None) => {
-                    return Err(StepFail::new("timeout", format!("no {what} within {}", Dur(wait)))
-                        .exp(what.clone(), "nothing"))
+                    let mut f = StepFail::new("timeout", format!("no {what} within {}", Dur(wait)))
+                        .exp(what.clone(), "nothing");
+                    // Bytes that arrived but never made a whole message (a
+                    // stream whose Content-Length overstates the body).
+                    let local = self.ep.local_addr();
+                    let pending: Vec<u8> = self
+                        .ep
+                        .tap
+                        .packets()
+                        .iter()
+                        .filter(|p| {
+                            p.transport == Transport::Tcp
+                                && p.src != local
+                                && p.dst.port() == local.port()
+                        })
+                        .filter(|p| p.time >= self.step_started_wall)
+                        .flat_map(|p| p.bytes.clone())
+                        .collect();
+                    if !pending.is_empty() {
+                        f.received = Some(format!(
+                            "{} bytes that never formed a complete SIP message",
+                            pending.len()
+                        ));
+                        f.bytes = Some(pending);
+                    }
+                    return Err(f);
                 }
                 Err(er) if e.absent => {
                     let _ = er;
@@ -720,8 +843,14 @@ impl CaseRun<'_> {
             let parsed = match SipMessage::parse(&inc.raw) {
                 Ok(p) => p,
                 Err(pe) => {
-                    let mut f = StepFail::new("sip.parse", format!("the peer sent bytes that are not a SIP message: {pe}"))
-                        .exp(what.clone(), format!("{} bytes of non-SIP data", inc.raw.len()));
+                    let mut f = StepFail::new(
+                        "sip.parse",
+                        format!("the peer sent bytes that are not a SIP message: {pe}"),
+                    )
+                    .exp(
+                        what.clone(),
+                        format!("{} bytes of non-SIP data", inc.raw.len()),
+                    );
                     f.bytes = Some(inc.raw.clone());
                     return Err(f);
                 }
@@ -735,6 +864,16 @@ impl CaseRun<'_> {
             if m.status().is_some_and(|s| s < 200) && e.response.is_none_or(|r| r >= 200) {
                 continue; // provisional
             }
+            if m.status().is_some() {
+                // A response to an earlier request (a late retransmission) is not this one's.
+                let sent = self
+                    .last_sent_request
+                    .as_ref()
+                    .and_then(|r| r.cseq().map(|c| c.seq));
+                if sent.is_some() && m.cseq().map(|c| c.seq) != sent {
+                    continue;
+                }
+            }
             let kind_ok = match (&e.request, e.response) {
                 (Some(meth), _) => m.method().is_some_and(|x| x.eq_ignore_ascii_case(meth)),
                 (_, Some(code)) => m.status() == Some(code),
@@ -742,14 +881,20 @@ impl CaseRun<'_> {
             };
             if e.absent {
                 if kind_ok {
-                    return Err(StepFail::new("absent", format!("expected no {what}, but one arrived"))
-                        .exp(format!("no {what}"), m.summary()));
+                    return Err(StepFail::new(
+                        "absent",
+                        format!("expected no {what}, but one arrived"),
+                    )
+                    .exp(format!("no {what}"), m.summary()));
                 }
                 continue;
             }
             if !kind_ok {
-                return Err(StepFail::new("message", format!("expected {what}, received {}", m.summary()))
-                    .exp(what.clone(), m.summary()));
+                return Err(StepFail::new(
+                    "message",
+                    format!("expected {what}, received {}", m.summary()),
+                )
+                .exp(what.clone(), m.summary()));
             }
             if !parsed.findings.is_empty() && !e.allow_findings {
                 let f0 = &parsed.findings[0];
@@ -767,8 +912,13 @@ impl CaseRun<'_> {
             if m.is_request() {
                 self.last_request = Some((m.clone(), inc.from));
             } else if matches!(m.status(), Some(401 | 407)) {
-                let h = if m.status() == Some(401) { "WWW-Authenticate" } else { "Proxy-Authenticate" };
-                self.last_challenge_received = m.headers.get(h).and_then(|v| Challenge::parse(v).ok());
+                let h = if m.status() == Some(401) {
+                    "WWW-Authenticate"
+                } else {
+                    "Proxy-Authenticate"
+                };
+                self.last_challenge_received =
+                    m.headers.get(h).and_then(|v| Challenge::parse(v).ok());
             }
             let mut fails = Vec::new();
             if let Some(a) = &e.after {
@@ -778,8 +928,14 @@ impl CaseRun<'_> {
                 if let Some(min) = a.min {
                     if protocol < min.0 {
                         fails.push(
-                            StepFail::new("after.min", format!("{} arrived too early", m.summary()))
-                                .exp(format!("at least {min} after the previous step"), shown.clone()),
+                            StepFail::new(
+                                "after.min",
+                                format!("{} arrived too early", m.summary()),
+                            )
+                            .exp(
+                                format!("at least {min} after the previous step"),
+                                shown.clone(),
+                            ),
                         );
                     }
                 }
@@ -811,7 +967,10 @@ impl CaseRun<'_> {
                 match resolve(&m, path) {
                     Some(v) => self.vars.set(name, v),
                     None => {
-                        return Err(StepFail::new("capture", format!("cannot capture {name}: {} has no {path}", m.summary())))
+                        return Err(StepFail::new(
+                            "capture",
+                            format!("cannot capture {name}: {} has no {path}", m.summary()),
+                        ))
                     }
                 }
             }
@@ -820,8 +979,13 @@ impl CaseRun<'_> {
     }
 
     fn check_matcher(&self, path: &str, m: &MatcherInput, v: Option<&str>) -> Result<(), StepFail> {
-        let shown = v.map(|s| format!("{s:?}")).unwrap_or_else(|| "absent".into());
-        let fail = |what: String| StepFail::new(&format!("match {path}"), format!("{path} is {shown}")).exp(what, shown.clone());
+        let shown = v
+            .map(|s| format!("{s:?}"))
+            .unwrap_or_else(|| "absent".into());
+        let fail = |what: String| {
+            StepFail::new(&format!("match {path}"), format!("{path} is {shown}"))
+                .exp(what, shown.clone())
+        };
         if let Some(p) = m.present {
             if p != v.is_some() {
                 return Err(fail(if p { "present".into() } else { "absent".into() }));
@@ -837,7 +1001,11 @@ impl CaseRun<'_> {
             || m.one_of.is_some()
             || m.gb_id.is_some();
         let Some(v) = v else {
-            return if needs_value { Err(fail("a value".into())) } else { Ok(()) };
+            return if needs_value {
+                Err(fail("a value".into()))
+            } else {
+                Ok(())
+            };
         };
         if let Some(x) = &m.equals {
             let x = self.x(x)?;
@@ -913,21 +1081,27 @@ impl CaseRun<'_> {
     fn check(&mut self, c: &CheckInput, m: &SipMessage) -> Result<(), StepFail> {
         match c {
             CheckInput::Digest(d) => {
-                let raw = m
-                    .headers
-                    .get("Authorization")
-                    .ok_or_else(|| StepFail::new("digest", "no Authorization header").exp("Digest credentials", "none"))?;
-                let creds = Credentials::parse(raw)
-                    .map_err(|e| StepFail::new("digest", format!("Authorization is unusable: {e}")).exp("Digest credentials", raw))?;
+                let raw = m.headers.get("Authorization").ok_or_else(|| {
+                    StepFail::new("digest", "no Authorization header")
+                        .exp("Digest credentials", "none")
+                })?;
+                let creds = Credentials::parse(raw).map_err(|e| {
+                    StepFail::new("digest", format!("Authorization is unusable: {e}"))
+                        .exp("Digest credentials", raw)
+                })?;
                 if let Some(u) = &d.username {
                     let u = self.x(u)?;
                     if creds.username != u {
-                        return Err(StepFail::new("digest", "wrong username").exp(u, creds.username.clone()));
+                        return Err(StepFail::new("digest", "wrong username")
+                            .exp(u, creds.username.clone()));
                     }
                 }
                 if !self.nonces_issued.is_empty() && !self.nonces_issued.contains(&creds.nonce) {
-                    return Err(StepFail::new("digest", "the nonce is not one this platform issued")
-                        .exp(self.nonces_issued.join(" or "), creds.nonce.clone()));
+                    return Err(StepFail::new(
+                        "digest",
+                        "the nonce is not one this platform issued",
+                    )
+                    .exp(self.nonces_issued.join(" or "), creds.nonce.clone()));
                 }
                 let password = self.x(&d.password)?;
                 let method = m.method().unwrap_or("REGISTER");
@@ -937,7 +1111,11 @@ impl CaseRun<'_> {
                         "the digest response does not match the configured password",
                     )
                     .exp(
-                        format!("response {} ({} over the configured password)", creds.expected_response(&password, method), creds.algorithm.name()),
+                        format!(
+                            "response {} ({} over the configured password)",
+                            creds.expected_response(&password, method),
+                            creds.algorithm.name()
+                        ),
                         creds.response.clone(),
                     ));
                 }
@@ -951,14 +1129,16 @@ impl CaseRun<'_> {
                 Ok(())
             }
             CheckInput::GbDate(g) => {
-                let v = m
-                    .headers
-                    .get("Date")
-                    .ok_or_else(|| StepFail::new("gb_date", "no Date header for time sync").exp("Date: yyyy-MM-ddTHH:mm:ss.SSS", "none"))?;
-                let (t, finding) = parse_date(v).map_err(|e| StepFail::new("gb_date", e).exp("yyyy-MM-ddTHH:mm:ss.SSS", v))?;
+                let v = m.headers.get("Date").ok_or_else(|| {
+                    StepFail::new("gb_date", "no Date header for time sync")
+                        .exp("Date: yyyy-MM-ddTHH:mm:ss.SSS", "none")
+                })?;
+                let (t, finding) = parse_date(v)
+                    .map_err(|e| StepFail::new("gb_date", e).exp("yyyy-MM-ddTHH:mm:ss.SSS", v))?;
                 if let Some(f) = finding {
                     if g.strict {
-                        return Err(StepFail::new("gb_date", f.message.clone()).exp("yyyy-MM-ddTHH:mm:ss.SSS", v));
+                        return Err(StepFail::new("gb_date", f.message.clone())
+                            .exp("yyyy-MM-ddTHH:mm:ss.SSS", v));
                     }
                     self.findings.push(FindingOut {
                         code: f.code.into(),
@@ -970,8 +1150,11 @@ impl CaseRun<'_> {
                     let now = chrono::Local::now().naive_local();
                     let diff = (now - t).num_milliseconds().unsigned_abs();
                     if diff > skew.0.as_millis() as u64 {
-                        return Err(StepFail::new("gb_date", "Date is too far from the harness clock")
-                            .exp(format!("within {skew} of {}", format_date(now)), v));
+                        return Err(StepFail::new(
+                            "gb_date",
+                            "Date is too far from the harness clock",
+                        )
+                        .exp(format!("within {skew} of {}", format_date(now)), v));
                     }
                 }
                 Ok(())

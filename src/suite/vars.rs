@@ -44,8 +44,9 @@ impl Vars {
         let mut v: Vec<String> = self
             .values
             .iter()
-            .filter(|(k, v)| self.is_secret(k) && !v.is_empty())
-            .map(|(_, v)| v.clone())
+            .filter(|(k, _)| self.is_secret(k))
+            .map(|(_, v)| self.expand(v).unwrap_or_else(|_| v.clone()))
+            .filter(|v| !v.is_empty())
             .collect();
         v.sort_by_key(|s| std::cmp::Reverse(s.len()));
         v
@@ -53,6 +54,13 @@ impl Vars {
 
     /// Substitute every `${...}`; an unknown name is an error naming it.
     pub fn expand(&self, s: &str) -> Result<String, String> {
+        self.expand_depth(s, 0)
+    }
+
+    fn expand_depth(&self, s: &str, depth: usize) -> Result<String, String> {
+        if depth > 16 {
+            return Err(format!("variables nest too deeply (a cycle?) in {s:?}"));
+        }
         let mut out = String::with_capacity(s.len());
         let mut rest = s;
         while let Some(start) = rest.find("${") {
@@ -61,14 +69,14 @@ impl Vars {
             let end = after
                 .find('}')
                 .ok_or_else(|| format!("unterminated ${{ in {s:?}"))?;
-            out.push_str(&self.lookup(&after[..end])?);
+            out.push_str(&self.lookup(&after[..end], depth)?);
             rest = &after[end + 1..];
         }
         out.push_str(rest);
         Ok(out)
     }
 
-    fn lookup(&self, name: &str) -> Result<String, String> {
+    fn lookup(&self, name: &str, depth: usize) -> Result<String, String> {
         if let Some(env) = name.strip_prefix("env:") {
             let (var, default) = match env.split_once(":-") {
                 Some((v, d)) => (v, Some(d)),
@@ -76,28 +84,39 @@ impl Vars {
             };
             return match (std::env::var(var), default) {
                 (Ok(v), _) => Ok(v),
-                (Err(_), Some(d)) => self.expand(d),
+                (Err(_), Some(d)) => self.expand_depth(d, depth + 1),
                 (Err(_), None) => Err(format!("environment variable {var} is not set")),
             };
         }
         if let Some(spec) = name.strip_prefix("random:") {
             let (kind, n) = spec.split_once(':').unwrap_or((spec, "8"));
-            let n: usize = n.parse().map_err(|_| format!("${{{name}}}: length {n:?} is not a number"))?;
+            let n: usize = n
+                .parse()
+                .map_err(|_| format!("${{{name}}}: length {n:?} is not a number"))?;
             let mut rng = rand::thread_rng();
             let alphabet: &[u8] = match kind {
                 "hex" => b"0123456789abcdef",
                 "digits" => b"0123456789",
-                _ => return Err(format!("${{{name}}}: unknown random kind {kind:?} (hex or digits)")),
+                _ => {
+                    return Err(format!(
+                        "${{{name}}}: unknown random kind {kind:?} (hex or digits)"
+                    ))
+                }
             };
-            return Ok((0..n).map(|_| alphabet[rng.gen_range(0..alphabet.len())] as char).collect());
+            return Ok((0..n)
+                .map(|_| alphabet[rng.gen_range(0..alphabet.len())] as char)
+                .collect());
         }
         if name == "now" {
-            return Ok(crate::proto::gb28181::register::format_date(chrono::Local::now().naive_local()));
+            return Ok(crate::proto::gb28181::register::format_date(
+                chrono::Local::now().naive_local(),
+            ));
         }
-        self.values
+        let raw = self
+            .values
             .get(name)
-            .cloned()
-            .ok_or_else(|| format!("variable {name:?} is not defined (define it under `vars:` or pass --var {name}=VALUE)"))
+            .ok_or_else(|| format!("variable {name:?} is not defined (define it under `vars:` or pass --var {name}=VALUE)"))?;
+        self.expand_depth(raw, depth + 1)
     }
 }
 
@@ -121,10 +140,21 @@ mod tests {
         let mut v = Vars::new(&[]);
         v.set("device_id", "34020000001320000001");
         v.set("password", "s3cret!");
-        assert_eq!(v.expand("sip:${device_id}@x").unwrap(), "sip:34020000001320000001@x");
-        assert_eq!(v.expand("${env:CAMCERT_SURELY_UNSET:-${device_id}}").unwrap(), "34020000001320000001");
+        assert_eq!(
+            v.expand("sip:${device_id}@x").unwrap(),
+            "sip:34020000001320000001@x"
+        );
+        assert_eq!(
+            v.expand("${env:CAMCERT_SURELY_UNSET:-${device_id}}")
+                .unwrap(),
+            "34020000001320000001"
+        );
         assert!(v.expand("${nope}").unwrap_err().contains("nope"));
         assert_eq!(v.expand("${random:hex:6}").unwrap().len(), 6);
+        v.set("alias", "${device_id}");
+        assert_eq!(v.expand("${alias}").unwrap(), "34020000001320000001");
+        v.set("loop", "${loop}");
+        assert!(v.expand("${loop}").unwrap_err().contains("cycle"));
         assert_eq!(mask("pw=s3cret!", &v.secrets()), "pw=******");
     }
 }

@@ -140,7 +140,7 @@ fn spawn_reader(
             };
             tap.record(peer, local, Transport::Tcp, &buf[..n]);
             framer.push(&buf[..n]);
-            while let Some(f) = framer.next() {
+            while let Some(f) = framer.next_item() {
                 if let Framed::Message(raw, _) = f {
                     if tx
                         .send(Incoming {
@@ -160,7 +160,13 @@ fn spawn_reader(
             if framer.buffered().len() > 256 * 1024 {
                 let raw = framer.buffered().to_vec();
                 framer = StreamFramer::default();
-                let _ = tx.send(Incoming { from: peer, raw, at: Instant::now() }).await;
+                let _ = tx
+                    .send(Incoming {
+                        from: peer,
+                        raw,
+                        at: Instant::now(),
+                    })
+                    .await;
             }
         }
         writers.lock().await.remove(&peer);
@@ -197,14 +203,24 @@ impl Endpoint {
                 let accept = tokio::spawn(async move {
                     let mut readers = Vec::new();
                     while let Ok((s, _)) = l.accept().await {
-                        readers.push(spawn_reader(s, tx.clone(), w.clone(), lo.clone(), t.clone()));
+                        readers.push(spawn_reader(
+                            s,
+                            tx.clone(),
+                            w.clone(),
+                            lo.clone(),
+                            t.clone(),
+                        ));
                     }
                     for r in readers {
                         r.abort();
                     }
                 });
                 Ok(Endpoint {
-                    kind: Kind::Tcp { rx, writers, local_of },
+                    kind: Kind::Tcp {
+                        rx,
+                        writers,
+                        local_of,
+                    },
                     local,
                     transport,
                     default_peer: None,
@@ -224,10 +240,13 @@ impl Endpoint {
                 Ok(e)
             }
             Transport::Tcp => {
-                let s = tokio::time::timeout(std::time::Duration::from_secs(5), TcpStream::connect(remote.addr))
-                    .await
-                    .map_err(|_| anyhow!("connecting to {remote}: timed out"))?
-                    .with_context(|| format!("connecting to {remote}"))?;
+                let s = tokio::time::timeout(
+                    std::time::Duration::from_secs(5),
+                    TcpStream::connect(remote.addr),
+                )
+                .await
+                .map_err(|_| anyhow!("connecting to {remote}: timed out"))?
+                .with_context(|| format!("connecting to {remote}"))?;
                 let local = s.local_addr()?;
                 let (tx, rx) = mpsc::channel(1024);
                 let writers = Arc::new(tokio::sync::Mutex::new(HashMap::new()));
@@ -242,7 +261,11 @@ impl Endpoint {
                     tokio::time::sleep(std::time::Duration::from_millis(2)).await;
                 }
                 Ok(Endpoint {
-                    kind: Kind::Tcp { rx, writers, local_of },
+                    kind: Kind::Tcp {
+                        rx,
+                        writers,
+                        local_of,
+                    },
                     local,
                     transport: Transport::Tcp,
                     default_peer: Some(remote.addr),
@@ -295,7 +318,12 @@ impl Endpoint {
                 conn.write_all(bytes)
                     .await
                     .with_context(|| format!("sending to tcp://{to}"))?;
-                let local = local_of.lock().expect("local_of").get(&to).copied().unwrap_or(self.local);
+                let local = local_of
+                    .lock()
+                    .expect("local_of")
+                    .get(&to)
+                    .copied()
+                    .unwrap_or(self.local);
                 self.tap.record(local, to, Transport::Tcp, bytes);
             }
         }
@@ -329,7 +357,9 @@ impl Endpoint {
             },
         };
         if let Some(i) = &got {
-            if self.default_peer.is_none() || self.transport == Transport::Tcp && !self.is_connected(self.default_peer).await {
+            if self.default_peer.is_none()
+                || self.transport == Transport::Tcp && !self.is_connected(self.default_peer).await
+            {
                 self.default_peer = Some(i.from);
             }
         }

@@ -103,7 +103,13 @@ pub struct DeviceConfig {
 }
 
 impl DeviceConfig {
-    pub fn new(device_id: &str, platform_id: &str, password: &str, local: SocketAddr, server: SocketAddr) -> Self {
+    pub fn new(
+        device_id: &str,
+        platform_id: &str,
+        password: &str,
+        local: SocketAddr,
+        server: SocketAddr,
+    ) -> Self {
         DeviceConfig {
             device_id: device_id.into(),
             platform_id: platform_id.into(),
@@ -135,11 +141,15 @@ pub enum DeviceEvent {
     },
     Unregistered,
     /// The platform refused (final status other than 401/2xx).
-    Rejected { status: u16 },
+    Rejected {
+        status: u16,
+    },
     /// No final answer arrived (RFC 3261 Timer F).
     TimedOut,
     /// A message from the platform could not be used.
-    BadMessage { reason: String },
+    BadMessage {
+        reason: String,
+    },
 }
 
 /// RFC 3261 §17.1.2.2 non-INVITE client transaction timers over UDP.

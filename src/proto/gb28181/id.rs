@@ -54,8 +54,8 @@ impl<'a> GbId<'a> {
             200 => "central signalling control server",
             215 => "business group",
             216 => "virtual organisation",
-            111..=199 => "front-end device",
-            200..=299 => "platform equipment",
+            c if (111..=199).contains(&c) => "front-end device",
+            c if (200..=299).contains(&c) => "platform equipment",
             _ => "unassigned type",
         }
     }

@@ -195,7 +195,13 @@ impl Platform {
         }
     }
 
-    fn reject(&mut self, from: SocketAddr, msg: &SipMessage, why: Rejection, device: Option<String>) {
+    fn reject(
+        &mut self,
+        from: SocketAddr,
+        msg: &SipMessage,
+        why: Rejection,
+        device: Option<String>,
+    ) {
         let tag = sip::new_tag(&mut self.rng);
         let mut r = sip::response_to(msg, why.status(), Some(&tag));
         r.headers.push("User-Agent", self.cfg.user_agent.clone());
@@ -292,7 +298,8 @@ impl Platform {
             ids.device_id.clone(),
             Registration {
                 addr: from,
-                expires_at: now.mono + scaled(Duration::from_secs(expires as u64), self.cfg.time_scale),
+                expires_at: now.mono
+                    + scaled(Duration::from_secs(expires as u64), self.cfg.time_scale),
             },
         );
         let mut r = sip::response_to(msg, 200, Some(&tag));
@@ -344,7 +351,8 @@ impl Platform {
             .collect();
         for d in expired {
             self.registrations.remove(&d);
-            self.events.push_back(PlatformEvent::Expired { device_id: d });
+            self.events
+                .push_back(PlatformEvent::Expired { device_id: d });
         }
     }
 

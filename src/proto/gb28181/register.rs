@@ -151,7 +151,9 @@ impl Rejection {
             Rejection::WrongPlatformId { got } => {
                 format!("Request-URI names platform {got:?}, not this platform")
             }
-            Rejection::UnknownDevice { device_id } => format!("device {device_id} is not provisioned"),
+            Rejection::UnknownDevice { device_id } => {
+                format!("device {device_id} is not provisioned")
+            }
             Rejection::BadCredentials { device_id } => {
                 format!("digest response from {device_id} does not match its password")
             }

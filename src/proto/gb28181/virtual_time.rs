@@ -114,7 +114,11 @@ fn registers_with_digest_and_gets_a_date() {
     w.dev.start(w.now);
     w.run(Duration::from_secs(1));
     match &w.dev_events[0].1 {
-        DeviceEvent::Registered { expires, date, findings } => {
+        DeviceEvent::Registered {
+            expires,
+            date,
+            findings,
+        } => {
             assert_eq!(*expires, 3600);
             assert_eq!(date.as_deref(), Some("2026-01-02T03:04:05.000"));
             assert!(findings.is_empty());
@@ -138,7 +142,10 @@ fn refreshes_before_expiry_for_a_day() {
         .collect();
     // One registration every 300 s for 24 h.
     assert_eq!(regs.len(), 24 * 3600 / 300 + 1);
-    assert!(!w.plat_events.iter().any(|(_, e)| matches!(e, PlatformEvent::Expired { .. })));
+    assert!(!w
+        .plat_events
+        .iter()
+        .any(|(_, e)| matches!(e, PlatformEvent::Expired { .. })));
 }
 
 #[test]
@@ -198,7 +205,10 @@ fn unregister_removes_the_binding() {
     w.run(Duration::from_secs(1));
     w.dev.unregister(w.now);
     w.run(Duration::from_secs(2));
-    assert!(matches!(w.dev_events.last().unwrap().1, DeviceEvent::Unregistered));
+    assert!(matches!(
+        w.dev_events.last().unwrap().1,
+        DeviceEvent::Unregistered
+    ));
     assert!(w.plat.registration(DEV).is_none());
 }
 

@@ -259,7 +259,8 @@ mod tests {
 
     #[test]
     fn name_addr_forms() {
-        let n = NameAddr::parse("<sip:130909113319427420@10.64.49.218:7100>;tag=382068091").unwrap();
+        let n =
+            NameAddr::parse("<sip:130909113319427420@10.64.49.218:7100>;tag=382068091").unwrap();
         assert_eq!(n.uri.user.as_deref(), Some("130909113319427420"));
         assert_eq!(n.uri.port, Some(7100));
         assert_eq!(n.tag(), Some("382068091"));

@@ -126,7 +126,9 @@ fn find_header_end(data: &[u8]) -> Option<(usize, usize)> {
     if let Some(p) = data.windows(4).position(|w| w == b"\r\n\r\n") {
         return Some((p, p + 4));
     }
-    data.windows(2).position(|w| w == b"\n\n").map(|p| (p, p + 2))
+    data.windows(2)
+        .position(|w| w == b"\n\n")
+        .map(|p| (p, p + 2))
 }
 
 impl SipMessage {
@@ -321,7 +323,9 @@ impl SipMessage {
     }
     /// The CSeq method: for a response, the method of the request it answers.
     pub fn cseq(&self) -> Option<super::header::CSeq> {
-        self.headers.get("CSeq").and_then(super::header::CSeq::parse)
+        self.headers
+            .get("CSeq")
+            .and_then(super::header::CSeq::parse)
     }
     pub fn call_id(&self) -> Option<&str> {
         self.headers.get("Call-ID")
@@ -369,7 +373,9 @@ fn parse_start_line(line: &str) -> Result<(StartLine, String), ParseError> {
     let ver = it.next().ok_or_else(bad)?;
     if it.next().is_some()
         || method.is_empty()
-        || !method.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._!%*+`'~".contains(&b))
+        || !method
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._!%*+`'~".contains(&b))
         || uri.is_empty()
         || !ver.starts_with("SIP/")
     {
@@ -382,6 +388,22 @@ fn parse_start_line(line: &str) -> Result<(StartLine, String), ParseError> {
         },
         ver.to_string(),
     ))
+}
+
+/// Could `data` be the start of a SIP message? `false` as soon as the
+/// first token holds a byte no method or `SIP/2.0` could contain.
+fn plausible_start(data: &[u8]) -> bool {
+    const MAX_TOKEN: usize = 32;
+    for (i, &b) in data.iter().enumerate().take(MAX_TOKEN + 1) {
+        if b == b' ' {
+            return i > 0;
+        }
+        let ok = b.is_ascii_alphanumeric() || b"-._!%*+`'~/".contains(&b);
+        if !ok || i == MAX_TOKEN {
+            return false;
+        }
+    }
+    true
 }
 
 /// Splits a byte stream (SIP over TCP) into messages by Content-Length
@@ -414,7 +436,7 @@ impl StreamFramer {
     /// header section cannot be read is returned as an error and the buffer is
     /// dropped up to the blank line, so one bad message does not stall the
     /// connection forever.
-    pub fn next(&mut self) -> Option<Framed> {
+    pub fn next_item(&mut self) -> Option<Framed> {
         if self.buf.starts_with(b"\r\n\r\n") {
             self.buf.drain(..4);
             return Some(Framed::Keepalive);
@@ -426,6 +448,16 @@ impl StreamFramer {
             .count();
         if lead == self.buf.len() {
             return None;
+        }
+        if !plausible_start(&self.buf[lead..]) {
+            // Not SIP: hand the bytes up (to the next blank line, or all of
+            // them) instead of waiting for a header end that may never come.
+            let end = find_header_end(&self.buf[lead..])
+                .map(|(_, e)| lead + e)
+                .unwrap_or(self.buf.len());
+            let raw: Vec<u8> = self.buf.drain(..end).collect();
+            let parsed = SipMessage::parse(&raw);
+            return Some(Framed::Message(raw, Box::new(parsed)));
         }
         let (_, body_start) = find_header_end(&self.buf[lead..])?;
         let body_start = lead + body_start;
@@ -454,7 +486,8 @@ impl StreamFramer {
             p.findings.push(Finding {
                 code: "sip.no-content-length-on-stream",
                 message: "no Content-Length on a stream transport; framed at the blank line".into(),
-                clause: "RFC 3261 §18.3: Content-Length MUST be used with stream oriented transports",
+                clause:
+                    "RFC 3261 §18.3: Content-Length MUST be used with stream oriented transports",
             });
         }
         Some(Framed::Message(raw, Box::new(parsed)))
@@ -535,11 +568,27 @@ Content-Length: 0\r\n\r\n";
 
     #[test]
     fn compact_and_folded_headers() {
-        let raw = b"SIP/2.0 200 OK\r\nv: SIP/2.0/UDP h\r\ni: abc\r\nSubject: a\r\n b\r\nl: 0\r\n\r\n";
+        let raw =
+            b"SIP/2.0 200 OK\r\nv: SIP/2.0/UDP h\r\ni: abc\r\nSubject: a\r\n b\r\nl: 0\r\n\r\n";
         let p = SipMessage::parse(raw).unwrap();
         assert_eq!(p.message.call_id(), Some("abc"));
         assert_eq!(p.message.headers.get("Via"), Some("SIP/2.0/UDP h"));
         assert_eq!(p.message.headers.get("subject"), Some("a b"));
+    }
+
+    #[test]
+    fn stream_framer_hands_up_garbage_at_once() {
+        let mut f = StreamFramer::default();
+        f.push(b"\x00\x01\x02garbage\xff");
+        match f.next_item() {
+            Some(Framed::Message(raw, p)) => {
+                assert_eq!(raw, b"\x00\x01\x02garbage\xff");
+                assert!(p.is_err());
+            }
+            other => panic!("{other:?}"),
+        }
+        f.push(REGISTER);
+        assert!(matches!(f.next_item(), Some(Framed::Message(_, p)) if p.is_ok()));
     }
 
     #[test]
@@ -550,11 +599,11 @@ Content-Length: 0\r\n\r\n";
         two.extend_from_slice(REGISTER);
         let (a, b) = two.split_at(100);
         f.push(a);
-        assert!(f.next().is_none());
+        assert!(f.next_item().is_none());
         f.push(b);
-        assert!(matches!(f.next(), Some(Framed::Message(..))));
-        assert!(matches!(f.next(), Some(Framed::Keepalive)));
-        assert!(matches!(f.next(), Some(Framed::Message(..))));
-        assert!(f.next().is_none());
+        assert!(matches!(f.next_item(), Some(Framed::Message(..))));
+        assert!(matches!(f.next_item(), Some(Framed::Keepalive)));
+        assert!(matches!(f.next_item(), Some(Framed::Message(..))));
+        assert!(f.next_item().is_none());
     }
 }

@@ -7,7 +7,9 @@ pub mod header;
 pub mod message;
 
 pub use header::{AuthParams, CSeq, NameAddr, SipUri, Via};
-pub use message::{Finding, Framed, Headers, ParseError, Parsed, SipMessage, StartLine, StreamFramer};
+pub use message::{
+    Finding, Framed, Headers, ParseError, Parsed, SipMessage, StartLine, StreamFramer,
+};
 
 use rand::Rng;
 
@@ -62,7 +64,10 @@ pub fn response_to(req: &SipMessage, code: u16, to_tag: Option<&str>) -> SipMess
             let mut v = v.to_string();
             if h == "To" {
                 if let Some(tag) = to_tag {
-                    if NameAddr::parse(&v).and_then(|n| n.tag().map(str::to_string)).is_none() {
+                    if NameAddr::parse(&v)
+                        .and_then(|n| n.tag().map(str::to_string))
+                        .is_none()
+                    {
                         v.push_str(";tag=");
                         v.push_str(tag);
                     }
