@@ -66,9 +66,7 @@ impl Vars {
         while let Some(start) = rest.find("${") {
             out.push_str(&rest[..start]);
             let after = &rest[start + 2..];
-            let end = after
-                .find('}')
-                .ok_or_else(|| format!("unterminated ${{ in {s:?}"))?;
+            let end = closing_brace(after).ok_or_else(|| format!("unterminated ${{ in {s:?}"))?;
             out.push_str(&self.lookup(&after[..end], depth)?);
             rest = &after[end + 1..];
         }
@@ -118,6 +116,26 @@ impl Vars {
             .ok_or_else(|| format!("variable {name:?} is not defined (define it under `vars:` or pass --var {name}=VALUE)"))?;
         self.expand_depth(raw, depth + 1)
     }
+}
+
+/// Index of the `}` closing a `${`, skipping nested `${...}`.
+fn closing_brace(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'$' if b.get(i + 1) == Some(&b'{') => {
+                depth += 1;
+                i += 1;
+            }
+            b'}' if depth == 0 => return Some(i),
+            b'}' => depth -= 1,
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 /// Replace every secret value in `text` with `******`.
