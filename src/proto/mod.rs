@@ -3,6 +3,8 @@
 //! what to send goes out as [`Transmit`].
 
 pub mod gb28181;
+pub mod ps;
+pub mod rtp;
 pub mod sip;
 
 use std::net::SocketAddr;

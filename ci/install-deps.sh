@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the real components the tests talk to (Debian packages):
+# Kamailio (SIP registrar/proxy), SIPp, tshark. Idempotent: skips what is there.
+set -euo pipefail
+need=()
+command -v kamailio >/dev/null 2>&1 || need+=(kamailio)
+command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
+command -v tshark >/dev/null 2>&1 || need+=(tshark)
+if [ ${#need[@]} -eq 0 ]; then
+  echo "install-deps: kamailio, sipp and tshark are present"
+  exit 0
+fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+echo "install-deps: installing ${need[*]}"
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+echo "install-deps: done"
