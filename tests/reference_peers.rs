@@ -32,7 +32,12 @@ const PLATFORM: &str = "suites/gb28181/register-platform.yaml";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn camera_faults_fail_their_cases() {
-    assert_fault(CAMERA, "wrong-digest", &["CAM-REG-002", "CAM-REG-003", "CAM-UNREG-001"]).await;
+    assert_fault(
+        CAMERA,
+        "wrong-digest",
+        &["CAM-REG-002", "CAM-REG-003", "CAM-UNREG-001"],
+    )
+    .await;
     assert_fault(CAMERA, "wrong-device-id", &["CAM-REG-001"]).await;
     assert_fault(CAMERA, "wrong-platform-id", &["CAM-REG-001"]).await;
     assert_fault(CAMERA, "no-refresh", &["CAM-REG-004"]).await;
@@ -59,21 +64,32 @@ async fn bad_bytes_from_the_peer_are_evidence() {
     for (fault, check, needle) in [
         ("garbage", "sip.parse", "garbage"),
         ("truncated", "sip.parse", "Content-Length: 120"),
-        ("overlong-body", "sip.body-longer-than-content-length", "EXTRA-BYTES"),
+        (
+            "overlong-body",
+            "sip.body-longer-than-content-length",
+            "EXTRA-BYTES",
+        ),
     ] {
         let r = run_builtin(&[CAMERA], &[fault], &["CAM-SIP-001"]).await;
         let udp = r.cases.iter().find(|c| c.transport == "udp").unwrap();
         assert_eq!(udp.status, Status::Failed);
         let f = &udp.failures[0];
         assert_eq!(f.check, check, "{fault}: {f:?}");
-        assert!(f.bytes.as_deref().unwrap_or("").contains(needle), "{fault}: {f:?}");
+        assert!(
+            f.bytes.as_deref().unwrap_or("").contains(needle),
+            "{fault}: {f:?}"
+        );
         // Both transports ran: the failure did not stop the run.
         assert_eq!(r.cases.len(), 2);
     }
     let r = run_builtin(&[PLATFORM], &["garbage"], &["PLT-REG-001"]).await;
     let f = &r.cases[0].failures[0];
     assert_eq!(f.check, "sip.parse");
-    assert!(f.bytes.as_deref().unwrap().contains("garbage from a broken platform"));
+    assert!(f
+        .bytes
+        .as_deref()
+        .unwrap()
+        .contains("garbage from a broken platform"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
