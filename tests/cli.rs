@@ -1,0 +1,253 @@
+//! The `camcert` binary: exit codes, user errors with file:line:col, the
+//! reports it leaves, Ctrl-C, and the committed JSON Schema.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::root;
+
+fn camcert() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_camcert"));
+    c.current_dir(root());
+    c
+}
+
+fn write_suite(dir: &Path, body: &str) -> std::path::PathBuf {
+    std::fs::copy(
+        root().join("suites/gb28181/requirements.yaml"),
+        dir.join("requirements.yaml"),
+    )
+    .unwrap();
+    let p = dir.join("suite.yaml");
+    std::fs::write(&p, body).unwrap();
+    p
+}
+
+const GOOD: &str = "suite: s
+protocol: gb28181
+role: device
+vars: { password: \"12345678\" }
+cases:
+  - id: T-1
+    title: challenge
+    requirements: [GB-REG-03]
+    steps:
+      - send: { request: REGISTER }
+      - expect: { response: 401 }
+";
+
+#[test]
+fn typo_in_a_key_exits_2_naming_file_line_col() {
+    let d = tempfile::tempdir().unwrap();
+    let p = write_suite(
+        d.path(),
+        &GOOD.replace(
+            "      - expect: { response: 401 }",
+            "      - expect: { respons: 401 }",
+        ),
+    );
+    let out = camcert().args(["run"]).arg(&p).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let want = format!(
+        "{}:11:19: unknown field `respons`, expected one of",
+        p.display()
+    );
+    assert!(err.contains(&want), "{err}");
+}
+
+#[test]
+fn unknown_requirement_and_bad_shapes_exit_2() {
+    let d = tempfile::tempdir().unwrap();
+    for (bad, needle) in [
+        (
+            GOOD.replace("[GB-REG-03]", "[GB-NOPE-99]"),
+            ":6:5: case T-1: requirement \"GB-NOPE-99\" is not in",
+        ),
+        (
+            GOOD.replace("role: device", "role: camera"),
+            ":3:7: unknown variant `camera`",
+        ),
+        (
+            GOOD.replace(
+                "{ response: 401 }",
+                "{ response: 401, match: { frm.tag: { present: true } } }",
+            ),
+            "unknown field \"frm\"",
+        ),
+        (
+            GOOD.replace("{ response: 401 }", "{ request: X, response: 401 }"),
+            "not both",
+        ),
+    ] {
+        let p = write_suite(d.path(), &bad);
+        let out = camcert().args(["list"]).arg(&p).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{needle} not in {err}");
+        assert!(err.contains(&p.display().to_string()), "{err}");
+    }
+}
+
+#[test]
+fn bad_flags_and_unreachable_targets_exit_2() {
+    let out = camcert()
+        .args(["run", "suites/gb28181", "--target", "ftp://1.2.3.4:5"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = camcert()
+        .args(["run", "suites/gb28181", "--peer-fault", "no-such-fault"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("wrong-digest"));
+}
+
+#[test]
+fn fault_exits_1_and_clean_run_exits_0_leaving_reports() {
+    let d = tempfile::tempdir().unwrap();
+    let out = camcert()
+        .args([
+            "run",
+            "suites/gb28181",
+            "--filter",
+            "GB-REG-03",
+            "--report-dir",
+        ])
+        .arg(d.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("PASS  CAM-REG-002"), "{stdout}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.path().join("results.json")).unwrap()).unwrap();
+    assert_eq!(json["summary"]["failed"], 0);
+    let junit = std::fs::read_to_string(d.path().join("junit.xml")).unwrap();
+    assert!(junit.contains("GB-REG-03"));
+    assert!(d.path().join("pcap/CAM-REG-002-udp.pcap").is_file());
+
+    let out = camcert()
+        .args([
+            "run",
+            "suites/gb28181",
+            "--filter",
+            "CAM-REG-002",
+            "--peer-fault",
+            "wrong-digest",
+            "--report-dir",
+        ])
+        .arg(d.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("FAIL  CAM-REG-002"), "{stdout}");
+    assert!(stdout.contains("expected: response"), "{stdout}");
+    let junit = std::fs::read_to_string(d.path().join("junit.xml")).unwrap();
+    assert!(junit.contains("<failure"), "{junit}");
+}
+
+#[test]
+fn ctrl_c_leaves_a_report_of_what_finished() {
+    let d = tempfile::tempdir().unwrap();
+    let mut child = camcert()
+        .args(["run", "suites/gb28181", "--report-dir"])
+        .arg(d.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait for the first finished case, then interrupt.
+    let results = d.path().join("results.json");
+    let t0 = Instant::now();
+    while !results.exists() && t0.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = child.id().to_string();
+    Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1));
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&results).unwrap()).unwrap();
+    assert_eq!(json["interrupted"], true);
+    let n = json["cases"].as_array().unwrap().len();
+    assert!(n >= 1 && n < 33, "{n}");
+    assert!(d.path().join("junit.xml").is_file());
+}
+
+#[test]
+fn committed_schema_matches_the_types() {
+    for (flag, file) in [
+        (None, "suites/schema.json"),
+        (Some("--catalog"), "suites/requirements.schema.json"),
+    ] {
+        let mut c = camcert();
+        c.arg("schema");
+        if let Some(f) = flag {
+            c.arg(f);
+        }
+        let out = c.output().unwrap();
+        assert!(out.status.success());
+        let committed = std::fs::read_to_string(root().join(file)).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            committed,
+            "regenerate {file} with `camcert schema`"
+        );
+    }
+}
+
+#[test]
+fn list_shows_cases_and_requirements() {
+    let out = camcert().args(["list", "suites/gb28181"]).output().unwrap();
+    assert!(out.status.success());
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(s.contains("CAM-REG-005    mandatory   GB-REG-08"), "{s}");
+    assert!(s.contains("PLT-SIP-002    optional"), "{s}");
+}
+
+/// The evidence pcap opens in tshark and decodes as SIP. Needs tshark
+/// (ci/install-deps.sh installs it; CAMCERT_INTEROP=1 makes its absence a failure).
+#[test]
+fn evidence_pcap_decodes_as_sip_in_tshark() {
+    if Command::new("tshark").arg("-v").output().is_err() {
+        assert!(
+            std::env::var("CAMCERT_INTEROP").is_err(),
+            "tshark is required when CAMCERT_INTEROP is set"
+        );
+        eprintln!("skipped: tshark not installed");
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let out = camcert()
+        .args([
+            "run",
+            "suites/gb28181",
+            "--filter",
+            "CAM-REG-002",
+            "--report-dir",
+        ])
+        .arg(d.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    for t in ["udp", "tcp"] {
+        let pcap = d.path().join(format!("pcap/CAM-REG-002-{t}.pcap"));
+        let out = Command::new("tshark")
+            .arg("-r")
+            .arg(&pcap)
+            .args(["-Y", "sip"])
+            .output()
+            .unwrap();
+        let s = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{s}");
+        assert_eq!(s.matches("Request: REGISTER").count(), 2, "{t}: {s}");
+        assert!(s.contains("Status: 401 Unauthorized"), "{t}: {s}");
+        assert!(s.contains("Status: 200 OK"), "{t}: {s}");
+    }
+}
