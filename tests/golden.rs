@@ -44,7 +44,7 @@ fn exchange(alg: Algorithm, qop: bool) -> Vec<String> {
     let mut plat = Platform::new(p);
     let n = now();
     let mut log = Vec::new();
-    let mut pump = |dev: &mut Device, plat: &mut Platform, log: &mut Vec<String>| loop {
+    let pump = |dev: &mut Device, plat: &mut Platform, log: &mut Vec<String>| loop {
         let mut moved = false;
         while let Some(t) = dev.poll_transmit() {
             moved = true;
