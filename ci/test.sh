@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The whole test run: installs what the tests talk to (Kamailio, SIPp,
+# tshark), then format check, clippy with warnings denied, and every test,
+# with the interop tests required to run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash ci/install-deps.sh
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --all-targets --locked -- -D warnings
+echo "== cargo test"
+CAMCERT_INTEROP=1 cargo test --locked

@@ -1,0 +1,240 @@
+//! Interop with real SIP implementations from Debian: Kamailio as a
+//! digest-authenticating registrar for camcert's device, and SIPp as a
+//! registering UA against camcert's platform. `ci/install-deps.sh` installs
+//! both; with `CAMCERT_INTEROP=1` (as `ci/test.sh` sets) a missing binary is
+//! a failure, otherwise the test says it skipped.
+
+mod common;
+
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use camcert::peers;
+use camcert::proto::gb28181::device::{DeviceConfig, DeviceEvent};
+use camcert::proto::gb28181::platform::{PlatformConfig, PlatformEvent};
+use camcert::proto::Transport;
+use camcert::transport::PeerAddr;
+use common::root;
+
+const DEV: &str = "34020000001320000001";
+const PLAT: &str = "34020000002000000001";
+
+fn available(bin: &str) -> bool {
+    let ok = Command::new("sh")
+        .args(["-c", &format!("command -v {bin}")])
+        .stdout(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !ok {
+        assert!(
+            std::env::var("CAMCERT_INTEROP").is_err(),
+            "{bin} is required when CAMCERT_INTEROP is set (run ci/install-deps.sh)"
+        );
+        eprintln!("skipped: {bin} is not installed (run ci/install-deps.sh)");
+    }
+    ok
+}
+
+/// A port free for both UDP and TCP on loopback.
+fn free_port() -> u16 {
+    for _ in 0..50 {
+        let t = TcpListener::bind("127.0.0.1:0").unwrap();
+        let p = t.local_addr().unwrap().port();
+        if UdpSocket::bind(("127.0.0.1", p)).is_ok() {
+            return p;
+        }
+    }
+    panic!("no free port");
+}
+
+struct Kamailio {
+    child: Child,
+    _dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl Drop for Kamailio {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_kamailio(password: &str) -> Kamailio {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = std::fs::read_to_string(root().join("ci/interop/kamailio.cfg"))
+        .unwrap()
+        .replace("CAMCERT_PORT", &port.to_string())
+        .replace("CAMCERT_PASSWORD", password);
+    let cfg_path = dir.path().join("kamailio.cfg");
+    std::fs::write(&cfg_path, cfg).unwrap();
+    let log = std::fs::File::create(dir.path().join("kamailio.log")).unwrap();
+    let child = Command::new("kamailio")
+        .arg("-f")
+        .arg(&cfg_path)
+        .args(["-DD", "-E", "-w"])
+        .arg(dir.path())
+        .arg("-P")
+        .arg(dir.path().join("kamailio.pid"))
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("kamailio starts");
+    // Ready when it accepts TCP.
+    let t0 = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "kamailio did not start: {}",
+            std::fs::read_to_string(dir.path().join("kamailio.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Kamailio {
+        child,
+        _dir: dir,
+        port,
+    }
+}
+
+async fn register_against(port: u16, transport: Transport, password: &str) -> Vec<DeviceEvent> {
+    let server = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut cfg = DeviceConfig::new(DEV, PLAT, password, "127.0.0.1:0".parse().unwrap(), server);
+    cfg.transport = transport;
+    let mut h = peers::start_camera(cfg, "127.0.0.1".parse().unwrap())
+        .await
+        .unwrap();
+    let mut events = vec![];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while let Ok(Some(e)) = tokio::time::timeout_at(deadline, h.events.recv()).await {
+        let done = !matches!(e, DeviceEvent::BadMessage { .. });
+        events.push(e.clone());
+        if done {
+            break;
+        }
+    }
+    if matches!(events.last(), Some(DeviceEvent::Registered { .. })) {
+        h.command(|d, now| d.unregister(now)).await;
+        while let Ok(Some(e)) = tokio::time::timeout_at(deadline, h.events.recv()).await {
+            events.push(e.clone());
+            if matches!(e, DeviceEvent::Unregistered) {
+                break;
+            }
+        }
+    }
+    let _ = h.stop().await;
+    events
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn camcert_device_registers_with_kamailio_over_udp_and_tcp() {
+    if !available("kamailio") {
+        return;
+    }
+    let k = start_kamailio("kamailio-pw-1");
+    for t in [Transport::Udp, Transport::Tcp] {
+        let ev = register_against(k.port, t, "kamailio-pw-1").await;
+        assert!(
+            matches!(
+                ev.first(),
+                Some(DeviceEvent::Registered { expires: 3600, .. })
+            ),
+            "{t}: {ev:?}"
+        );
+        assert!(
+            matches!(ev.last(), Some(DeviceEvent::Unregistered)),
+            "{t}: {ev:?}"
+        );
+        let ev = register_against(k.port, t, "not-the-password").await;
+        assert!(
+            matches!(ev.first(), Some(DeviceEvent::Rejected { status: 403 })),
+            "{t}: {ev:?}"
+        );
+    }
+}
+
+fn sipp(port: u16, password: &str) -> std::process::Output {
+    let local = free_port();
+    Command::new("sipp")
+        .arg("-sf")
+        .arg(root().join("ci/interop/sipp-register.xml"))
+        .args([
+            "-m",
+            "1",
+            "-au",
+            DEV,
+            "-ap",
+            password,
+            "-s",
+            PLAT,
+            "-key",
+            "device_id",
+            DEV,
+            "-key",
+            "domain",
+            "3402000000",
+        ])
+        .args([
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &local.to_string(),
+            &format!("127.0.0.1:{port}"),
+        ])
+        .args(["-nostdin", "-timeout", "10s", "-timeout_error"])
+        .current_dir(std::env::temp_dir())
+        .output()
+        .expect("sipp runs")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipp_registers_against_camcert_platform() {
+    if !available("sipp") {
+        return;
+    }
+    let mut cfg = PlatformConfig::new(PLAT);
+    cfg.devices.insert(DEV.into(), "sipp-pw-1".into());
+    let listen = PeerAddr {
+        transport: Transport::Udp,
+        addr: "127.0.0.1:0".parse().unwrap(),
+    };
+    let mut h = peers::start_platform(cfg, listen).await.unwrap();
+    let port = h.addr.port();
+    let out = tokio::task::spawn_blocking(move || sipp(port, "sipp-pw-1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let mut seen = vec![];
+    while let Ok(e) = h.events.try_recv() {
+        seen.push(e);
+    }
+    assert!(
+        seen.iter()
+            .any(|e| matches!(e, PlatformEvent::Registered { device_id, .. } if device_id == DEV)),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|e| matches!(e, PlatformEvent::Unregistered { .. })),
+        "{seen:?}"
+    );
+
+    let out = tokio::task::spawn_blocking(move || sipp(port, "wrong-pw"))
+        .await
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    let mut rejected = false;
+    while let Ok(e) = h.events.try_recv() {
+        rejected |= matches!(e, PlatformEvent::Rejected { status: 403, .. });
+    }
+    assert!(rejected);
+    let _ = h.stop().await;
+}
