@@ -3,7 +3,9 @@
 
 pub mod device;
 pub mod id;
+pub mod manscdp;
 pub mod platform;
+pub mod ptz;
 pub mod register;
 
 #[cfg(test)]
