@@ -13,8 +13,20 @@
 //! | `auth.PARAM` | parameter of `Authorization` (`auth.scheme` for the scheme) |
 //! | `challenge.PARAM` | parameter of `WWW-Authenticate` (`challenge.scheme`) |
 //! | `body`, `body.length`, `content_length`, `content_type` | |
+//! | `body.charset`, `body.declared_encoding` | how a MANSCDP body was read |
+//! | `xml.PATH` | MANSCDP element text or attribute: `xml.CmdType`, `xml.DeviceList/Item[0]/Name`, `xml.DeviceList@Num` |
+//! | `xml_count.PATH` | how many elements match: `xml_count.DeviceList/Item` |
 
+use crate::proto::gb28181::manscdp;
 use crate::proto::gb28181::register::requested_expires;
+
+/// A body as text: UTF-8 when it is, else read as GB18030 (GB2312/GBK bodies).
+pub fn decode_text(b: &[u8]) -> String {
+    match std::str::from_utf8(b) {
+        Ok(s) => s.to_string(),
+        Err(_) => encoding_rs::GB18030.decode(b).0.into_owned(),
+    }
+}
 use crate::proto::sip::{AuthParams, NameAddr, SipMessage, SipUri, StartLine, Via};
 
 const ROOTS: &[&str] = &[
@@ -36,6 +48,8 @@ const ROOTS: &[&str] = &[
     "body",
     "content_length",
     "content_type",
+    "xml",
+    "xml_count",
 ];
 
 /// Is `path` a path [`resolve`] understands? Run at load time.
@@ -58,8 +72,8 @@ pub fn check_path(path: &str) -> Result<(), String> {
             rest,
             "" | "transport" | "host" | "port" | "branch" | "rport" | "received"
         ),
-        "body" => matches!(rest, "" | "length"),
-        "header" | "header_count" | "auth" | "challenge" => !rest.is_empty(),
+        "body" => matches!(rest, "" | "length" | "charset" | "declared_encoding"),
+        "header" | "header_count" | "auth" | "challenge" | "xml" | "xml_count" => !rest.is_empty(),
         _ => rest.is_empty(),
     };
     if ok {
@@ -148,8 +162,26 @@ pub fn resolve(m: &SipMessage, path: &str) -> Option<String> {
         }
         "body" => match rest {
             "length" => Some(m.body.len().to_string()),
-            _ => Some(String::from_utf8_lossy(&m.body).into_owned()),
+            "charset" => manscdp::Message::decode(&m.body)
+                .ok()
+                .map(|d| d.charset.label().to_string()),
+            "declared_encoding" => manscdp::Message::decode(&m.body)
+                .ok()
+                .and_then(|d| d.declared_encoding),
+            _ => Some(decode_text(&m.body)),
         },
+        "xml" => {
+            let d = manscdp::Message::decode(&m.body).ok()?;
+            let path = rest
+                .strip_prefix(d.tree.name.as_str())
+                .map(|r| r.trim_start_matches('/'))
+                .unwrap_or(rest);
+            d.tree.get(path).map(str::to_string)
+        }
+        "xml_count" => {
+            let d = manscdp::Message::decode(&m.body).ok()?;
+            Some(d.tree.count(rest).to_string())
+        }
         "content_length" => m.headers.get("Content-Length").map(str::to_string),
         "content_type" => m.headers.get("Content-Type").map(str::to_string),
         _ => None,

@@ -211,6 +211,18 @@ fn load_suite(
     let text = read(file)?;
     let input: SuiteInput = serde_saphyr::from_str(&text).map_err(|e| yaml_error(file, e))?;
     let catalog = find_catalog(file, cache)?;
+    for b in &input.background {
+        for (path, m) in &b.when {
+            fields::check_path(path)
+                .and_then(|_| check_matcher(path, m))
+                .map_err(|e| SuiteError {
+                    file: file.to_path_buf(),
+                    line: 0,
+                    col: 0,
+                    message: format!("background rule for {}: {e}", b.request),
+                })?;
+        }
+    }
     let fname: Arc<str> = file.display().to_string().into();
     let mut cases = Vec::new();
     let mut ids = HashSet::new();
@@ -276,6 +288,7 @@ fn load_suite(
             clause,
             vars: c.vars,
             transports: c.transports.unwrap_or_else(|| input.transports.clone()),
+            peer: c.peer,
             steps,
             loc: Loc {
                 file: fname.clone(),
@@ -293,9 +306,18 @@ fn load_suite(
         vars: input.vars,
         secrets: input.secrets,
         timeout: input.timeout.map(|d| d.0),
+        background: input.background,
+        peer: input.peer,
         cases,
         catalog,
     })
+}
+
+fn check_matcher(path: &str, m: &MatcherInput) -> Result<(), String> {
+    if let Some(r) = &m.regex {
+        regex::Regex::new(r).map_err(|e| format!("match {path:?}: bad regex: {e}"))?;
+    }
+    Ok(())
 }
 
 /// Shape checks serde cannot express.
@@ -324,14 +346,21 @@ fn check_step(s: &StepInput) -> Result<(), String> {
                 }
                 _ => {}
             }
-            for (path, m) in &x.matches {
+            for (path, m) in x.matches.iter().chain(&x.when) {
                 fields::check_path(path).map_err(|e| format!("match {path:?}: {e}"))?;
-                if let Some(r) = &m.regex {
-                    regex::Regex::new(r).map_err(|e| format!("match {path:?}: bad regex: {e}"))?;
-                }
+                check_matcher(path, m)?;
             }
             for (var, path) in &x.capture {
                 fields::check_path(path).map_err(|e| format!("capture {var:?}: {e}"))?;
+            }
+        }
+        StepInput::Collect(c) => {
+            for (path, m) in &c.matches {
+                let root = path.split(['.', '[']).next().unwrap_or("");
+                if !["items", "sum_num", "messages", "item"].contains(&root) {
+                    return Err(format!("collect match {path:?}: expected items, sum_num, messages or item[N].FIELD"));
+                }
+                check_matcher(path, m)?;
             }
         }
         StepInput::Wait(_) | StepInput::Trigger(_) => {}

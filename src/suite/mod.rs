@@ -66,6 +66,8 @@ pub struct Suite {
     pub vars: BTreeMap<String, String>,
     pub secrets: Vec<String>,
     pub timeout: Option<std::time::Duration>,
+    pub background: Vec<model::BackgroundInput>,
+    pub peer: BTreeMap<String, String>,
     pub cases: Vec<Case>,
     pub catalog: Arc<Catalog>,
 }
@@ -80,6 +82,7 @@ pub struct Case {
     pub clause: String,
     pub vars: BTreeMap<String, String>,
     pub transports: Vec<Transport>,
+    pub peer: BTreeMap<String, String>,
     pub steps: Vec<Step>,
     pub loc: Loc,
 }

@@ -140,6 +140,10 @@ pub struct SuiteInput {
     /// Variables (`${name}` in any string); `--var` overrides them.
     #[serde(default)]
     pub vars: BTreeMap<String, String>,
+    /// Settings for the built-in reference peer (ignored with `--target`),
+    /// e.g. `keepalive_interval: 60`; see the README for the keys.
+    #[serde(default)]
+    pub peer: BTreeMap<String, String>,
     /// Names of variables whose values are masked in logs and reports
     /// (variables named like password, secret, key or token are masked anyway).
     #[serde(default)]
@@ -147,6 +151,11 @@ pub struct SuiteInput {
     /// Default wait for `expect` steps (protocol time).
     #[serde(default)]
     pub timeout: Option<Dur>,
+    /// Messages the DUT may send at any time (keepalives, refreshes): while a
+    /// step waits for something else, a message matching a rule here is
+    /// answered as the rule says and does not fail the step.
+    #[serde(default)]
+    pub background: Vec<BackgroundInput>,
     #[schemars(with = "Vec<CaseInput>")]
     pub cases: Vec<Spanned<CaseInput>>,
 }
@@ -177,8 +186,24 @@ pub struct CaseInput {
     /// Restrict the case to these transports.
     #[serde(default)]
     pub transports: Option<Vec<Transport>>,
+    /// Built-in peer settings for this case, over the suite's `peer`.
+    #[serde(default)]
+    pub peer: BTreeMap<String, String>,
     #[schemars(with = "Vec<StepInput>")]
     pub steps: Vec<Spanned<StepInput>>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BackgroundInput {
+    /// Method of the request this rule covers.
+    pub request: String,
+    /// Further conditions on the request's fields.
+    #[serde(default)]
+    pub when: IndexMap<String, MatcherInput>,
+    /// Status to answer with; no answer when absent.
+    #[serde(default)]
+    pub reply: Option<u16>,
 }
 
 /// One step. Each step is a map with exactly one of these keys.
@@ -196,6 +221,31 @@ pub enum StepInput {
     /// Ask the DUT to act (the built-in peer does it; a real DUT's operator
     /// is shown `note`).
     Trigger(TriggerInput),
+    /// Collect a MANSCDP answer that spans several MESSAGEs (Catalog,
+    /// RecordInfo) until SumNum items arrived, answering each.
+    Collect(CollectInput),
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CollectInput {
+    /// `Catalog` or `RecordInfo`.
+    pub cmd_type: String,
+    /// SN of the query being answered (defaults to the SN of the last MANSCDP request sent).
+    #[serde(default)]
+    pub sn: Option<String>,
+    /// Status each part is answered with (default 200).
+    #[serde(default)]
+    pub reply: Option<u16>,
+    #[serde(default)]
+    pub timeout: Option<Dur>,
+    /// Checks on the collected answer: `items` (count), `sum_num`, `messages`,
+    /// `item[N].FIELD`.
+    #[serde(default, rename = "match")]
+    pub matches: IndexMap<String, MatcherInput>,
+    /// Accept paging mismatches (Num vs items, SumNum changes, duplicates).
+    #[serde(default)]
+    pub allow_findings: bool,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -215,6 +265,10 @@ pub struct SendInput {
     pub remove_headers: Vec<String>,
     #[serde(default)]
     pub body: Option<String>,
+    /// Character set the body is written in: `UTF-8` (default) or `GB2312`,
+    /// `GBK`, `GB18030`.
+    #[serde(default)]
+    pub encoding: Option<String>,
     /// Force this Content-Length instead of the body's length.
     #[serde(default)]
     pub content_length: Option<u64>,
@@ -248,6 +302,9 @@ pub struct ReplyInput {
     pub remove_headers: Vec<String>,
     #[serde(default)]
     pub body: Option<String>,
+    /// Character set of `body` (see `send.encoding`).
+    #[serde(default)]
+    pub encoding: Option<String>,
     /// Add a `WWW-Authenticate: Digest` challenge.
     #[serde(default)]
     pub challenge: Option<ChallengeInput>,
@@ -284,6 +341,13 @@ pub struct ExpectInput {
     /// Wait for a response with this status code (to the last request sent).
     #[serde(default)]
     pub response: Option<u16>,
+    /// Conditions that pick the message out of others of the same kind; a
+    /// message failing them is skipped if a `background` rule covers it.
+    #[serde(default)]
+    pub when: IndexMap<String, MatcherInput>,
+    /// Answer the request with this status as soon as it is picked.
+    #[serde(default)]
+    pub reply: Option<u16>,
     /// Give up after this long (protocol time; at least 2 s of real time).
     #[serde(default)]
     pub timeout: Option<Dur>,
@@ -354,6 +418,30 @@ pub enum CheckInput {
     Digest(DigestCheckInput),
     /// The message carries a GB/T 28181 `Date:` (§校时).
     GbDate(GbDateCheckInput),
+    /// The body is MANSCDP: right Content-Type, decodable XML, required
+    /// elements present (findings of error severity fail the check).
+    Manscdp(ManscdpCheckInput),
+    /// The PTZCmd element holds a valid 8-byte command (lead byte, check nibble, checksum).
+    Ptzcmd(PtzCheckInput),
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ManscdpCheckInput {
+    /// Fail on warnings too (e.g. `application/manscdp+xml` in lower case).
+    #[serde(default)]
+    pub strict: bool,
+    /// The charset the body must be in (`GB2312`, `UTF-8`, ...).
+    #[serde(default)]
+    pub charset: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PtzCheckInput {
+    /// Field holding the command (default `xml.PTZCmd`).
+    #[serde(default)]
+    pub field: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -389,19 +477,16 @@ pub struct DelayInput {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TriggerInput {
-    /// `unregister`, `register`, or `restart`.
-    pub action: TriggerAction,
+    /// What the DUT should do, e.g. `unregister`, `register`, `alarm`. The
+    /// built-in peers list the actions they know in `camcert serve --help`
+    /// and in the README.
+    pub action: String,
+    /// Action parameters (variables are expanded).
+    #[serde(default)]
+    pub args: BTreeMap<String, String>,
     /// What a person operating a real DUT should do now.
     #[serde(default)]
     pub note: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum TriggerAction {
-    Unregister,
-    Register,
-    Restart,
 }
 
 /// `requirements.yaml`: the requirement catalog of a suite folder.

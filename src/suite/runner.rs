@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use rand::Rng;
 
-use super::fields::resolve;
+use super::fields::{decode_text, resolve};
 use super::model::*;
 use super::vars::{mask, Vars};
 use super::{Case, Step, Suite};
@@ -21,7 +21,9 @@ use crate::capture::pcap::write_pcap;
 use crate::peers::{self, PeerHandle};
 use crate::proto::gb28181::device::{Device, DeviceConfig, DeviceFaults};
 use crate::proto::gb28181::id::GbId;
+use crate::proto::gb28181::manscdp::{self, Charset, ContentTypeMatch, Severity};
 use crate::proto::gb28181::platform::{Platform, PlatformConfig, PlatformFaults};
+use crate::proto::gb28181::ptz::PtzCmd;
 use crate::proto::gb28181::register::{
     build_register, format_date, host_port, parse_date, RegisterParams,
 };
@@ -189,6 +191,8 @@ struct CaseRun<'a> {
     /// Last request received from the DUT and where it came from.
     last_request: Option<(SipMessage, SocketAddr)>,
     last_sent_request: Option<SipMessage>,
+    /// SN of the last MANSCDP request camcert sent.
+    last_sn_sent: Option<u64>,
     last_challenge_received: Option<Challenge>,
     nonces_issued: Vec<String>,
     seen: HashSet<String>,
@@ -324,6 +328,36 @@ async fn run_case(
     result
 }
 
+/// Encode suite text as the body's character set.
+fn encode_body(text: &str, encoding: Option<&str>) -> Result<Vec<u8>, StepFail> {
+    let Some(label) = encoding else {
+        return Ok(text.as_bytes().to_vec());
+    };
+    let cs = Charset::from_label(label).ok_or_else(|| {
+        err(format!(
+            "unknown body encoding {label:?} (UTF-8, GB2312, GBK, GB18030)"
+        ))
+    })?;
+    Ok(match cs {
+        Charset::Utf8 => text.as_bytes().to_vec(),
+        _ => encoding_rs::GB18030.encode(text).0.into_owned(),
+    })
+}
+
+/// Apply the suite's and then the case's `peer:` settings to a peer config.
+fn apply_peer_options(
+    vars: &Vars,
+    suite: &Suite,
+    case: &Case,
+    mut apply: impl FnMut(&str, &str) -> Result<(), String>,
+) -> Result<()> {
+    for (k, v) in suite.peer.iter().chain(&case.peer) {
+        let v = vars.expand(v).map_err(|e| anyhow!(e))?;
+        apply(k, &v).map_err(|e| anyhow!("peer setting {k}: {e}"))?;
+    }
+    Ok(())
+}
+
 fn sanitize(s: &str) -> String {
     s.chars()
         .map(|c| {
@@ -403,6 +437,7 @@ async fn setup<'a>(
             for f in &opts.peer_faults {
                 cfg.faults.set(f);
             }
+            apply_peer_options(&peer_vars, suite, case, |k, v| cfg.apply_option(k, v))?;
             let h = peers::start_platform(
                 cfg,
                 PeerAddr {
@@ -449,6 +484,7 @@ async fn setup<'a>(
                 for f in &opts.peer_faults {
                     cfg.faults.set(f);
                 }
+                apply_peer_options(&peer_vars, suite, case, |k, v| cfg.apply_option(k, v))?;
                 Some(Peer::Camera(peers::start_camera(cfg, loopback).await?))
             } else {
                 None
@@ -489,6 +525,7 @@ async fn setup<'a>(
         last_step_end: now,
         last_request: None,
         last_sent_request: None,
+        last_sn_sent: None,
         last_challenge_received: None,
         nonces_issued: vec![],
         seen: HashSet::new(),
@@ -528,7 +565,7 @@ impl CaseRun<'_> {
             direction,
             peer: peer.to_string(),
             summary,
-            text: String::from_utf8_lossy(raw).into_owned(),
+            text: decode_text(raw),
         });
     }
 
@@ -554,6 +591,7 @@ impl CaseRun<'_> {
                 Ok(())
             }
             StepInput::Trigger(t) => self.trigger(t).await,
+            StepInput::Collect(c) => self.collect(c).await,
         }
     }
 
@@ -689,7 +727,13 @@ impl CaseRun<'_> {
                 .insert(pos, ("Authorization".into(), c.to_header()));
         }
         if let Some(b) = &s.body {
-            m.body = self.x(b)?.into_bytes();
+            m.body = encode_body(&self.x(b)?, s.encoding.as_deref())?;
+            if !m.headers.contains("Content-Type") && m.body.starts_with(b"<?xml") {
+                m.headers.push("Content-Type", manscdp::CONTENT_TYPE);
+            }
+            if let Ok(d) = manscdp::Message::decode(&m.body) {
+                self.last_sn_sent = d.message.sn.or(self.last_sn_sent);
+            }
         }
         m.headers.remove("Content-Length");
         let cl = s
@@ -754,32 +798,52 @@ impl CaseRun<'_> {
         }
         self.apply_headers(&mut m, &r.headers, &r.remove_headers)?;
         if let Some(b) = &r.body {
-            m.body = self.x(b)?.into_bytes();
+            m.body = encode_body(&self.x(b)?, r.encoding.as_deref())?;
+            if !m.headers.contains("Content-Type") && m.body.starts_with(b"<?xml") {
+                m.headers.push("Content-Type", manscdp::CONTENT_TYPE);
+            }
         }
         let m = m.with_content_length();
         self.send_bytes(Some(from), m.to_bytes()).await
     }
 
     async fn trigger(&mut self, t: &TriggerInput) -> Result<(), StepFail> {
-        match (&self.peer, t.action) {
-            (Some(Peer::Camera(h)), TriggerAction::Unregister) => {
-                h.command(|d, now| d.unregister(now)).await
+        let mut args = std::collections::BTreeMap::new();
+        for (k, v) in &t.args {
+            args.insert(k.clone(), self.x(v)?);
+        }
+        let action = t.action.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        match &self.peer {
+            Some(Peer::Camera(h)) => {
+                h.command(move |d, now| {
+                    let _ = tx.send(d.trigger(now, &action, &args));
+                })
+                .await
             }
-            (Some(Peer::Camera(h)), TriggerAction::Register | TriggerAction::Restart) => {
-                h.command(|d, now| d.start(now)).await
+            Some(Peer::Platform(h)) => {
+                h.command(move |p, now| {
+                    let _ = tx.send(p.trigger(now, &action, &args));
+                })
+                .await
             }
-            (Some(Peer::Platform(_)), a) => {
-                return Err(err(format!("the reference platform has no `{a:?}` action")));
-            }
-            (None, a) => {
+            None => {
                 let note = t
                     .note
                     .clone()
-                    .unwrap_or_else(|| format!("make the device {a:?}"));
+                    .unwrap_or_else(|| format!("make the device under test {}", t.action));
                 eprintln!("ACTION REQUIRED: {}", self.x(&note)?);
+                return Ok(());
             }
         }
-        Ok(())
+        match rx.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(err(format!(
+                "the reference peer cannot `{}`: {e}",
+                t.action
+            ))),
+            Err(_) => Err(err("the reference peer stopped")),
+        }
     }
 
     /// A key identifying a message's transaction and kind, to spot retransmissions.
@@ -878,7 +942,13 @@ impl CaseRun<'_> {
                 (Some(meth), _) => m.method().is_some_and(|x| x.eq_ignore_ascii_case(meth)),
                 (_, Some(code)) => m.status() == Some(code),
                 _ => true,
-            };
+            } && e
+                .when
+                .iter()
+                .all(|(p, mt)| self.check_matcher(p, mt, resolve(&m, p).as_deref()).is_ok());
+            if !kind_ok && self.background(&m, inc.from).await? {
+                continue;
+            }
             if e.absent {
                 if kind_ok {
                     return Err(StepFail::new(
@@ -911,6 +981,9 @@ impl CaseRun<'_> {
             }
             if m.is_request() {
                 self.last_request = Some((m.clone(), inc.from));
+                if let Some(code) = e.reply {
+                    self.answer(&m, inc.from, code).await?;
+                }
             } else if matches!(m.status(), Some(401 | 407)) {
                 let h = if m.status() == Some(401) {
                     "WWW-Authenticate"
@@ -976,6 +1049,218 @@ impl CaseRun<'_> {
             }
             return Ok(());
         }
+    }
+
+    /// Handle `m` by the suite's background rules; `true` when one applied.
+    async fn background(&mut self, m: &SipMessage, from: SocketAddr) -> Result<bool, StepFail> {
+        let Some(method) = m.method() else {
+            return Ok(false);
+        };
+        let rule = self.suite.background.iter().find(|b| {
+            b.request.eq_ignore_ascii_case(method)
+                && b.when
+                    .iter()
+                    .all(|(p, mt)| self.check_matcher(p, mt, resolve(m, p).as_deref()).is_ok())
+        });
+        let Some(rule) = rule.cloned() else {
+            return Ok(false);
+        };
+        if let Some(code) = rule.reply {
+            self.answer(m, from, code).await?;
+        }
+        Ok(true)
+    }
+
+    /// A plain response to `req` with `code`.
+    async fn answer(
+        &mut self,
+        req: &SipMessage,
+        from: SocketAddr,
+        code: u16,
+    ) -> Result<(), StepFail> {
+        let mut r = sip::response_to(req, code, Some(&self.to_tag));
+        r.headers.push("User-Agent", "camcert");
+        let r = r.with_content_length();
+        self.send_bytes(Some(from), r.to_bytes()).await
+    }
+
+    async fn collect(&mut self, c: &CollectInput) -> Result<(), StepFail> {
+        let wait = c
+            .timeout
+            .map(|d| d.0)
+            .or(self.suite.timeout)
+            .unwrap_or(DEFAULT_TIMEOUT);
+        let deadline = self.deadline(wait);
+        let sn = match &c.sn {
+            Some(s) => Some(
+                self.x(s)?
+                    .parse::<u64>()
+                    .map_err(|_| err("collect.sn is not a number"))?,
+            ),
+            None => self.last_sn_sent,
+        };
+        let cmd = c.cmd_type.clone();
+        let mut parts: Vec<manscdp::Message> = Vec::new();
+        let mut trees: Vec<manscdp::Element> = Vec::new();
+        let (list, item) = if cmd.eq_ignore_ascii_case("RecordInfo") {
+            ("RecordList", "RecordList/Item")
+        } else {
+            ("DeviceList", "DeviceList/Item")
+        };
+        let mut sum_num: Option<u64> = None;
+        let mut seen_items = std::collections::BTreeSet::new();
+        let mut findings: Vec<String> = Vec::new();
+        loop {
+            if let Some(total) = sum_num {
+                if seen_items.len() as u64 >= total {
+                    break;
+                }
+            }
+            let inc = match self.ep.recv(deadline).await {
+                Ok(Some(i)) => i,
+                Ok(None) => {
+                    return Err(StepFail::new(
+                        "collect",
+                        format!(
+                            "the {cmd} answer stopped at {} of {} items",
+                            seen_items.len(),
+                            sum_num.map(|n| n.to_string()).unwrap_or("?".into())
+                        ),
+                    )
+                    .exp(
+                        format!(
+                            "SumNum = {} items",
+                            sum_num.map(|n| n.to_string()).unwrap_or("?".into())
+                        ),
+                        format!("{} items in {} messages", seen_items.len(), parts.len()),
+                    ))
+                }
+                Err(er) => return Err(StepFail::new("transport", format!("{er:#}"))),
+            };
+            self.log("received", inc.from, &inc.raw);
+            let m = match SipMessage::parse(&inc.raw) {
+                Ok(p) => p.message,
+                Err(pe) => {
+                    let mut f = StepFail::new(
+                        "sip.parse",
+                        format!("the peer sent bytes that are not a SIP message: {pe}"),
+                    );
+                    f.bytes = Some(inc.raw.clone());
+                    return Err(f);
+                }
+            };
+            if let Some(k) = Self::transaction_key(&m) {
+                if !self.seen.insert(k) {
+                    continue;
+                }
+            }
+            let picked = m.method() == Some("MESSAGE")
+                && resolve(&m, "xml.CmdType").is_some_and(|t| t.eq_ignore_ascii_case(&cmd))
+                && resolve(&m, "xml.SN")
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .is_some_and(|s| sn.is_none_or(|want| want == s))
+                && m.body.windows(10).any(|w| w == b"<Response>");
+            if !picked {
+                if m.status().is_some() || self.background(&m, inc.from).await? {
+                    continue;
+                }
+                return Err(StepFail::new(
+                    "message",
+                    format!(
+                        "expected a {cmd} Response MESSAGE, received {}",
+                        m.summary()
+                    ),
+                )
+                .exp(format!("{cmd} Response"), m.summary()));
+            }
+            self.answer(&m, inc.from, c.reply.unwrap_or(200)).await?;
+            let d = manscdp::Message::decode(&m.body).map_err(|e| {
+                let mut f = StepFail::new(
+                    "manscdp",
+                    format!("{cmd} Response body is not MANSCDP: {e}"),
+                );
+                f.bytes = Some(m.body.clone());
+                f
+            })?;
+            let total: Option<u64> = d.tree.get("SumNum").and_then(|v| v.trim().parse().ok());
+            match (sum_num, total) {
+                (None, Some(t)) => sum_num = Some(t),
+                (Some(a), Some(b)) if a != b => findings.push(format!(
+                    "SumNum changed from {a} to {b} in message {}",
+                    parts.len() + 1
+                )),
+                (_, None) => findings.push(format!("message {} has no SumNum", parts.len() + 1)),
+                _ => {}
+            }
+            let items = d.tree.find_all(item);
+            let num: Option<usize> = d
+                .tree
+                .get(&format!("{list}@Num"))
+                .and_then(|v| v.trim().parse().ok());
+            if num != Some(items.len()) {
+                findings.push(format!(
+                    "message {}: {list} Num={} but {} items",
+                    parts.len() + 1,
+                    num.map(|n| n.to_string()).unwrap_or("absent".into()),
+                    items.len()
+                ));
+            }
+            for it in &items {
+                let key = it
+                    .get("DeviceID")
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("{:?}", it));
+                let key = format!("{key}|{}", it.get("StartTime").unwrap_or(""));
+                if !seen_items.insert(key.clone()) {
+                    findings.push(format!("item {key} was sent twice"));
+                }
+            }
+            trees.push(d.tree.clone());
+            parts.push(d.message);
+            if sum_num == Some(0) {
+                break;
+            }
+        }
+        if let Some(t) = sum_num {
+            if seen_items.len() as u64 > t {
+                findings.push(format!(
+                    "{} items arrived but SumNum is {t}",
+                    seen_items.len()
+                ));
+            }
+        }
+        for f in &findings {
+            self.findings.push(FindingOut {
+                code: "gb.paging".into(),
+                message: f.clone(),
+                clause:
+                    "GB/T 28181 §目录检索: multi-message answers carry SumNum and DeviceList Num"
+                        .into(),
+            });
+        }
+        if !findings.is_empty() && !c.allow_findings {
+            return Err(StepFail::new("collect", findings[0].clone())
+                .exp("consistent SumNum / Num / items", findings.join("; ")));
+        }
+        // Checks on the whole answer.
+        let all_items: Vec<&manscdp::Element> =
+            trees.iter().flat_map(|t| t.find_all(item)).collect();
+        for (path, mt) in &c.matches {
+            let v = match path.as_str() {
+                "items" => Some(seen_items.len().to_string()),
+                "sum_num" => sum_num.map(|n| n.to_string()),
+                "messages" => Some(parts.len().to_string()),
+                p => p.strip_prefix("item[").and_then(|r| {
+                    let (idx, field) = r.split_once("].")?;
+                    let idx: usize = idx.parse().ok()?;
+                    all_items.get(idx)?.get(field).map(str::to_string)
+                }),
+            };
+            self.check_matcher(path, mt, v.as_deref())?;
+        }
+        self.vars
+            .set("collected_items", seen_items.len().to_string());
+        Ok(())
     }
 
     fn check_matcher(&self, path: &str, m: &MatcherInput, v: Option<&str>) -> Result<(), StepFail> {
@@ -1126,6 +1411,86 @@ impl CaseRun<'_> {
                         clause: "GB/T 28181 §注册 examples always carry algorithm=MD5".into(),
                     });
                 }
+                Ok(())
+            }
+            CheckInput::Manscdp(mc) => {
+                let ct = m.headers.get("Content-Type").unwrap_or("");
+                match manscdp::match_content_type(ct) {
+                    ContentTypeMatch::Exact => {}
+                    ContentTypeMatch::NotManscdp => {
+                        return Err(StepFail::new("manscdp", "Content-Type is not MANSCDP")
+                            .exp(manscdp::CONTENT_TYPE, ct));
+                    }
+                    ContentTypeMatch::Lenient(fs) => {
+                        if mc.strict {
+                            return Err(StepFail::new(
+                                "manscdp",
+                                "Content-Type is not in the strict form",
+                            )
+                            .exp(manscdp::CONTENT_TYPE, ct));
+                        }
+                        for f in fs {
+                            self.findings.push(FindingOut {
+                                code: f.code.as_str().into(),
+                                message: f.message,
+                                clause: f.clause.into(),
+                            });
+                        }
+                    }
+                }
+                let d = manscdp::Message::decode(&m.body).map_err(|e| {
+                    let mut f =
+                        StepFail::new("manscdp", format!("the body is not MANSCDP XML: {e}"));
+                    f.bytes = Some(m.body.clone());
+                    f
+                })?;
+                if let Some(want) = &mc.charset {
+                    let want = self.x(want)?;
+                    if !d.charset.label().eq_ignore_ascii_case(&want) {
+                        return Err(StepFail::new(
+                            "manscdp",
+                            "the body is in another character set",
+                        )
+                        .exp(want, d.charset.label()));
+                    }
+                }
+                let limit = if mc.strict {
+                    Severity::Warning
+                } else {
+                    Severity::Error
+                };
+                for f in &d.findings {
+                    if f.severity >= limit {
+                        let mut sf = StepFail::new(
+                            "manscdp",
+                            format!(
+                                "{} at {}: {} ({})",
+                                f.code.as_str(),
+                                f.path,
+                                f.message,
+                                f.clause
+                            ),
+                        );
+                        sf.bytes = Some(m.body.clone());
+                        return Err(sf);
+                    }
+                    self.findings.push(FindingOut {
+                        code: f.code.as_str().into(),
+                        message: format!("{}: {}", f.path, f.message),
+                        clause: f.clause.into(),
+                    });
+                }
+                Ok(())
+            }
+            CheckInput::Ptzcmd(pc) => {
+                let field = pc.field.clone().unwrap_or_else(|| "xml.PTZCmd".into());
+                let v = resolve(m, &field).ok_or_else(|| {
+                    StepFail::new("ptzcmd", format!("no {field}")).exp("an 8-byte PTZCmd", "absent")
+                })?;
+                PtzCmd::from_hex(v.trim()).map_err(|e| {
+                    StepFail::new("ptzcmd", format!("invalid PTZCmd {v:?}: {e}"))
+                        .exp("a valid PTZCmd", v.clone())
+                })?;
                 Ok(())
             }
             CheckInput::GbDate(g) => {

@@ -130,6 +130,36 @@ impl DeviceConfig {
     }
 }
 
+fn parse_num<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, String> {
+    v.trim()
+        .parse()
+        .map_err(|_| format!("{key}: {v:?} is not a number"))
+}
+
+impl DeviceConfig {
+    /// Set one option by name (suite `peer:` settings). Keys: `expires`,
+    /// `refresh_ratio`, `retry_interval` (seconds), `username`,
+    /// `user_agent`, `fault` (a fault name, see [`DeviceFaults::NAMES`]).
+    pub fn apply_option(&mut self, key: &str, value: &str) -> Result<(), String> {
+        match key {
+            "expires" => self.expires = parse_num(key, value)?,
+            "refresh_ratio" => self.refresh_ratio = parse_num(key, value)?,
+            "retry_interval" => {
+                self.retry_interval = Duration::from_secs_f64(parse_num(key, value)?)
+            }
+            "username" => self.username = value.to_string(),
+            "user_agent" => self.user_agent = value.to_string(),
+            "fault" => {
+                if !self.faults.set(value) {
+                    return Err(format!("unknown fault {value:?}"));
+                }
+            }
+            _ => return Err(format!("unknown setting {key:?} for the reference camera")),
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum DeviceEvent {
     /// The platform accepted the registration.
@@ -222,6 +252,26 @@ impl Device {
     /// Begin registering.
     pub fn start(&mut self, now: Now) {
         self.send_register(now, false, None);
+    }
+
+    /// Carry out a named action (suite `trigger` steps): `register`,
+    /// `unregister`, `restart`.
+    pub fn trigger(
+        &mut self,
+        now: Now,
+        action: &str,
+        _args: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), String> {
+        match action {
+            "register" | "restart" => self.start(now),
+            "unregister" => self.unregister(now),
+            other => {
+                return Err(format!(
+                    "unknown action {other:?} (register, unregister, restart)"
+                ))
+            }
+        }
+        Ok(())
     }
 
     /// Unregister (`Expires: 0`, spec §注销).

@@ -100,6 +100,40 @@ impl PlatformConfig {
     }
 }
 
+impl PlatformConfig {
+    /// Set one option by name (suite `peer:` settings). Keys: `realm`,
+    /// `algorithm` (`MD5`/`SHA-256`), `qop` (`true`/`false`), `max_expires`,
+    /// `user_agent`, `fault` (see [`PlatformFaults::NAMES`]).
+    pub fn apply_option(&mut self, key: &str, value: &str) -> Result<(), String> {
+        match key {
+            "realm" => self.realm = value.to_string(),
+            "algorithm" => {
+                self.algorithm = Algorithm::from_param(Some(value))
+                    .ok_or_else(|| format!("unknown algorithm {value:?}"))?
+            }
+            "qop" => self.qop_auth = value.trim() == "true",
+            "max_expires" => {
+                self.max_expires = value
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("{value:?} is not a number"))?
+            }
+            "user_agent" => self.user_agent = value.to_string(),
+            "fault" => {
+                if !self.faults.set(value) {
+                    return Err(format!("unknown fault {value:?}"));
+                }
+            }
+            _ => {
+                return Err(format!(
+                    "unknown setting {key:?} for the reference platform"
+                ))
+            }
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PlatformEvent {
     Registered {
@@ -340,6 +374,17 @@ impl Platform {
         r.headers.push("WWW-Authenticate", ch.to_header());
         r.headers.push("User-Agent", self.cfg.user_agent.clone());
         self.reply(from, r);
+    }
+
+    /// Carry out a named action (suite `trigger` steps). The registrar
+    /// alone has none; later behaviours add theirs here.
+    pub fn trigger(
+        &mut self,
+        _now: Now,
+        action: &str,
+        _args: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), String> {
+        Err(format!("unknown action {action:?}"))
     }
 
     pub fn handle_timeout(&mut self, now: Now) {
