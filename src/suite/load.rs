@@ -119,7 +119,10 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         if p.is_dir() {
             walk(&p, out)?;
         } else if matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
-            && p.file_name().and_then(|n| n.to_str()) != Some("requirements.yaml")
+            && !p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n == "requirements.yaml" || n.starts_with("requirements-"))
         {
             out.push(p);
         }
@@ -127,20 +130,47 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Load the catalog nearest to `suite_file` (its folder, then parents).
+/// Load the catalog nearest to `suite_file`: every `requirements*.yaml` in
+/// its folder (or, if none, the nearest parent that has one), merged.
 fn find_catalog(
     suite_file: &Path,
     cache: &mut HashMap<PathBuf, Arc<Catalog>>,
 ) -> Result<Arc<Catalog>, SuiteError> {
     let mut dir = suite_file.parent().map(Path::to_path_buf);
     while let Some(d) = dir {
-        let f = d.join("requirements.yaml");
-        if f.is_file() {
-            if let Some(c) = cache.get(&f) {
+        let main = d.join("requirements.yaml");
+        if main.is_file() {
+            if let Some(c) = cache.get(&main) {
                 return Ok(c.clone());
             }
-            let c = Arc::new(load_catalog(&f)?);
-            cache.insert(f, c.clone());
+            let mut c = load_catalog(&main)?;
+            let mut extra: Vec<PathBuf> = std::fs::read_dir(&d)
+                .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+                .unwrap_or_default();
+            extra.retain(|p| {
+                let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                n.starts_with("requirements-") && n.ends_with(".yaml")
+            });
+            extra.sort();
+            for f in extra {
+                let more = load_catalog(&f)?;
+                for (id, r) in more.requirements {
+                    if c.requirements.contains_key(&id) {
+                        return Err(SuiteError {
+                            file: f.clone(),
+                            line: 0,
+                            col: 0,
+                            message: format!(
+                                "requirement {id} is already defined in {}",
+                                main.display()
+                            ),
+                        });
+                    }
+                    c.requirements.insert(id, r);
+                }
+            }
+            let c = Arc::new(c);
+            cache.insert(main, c.clone());
             return Ok(c);
         }
         dir = d.parent().map(Path::to_path_buf);

@@ -22,6 +22,7 @@ use crate::peers::{self, PeerHandle};
 use crate::proto::gb28181::device::{Device, DeviceConfig, DeviceFaults};
 use crate::proto::gb28181::id::GbId;
 use crate::proto::gb28181::manscdp::{self, Charset, ContentTypeMatch, Severity};
+use crate::proto::gb28181::message::{build_request, RequestParams};
 use crate::proto::gb28181::platform::{Platform, PlatformConfig, PlatformFaults};
 use crate::proto::gb28181::ptz::PtzCmd;
 use crate::proto::gb28181::register::{
@@ -670,29 +671,21 @@ impl CaseRun<'_> {
                 user_agent: "camcert",
             })
         } else {
-            let mut m = SipMessage::request(
-                &method,
-                format!("sip:{}@{}", self.remote_id, host_port(target)),
-            );
-            let h = &mut m.headers;
-            h.push(
-                "Via",
-                format!(
-                    "SIP/2.0/{} {};rport;branch={branch}",
-                    self.ep.transport().via_name(),
-                    host_port(local)
-                ),
-            );
-            h.push(
-                "From",
-                format!("<sip:{}@{domain}>;tag={}", self.local_id, self.from_tag),
-            );
-            h.push("To", format!("<sip:{}@{domain}>", self.remote_id));
-            h.push("Call-ID", self.call_id.clone());
-            h.push("CSeq", format!("{} {method}", self.cseq));
-            h.push("Max-Forwards", "70");
-            h.push("User-Agent", "camcert");
-            m
+            build_request(&RequestParams {
+                method: &method,
+                from_id: &self.local_id,
+                to_id: &self.remote_id,
+                domain: &domain,
+                local,
+                remote: target,
+                transport: self.ep.transport(),
+                call_id: &self.call_id,
+                from_tag: &self.from_tag,
+                to_tag: None,
+                cseq: self.cseq,
+                branch: &branch,
+                user_agent: "camcert",
+            })
         };
         if let Some(u) = &s.uri {
             let u = self.x(u)?;

@@ -4,6 +4,7 @@
 pub mod device;
 pub mod id;
 pub mod manscdp;
+pub mod message;
 pub mod platform;
 pub mod ptz;
 pub mod register;
