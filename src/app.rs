@@ -124,6 +124,23 @@ pub fn schema(catalog: bool) -> Result<i32> {
     Ok(0)
 }
 
+/// Print the peer's events until `stop` fires or the peer ends.
+async fn print_events_until<M: crate::transport::driver::SipMachine>(
+    h: &mut peers::PeerHandle<M>,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            e = h.events.recv() => match e {
+                Some(e) => println!("{e:?}"),
+                None => break,
+            },
+        }
+    }
+}
+
 pub async fn serve(a: ServeArgs) -> Result<i32> {
     let password = std::env::var(&a.password_env).unwrap_or_default();
     let deadline = a.duration.map(Duration::from_secs_f64);
@@ -160,21 +177,16 @@ pub async fn serve(a: ServeArgs) -> Result<i32> {
                     );
                 }
             }
+            for (k, v) in &a.settings {
+                cfg.apply_option(k, v)
+                    .map_err(|e| anyhow::anyhow!("--set {k}: {e}"))?;
+            }
             let mut h = peers::start_platform(cfg, a.listen).await?;
             println!(
                 "reference platform {} listening on {}://{}",
                 a.platform_id, a.listen.transport, h.addr
             );
-            tokio::pin!(stop);
-            loop {
-                tokio::select! {
-                    _ = &mut stop => break,
-                    e = h.events.recv() => match e {
-                        Some(e) => println!("{e:?}"),
-                        None => break,
-                    },
-                }
-            }
+            print_events_until(&mut h, stop).await;
             h.stop().await?;
         }
         PeerKind::Gb28181Device => {
@@ -214,21 +226,16 @@ pub async fn serve(a: ServeArgs) -> Result<i32> {
             } else {
                 local.ip()
             };
+            for (k, v) in &a.settings {
+                cfg.apply_option(k, v)
+                    .map_err(|e| anyhow::anyhow!("--set {k}: {e}"))?;
+            }
             let mut h = peers::start_camera(cfg, bind_ip).await?;
             println!(
                 "reference camera {} registering to {reg} from {}",
                 a.device_id, h.addr
             );
-            tokio::pin!(stop);
-            loop {
-                tokio::select! {
-                    _ = &mut stop => break,
-                    e = h.events.recv() => match e {
-                        Some(e) => println!("{e:?}"),
-                        None => break,
-                    },
-                }
-            }
+            print_events_until(&mut h, stop).await;
             if a.unregister_on_exit {
                 h.command(|d, now| d.unregister(now)).await;
                 let wait = tokio::time::sleep(Duration::from_secs(3));

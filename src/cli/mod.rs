@@ -129,6 +129,10 @@ pub struct ServeArgs {
     /// Switch on a deliberate fault (repeatable).
     #[arg(long = "fault")]
     pub faults: Vec<String>,
+    /// A peer setting, as in a suite's `peer:` map (repeatable), e.g.
+    /// --set expires=600.
+    #[arg(long = "set", value_parser = parse_kv)]
+    pub settings: Vec<(String, String)>,
     /// Stop after this many seconds (default: run until Ctrl-C).
     #[arg(long)]
     pub duration: Option<f64>,
