@@ -493,7 +493,10 @@ async fn setup<'a>(
             (ep, peer)
         }
     };
-    let local = ep.local_addr();
+    let local = match ep.default_peer.or(opts.target.map(|t| t.addr)) {
+        Some(p) => ep.local_addr_for(p),
+        None => ep.local_addr(),
+    };
     vars.set("transport", transport.to_string());
     vars.set("local_ip", local.ip().to_string());
     vars.set("local_port", local.port().to_string());

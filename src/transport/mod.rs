@@ -88,6 +88,18 @@ impl std::fmt::Display for PeerAddr {
     }
 }
 
+/// The local IP the OS routes to `peer` from (a connected UDP socket sends nothing).
+fn route_local_ip(peer: SocketAddr) -> Option<std::net::IpAddr> {
+    let any: SocketAddr = if peer.is_ipv6() {
+        "[::]:0".parse().ok()?
+    } else {
+        "0.0.0.0:0".parse().ok()?
+    };
+    let s = std::net::UdpSocket::bind(any).ok()?;
+    s.connect(peer).ok()?;
+    s.local_addr().ok().map(|a| a.ip())
+}
+
 enum Kind {
     Udp(UdpSocket),
     /// Listening or connected stream endpoint: readers push framed messages
@@ -284,9 +296,11 @@ impl Endpoint {
         self.transport
     }
 
-    /// The local address of the connection to `peer` (TCP) or the socket (UDP).
+    /// The local address of the connection to `peer` (TCP) or the socket
+    /// (UDP). For a socket bound to 0.0.0.0 or ::, the address the OS would
+    /// send from to reach `peer`, so Via and Contact name a reachable host.
     pub fn local_addr_for(&self, peer: SocketAddr) -> SocketAddr {
-        match &self.kind {
+        let local = match &self.kind {
             Kind::Udp(_) => self.local,
             Kind::Tcp { local_of, .. } => local_of
                 .lock()
@@ -294,7 +308,13 @@ impl Endpoint {
                 .get(&peer)
                 .copied()
                 .unwrap_or(self.local),
+        };
+        if local.ip().is_unspecified() {
+            if let Some(ip) = route_local_ip(peer) {
+                return SocketAddr::new(ip, local.port());
+            }
         }
+        local
     }
 
     pub async fn send(&mut self, to: Option<SocketAddr>, bytes: &[u8]) -> Result<()> {
@@ -306,7 +326,8 @@ impl Endpoint {
                 s.send_to(bytes, to)
                     .await
                     .with_context(|| format!("sending to udp://{to}"))?;
-                self.tap.record(self.local, to, Transport::Udp, bytes);
+                let local = self.local_addr_for(to);
+                self.tap.record(local, to, Transport::Udp, bytes);
             }
             Kind::Tcp {
                 writers, local_of, ..
@@ -341,7 +362,15 @@ impl Endpoint {
                     Ok(r) => {
                         let (n, from) = r.context("receiving")?;
                         buf.truncate(n);
-                        self.tap.record(from, self.local, Transport::Udp, &buf);
+                        let local = if self.local.ip().is_unspecified() {
+                            SocketAddr::new(
+                                route_local_ip(from).unwrap_or(self.local.ip()),
+                                self.local.port(),
+                            )
+                        } else {
+                            self.local
+                        };
+                        self.tap.record(from, local, Transport::Udp, &buf);
                         Some(Incoming {
                             from,
                             raw: buf,
