@@ -251,3 +251,57 @@ fn evidence_pcap_decodes_as_sip_in_tshark() {
         assert!(s.contains("Status: 200 OK"), "{t}: {s}");
     }
 }
+
+/// `--target` mode end to end: the platform suite against a reference
+/// platform running as its own process (`camcert serve`), as a lab would
+/// run it against a real platform.
+#[test]
+fn platform_suite_against_a_served_platform_process() {
+    let port = {
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.local_addr().unwrap().port()
+    };
+    let mut served = camcert()
+        .args([
+            "serve",
+            "gb28181-platform",
+            "--listen",
+            &format!("udp://127.0.0.1:{port}"),
+            "--duration",
+            "20",
+        ])
+        .env("CAMCERT_PASSWORD", "12345678")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until it prints its banner.
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(served.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert!(line.contains("listening"), "{line}");
+    let d = tempfile::tempdir().unwrap();
+    let out = camcert()
+        .args([
+            "run",
+            "suites/gb28181/register-platform.yaml",
+            "--target",
+            &format!("udp://127.0.0.1:{port}"),
+            "--report-dir",
+        ])
+        .arg(d.path())
+        .env("CAMCERT_DEVICE_PASSWORD", "12345678")
+        .output()
+        .unwrap();
+    let _ = served.kill();
+    let _ = served.wait();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("10 cases: 10 passed"), "{stdout}");
+    assert!(
+        !stdout.contains("[tcp]"),
+        "only UDP cases run against a UDP target: {stdout}"
+    );
+}
