@@ -520,13 +520,37 @@ fn y_and_s_findings() {
             FindingCode::MalformedLine,
         ),
         ("c=IN IP4 192.168.0.107\n", "", FindingCode::Connection),
-        ("a=recvonly", "a=recvonly\na=downloadspeed:0", FindingCode::DownloadSpeed),
-        ("a=recvonly", "a=recvonly\na=filesize:-1", FindingCode::FileSize),
-        ("o=xxx 0 0 IN IP4 192.168.0.107\n", "", FindingCode::MissingSessionField),
-        ("m=video 36000 RTP/AVP 96 98 97", "m=video x RTP/AVP", FindingCode::MediaLine),
+        (
+            "a=recvonly",
+            "a=recvonly\na=downloadspeed:0",
+            FindingCode::DownloadSpeed,
+        ),
+        (
+            "a=recvonly",
+            "a=recvonly\na=filesize:-1",
+            FindingCode::FileSize,
+        ),
+        (
+            "o=xxx 0 0 IN IP4 192.168.0.107\n",
+            "",
+            FindingCode::MissingSessionField,
+        ),
+        (
+            "m=video 36000 RTP/AVP 96 98 97",
+            "m=video x RTP/AVP",
+            FindingCode::MediaLine,
+        ),
         ("a=rtpmap:98 H264/90000", "a=rtpmap:98", FindingCode::Rtpmap),
-        ("a=rtpmap:98 H264/90000", "a=rtpmap:98 H264/90000\na=rtpmap:99 H265/90000", FindingCode::RtpmapUnlisted),
-        ("y=0100000001", "y=0100000001\nf=v/1/2/3/4/5a/1\nf=v/", FindingCode::ParamsDuplicate),
+        (
+            "a=rtpmap:98 H264/90000",
+            "a=rtpmap:98 H264/90000\na=rtpmap:99 H265/90000",
+            FindingCode::RtpmapUnlisted,
+        ),
+        (
+            "y=0100000001",
+            "y=0100000001\nf=v/1/2/3/4/5a/1\nf=v/",
+            FindingCode::ParamsDuplicate,
+        ),
         ("RTP/AVP", "RTP/SAVP", FindingCode::TransportUnknown),
     ];
     for (from, to, code) in cases {
