@@ -23,10 +23,8 @@
 //! let tx = MediaSender::open(Link::udp_to("127.0.0.1:0".parse()?, rx.local_addr()), Duration::from_secs(1)).await?;
 //! let cancel = Cancel::new();
 //! let cfg = SenderConfig { max_frames: Some(50), ..SenderConfig::new(100_000_001) };
-//! let (sent, got) = tokio::join!(
-//!     tx.run(&source, &cfg, &cancel),
-//!     rx.run(&ReceiverConfig::new(100_000_001, source.codec()), &cancel),
-//! );
+//! let rx_cfg = ReceiverConfig { max_frames: Some(50), ..ReceiverConfig::new(100_000_001, source.codec()) };
+//! let (sent, got) = tokio::join!(tx.run(&source, &cfg, &cancel), rx.run(&rx_cfg, &cancel));
 //! assert!(got?.validation.is_clean());
 //! # let _ = sent; Ok(()) }
 //! ```

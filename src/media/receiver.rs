@@ -347,3 +347,37 @@ async fn read_tcp(
     *trailing = dec.buffered();
     Ok(stop)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::rtp::RtpHeader;
+    use bytes::BytesMut;
+
+    fn pkt(ts: u32, marker: bool) -> Vec<u8> {
+        let mut h = RtpHeader::new(96, 0, ts, 1);
+        h.marker = marker;
+        let mut b = BytesMut::new();
+        h.encode(&mut b).unwrap();
+        b.to_vec()
+    }
+
+    #[test]
+    fn frames_end_at_the_marker_or_the_next_timestamp() {
+        let mut c = FrameCounter::default();
+        for (ts, m) in [
+            (0, false),
+            (0, true),
+            (3600, true),
+            (7200, false),
+            (10800, false),
+        ] {
+            c.push(&pkt(ts, m));
+        }
+        // 0 ends at its marker, 3600 at its marker, 7200 when 10800 starts.
+        assert_eq!(c.frames, 3);
+        c.push(&[0x80, 200, 0, 1]);
+        c.push(b"junk");
+        assert_eq!(c.frames, 3);
+    }
+}
