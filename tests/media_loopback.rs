@@ -15,6 +15,9 @@ use camcert::media::{
 use camcert::proto::ps::annexb::VideoCodec;
 use camcert::proto::ps::validate::FindingCode;
 use camcert::proto::rtp::PacketizerFaults;
+use camcert::proto::sdp::{
+    Direction, GbMedia, GbSession, MediaParams, SessionDescription, SessionKind, Setup, Ssrc,
+};
 use common::root;
 
 const SSRC: u32 = 100_000_001;
@@ -378,4 +381,75 @@ async fn capture_writes_a_pcap() {
     }
     assert_eq!(n as u64, sent.packets);
     assert!(got.capture.windows(2).all(|w| w[0].elapsed <= w[1].elapsed));
+}
+
+#[tokio::test]
+async fn live_view_negotiated_by_sdp_over_tcp_passive() {
+    // 媒体传输方式 TCP被动, end to end: the platform listens and offers
+    // a=setup:passive with its port and y=; the camera answers a=setup:active, and
+    // each side takes its link and the SSRC from the descriptions.
+    const PLAT: &str = "34020000002000000001";
+    const DEV: &str = "34020000001320000001";
+    let ip = "127.0.0.1".parse().unwrap();
+    let rx = MediaReceiver::open(Link::TcpPassive { local: any_port() }, OPEN)
+        .await
+        .unwrap();
+    let mut offer = GbSession::new(SessionKind::Play, PLAT, ip);
+    offer.media.push(GbMedia::video_offer(
+        rx.local_addr().port(),
+        Some(Setup::Passive),
+        Direction::RecvOnly,
+    ));
+    offer.ssrc = Some(Ssrc::gb(false, Ssrc::domain_of(PLAT).unwrap(), 1).unwrap());
+    let offer_bytes = offer.encode();
+
+    // The camera.
+    let got_offer = SessionDescription::parse(&offer_bytes).unwrap();
+    assert!(got_offer.findings.is_empty(), "{:#?}", got_offer.findings);
+    let theirs = GbSession::from_sdp(&got_offer.sdp);
+    let mut answer = GbSession::new(SessionKind::Play, DEV, ip);
+    let setup = theirs.media[0].setup.unwrap().answer();
+    answer
+        .media
+        .push(GbMedia::video_ps(9, Some(setup), Direction::SendOnly));
+    answer.media[0].connection_mode = Some(camcert::proto::sdp::ConnectionMode::New);
+    answer.ssrc = theirs.ssrc;
+    answer.media_params = Some(MediaParams::video(2, 1, 25, 1, 512));
+    let link = Link::negotiate(
+        any_port(),
+        &answer.media[0],
+        &theirs.media[0],
+        theirs.media_connection(0).unwrap().ip().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        link,
+        Link::TcpActive {
+            remote: rx.local_addr()
+        }
+    );
+    let tx = MediaSender::open(link, OPEN).await.unwrap();
+    let tx_cfg = SenderConfig {
+        ssrc: theirs.ssrc.unwrap().0,
+        ..sender_cfg(50)
+    };
+
+    // The platform reads the answer.
+    let got_answer = SessionDescription::parse(&answer.encode()).unwrap();
+    assert!(got_answer.findings.is_empty(), "{:#?}", got_answer.findings);
+    let answered = GbSession::from_sdp(&got_answer.sdp);
+    assert_eq!(
+        Link::negotiate(rx.local_addr(), &offer.media[0], &answered.media[0], ip).unwrap(),
+        Link::TcpPassive {
+            local: rx.local_addr()
+        }
+    );
+    let rx_cfg = ReceiverConfig {
+        max_frames: Some(50),
+        time_scale: SCALE,
+        ..ReceiverConfig::new(offer.ssrc.unwrap().0, VideoCodec::H264)
+    };
+    let (src, cancel) = (h264(), Cancel::new());
+    let (sent, got) = tokio::join!(tx.run(&src, &tx_cfg, &cancel), rx.run(&rx_cfg, &cancel));
+    assert_clean(&sent.unwrap(), &got.unwrap(), 50, 2);
 }

@@ -37,13 +37,14 @@ pub use receiver::{MediaReceiver, ReceiveReport, ReceiverConfig};
 pub use sender::{MediaSender, SendReport, SenderConfig};
 pub use source::{MediaSource, SourceFrame};
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::proto::sdp::{GbMedia, Setup};
 use crate::proto::Transport;
 
 /// How media travels, seen from this side.
@@ -84,6 +85,48 @@ impl Link {
         Link::Udp {
             local,
             remote: Some(remote),
+        }
+    }
+
+    /// The link for one negotiated media: `ours` is the media this side put in its SDP
+    /// (announcing `local`), `theirs` the peer's, reachable at `their_ip`.
+    ///
+    /// UDP (`RTP/AVP`) sends to / takes from the peer's port. For `TCP/RTP/AVP` this
+    /// side's `a=setup` decides (RFC 4145 §4): `active` connects to the peer's port,
+    /// `passive` listens on `local`, `actpass` takes the opposite of the peer's role.
+    /// Fails when only one side is TCP, or the roles do not pair up.
+    pub fn negotiate(
+        local: SocketAddr,
+        ours: &GbMedia,
+        theirs: &GbMedia,
+        their_ip: IpAddr,
+    ) -> Result<Link> {
+        let remote = SocketAddr::new(their_ip, theirs.port);
+        match (ours.is_tcp(), theirs.is_tcp()) {
+            (false, false) => return Ok(Link::udp_to(local, remote)),
+            (true, true) => {}
+            _ => bail!(
+                "one side offers {} and the other {}",
+                ours.proto,
+                theirs.proto
+            ),
+        }
+        let role = match (ours.setup, theirs.setup) {
+            (Some(Setup::ActPass), Some(t)) => t.answer(),
+            (Some(o), _) => o,
+            (None, Some(t)) => t.answer(),
+            (None, None) => bail!("TCP media without a=setup on either side"),
+        };
+        match (role, theirs.setup) {
+            (Setup::Active, Some(Setup::Active)) | (Setup::Passive, Some(Setup::Passive)) => {
+                bail!("both sides are a=setup:{}", role.as_str())
+            }
+            (Setup::Active, _) => Ok(Link::TcpActive { remote }),
+            (Setup::Passive, _) => Ok(Link::TcpPassive { local }),
+            (r, _) => bail!(
+                "a=setup:{} leaves no side to open the connection",
+                r.as_str()
+            ),
         }
     }
 
@@ -281,5 +324,59 @@ async fn accept_until(
             Err(_) => Ok(None),
         },
         _ = cancel.cancelled() => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::sdp::Direction;
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn links_from_the_spec_examples() {
+        // 媒体传输方式 TCP被动: the SIP server offers a=setup:passive on 36000, the
+        // device answers a=setup:active from 9724.
+        let offer = GbMedia::video_offer(36000, Some(Setup::Passive), Direction::RecvOnly);
+        let answer = GbMedia::video_ps(9724, Some(Setup::Active), Direction::SendOnly);
+        let server = addr("192.168.0.107:36000");
+        let device = addr("192.168.0.111:9724");
+        assert_eq!(
+            Link::negotiate(server, &offer, &answer, device.ip()).unwrap(),
+            Link::TcpPassive { local: server }
+        );
+        assert_eq!(
+            Link::negotiate(device, &answer, &offer, server.ip()).unwrap(),
+            Link::TcpActive { remote: server }
+        );
+        // TCP主动: the other way round; the device listens on 9704.
+        let offer = GbMedia::video_offer(38000, Some(Setup::Active), Direction::RecvOnly);
+        let answer = GbMedia::video_ps(9704, Some(Setup::Passive), Direction::SendOnly);
+        assert_eq!(
+            Link::negotiate(server, &offer, &answer, device.ip()).unwrap(),
+            Link::TcpActive {
+                remote: addr("192.168.0.111:9704")
+            }
+        );
+        // UDP: send to the peer's port.
+        let offer = GbMedia::video_offer(36000, None, Direction::RecvOnly);
+        let answer = GbMedia::video_ps(9712, None, Direction::SendOnly);
+        assert_eq!(
+            Link::negotiate(device, &answer, &offer, server.ip()).unwrap(),
+            Link::udp_to(device, server)
+        );
+        // actpass takes the opposite role; clashes and mixed transports fail.
+        let ap = GbMedia::video_offer(1, Some(Setup::ActPass), Direction::RecvOnly);
+        let act = GbMedia::video_ps(2, Some(Setup::Active), Direction::SendOnly);
+        assert_eq!(
+            Link::negotiate(server, &ap, &act, device.ip()).unwrap(),
+            Link::TcpPassive { local: server }
+        );
+        assert!(Link::negotiate(server, &act, &act, device.ip()).is_err());
+        let udp = GbMedia::video_ps(2, None, Direction::SendOnly);
+        assert!(Link::negotiate(server, &act, &udp, device.ip()).is_err());
     }
 }
