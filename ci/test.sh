@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test run: installs what the tests talk to (Kamailio, SIPp,
-# tshark), then format check, clippy with warnings denied, and every test,
+# tshark, ffmpeg), then format check, clippy with warnings denied, and every test,
 # with the interop tests required to run.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -10,12 +10,17 @@
 //! camera that answers a suite is the same `Device` a test wires to a
 //! `Platform` in virtual time.
 //!
+//! [`media`] is the I/O side of RTP/PS media: a paced sender and a validating
+//! receiver over UDP and both TCP modes, built on the sans-IO `proto::ps`,
+//! `proto::rtp` and `proto::sdp`.
+//!
 //! [`report`] turns one result schema into terminal, JSON and JUnit output;
 //! [`capture`] writes the evidence pcaps.
 
 pub mod app;
 pub mod capture;
 pub mod cli;
+pub mod media;
 pub mod peers;
 pub mod proto;
 pub mod report;

@@ -5,6 +5,7 @@
 pub mod gb28181;
 pub mod ps;
 pub mod rtp;
+pub mod sdp;
 pub mod sip;
 
 use std::net::SocketAddr;

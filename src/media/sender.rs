@@ -1,0 +1,332 @@
+//! The media sender: source → PS mux → RTP packetize → UDP / RFC 4571 TCP, paced.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use bytes::BytesMut;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+
+use super::{
+    accept_until, connect_retrying, Cancel, Capture, CapturedPacket, Link, MediaSource, StopReason,
+};
+use crate::proto::ps::mux::{MuxConfig, MuxFaults, PsMuxer};
+use crate::proto::ps::{Frame, CLOCK_HZ};
+use crate::proto::rtp::packetize::DEFAULT_MTU;
+use crate::proto::rtp::{
+    encode_frame_into, Packetizer, PacketizerConfig, PacketizerFaults, PS_PAYLOAD_TYPE,
+};
+use crate::proto::Transport;
+
+/// What and how fast to send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SenderConfig {
+    /// SSRC (the SDP `y=` value).
+    pub ssrc: u32,
+    /// RTP payload type (96 for PS).
+    pub payload_type: u8,
+    /// Largest RTP packet, header included.
+    pub mtu: usize,
+    /// Pictures per second of media time; PTS advance by `90000 / frame_rate`.
+    pub frame_rate: f64,
+    /// Wall time per unit of media time: 1.0 is real time, 0.1 ten times faster,
+    /// 0.0 as fast as the socket takes it.
+    pub time_scale: f64,
+    /// Stop after this many frames.
+    pub max_frames: Option<u64>,
+    /// Stop once this much media time has been sent.
+    pub max_duration: Option<Duration>,
+    /// Start again at the first picture after the last one (PTS keep rising).
+    pub looping: bool,
+    /// PTS of the first frame (90 kHz).
+    pub first_pts: u64,
+    /// Sequence number of the first packet.
+    pub initial_sequence: u16,
+    /// How long TCP passive waits for the peer to connect.
+    pub accept_timeout: Duration,
+    /// Keep the packets sent, up to this many bytes (0: none).
+    pub capture_bytes: usize,
+    /// Deliberate muxer deviations (negative tests).
+    pub mux_faults: MuxFaults,
+    /// Deliberate RTP deviations (negative tests).
+    pub rtp_faults: PacketizerFaults,
+}
+
+impl SenderConfig {
+    /// Real-time 25 fps PS/96 with a 1400-byte MTU, looping, without limits, no capture.
+    pub fn new(ssrc: u32) -> Self {
+        SenderConfig {
+            ssrc,
+            payload_type: PS_PAYLOAD_TYPE,
+            mtu: DEFAULT_MTU,
+            frame_rate: 25.0,
+            time_scale: 1.0,
+            max_frames: None,
+            max_duration: None,
+            looping: true,
+            first_pts: 0,
+            initial_sequence: 0,
+            accept_timeout: Duration::from_secs(10),
+            capture_bytes: 0,
+            mux_faults: MuxFaults::default(),
+            rtp_faults: PacketizerFaults::default(),
+        }
+    }
+
+    /// PTS of frame `i` (90 kHz).
+    pub fn pts(&self, i: u64) -> u64 {
+        self.first_pts + (i as f64 * f64::from(CLOCK_HZ) / self.frame_rate).round() as u64
+    }
+
+    /// Media time at which frame `i` is due.
+    pub fn media_time(&self, i: u64) -> Duration {
+        Duration::from_secs_f64(i as f64 / self.frame_rate)
+    }
+}
+
+/// What a sender did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SendReport {
+    /// Why it stopped.
+    pub stop: StopReason,
+    /// Frames sent.
+    pub frames: u64,
+    /// Key frames sent.
+    pub key_frames: u64,
+    /// RTP packets sent.
+    pub packets: u64,
+    /// PS bytes muxed (RTP payload bytes).
+    pub ps_bytes: u64,
+    /// Bytes handed to the socket (RTP headers and RFC 4571 lengths included).
+    pub wire_bytes: u64,
+    /// Times the source restarted from its first picture.
+    pub loops: u64,
+    /// UDP datagrams the socket refused.
+    pub send_errors: u64,
+    /// Sequence number of the last packet sent.
+    pub last_sequence: Option<u16>,
+    /// Wall time from the first frame to the stop.
+    pub elapsed: Duration,
+    /// The peer (the accepted connection's for TCP passive).
+    pub peer: Option<SocketAddr>,
+    /// Packets sent, when capture was on.
+    pub capture: Vec<CapturedPacket>,
+    /// Capture stopped at its byte budget.
+    pub capture_truncated: bool,
+}
+
+enum Socket {
+    Udp {
+        socket: UdpSocket,
+        remote: SocketAddr,
+    },
+    Tcp(TcpStream),
+    Listening(TcpListener),
+}
+
+/// The socket once the peer is known.
+enum Conn {
+    Udp {
+        socket: UdpSocket,
+        remote: SocketAddr,
+    },
+    Tcp(TcpStream),
+}
+
+/// A bound or connected sender; [`MediaSender::run`] streams.
+pub struct MediaSender {
+    socket: Socket,
+    local: SocketAddr,
+}
+
+impl MediaSender {
+    /// Binds (UDP, TCP passive) or connects (TCP active, retrying until `timeout`).
+    pub async fn open(link: Link, timeout: Duration) -> Result<Self> {
+        let socket = match link {
+            Link::Udp { local, remote } => {
+                let remote =
+                    remote.ok_or_else(|| anyhow!("a UDP media sender needs a remote address"))?;
+                let socket = UdpSocket::bind(local)
+                    .await
+                    .with_context(|| format!("binding UDP {local}"))?;
+                Socket::Udp { socket, remote }
+            }
+            Link::TcpActive { remote } => {
+                Socket::Tcp(connect_retrying(remote, timeout, None).await?)
+            }
+            Link::TcpPassive { local } => Socket::Listening(
+                TcpListener::bind(local)
+                    .await
+                    .with_context(|| format!("listening on TCP {local}"))?,
+            ),
+        };
+        let local = match &socket {
+            Socket::Udp { socket, .. } => socket.local_addr()?,
+            Socket::Tcp(s) => s.local_addr()?,
+            Socket::Listening(l) => l.local_addr()?,
+        };
+        Ok(MediaSender { socket, local })
+    }
+
+    /// The local address: the port to announce in the SDP answer (for TCP passive, the
+    /// listening port).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Streams `source` until a limit, the end of a non-looping source, a closed TCP
+    /// peer, or `cancel`. TCP passive first waits up to `accept_timeout` for the peer.
+    pub async fn run(
+        self,
+        source: &MediaSource,
+        cfg: &SenderConfig,
+        cancel: &Cancel,
+    ) -> Result<SendReport> {
+        if !(cfg.frame_rate.is_finite() && cfg.frame_rate > 0.0) {
+            bail!("frame rate {} is not a positive number", cfg.frame_rate);
+        }
+        if !(cfg.time_scale.is_finite() && cfg.time_scale >= 0.0) {
+            bail!("time scale {} is not a non-negative number", cfg.time_scale);
+        }
+        let mut mux = PsMuxer::new(MuxConfig {
+            faults: cfg.mux_faults.clone(),
+            ..MuxConfig::video(source.codec().codec())
+        })?;
+        let mut rtp = Packetizer::new(PacketizerConfig {
+            ssrc: cfg.ssrc,
+            payload_type: cfg.payload_type,
+            mtu: cfg.mtu,
+            initial_sequence: cfg.initial_sequence,
+            timestamp_offset: 0,
+            faults: cfg.rtp_faults.clone(),
+        })?;
+        let mut report = SendReport {
+            stop: StopReason::Frames,
+            frames: 0,
+            key_frames: 0,
+            packets: 0,
+            ps_bytes: 0,
+            wire_bytes: 0,
+            loops: 0,
+            send_errors: 0,
+            last_sequence: None,
+            elapsed: Duration::ZERO,
+            peer: None,
+            capture: Vec::new(),
+            capture_truncated: false,
+        };
+        let (mut sock, peer) = match self.socket {
+            Socket::Listening(l) => {
+                let deadline = tokio::time::Instant::now() + cfg.accept_timeout;
+                match accept_until(&l, deadline, cancel).await? {
+                    Some((s, peer)) => (Conn::Tcp(s), peer),
+                    None => {
+                        report.stop = if cancel.is_cancelled() {
+                            StopReason::Cancelled
+                        } else {
+                            StopReason::MediaTimeout
+                        };
+                        return Ok(report);
+                    }
+                }
+            }
+            Socket::Tcp(s) => {
+                let peer = s.peer_addr()?;
+                (Conn::Tcp(s), peer)
+            }
+            Socket::Udp { socket, remote } => (Conn::Udp { socket, remote }, remote),
+        };
+        let (local, transport) = match &sock {
+            Conn::Tcp(s) => (s.local_addr().unwrap_or(self.local), Transport::Tcp),
+            Conn::Udp { .. } => (self.local, Transport::Udp),
+        };
+        report.peer = Some(peer);
+        let mut capture = Capture::new(cfg.capture_bytes);
+        let start = tokio::time::Instant::now();
+        let mut wire = BytesMut::new();
+        let frames = source.frames();
+        let mut i: u64 = 0;
+        loop {
+            if cfg.max_frames.is_some_and(|n| i >= n) {
+                report.stop = StopReason::Frames;
+                break;
+            }
+            let media_time = cfg.media_time(i);
+            if cfg.max_duration.is_some_and(|d| media_time >= d) {
+                report.stop = StopReason::Duration;
+                break;
+            }
+            let idx = (i % frames.len() as u64) as usize;
+            if i > 0 && idx == 0 {
+                if !cfg.looping {
+                    report.stop = StopReason::EndOfSource;
+                    break;
+                }
+                report.loops += 1;
+            }
+            if cfg.time_scale > 0.0 {
+                let due = start + media_time.mul_f64(cfg.time_scale);
+                tokio::select! {
+                    biased;
+                    _ = cancel.cancelled() => {
+                        report.stop = StopReason::Cancelled;
+                        break;
+                    }
+                    _ = tokio::time::sleep_until(due) => {}
+                }
+            } else if cancel.is_cancelled() {
+                report.stop = StopReason::Cancelled;
+                break;
+            }
+            let f = &frames[idx];
+            let pts = cfg.pts(i);
+            let ps = mux.mux(&Frame {
+                codec: source.codec().codec(),
+                pts,
+                dts: None,
+                key: f.key,
+                data: f.data.clone(),
+            })?;
+            let packets = rtp.packetize(pts, &ps);
+            let elapsed = start.elapsed();
+            report.ps_bytes += ps.len() as u64;
+            report.packets += packets.len() as u64;
+            report.last_sequence = Some(rtp.next_sequence().wrapping_sub(1));
+            match &mut sock {
+                Conn::Udp { socket, remote } => {
+                    for p in &packets {
+                        match socket.send_to(p, *remote).await {
+                            Ok(_) => report.wire_bytes += p.len() as u64,
+                            Err(_) => report.send_errors += 1,
+                        }
+                        capture.push(elapsed, local, *remote, transport, &[], p);
+                    }
+                }
+                Conn::Tcp(s) => {
+                    wire.clear();
+                    for p in &packets {
+                        let at = wire.len();
+                        encode_frame_into(p, &mut wire)?;
+                        capture.push(elapsed, local, peer, transport, &wire[at..at + 2], p);
+                    }
+                    if s.write_all(&wire).await.is_err() {
+                        report.stop = StopReason::PeerClosed;
+                        break;
+                    }
+                    report.wire_bytes += wire.len() as u64;
+                }
+            }
+            report.frames += 1;
+            report.key_frames += u64::from(f.key);
+            i += 1;
+        }
+        if let Conn::Tcp(s) = &mut sock {
+            let _ = s.shutdown().await;
+        }
+        report.elapsed = start.elapsed();
+        report.capture = capture.packets;
+        report.capture_truncated = capture.truncated;
+        Ok(report)
+    }
+}
