@@ -213,8 +213,15 @@ async fn sipp_registers_against_camcert_platform() {
         String::from_utf8_lossy(&out.stdout)
     );
     let mut seen = vec![];
-    while let Ok(e) = h.events.try_recv() {
-        seen.push(e);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !seen
+        .iter()
+        .any(|e| matches!(e, PlatformEvent::Unregistered { .. }))
+    {
+        match tokio::time::timeout_at(deadline, h.events.recv()).await {
+            Ok(Some(e)) => seen.push(e),
+            _ => break,
+        }
     }
     assert!(
         seen.iter()
@@ -231,9 +238,14 @@ async fn sipp_registers_against_camcert_platform() {
         .await
         .unwrap();
     assert_ne!(out.status.code(), Some(0));
+    // The driver reports the event once the 403 is on its way; wait for it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     let mut rejected = false;
-    while let Ok(e) = h.events.try_recv() {
-        rejected |= matches!(e, PlatformEvent::Rejected { status: 403, .. });
+    while !rejected {
+        match tokio::time::timeout_at(deadline, h.events.recv()).await {
+            Ok(Some(e)) => rejected = matches!(e, PlatformEvent::Rejected { status: 403, .. }),
+            _ => break,
+        }
     }
     assert!(rejected);
     let _ = h.stop().await;

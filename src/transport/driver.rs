@@ -77,12 +77,14 @@ pub async fn run<M: SipMachine>(
     events: mpsc::UnboundedSender<M::Event>,
 ) -> anyhow::Result<M> {
     loop {
+        // Events first: an observer learns of a state change no later than
+        // the peer sees the message that follows from it.
+        while let Some(e) = m.next_event() {
+            let _ = events.send(e);
+        }
         while let Some(t) = m.next_transmit() {
             // A send failure (peer gone) is the peer's problem, not ours.
             let _ = ep.send(Some(t.to), &t.bytes).await;
-        }
-        while let Some(e) = m.next_event() {
-            let _ = events.send(e);
         }
         let now = clock.now();
         if let Some(t) = m.next_timeout() {
