@@ -88,6 +88,9 @@ pub fn list(paths: &[PathBuf]) -> Result<i32> {
         let role = match s.role {
             model::Role::Platform => "camcert plays the platform; DUT is a device",
             model::Role::Device => "camcert plays the device; DUT is a platform",
+            model::Role::UpperPlatform => {
+                "camcert plays the upper platform; DUT is a lower platform"
+            }
         };
         let tr: Vec<String> = s.transports.iter().map(|t| t.to_string()).collect();
         println!(
