@@ -611,6 +611,15 @@ impl CaseRun<'_> {
     }
 
     async fn step(&mut self, step: &Step) -> Result<(), StepFail> {
+        // Where camcert listens, the DUT's address is known only once it
+        // has sent something.
+        if self.vars.get("target_addr").is_none() {
+            if let Some(t) = self.ep.default_peer {
+                self.vars.set("target_addr", host_port(t));
+                self.vars.set("target_host", t.ip().to_string());
+                self.vars.set("target_port", t.port().to_string());
+            }
+        }
         match &step.input {
             StepInput::Send(s) => self.send(s).await,
             StepInput::Reply(r) => self.reply(r).await,
