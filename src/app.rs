@@ -163,6 +163,17 @@ pub async fn serve(a: ServeArgs) -> Result<i32> {
                     );
                 }
             }
+            for (k, v) in &a.settings {
+                if k.contains("password") {
+                    bail!("--set {k}: passwords come from the environment (--password-env)");
+                }
+                cfg.apply_option(k, v)
+                    .map_err(|e| anyhow::anyhow!("--set {k}: {e}"))?;
+            }
+            // A lower platform registers upward with the same password.
+            if let Some(u) = &mut cfg.upstream {
+                u.password = password.clone();
+            }
             let mut h = peers::start_platform(cfg, a.listen).await?;
             println!(
                 "reference platform {} listening on {}://{}",
@@ -211,6 +222,13 @@ pub async fn serve(a: ServeArgs) -> Result<i32> {
                         crate::proto::gb28181::device::DeviceFaults::NAMES.join(", ")
                     );
                 }
+            }
+            for (k, v) in &a.settings {
+                if k.contains("password") {
+                    bail!("--set {k}: passwords come from the environment (--password-env)");
+                }
+                cfg.apply_option(k, v)
+                    .map_err(|e| anyhow::anyhow!("--set {k}: {e}"))?;
             }
             let bind_ip = if reg.addr.ip().is_loopback() {
                 reg.addr.ip()

@@ -141,4 +141,8 @@ pub struct ServeArgs {
     /// gb28181-platform: offer qop=auth.
     #[arg(long)]
     pub qop: bool,
+    /// A peer setting, as under a suite's `peer:` (repeatable), e.g.
+    /// `--set upstream=ID@IP:PORT` or `--set keepalive_interval=30`.
+    #[arg(long = "set", value_parser = parse_kv)]
+    pub settings: Vec<(String, String)>,
 }
