@@ -42,12 +42,23 @@ async fn assert_faults(expected: &[(&'static str, &[&str])]) {
             tokio::spawn(async move { run_builtin(SUITES, &[fault], &[]).await })
         })
         .collect();
+    let mut wrong = Vec::new();
     for ((fault, want), run) in expected.iter().zip(runs) {
         let r = run.await.expect("run");
         let got = failed_ids(&r);
-        assert_eq!(got, *want, "fault {fault}");
-        assert_eq!(r.exit_code(true), 1, "fault {fault}");
+        if got != *want || r.exit_code(true) != 1 {
+            let why: Vec<_> = r
+                .cases
+                .iter()
+                .filter(|c| c.status != Status::Passed && !want.contains(&c.id.as_str()))
+                .map(|c| (c.id.clone(), c.transport.clone(), c.failures.clone()))
+                .collect();
+            wrong.push(format!(
+                "fault {fault}: failed {got:?}, expected {want:?}\n{why:#?}"
+            ));
+        }
     }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -47,6 +47,8 @@ pub(super) struct Subscription {
     pub requested: u32,
     pub refresh_at: Option<Instant>,
     pub expires_at: Option<Instant>,
+    /// Ended before the notifier confirmed it: end it once it does.
+    pub end_when_confirmed: bool,
 }
 
 impl Subscription {
@@ -88,7 +90,17 @@ impl Platform {
                 .find(|s| s.device_id == target && s.kind == kind)
                 .map(|s| s.id)
                 .ok_or_else(|| format!("no {} subscription to {target}", kind.package()))?;
-            self.send_subscribe(now, id, 0);
+            let s = self
+                .subscriptions
+                .iter_mut()
+                .find(|s| s.id == id)
+                .expect("found above");
+            if s.expires_at.is_none() {
+                // No 200 yet: the dialog has no remote tag to end it in.
+                s.end_when_confirmed = true;
+            } else {
+                self.send_subscribe(now, id, 0);
+            }
             return Ok(());
         }
         let (dest, _) = self.route(&target).ok_or_else(|| {
@@ -129,6 +141,7 @@ impl Platform {
             requested: expires,
             refresh_at: None,
             expires_at: None,
+            end_when_confirmed: false,
         };
         let id = sub.id;
         self.subscriptions.push(sub);
@@ -218,11 +231,15 @@ impl Platform {
         let scale = self.cfg.time_scale;
         s.expires_at = Some(now.mono + crate::proto::scaled(secs(granted), scale));
         s.refresh_at = Some(now.mono + crate::proto::scaled(secs(granted) / 2, scale));
+        let end = std::mem::take(&mut s.end_when_confirmed);
         self.events.push_back(PlatformEvent::Subscribed {
             device_id,
             event,
             expires: granted,
         });
+        if end {
+            self.send_subscribe(now, id, 0);
+        }
     }
 
     pub(super) fn tick_subscriptions(&mut self, now: Now) {

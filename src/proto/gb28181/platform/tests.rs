@@ -923,6 +923,22 @@ fn catalog_subscription_notify_refresh_and_end() {
 }
 
 #[test]
+fn unsubscribe_before_the_200_waits_for_it() {
+    let mut n = Net::with(platform_config(PLAT));
+    n.register(DEV_ADDR);
+    trigger(&mut n, PLAT_ADDR, "subscribe-catalog", &[]).unwrap();
+    let got = n.inbox(DEV_ADDR);
+    let s = requests(&got, "SUBSCRIBE")[0].clone();
+    trigger(&mut n, PLAT_ADDR, "unsubscribe", &[]).unwrap();
+    assert!(requests(&n.inbox(DEV_ADDR), "SUBSCRIBE").is_empty());
+    n.answer(DEV_ADDR, PLAT_ADDR, &s, 200);
+    let got = n.inbox(DEV_ADDR);
+    let u = requests(&got, "SUBSCRIBE")[0];
+    assert_eq!(u.headers.get("Expires"), Some("0"));
+    assert!(u.headers.get("To").unwrap().contains("tag=raw-tag"));
+}
+
+#[test]
 fn alarm_subscription_uses_the_presence_package() {
     let mut cfg = platform_config(PLAT);
     cfg.faults.subscribe_no_expires = true;
