@@ -462,6 +462,11 @@ impl Platform {
 
     /// §报警事件通知, 报警流程: "1. 设备端主动发送报警 2. 服务端返回200 OK.
     /// 3. 服务端返回Result为OK 4. 设备端返回200 OK".
+    ///
+    /// The 报警格式 sample instead shows the `<Response>...<Result>OK</Result>`
+    /// body inside the `SIP/2.0 200 OK` itself. Decision: follow the flow —
+    /// a plain 200, then the Response in a MESSAGE of its own, which the
+    /// device answers with 200 (step 4 only makes sense that way).
     pub(super) fn handle_alarm(
         &mut self,
         now: Now,
