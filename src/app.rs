@@ -88,6 +88,9 @@ pub fn list(paths: &[PathBuf]) -> Result<i32> {
         let role = match s.role {
             model::Role::Platform => "camcert plays the platform; DUT is a device",
             model::Role::Device => "camcert plays the device; DUT is a platform",
+            model::Role::UpperPlatform => {
+                "camcert plays the upper platform; DUT is a lower platform"
+            }
         };
         let tr: Vec<String> = s.transports.iter().map(|t| t.to_string()).collect();
         println!(
@@ -178,8 +181,15 @@ pub async fn serve(a: ServeArgs) -> Result<i32> {
                 }
             }
             for (k, v) in &a.settings {
+                if k.contains("password") {
+                    bail!("--set {k}: passwords come from the environment (--password-env)");
+                }
                 cfg.apply_option(k, v)
                     .map_err(|e| anyhow::anyhow!("--set {k}: {e}"))?;
+            }
+            // A lower platform registers upward with the same password.
+            if let Some(u) = &mut cfg.upstream {
+                u.password = password.clone();
             }
             let mut h = peers::start_platform(cfg, a.listen).await?;
             println!(
@@ -220,6 +230,13 @@ pub async fn serve(a: ServeArgs) -> Result<i32> {
                         crate::proto::gb28181::device::DeviceFaults::NAMES.join(", ")
                     );
                 }
+            }
+            for (k, v) in &a.settings {
+                if k.contains("password") {
+                    bail!("--set {k}: passwords come from the environment (--password-env)");
+                }
+                cfg.apply_option(k, v)
+                    .map_err(|e| anyhow::anyhow!("--set {k}: {e}"))?;
             }
             let bind_ip = if reg.addr.ip().is_loopback() {
                 reg.addr.ip()

@@ -129,10 +129,6 @@ pub struct ServeArgs {
     /// Switch on a deliberate fault (repeatable).
     #[arg(long = "fault")]
     pub faults: Vec<String>,
-    /// A peer setting, as in a suite's `peer:` map (repeatable), e.g.
-    /// --set expires=600.
-    #[arg(long = "set", value_parser = parse_kv)]
-    pub settings: Vec<(String, String)>,
     /// Stop after this many seconds (default: run until Ctrl-C).
     #[arg(long)]
     pub duration: Option<f64>,
@@ -145,4 +141,8 @@ pub struct ServeArgs {
     /// gb28181-platform: offer qop=auth.
     #[arg(long)]
     pub qop: bool,
+    /// A peer setting, as under a suite's `peer:` (repeatable), e.g.
+    /// `--set upstream=ID@IP:PORT` or `--set keepalive_interval=30`.
+    #[arg(long = "set", value_parser = parse_kv)]
+    pub settings: Vec<(String, String)>,
 }

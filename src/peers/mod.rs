@@ -70,8 +70,16 @@ pub async fn start_camera(
     Ok(spawn(device, ep))
 }
 
-/// Start the reference platform listening on `listen`.
-pub async fn start_platform(cfg: PlatformConfig, listen: PeerAddr) -> Result<PeerHandle<Platform>> {
+/// Start the reference platform listening on `listen`. A lower platform
+/// (with `cfg.upstream`) starts registering to its upper platform.
+pub async fn start_platform(
+    mut cfg: PlatformConfig,
+    listen: PeerAddr,
+) -> Result<PeerHandle<Platform>> {
     let ep = Endpoint::bind(listen.transport, listen.addr).await?;
-    Ok(spawn(Platform::new(cfg), ep))
+    cfg.local = ep.local_addr();
+    cfg.transport = listen.transport;
+    let mut platform = Platform::new(cfg);
+    platform.start(SystemClock.now());
+    Ok(spawn(platform, ep))
 }

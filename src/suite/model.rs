@@ -101,6 +101,10 @@ pub enum Role {
     Platform,
     /// camcert is the device; the DUT is a platform or gateway.
     Device,
+    /// camcert is an upper platform (SIP server); the DUT is a lower
+    /// platform that registers to it (platform cascade).
+    #[serde(rename = "upper-platform")]
+    UpperPlatform,
 }
 
 /// Requirement levels, strongest first.
@@ -279,6 +283,11 @@ pub struct SendInput {
     /// CRLF); every other field is ignored.
     #[serde(default)]
     pub raw: Option<String>,
+    /// Send inside the dialog the last request received opened (a NOTIFY
+    /// for a SUBSCRIBE): its Call-ID, From and To swapped with this side's
+    /// tag, and its Contact as Request-URI.
+    #[serde(default)]
+    pub dialog: bool,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -23,7 +23,7 @@ use crate::proto::gb28181::device::{Device, DeviceConfig, DeviceFaults};
 use crate::proto::gb28181::id::GbId;
 use crate::proto::gb28181::manscdp::{self, Charset, ContentTypeMatch, Severity};
 use crate::proto::gb28181::message::{build_request, RequestParams};
-use crate::proto::gb28181::platform::{Platform, PlatformConfig, PlatformFaults};
+use crate::proto::gb28181::platform::{Platform, PlatformConfig, PlatformFaults, UpstreamConfig};
 use crate::proto::gb28181::ptz::PtzCmd;
 use crate::proto::gb28181::register::{
     build_register, format_date, host_port, parse_date, RegisterParams,
@@ -68,7 +68,7 @@ pub fn check_peer_faults(suites: &[Suite], faults: &[String]) -> Result<()> {
     for f in faults {
         let known = suites.iter().any(|s| match s.role {
             Role::Platform => DeviceFaults::default().set(f),
-            Role::Device => PlatformFaults::default().set(f),
+            Role::Device | Role::UpperPlatform => PlatformFaults::default().set(f),
         });
         if !known {
             bail!(
@@ -454,7 +454,35 @@ async fn setup<'a>(
             let ep = Endpoint::connect(target, SocketAddr::new(loopback, 0)).await?;
             (ep, Some(Peer::Platform(h)))
         }
-        (Role::Platform, target) => {
+        (Role::UpperPlatform, None) => {
+            // The DUT is the reference platform as a lower platform: it
+            // registers to camcert with its own ID (`device_id`) and the
+            // password provisioned for it (`password`).
+            let ep = Endpoint::bind(transport, SocketAddr::new(loopback, 0)).await?;
+            let mut cfg = PlatformConfig::new(&device_id);
+            cfg.realm = peer_var(&peer_vars, "domain", &cfg.realm)?;
+            cfg.upstream = Some(UpstreamConfig::new(
+                &platform_id,
+                ep.local_addr(),
+                &password,
+            ));
+            cfg.time_scale = scale;
+            cfg.seed = rand::thread_rng().gen();
+            for f in &opts.peer_faults {
+                cfg.faults.set(f);
+            }
+            apply_peer_options(&peer_vars, suite, case, |k, v| cfg.apply_option(k, v))?;
+            let h = peers::start_platform(
+                cfg,
+                PeerAddr {
+                    transport,
+                    addr: SocketAddr::new(loopback, 0),
+                },
+            )
+            .await?;
+            (ep, Some(Peer::Platform(h)))
+        }
+        (Role::Platform | Role::UpperPlatform, target) => {
             let listen = opts.listen.unwrap_or_else(|| {
                 if target.is_some() {
                     SocketAddr::from(([0, 0, 0, 0], 5060))
@@ -510,7 +538,7 @@ async fn setup<'a>(
     vars.set("time_scale", scale.to_string());
     let (local_id, remote_id) = match suite.role {
         Role::Device => (device_id.clone(), platform_id.clone()),
-        Role::Platform => (platform_id.clone(), device_id.clone()),
+        Role::Platform | Role::UpperPlatform => (platform_id.clone(), device_id.clone()),
     };
     let mut rng = rand::thread_rng();
     let call_id = sip::new_call_id(&mut rng);
@@ -586,6 +614,15 @@ impl CaseRun<'_> {
     }
 
     async fn step(&mut self, step: &Step) -> Result<(), StepFail> {
+        // Where camcert listens, the DUT's address is known only once it
+        // has sent something.
+        if self.vars.get("target_addr").is_none() {
+            if let Some(t) = self.ep.default_peer {
+                self.vars.set("target_addr", host_port(t));
+                self.vars.set("target_host", t.ip().to_string());
+                self.vars.set("target_port", t.port().to_string());
+            }
+        }
         match &step.input {
             StepInput::Send(s) => self.send(s).await,
             StepInput::Reply(r) => self.reply(r).await,
@@ -656,7 +693,9 @@ impl CaseRun<'_> {
         let mut m = if method == "REGISTER" {
             let (device_id, platform_id) = match self.suite.role {
                 Role::Device => (self.x("${device_id}")?, self.x("${platform_id}")?),
-                Role::Platform => (self.remote_id.clone(), self.local_id.clone()),
+                Role::Platform | Role::UpperPlatform => {
+                    (self.remote_id.clone(), self.local_id.clone())
+                }
             };
             build_register(&RegisterParams {
                 device_id: &device_id,
@@ -690,6 +729,9 @@ impl CaseRun<'_> {
                 user_agent: "camcert",
             })
         };
+        if s.dialog {
+            self.enter_dialog(&mut m)?;
+        }
         if let Some(u) = &s.uri {
             let u = self.x(u)?;
             if let sip::StartLine::Request { uri, .. } = &mut m.start {
@@ -740,6 +782,37 @@ impl CaseRun<'_> {
         let bytes = m.to_bytes();
         self.last_sent_request = Some(m);
         self.send_bytes(Some(target), bytes).await
+    }
+
+    /// Put `m` in the dialog of the last request received (RFC 3261
+    /// §12.2.1.1): its Call-ID; From is its To with the tag `reply` gave
+    /// it, To is its From; the Request-URI is its Contact.
+    fn enter_dialog(&self, m: &mut SipMessage) -> Result<(), StepFail> {
+        let (req, _) = self
+            .last_request
+            .as_ref()
+            .ok_or_else(|| err("`dialog` needs a request received first: expect one"))?;
+        let call_id = req.call_id().unwrap_or_default().to_string();
+        let to = req.headers.get("To").unwrap_or_default().to_string();
+        let from = if sip::NameAddr::parse(&to).is_some_and(|n| n.tag().is_some()) {
+            to
+        } else {
+            format!("{to};tag={}", self.to_tag)
+        };
+        let peer = req.headers.get("From").unwrap_or_default().to_string();
+        let target = req
+            .headers
+            .get("Contact")
+            .or(Some(peer.as_str()))
+            .and_then(sip::NameAddr::parse)
+            .map(|n| n.uri.to_string());
+        m.headers.set("Call-ID", call_id);
+        m.headers.set("From", from);
+        m.headers.set("To", peer);
+        if let (Some(t), sip::StartLine::Request { uri, .. }) = (target, &mut m.start) {
+            *uri = t;
+        }
+        Ok(())
     }
 
     async fn reply(&mut self, r: &ReplyInput) -> Result<(), StepFail> {

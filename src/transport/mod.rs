@@ -106,6 +106,10 @@ enum Kind {
     /// into `rx`; `writers` holds one write half per connection.
     Tcp {
         rx: mpsc::Receiver<Incoming>,
+        /// A listener's feed of `rx`: readers of connections it opens later
+        /// get a clone. A client endpoint keeps none, so `rx` ends when its
+        /// one connection closes.
+        tx: Option<mpsc::Sender<Incoming>>,
         writers: Arc<tokio::sync::Mutex<HashMap<SocketAddr, OwnedWriteHalf>>>,
         local_of: Arc<Mutex<HashMap<SocketAddr, SocketAddr>>>,
     },
@@ -211,13 +215,13 @@ impl Endpoint {
                 let writers = Arc::new(tokio::sync::Mutex::new(HashMap::new()));
                 let local_of = Arc::new(Mutex::new(HashMap::new()));
                 let tap = Tap::default();
-                let (w, lo, t) = (writers.clone(), local_of.clone(), tap.clone());
+                let (w, lo, t, atx) = (writers.clone(), local_of.clone(), tap.clone(), tx.clone());
                 let accept = tokio::spawn(async move {
                     let mut readers = Vec::new();
                     while let Ok((s, _)) = l.accept().await {
                         readers.push(spawn_reader(
                             s,
-                            tx.clone(),
+                            atx.clone(),
                             w.clone(),
                             lo.clone(),
                             t.clone(),
@@ -230,6 +234,7 @@ impl Endpoint {
                 Ok(Endpoint {
                     kind: Kind::Tcp {
                         rx,
+                        tx: Some(tx),
                         writers,
                         local_of,
                     },
@@ -275,6 +280,7 @@ impl Endpoint {
                 Ok(Endpoint {
                     kind: Kind::Tcp {
                         rx,
+                        tx: None,
                         writers,
                         local_of,
                     },
@@ -330,8 +336,36 @@ impl Endpoint {
                 self.tap.record(local, to, Transport::Udp, bytes);
             }
             Kind::Tcp {
-                writers, local_of, ..
+                writers,
+                local_of,
+                tx,
+                ..
             } => {
+                let missing = !writers.lock().await.contains_key(&to);
+                if let (true, Some(tx)) = (missing, tx.as_ref()) {
+                    // RFC 3261 §18.1.1: open a connection to a peer we must
+                    // reach and have none to (a platform registering upward).
+                    let s = tokio::time::timeout(
+                        std::time::Duration::from_secs(5),
+                        TcpStream::connect(to),
+                    )
+                    .await
+                    .map_err(|_| anyhow!("connecting to tcp://{to}: timed out"))?
+                    .with_context(|| format!("connecting to tcp://{to}"))?;
+                    self.tasks.push(spawn_reader(
+                        s,
+                        tx.clone(),
+                        writers.clone(),
+                        local_of.clone(),
+                        self.tap.clone(),
+                    ));
+                    for _ in 0..100 {
+                        if writers.lock().await.contains_key(&to) {
+                            break;
+                        }
+                        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+                    }
+                }
                 let mut w = writers.lock().await;
                 let conn = w
                     .get_mut(&to)
