@@ -45,7 +45,7 @@ pub enum BroadcastEvent {
     /// Target: the Response MESSAGE was answered (`None`: no answer).
     ResponseAnswered { status: Option<u16> },
     /// An event of the audio session.
-    Session(SessionEvent),
+    Session(Box<SessionEvent>),
     /// The flow cannot go on.
     Failed { findings: Vec<Finding> },
 }
@@ -163,13 +163,14 @@ pub struct BroadcastSource {
 impl BroadcastSource {
     pub fn new(cfg: BroadcastSourceConfig) -> Self {
         let rng = StdRng::seed_from_u64(cfg.seed);
+        let txns = ClientTxns::new(cfg.transport, cfg.timers);
         BroadcastSource {
             cfg,
             rng,
             sn: 0,
             response_ok: false,
             session: None,
-            txns: ClientTxns::default(),
+            txns,
             sent: SentResponses::default(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -206,13 +207,10 @@ impl BroadcastSource {
             &self.cfg.user_agent,
             body,
         );
-        let timers = self.cfg.timers;
         self.txns.start(
             now,
             self.cfg.device,
             &m,
-            self.cfg.transport,
-            &timers,
             NotifyPurpose::Notify,
             &mut self.transmits,
         );
@@ -242,8 +240,7 @@ impl BroadcastSource {
             }
         }
         if msg.status().is_some() {
-            let timers = self.cfg.timers;
-            if let Some((NotifyPurpose::Notify, code)) = self.txns.on_response(msg, &timers) {
+            if let Some((NotifyPurpose::Notify, code)) = self.txns.on_response(msg) {
                 self.events
                     .push_back(BroadcastEvent::NotifyAnswered { status: Some(code) });
                 if !(200..300).contains(&code) {
@@ -304,8 +301,7 @@ impl BroadcastSource {
     }
 
     pub fn handle_timeout(&mut self, now: Now) {
-        let timers = self.cfg.timers;
-        for NotifyPurpose::Notify in self.txns.on_timeout(now, &timers, &mut self.transmits) {
+        for NotifyPurpose::Notify in self.txns.on_timeout(now, &mut self.transmits) {
             self.events
                 .push_back(BroadcastEvent::NotifyAnswered { status: None });
             self.events.push_back(BroadcastEvent::Failed {
@@ -343,7 +339,7 @@ impl BroadcastSource {
         self.session
             .as_mut()
             .and_then(MediaUas::poll_event)
-            .map(BroadcastEvent::Session)
+            .map(|e| BroadcastEvent::Session(Box::new(e)))
     }
 }
 
@@ -415,6 +411,7 @@ pub struct BroadcastTarget {
 impl BroadcastTarget {
     pub fn new(cfg: BroadcastTargetConfig) -> Self {
         let rng = StdRng::seed_from_u64(cfg.seed);
+        let txns = ClientTxns::new(cfg.transport, cfg.timers);
         BroadcastTarget {
             cfg,
             rng,
@@ -422,7 +419,7 @@ impl BroadcastTarget {
             response_answered: None,
             audio: None,
             session: None,
-            txns: ClientTxns::default(),
+            txns,
             sent: SentResponses::default(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -482,8 +479,7 @@ impl BroadcastTarget {
             }
         }
         if msg.status().is_some() {
-            let timers = self.cfg.timers;
-            if let Some((ResponsePurpose::Response, code)) = self.txns.on_response(msg, &timers) {
+            if let Some((ResponsePurpose::Response, code)) = self.txns.on_response(msg) {
                 self.response_answered = Some(code);
                 self.events
                     .push_back(BroadcastEvent::ResponseAnswered { status: Some(code) });
@@ -553,21 +549,17 @@ impl BroadcastTarget {
             &self.cfg.user_agent,
             body,
         );
-        let timers = self.cfg.timers;
         self.txns.start(
             now,
             self.cfg.server,
             &m,
-            self.cfg.transport,
-            &timers,
             ResponsePurpose::Response,
             &mut self.transmits,
         );
     }
 
     pub fn handle_timeout(&mut self, now: Now) {
-        let timers = self.cfg.timers;
-        for ResponsePurpose::Response in self.txns.on_timeout(now, &timers, &mut self.transmits) {
+        for ResponsePurpose::Response in self.txns.on_timeout(now, &mut self.transmits) {
             self.events
                 .push_back(BroadcastEvent::ResponseAnswered { status: None });
             self.events.push_back(BroadcastEvent::Failed {
@@ -605,6 +597,6 @@ impl BroadcastTarget {
         self.session
             .as_mut()
             .and_then(MediaUac::poll_event)
-            .map(BroadcastEvent::Session)
+            .map(|e| BroadcastEvent::Session(Box::new(e)))
     }
 }

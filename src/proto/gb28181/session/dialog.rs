@@ -165,26 +165,29 @@ pub(crate) struct ClientTxn<P> {
 #[derive(Debug, Clone)]
 pub(crate) struct ClientTxns<P> {
     list: Vec<ClientTxn<P>>,
-}
-
-impl<P> Default for ClientTxns<P> {
-    fn default() -> Self {
-        ClientTxns { list: Vec::new() }
-    }
+    transport: Transport,
+    timers: Timers,
 }
 
 impl<P: Clone> ClientTxns<P> {
+    pub fn new(transport: Transport, timers: Timers) -> Self {
+        ClientTxns {
+            list: Vec::new(),
+            transport,
+            timers,
+        }
+    }
+
     /// Sends `msg` and tracks it.
     pub fn start(
         &mut self,
         now: Now,
         to: SocketAddr,
         msg: &SipMessage,
-        transport: Transport,
-        timers: &Timers,
         purpose: P,
         out: &mut VecDeque<Transmit>,
     ) {
+        let (transport, timers) = (self.transport, self.timers);
         let bytes = msg.to_bytes();
         out.push_back(Transmit {
             to,
@@ -204,7 +207,8 @@ impl<P: Clone> ClientTxns<P> {
 
     /// Matches a response by branch and CSeq method. A final response closes the
     /// transaction and returns its purpose; a provisional one only slows Timer E.
-    pub fn on_response(&mut self, m: &SipMessage, timers: &Timers) -> Option<(P, u16)> {
+    pub fn on_response(&mut self, m: &SipMessage) -> Option<(P, u16)> {
+        let timers = self.timers;
         let code = m.status()?;
         let branch = branch_of(m)?;
         let method = m.cseq()?.method;
@@ -223,12 +227,8 @@ impl<P: Clone> ClientTxns<P> {
     }
 
     /// Retransmits what is due and returns the purposes of transactions that timed out.
-    pub fn on_timeout(
-        &mut self,
-        now: Now,
-        timers: &Timers,
-        out: &mut VecDeque<Transmit>,
-    ) -> Vec<P> {
+    pub fn on_timeout(&mut self, now: Now, out: &mut VecDeque<Transmit>) -> Vec<P> {
+        let timers = self.timers;
         let mut expired = Vec::new();
         self.list.retain_mut(|t| {
             if now.mono >= t.deadline {

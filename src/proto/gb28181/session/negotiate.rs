@@ -222,6 +222,11 @@ pub(crate) fn build_answer(offer: &GbSession, spec: &AnswerSpec<'_>) -> GbSessio
     // The spec's own Playback and Download answers write t=0 0; the checker reports
     // that (gb.sdp.time-range) when it reads such an answer.
     answer.timing = offer.timing;
+    // 文件下载: "u 字段代表下载通道 ID 和下载类型". The spec's answers leave u= out; the
+    // answer repeats the offer's so a strict reader finds the channel on both sides.
+    if kind.is_history() {
+        answer.uri = offer.uri.clone();
+    }
     for o in &offer.media {
         let Some((pt, encoding)) = usable_format(o).filter(|_| o.port != 0) else {
             let mut refused = GbMedia::new(o.kind.clone(), 0, None, Direction::Inactive);

@@ -239,6 +239,7 @@ pub struct MediaUac {
 impl MediaUac {
     pub fn new(cfg: UacConfig, request: CallRequest) -> MediaUac {
         let mut rng = StdRng::seed_from_u64(cfg.seed);
+        let txns = ClientTxns::new(cfg.transport, cfg.timers);
         let dialog = Dialog {
             call_id: sip::new_call_id(&mut rng),
             local_uri: format!("<sip:{}@{}>", cfg.local_id, cfg.domain),
@@ -274,7 +275,7 @@ impl MediaUac {
             rng,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
-            txns: ClientTxns::default(),
+            txns,
             sent: SentResponses::default(),
         }
     }
@@ -626,8 +627,7 @@ impl MediaUac {
     }
 
     fn on_response(&mut self, _now: Now, msg: &SipMessage) {
-        let timers = self.cfg.timers;
-        let Some((purpose, code)) = self.txns.on_response(msg, &timers) else {
+        let Some((purpose, code)) = self.txns.on_response(msg) else {
             return;
         };
         match purpose {
@@ -740,13 +740,10 @@ impl MediaUac {
             .dialog
             .request("BYE", &branch, None)
             .with_content_length();
-        let timers = self.cfg.timers;
         self.txns.start(
             now,
             self.dialog.peer,
             &bye,
-            self.cfg.transport,
-            &timers,
             Purpose::Bye,
             &mut self.transmits,
         );
@@ -772,13 +769,10 @@ impl MediaUac {
                         .push("CSeq", format!("{} CANCEL", self.invite_cseq));
                     c.headers.push("Max-Forwards", "70");
                     let c = c.with_content_length();
-                    let timers = self.cfg.timers;
                     self.txns.start(
                         now,
                         self.cfg.remote,
                         &c,
-                        self.cfg.transport,
-                        &timers,
                         Purpose::Cancel,
                         &mut self.transmits,
                     );
@@ -827,13 +821,10 @@ impl MediaUac {
         let branch = sip::new_branch(&mut self.rng);
         let info = self.dialog.request("INFO", &branch, None);
         let info = with_body(info, mansrtsp::CONTENT_TYPE, request.to_bytes());
-        let timers = self.cfg.timers;
         self.txns.start(
             now,
             self.dialog.peer,
             &info,
-            self.cfg.transport,
-            &timers,
             Purpose::Info(request.clone()),
             &mut self.transmits,
         );
@@ -919,7 +910,7 @@ impl MediaUac {
                 *retransmit_at = Some(now.mono + *interval);
             }
         }
-        for p in self.txns.on_timeout(now, &timers, &mut self.transmits) {
+        for p in self.txns.on_timeout(now, &mut self.transmits) {
             match p {
                 Purpose::Cancel => {}
                 Purpose::Bye => self.events.push_back(SessionEvent::ByeAnswered {

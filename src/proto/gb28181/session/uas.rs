@@ -119,8 +119,8 @@ enum State {
     Idle,
     /// The INVITE is answered 100; the driver has to accept or reject.
     Offered {
-        invite: SipMessage,
-        offer: GbSession,
+        invite: Box<SipMessage>,
+        offer: Box<GbSession>,
     },
     /// 200 sent, waiting for the ACK.
     Answered {
@@ -161,6 +161,7 @@ pub struct MediaUas {
 impl MediaUas {
     pub fn new(cfg: UasConfig) -> MediaUas {
         let rng = StdRng::seed_from_u64(cfg.seed);
+        let txns = ClientTxns::new(cfg.transport, cfg.timers);
         MediaUas {
             cfg,
             state: State::Idle,
@@ -174,7 +175,7 @@ impl MediaUas {
             sn: 0,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
-            txns: ClientTxns::default(),
+            txns,
             sent: SentResponses::default(),
         }
     }
@@ -356,8 +357,8 @@ impl MediaUas {
             m.local.set_port(0);
         }
         self.state = State::Offered {
-            invite: msg.clone(),
-            offer,
+            invite: Box::new(msg.clone()),
+            offer: Box::new(offer),
         };
         self.events.push_back(SessionEvent::Offer {
             negotiated: Box::new(preview),
@@ -418,7 +419,7 @@ impl MediaUas {
         let State::Offered { invite, offer } = &self.state else {
             return Err("no offer is waiting for an answer".into());
         };
-        let (invite, offer) = (invite.clone(), offer.clone());
+        let (invite, offer) = (invite.as_ref().clone(), offer.as_ref().clone());
         let peer = self.dialog.as_ref().map(|d| d.peer).ok_or("no dialog")?;
         let (negotiated, answer) = self.conclude(&offer, media_port, peer);
         let tag = self.local_tag();
@@ -459,7 +460,7 @@ impl MediaUas {
         let State::Offered { invite, .. } = &self.state else {
             return Err("no offer is waiting for an answer".into());
         };
-        let invite = invite.clone();
+        let invite = invite.as_ref().clone();
         let peer = self.dialog.as_ref().map(|d| d.peer).ok_or("no dialog")?;
         self.refuse(peer, &invite, status, Vec::new());
         Ok(())
@@ -483,7 +484,7 @@ impl MediaUas {
         self.answer(from, msg, 200);
         if let State::Offered { invite, .. } = &self.state {
             if branch_of(msg) == self.invite_branch {
-                let invite = invite.clone();
+                let invite = invite.as_ref().clone();
                 self.refuse(from, &invite, 487, Vec::new());
             }
         }
@@ -596,8 +597,7 @@ impl MediaUas {
     }
 
     fn on_response(&mut self, msg: &SipMessage) {
-        let timers = self.cfg.timers;
-        let Some((purpose, code)) = self.txns.on_response(msg, &timers) else {
+        let Some((purpose, code)) = self.txns.on_response(msg) else {
             return;
         };
         match purpose {
@@ -623,16 +623,8 @@ impl MediaUas {
         let Some(d) = &mut self.dialog else { return };
         let bye = d.request("BYE", &branch, None).with_content_length();
         let peer = d.peer;
-        let timers = self.cfg.timers;
-        self.txns.start(
-            now,
-            peer,
-            &bye,
-            self.cfg.transport,
-            &timers,
-            Purpose::Bye,
-            &mut self.transmits,
-        );
+        self.txns
+            .start(now, peer, &bye, Purpose::Bye, &mut self.transmits);
     }
 
     fn end(&mut self, now: Now, reason: EndReason, findings: Vec<Finding>) {
@@ -684,16 +676,8 @@ impl MediaUas {
         m.headers.push("Contact", d.contact());
         let m = with_body(m, manscdp::CONTENT_TYPE, body);
         let peer = d.peer;
-        let timers = self.cfg.timers;
-        self.txns.start(
-            now,
-            peer,
-            &m,
-            self.cfg.transport,
-            &timers,
-            Purpose::MediaStatus,
-            &mut self.transmits,
-        );
+        self.txns
+            .start(now, peer, &m, Purpose::MediaStatus, &mut self.transmits);
         true
     }
 
@@ -731,7 +715,7 @@ impl MediaUas {
                 *retransmit_at = Some(now.mono + *interval);
             }
         }
-        for p in self.txns.on_timeout(now, &timers, &mut self.transmits) {
+        for p in self.txns.on_timeout(now, &mut self.transmits) {
             match p {
                 Purpose::Bye => self.events.push_back(SessionEvent::ByeAnswered {
                     status: None,
