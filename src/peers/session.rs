@@ -13,7 +13,9 @@
 //!   or time limit with BYE, on a media timeout through the machine's hook.
 //!
 //! The driver carries the PS video media of a session. Audio (talk, broadcast) is
-//! negotiated by the machines but not streamed here.
+//! negotiated by the machines but not streamed here. A MANSRTSP TEARDOWN stops the
+//! sender; PLAY, PAUSE, Scale and Range are reported as events only (the sender has
+//! no pause or speed control yet).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -328,6 +330,13 @@ impl<M: MediaSession> Run<'_, M> {
             SessionEvent::Started { negotiated, .. } => {
                 self.start_media(&negotiated).await;
                 self.report.negotiated = Some(*negotiated);
+            }
+            // 录像回放: TEARDOWN stops the stream; the dialog ends with the BYE
+            // that follows.
+            SessionEvent::Control { request, .. }
+                if request.method == crate::proto::gb28181::session::mansrtsp::Method::Teardown =>
+            {
+                self.tx_cancel.cancel();
             }
             SessionEvent::Ended { .. } => {
                 self.ended = true;

@@ -236,7 +236,7 @@ impl MediaUas {
     }
 
     /// Feed a message from the peer; `from` is where it came from.
-    pub fn handle_message(&mut self, now: Now, from: SocketAddr, msg: &SipMessage) {
+    pub fn handle_message(&mut self, _now: Now, from: SocketAddr, msg: &SipMessage) {
         if msg.status().is_some() {
             return self.on_response(msg);
         }
@@ -263,7 +263,7 @@ impl MediaUas {
             }
         }
         match method.as_str() {
-            "INVITE" if matches!(self.state, State::Idle) => self.on_invite(now, from, msg),
+            "INVITE" if matches!(self.state, State::Idle) => self.on_invite(from, msg),
             // Re-INVITE: GB/T 28181 sessions are never modified.
             "INVITE" => self.answer(from, msg, 488),
             "ACK" => self.on_ack(msg),
@@ -280,8 +280,7 @@ impl MediaUas {
         }
     }
 
-    fn on_invite(&mut self, now: Now, from: SocketAddr, msg: &SipMessage) {
-        let _ = now;
+    fn on_invite(&mut self, from: SocketAddr, msg: &SipMessage) {
         self.call_id = msg.call_id().map(str::to_string);
         self.invite_branch = branch_of(msg);
         self.invite_cseq = msg.cseq().map(|c| c.seq).unwrap_or(0);
@@ -455,8 +454,7 @@ impl MediaUas {
     }
 
     /// Refuse the offer with a final status (e.g. 486, 488).
-    pub fn reject(&mut self, now: Now, status: u16) -> Result<(), String> {
-        let _ = now;
+    pub fn reject(&mut self, _now: Now, status: u16) -> Result<(), String> {
         let State::Offered { invite, .. } = &self.state else {
             return Err("no offer is waiting for an answer".into());
         };
