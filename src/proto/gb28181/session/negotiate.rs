@@ -679,4 +679,35 @@ mod tests {
         let (n, _) = conclude(&actpass, &answer, Side::Offerer, ip);
         assert_eq!(n.media[0].transport, MediaTransport::TcpPassive);
     }
+
+    #[test]
+    fn cascade_answer_is_read_with_findings() {
+        // platform-cascade-sip.txt 实时视频, whitespace restored: video and an audio
+        // the offer never asked for, a five-field o=, G711U without a clock rate, no y=.
+        let answer =
+            "v=0\r\no=huawei 0 IN IP4 10.0.0.2\r\ns=Play\r\nc=IN IP4 10.0.0.2\r\nt=0 0\r\n\
+m=video 6016 RTP/AVP 96\r\na=rtpmap:96 PS/90000\r\na=sendonly\r\nm=audio 6018 RTP/AVP 100\r\n\
+a=rtpmap:100 G711U\r\na=sendonly\r\na=username:admin\r\na=password:123456\r\nf=v/2/1/0/1/0a///\r\n";
+        let parsed = SessionDescription::parse(answer.as_bytes()).unwrap();
+        let sdp_codes = parsed.codes();
+        assert!(
+            sdp_codes.iter().any(|c| c.as_str() == "sdp.origin"),
+            "{sdp_codes:?}"
+        );
+        assert!(
+            sdp_codes.iter().any(|c| c.as_str() == "sdp.rtpmap"),
+            "{sdp_codes:?}"
+        );
+        let answer = GbSession::from_sdp(&parsed.sdp);
+        let offer = parse("v=0\r\no=x 0 0 IN IP4 10.0.0.1\r\ns=Play\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=video 5400 RTP/AVP 96 97 98\r\na=recvonly\r\na=rtpmap:96 PS/90000\r\na=rtpmap:97 MPEG4/90000\r\na=rtpmap:98 H264/90000\r\ny=0200000001\r\n");
+        let (n, f) = conclude(&offer, &answer, Side::Offerer, "10.0.0.2".parse().unwrap());
+        let codes: Vec<_> = f.iter().map(|f| f.code).collect();
+        assert_eq!(
+            codes,
+            ["gb.session.media-count", "gb.session.answer-without-y"]
+        );
+        assert_eq!(n.media.len(), 1);
+        assert_eq!(n.media[0].remote, "10.0.0.2:6016".parse().unwrap());
+        assert_eq!(n.ssrc, Ssrc(200000001));
+    }
 }
