@@ -136,7 +136,8 @@ impl MediaSession for MediaUac {
 /// How the media of a session is carried.
 #[derive(Debug, Clone)]
 pub struct MediaPlan {
-    /// The IP media sockets bind to (and the machines announce in `c=`).
+    /// The IP media sockets bind to, announced in `c=`: a concrete address, not the
+    /// wildcard.
     pub bind_ip: IpAddr,
     /// What the sending side streams; without it the sending side sends nothing.
     pub source: Option<Arc<MediaSource>>,
@@ -495,7 +496,11 @@ pub async fn drive<M: MediaSession>(
 
 /// The camera side: answer one INVITE arriving on `ep` and stream `plan.source`.
 pub async fn answer(ep: Endpoint, mut cfg: UasConfig, plan: &MediaPlan) -> Result<SessionReport> {
+    // Contact must name a reachable host: a wildcard bind announces the media IP.
     cfg.local = ep.local_addr();
+    if cfg.local.ip().is_unspecified() {
+        cfg.local.set_ip(plan.bind_ip);
+    }
     cfg.media_ip = plan.bind_ip;
     drive(MediaUas::new(cfg), ep, plan, None).await
 }
@@ -509,7 +514,7 @@ pub async fn call(
     mut request: CallRequest,
     plan: &MediaPlan,
 ) -> Result<SessionReport> {
-    cfg.local = ep.local_addr();
+    cfg.local = ep.local_addr_for(cfg.remote);
     cfg.media_ip = plan.bind_ip;
     let local = SocketAddr::new(plan.bind_ip, 0);
     let mut pending = None;
