@@ -44,6 +44,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::{anyhow, bail, Context, Result};
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::proto::gb28181::session::{MediaTransport, NegotiatedMedia};
 use crate::proto::sdp::{GbMedia, Setup};
 use crate::proto::Transport;
 
@@ -127,6 +128,19 @@ impl Link {
                 "a=setup:{} leaves no side to open the connection",
                 r.as_str()
             ),
+        }
+    }
+
+    /// The link for a media a session machine concluded
+    /// ([`crate::proto::gb28181::session::NegotiatedMedia`]), binding `local` (port 0:
+    /// any). A UDP receiver takes datagrams from anyone: the spec's answers name the
+    /// port media is sent from, but a sender is not bound to use it.
+    pub fn for_negotiated(local: SocketAddr, m: &NegotiatedMedia) -> Link {
+        match m.transport {
+            MediaTransport::Udp if m.sends() => Link::udp_to(local, m.remote),
+            MediaTransport::Udp => Link::udp(local),
+            MediaTransport::TcpActive => Link::TcpActive { remote: m.remote },
+            MediaTransport::TcpPassive => Link::TcpPassive { local },
         }
     }
 

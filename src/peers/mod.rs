@@ -4,6 +4,8 @@
 //! per case when no `--target` is given; `camcert serve` runs one in the
 //! foreground.
 
+pub mod session;
+
 use std::net::SocketAddr;
 
 use anyhow::Result;

@@ -8,6 +8,7 @@ pub mod message;
 pub mod platform;
 pub mod ptz;
 pub mod register;
+pub mod session;
 
 #[cfg(test)]
 mod virtual_time;

@@ -1,0 +1,554 @@
+//! Runs one GB/T 28181 media session end to end: the sans-IO session machine
+//! ([`MediaUas`] or [`MediaUac`]) on a SIP [`Endpoint`] through
+//! [`crate::transport::driver`], and the PS/RTP media it negotiates through
+//! [`crate::media`].
+//!
+//! - [`answer`] is the camera: it waits for an INVITE, opens the sending socket the
+//!   offer calls for (UDP, or a TCP listener when the platform asked for
+//!   `a=setup:active`), answers with its port, streams once the ACK arrives, stops on
+//!   BYE, and at the end of a Playback/Download file sends MediaStatus 121.
+//! - [`call`] is the platform: it opens the receiving socket (UDP, or a TCP listener
+//!   for `a=setup:passive`), sends the INVITE, receives once answered (connecting
+//!   first for `a=setup:active`), and hangs up when the receiver stops: on its frame
+//!   or time limit with BYE, on a media timeout through the machine's hook.
+//!
+//! The driver carries the PS video media of a session. Audio (talk, broadcast) is
+//! negotiated by the machines but not streamed here. A MANSRTSP TEARDOWN stops the
+//! sender; PLAY, PAUSE, Scale and Range are reported as events only (the sender has
+//! no pause or speed control yet).
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Result};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::media::{
+    Cancel, Link, MediaReceiver, MediaSender, MediaSource, ReceiveReport, ReceiverConfig,
+    SendReport, SenderConfig, StopReason,
+};
+use crate::proto::gb28181::session::{
+    CallRequest, MediaTransport, MediaUac, MediaUas, Negotiated, NegotiatedMedia, SessionEvent,
+    UacConfig, UasConfig,
+};
+use crate::proto::ps::annexb::VideoCodec;
+use crate::proto::sdp::{Direction, MediaKind};
+use crate::proto::sip::SipMessage;
+use crate::proto::{Now, Transmit};
+use crate::transport::clock::{Clock, SystemClock};
+use crate::transport::driver::{self, Command, SipMachine};
+use crate::transport::Endpoint;
+
+impl SipMachine for MediaUas {
+    type Event = SessionEvent;
+    fn on_message(&mut self, now: Now, from: SocketAddr, msg: &SipMessage) {
+        self.handle_message(now, from, msg)
+    }
+    fn on_timeout(&mut self, now: Now) {
+        self.handle_timeout(now)
+    }
+    fn next_timeout(&self) -> Option<Instant> {
+        self.poll_timeout()
+    }
+    fn next_transmit(&mut self) -> Option<Transmit> {
+        self.poll_transmit()
+    }
+    fn next_event(&mut self) -> Option<SessionEvent> {
+        self.poll_event()
+    }
+}
+
+impl SipMachine for MediaUac {
+    type Event = SessionEvent;
+    fn on_message(&mut self, now: Now, from: SocketAddr, msg: &SipMessage) {
+        self.handle_message(now, from, msg)
+    }
+    fn on_timeout(&mut self, now: Now) {
+        self.handle_timeout(now)
+    }
+    fn next_timeout(&self) -> Option<Instant> {
+        self.poll_timeout()
+    }
+    fn next_transmit(&mut self) -> Option<Transmit> {
+        self.poll_transmit()
+    }
+    fn next_event(&mut self) -> Option<SessionEvent> {
+        self.poll_event()
+    }
+}
+
+/// What the driver asks of either session machine.
+pub trait MediaSession: SipMachine<Event = SessionEvent> {
+    /// Answer the offer with this media port (the calling side has nothing to do).
+    fn accept_on(&mut self, now: Now, port: u16);
+    /// Refuse the offer (the calling side hangs up).
+    fn refuse(&mut self, now: Now);
+    /// End the session with BYE.
+    fn hang_up(&mut self, now: Now);
+    /// The media failed: end the session with BYE.
+    fn media_failed(&mut self, now: Now);
+    /// The file was sent (the answering side notifies MediaStatus 121).
+    fn file_ended(&mut self, now: Now);
+    /// Over, with nothing outstanding.
+    fn finished(&self) -> bool;
+}
+
+impl MediaSession for MediaUas {
+    fn accept_on(&mut self, now: Now, port: u16) {
+        let _ = self.accept(now, port);
+    }
+    fn refuse(&mut self, now: Now) {
+        let _ = self.reject(now, 488);
+    }
+    fn hang_up(&mut self, now: Now) {
+        self.hangup(now)
+    }
+    fn media_failed(&mut self, now: Now) {
+        self.media_timeout(now)
+    }
+    fn file_ended(&mut self, now: Now) {
+        self.end_of_file(now);
+    }
+    fn finished(&self) -> bool {
+        self.is_finished()
+    }
+}
+
+impl MediaSession for MediaUac {
+    fn accept_on(&mut self, _now: Now, _port: u16) {}
+    fn refuse(&mut self, now: Now) {
+        self.hangup(now)
+    }
+    fn hang_up(&mut self, now: Now) {
+        self.hangup(now)
+    }
+    fn media_failed(&mut self, now: Now) {
+        self.media_timeout(now)
+    }
+    fn file_ended(&mut self, _now: Now) {}
+    fn finished(&self) -> bool {
+        self.is_finished()
+    }
+}
+
+/// How the media of a session is carried.
+#[derive(Debug, Clone)]
+pub struct MediaPlan {
+    /// The IP media sockets bind to, announced in `c=`: a concrete address, not the
+    /// wildcard.
+    pub bind_ip: IpAddr,
+    /// What the sending side streams; without it the sending side sends nothing.
+    pub source: Option<Arc<MediaSource>>,
+    /// Sender settings; the SSRC and payload type come from the negotiation.
+    pub sender: SenderConfig,
+    /// Receiver settings; the expected SSRC and payload type come from the
+    /// negotiation.
+    pub receiver: ReceiverConfig,
+    /// How long connecting or binding a media socket may take.
+    pub open_timeout: Duration,
+    /// After the session ends, keep receiving this long for packets in flight.
+    pub drain: Duration,
+    /// After the session and its media end, wait this long at most for outstanding
+    /// SIP transactions (the answer to our BYE).
+    pub linger: Duration,
+    /// Calling side: hang up when the receiver stops on its frame or time limit.
+    pub hangup_when_received: bool,
+    /// Answering side: when the receiver closes the TCP connection, wait this long
+    /// for its BYE before ending the session from this side.
+    pub peer_closed_grace: Duration,
+    /// Give up on the whole session after this long.
+    pub max_session: Duration,
+}
+
+impl MediaPlan {
+    /// Media on `bind_ip`, streaming `source` (when given) as `codec`, with the
+    /// sender and receiver defaults.
+    pub fn new(bind_ip: IpAddr, source: Option<Arc<MediaSource>>, codec: VideoCodec) -> Self {
+        MediaPlan {
+            bind_ip,
+            source,
+            sender: SenderConfig::new(0),
+            receiver: ReceiverConfig::new(0, codec),
+            open_timeout: Duration::from_secs(5),
+            drain: Duration::from_millis(300),
+            linger: Duration::from_secs(5),
+            hangup_when_received: true,
+            peer_closed_grace: Duration::from_secs(1),
+            max_session: Duration::from_secs(120),
+        }
+    }
+}
+
+/// What happened in one session.
+#[derive(Debug, Clone, Default)]
+pub struct SessionReport {
+    /// Every event of the session machine, in order.
+    pub events: Vec<SessionEvent>,
+    /// What was agreed.
+    pub negotiated: Option<Negotiated>,
+    /// The sender's report, when this side sent.
+    pub sent: Option<SendReport>,
+    /// The receiver's report, when this side received.
+    pub received: Option<ReceiveReport>,
+    /// Media errors (sockets that would not open, streams that failed).
+    pub errors: Vec<String>,
+}
+
+/// The PS video media this driver carries.
+fn video(n: &Negotiated) -> Option<&NegotiatedMedia> {
+    n.media
+        .iter()
+        .find(|m| m.kind == MediaKind::Video && m.encoding == "PS")
+}
+
+struct Run<'a, M: MediaSession> {
+    plan: &'a MediaPlan,
+    ctl: mpsc::Sender<Command<M>>,
+    report: SessionReport,
+    pending_sender: Option<MediaSender>,
+    pending_receiver: Option<MediaReceiver>,
+    sender: Option<JoinHandle<Result<SendReport>>>,
+    receiver: Option<JoinHandle<Result<ReceiveReport>>>,
+    tx_cancel: Cancel,
+    rx_cancel: Cancel,
+    ended: bool,
+    /// When to end the session after the peer closed the media connection.
+    grace: Option<tokio::time::Instant>,
+}
+
+impl<M: MediaSession> Run<'_, M> {
+    async fn command(&self, f: impl FnOnce(&mut M, Now) + Send + 'static) {
+        let _ = self.ctl.send(Box::new(f)).await;
+    }
+
+    fn local(&self) -> SocketAddr {
+        SocketAddr::new(self.plan.bind_ip, 0)
+    }
+
+    /// Opens what must exist before the answer: a UDP or listening socket; returns
+    /// the port to announce (9, the discard port, when this side will connect:
+    /// RFC 4145 §4 leaves the active side's port meaningless).
+    async fn prepare(&mut self, m: &NegotiatedMedia) -> Result<u16> {
+        let t = self.plan.open_timeout;
+        if m.sends() && self.plan.source.is_some() {
+            let link = match m.transport {
+                MediaTransport::TcpActive => return Ok(9),
+                _ => Link::for_negotiated(self.local(), m),
+            };
+            let s = MediaSender::open(link, t).await?;
+            let port = s.local_addr().port();
+            self.pending_sender = Some(s);
+            return Ok(port);
+        }
+        if m.receives() {
+            let link = match m.transport {
+                MediaTransport::TcpActive => return Ok(9),
+                _ => Link::for_negotiated(self.local(), m),
+            };
+            let r = MediaReceiver::open(link, t).await?;
+            let port = r.local_addr().port();
+            self.pending_receiver = Some(r);
+            return Ok(port);
+        }
+        Ok(9)
+    }
+
+    async fn start_media(&mut self, n: &Negotiated) {
+        let Some(m) = video(n).cloned() else { return };
+        let t = self.plan.open_timeout;
+        if m.sends() {
+            if let Some(source) = self.plan.source.clone() {
+                let sender = match self.pending_sender.take() {
+                    Some(s) => Ok(s),
+                    None => MediaSender::open(Link::for_negotiated(self.local(), &m), t).await,
+                };
+                match sender {
+                    Ok(s) => {
+                        let cfg = SenderConfig {
+                            ssrc: n.ssrc.0,
+                            payload_type: m.payload_type,
+                            ..self.plan.sender.clone()
+                        };
+                        let cancel = self.tx_cancel.clone();
+                        self.sender =
+                            Some(tokio::spawn(
+                                async move { s.run(&source, &cfg, &cancel).await },
+                            ));
+                    }
+                    Err(e) => {
+                        self.media_error(format!("opening the media sender: {e:#}"))
+                            .await
+                    }
+                }
+            }
+        }
+        if m.receives() {
+            let receiver = match self.pending_receiver.take() {
+                Some(r) => Ok(r),
+                None => MediaReceiver::open(Link::for_negotiated(self.local(), &m), t).await,
+            };
+            match receiver {
+                Ok(r) => {
+                    let mut cfg = self.plan.receiver.clone();
+                    cfg.validator.expected_ssrc = n.ssrc.0;
+                    cfg.validator.expected_payload_type = Some(m.payload_type);
+                    let cancel = self.rx_cancel.clone();
+                    self.receiver = Some(tokio::spawn(async move { r.run(&cfg, &cancel).await }));
+                }
+                Err(e) => {
+                    self.media_error(format!("opening the media receiver: {e:#}"))
+                        .await
+                }
+            }
+        }
+    }
+
+    async fn media_error(&mut self, e: String) {
+        self.report.errors.push(e);
+        self.command(|m, now| m.media_failed(now)).await;
+    }
+
+    async fn on_event(&mut self, e: SessionEvent) {
+        self.report.events.push(e.clone());
+        match e {
+            SessionEvent::Offer { negotiated, .. } => {
+                let Some(m) = video(&negotiated).cloned() else {
+                    self.command(|m, now| m.refuse(now)).await;
+                    return;
+                };
+                match self.prepare(&m).await {
+                    Ok(port) => self.command(move |m, now| m.accept_on(now, port)).await,
+                    Err(e) => {
+                        self.report
+                            .errors
+                            .push(format!("opening the media socket: {e:#}"));
+                        self.command(|m, now| m.refuse(now)).await;
+                    }
+                }
+            }
+            SessionEvent::Started { negotiated, .. } => {
+                self.start_media(&negotiated).await;
+                self.report.negotiated = Some(*negotiated);
+            }
+            // 录像回放: TEARDOWN stops the stream; the dialog ends with the BYE
+            // that follows.
+            SessionEvent::Control { request, .. }
+                if request.method == crate::proto::gb28181::session::mansrtsp::Method::Teardown =>
+            {
+                self.tx_cancel.cancel();
+            }
+            SessionEvent::Ended { .. } => {
+                self.ended = true;
+                self.pending_sender = None;
+                self.pending_receiver = None;
+                // 断流: the sender stops at once; the receiver keeps what is in flight.
+                self.tx_cancel.cancel();
+                let (c, drain) = (self.rx_cancel.clone(), self.plan.drain);
+                tokio::spawn(async move {
+                    tokio::time::sleep(drain).await;
+                    c.cancel();
+                });
+            }
+            _ => {}
+        }
+    }
+
+    async fn on_sent(&mut self, r: Result<SendReport>) {
+        match r {
+            Ok(rep) => {
+                let history = self
+                    .report
+                    .negotiated
+                    .as_ref()
+                    .is_some_and(|n| n.kind.is_history());
+                if !self.ended {
+                    match rep.stop {
+                        StopReason::EndOfSource | StopReason::Frames | StopReason::Duration
+                            if history =>
+                        {
+                            self.command(|m, now| m.file_ended(now)).await
+                        }
+                        // The receiver closed the connection: its BYE is probably on
+                        // the way; end from this side only if it does not come.
+                        StopReason::PeerClosed => {
+                            self.grace =
+                                Some(tokio::time::Instant::now() + self.plan.peer_closed_grace)
+                        }
+                        // 设备侧断流: nobody connected to the listening port.
+                        StopReason::MediaTimeout => {
+                            self.command(|m, now| m.media_failed(now)).await
+                        }
+                        _ => {}
+                    }
+                }
+                self.report.sent = Some(rep);
+            }
+            Err(e) => self.media_error(format!("sending media: {e:#}")).await,
+        }
+    }
+
+    async fn on_received(&mut self, r: Result<ReceiveReport>) {
+        match r {
+            Ok(rep) => {
+                if !self.ended {
+                    if rep.media_timeout {
+                        self.command(|m, now| m.media_failed(now)).await;
+                    } else if self.plan.hangup_when_received && rep.stop != StopReason::Cancelled {
+                        self.command(|m, now| m.hang_up(now)).await;
+                    }
+                }
+                self.report.received = Some(rep);
+            }
+            Err(e) => self.media_error(format!("receiving media: {e:#}")).await,
+        }
+    }
+
+    async fn finished(&self) -> bool {
+        let (tx, rx) = oneshot::channel();
+        self.command(move |m, _| {
+            let _ = tx.send(m.finished());
+        })
+        .await;
+        rx.await.unwrap_or(true)
+    }
+}
+
+async fn join<T>(h: &mut Option<JoinHandle<Result<T>>>) -> Result<T> {
+    match h.as_mut() {
+        Some(h) => h.await.map_err(|e| anyhow!("media task failed: {e}"))?,
+        None => std::future::pending().await,
+    }
+}
+
+/// Runs `machine` on `ep` with its media until the session and its media are over.
+pub async fn drive<M: MediaSession>(
+    machine: M,
+    ep: Endpoint,
+    plan: &MediaPlan,
+    pending_receiver: Option<MediaReceiver>,
+) -> Result<SessionReport> {
+    let (ctl, ctl_rx) = mpsc::channel(16);
+    let (ev_tx, mut events) = mpsc::unbounded_channel();
+    let sip = tokio::spawn(driver::run(machine, ep, SystemClock, ctl_rx, ev_tx));
+    let mut run = Run {
+        plan,
+        ctl,
+        report: SessionReport::default(),
+        pending_sender: None,
+        pending_receiver,
+        sender: None,
+        receiver: None,
+        tx_cancel: Cancel::new(),
+        rx_cancel: Cancel::new(),
+        ended: false,
+        grace: None,
+    };
+    let deadline = tokio::time::Instant::now() + plan.max_session;
+    loop {
+        if run.ended && run.sender.is_none() && run.receiver.is_none() {
+            break;
+        }
+        let grace = run.grace;
+        tokio::select! {
+            e = events.recv() => match e {
+                Some(e) => run.on_event(e).await,
+                None => break,
+            },
+            r = join(&mut run.sender) => {
+                run.sender = None;
+                run.on_sent(r).await;
+            }
+            r = join(&mut run.receiver) => {
+                run.receiver = None;
+                run.on_received(r).await;
+            }
+            _ = tokio::time::sleep_until(grace.unwrap_or(deadline)), if grace.is_some() => {
+                run.grace = None;
+                if !run.ended {
+                    run.command(|m, now| m.media_failed(now)).await;
+                }
+            }
+            _ = tokio::time::sleep_until(deadline) => {
+                run.report.errors.push(format!("the session did not end within {:?}", plan.max_session));
+                run.tx_cancel.cancel();
+                run.rx_cancel.cancel();
+                break;
+            }
+        }
+    }
+    // Outstanding transactions (the answer to our BYE) get `linger` to finish.
+    let linger = tokio::time::Instant::now() + plan.linger;
+    while tokio::time::Instant::now() < linger && !run.finished().await {
+        tokio::select! {
+            e = events.recv() => if let Some(e) = e { run.report.events.push(e) },
+            _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+        }
+    }
+    drop(run.ctl);
+    sip.await.map_err(|e| anyhow!("SIP driver failed: {e}"))??;
+    while let Ok(e) = events.try_recv() {
+        run.report.events.push(e);
+    }
+    Ok(run.report)
+}
+
+/// The camera side: answer one INVITE arriving on `ep` and stream `plan.source`.
+pub async fn answer(ep: Endpoint, mut cfg: UasConfig, plan: &MediaPlan) -> Result<SessionReport> {
+    // Contact must name a reachable host: a wildcard bind announces the media IP.
+    cfg.local = ep.local_addr();
+    if cfg.local.ip().is_unspecified() {
+        cfg.local.set_ip(plan.bind_ip);
+    }
+    cfg.media_ip = plan.bind_ip;
+    drive(MediaUas::new(cfg), ep, plan, None).await
+}
+
+/// The platform side: place `request` from `ep` and receive the video it negotiates.
+/// The first video media of the request gets its port here: a bound UDP port, a
+/// listening port for `a=setup:passive`, or 9 for `a=setup:active`.
+pub async fn call(
+    ep: Endpoint,
+    mut cfg: UacConfig,
+    mut request: CallRequest,
+    plan: &MediaPlan,
+) -> Result<SessionReport> {
+    cfg.local = ep.local_addr_for(cfg.remote);
+    cfg.media_ip = plan.bind_ip;
+    let local = SocketAddr::new(plan.bind_ip, 0);
+    let mut pending = None;
+    if let Some(m) = request
+        .media
+        .iter_mut()
+        .find(|m| m.kind == MediaKind::Video)
+    {
+        let receives = matches!(
+            m.direction.unwrap_or(Direction::SendRecv),
+            Direction::RecvOnly | Direction::SendRecv
+        );
+        let transport = if m.is_tcp() {
+            MediaTransport::from_setup(m.setup.or(Some(crate::proto::sdp::Setup::Active)))
+        } else {
+            MediaTransport::Udp
+        };
+        if receives {
+            let link = match transport {
+                MediaTransport::Udp => Some(Link::udp(local)),
+                MediaTransport::TcpPassive => Some(Link::TcpPassive { local }),
+                MediaTransport::TcpActive => None,
+            };
+            match link {
+                Some(link) => {
+                    let r = MediaReceiver::open(link, plan.open_timeout).await?;
+                    m.port = r.local_addr().port();
+                    pending = Some(r);
+                }
+                None => m.port = 9,
+            }
+        }
+    }
+    let mut uac = MediaUac::new(cfg, request);
+    uac.start(SystemClock.now());
+    drive(uac, ep, plan, pending).await
+}
