@@ -227,15 +227,14 @@ mod tests {
         let to: SocketAddr = "127.0.0.1:5060".parse().unwrap();
         let mut r = Retransmit::new(t0, to, b"x".to_vec());
         let mut sent = Vec::new();
-        let mut now = t0;
-        loop {
-            now = r.deadline(true);
+        let now = loop {
+            let now = r.deadline(true);
             match r.poll(now, true) {
                 Due::Resend(_) => sent.push(now - t0),
-                Due::GiveUp => break,
+                Due::GiveUp => break now,
                 Due::Nothing => {}
             }
-        }
+        };
         assert_eq!(now - t0, TIMER_F);
         let secs: Vec<f64> = sent.iter().map(|d| d.as_secs_f64()).collect();
         assert_eq!(&secs[..5], &[0.5, 1.5, 3.5, 7.5, 11.5]);
