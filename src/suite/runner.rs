@@ -39,6 +39,11 @@ use crate::transport::{Endpoint, PeerAddr};
 /// A real-time floor under every wait, so a tiny time scale never turns a
 /// wait for a prompt answer into a race with the scheduler.
 const MIN_REAL_WAIT: Duration = Duration::from_secs(2);
+/// The floor under an `absent` wait. Nothing is awaited there, so a short
+/// wait cannot race an answer; it can only miss a message that comes later
+/// than this, which at the built-in peers' time scale means one that is
+/// dozens of protocol seconds late.
+const MIN_ABSENT_WAIT: Duration = Duration::from_millis(500);
 /// `expect` waits this long (protocol time) unless told otherwise.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time scale used with the built-in peers: 60 s of protocol time in 600 ms.
@@ -852,7 +857,11 @@ impl CaseRun<'_> {
             .map(|d| d.0)
             .or(self.suite.timeout)
             .unwrap_or(DEFAULT_TIMEOUT);
-        let deadline = self.deadline(wait);
+        let deadline = if e.absent {
+            Instant::now() + crate::proto::scaled(wait, self.scale).max(MIN_ABSENT_WAIT)
+        } else {
+            self.deadline(wait)
+        };
         let what = match (&e.request, e.response) {
             (Some(m), _) => format!("{m} request"),
             (_, Some(s)) => format!("{s} response"),
