@@ -209,6 +209,13 @@ pub async fn serve(a: ServeArgs) -> Result<i32> {
                     );
                 }
             }
+            for kv in &a.settings {
+                let (k, v) = kv
+                    .split_once('=')
+                    .with_context(|| format!("--set {kv:?}: expected KEY=VALUE"))?;
+                cfg.apply_option(k.trim(), v)
+                    .map_err(|e| anyhow::anyhow!("--set {kv:?}: {e}"))?;
+            }
             let bind_ip = if reg.addr.ip().is_loopback() {
                 reg.addr.ip()
             } else {

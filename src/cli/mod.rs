@@ -129,6 +129,10 @@ pub struct ServeArgs {
     /// Switch on a deliberate fault (repeatable).
     #[arg(long = "fault")]
     pub faults: Vec<String>,
+    /// gb28181-device: a reference camera setting, KEY=VALUE, as in a
+    /// suite's `peer:` block (repeatable), e.g. `--set catalog_items=4`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub settings: Vec<String>,
     /// Stop after this many seconds (default: run until Ctrl-C).
     #[arg(long)]
     pub duration: Option<f64>,

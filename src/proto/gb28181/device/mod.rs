@@ -278,6 +278,9 @@ impl Device {
         let Some((purpose, code)) = self.txns.answer(now.mono, msg) else {
             return;
         };
+        if let (Purpose::Alarm { .. }, true) = (&purpose, (200..300).contains(&code)) {
+            self.alarm_ack_in_200(msg);
+        }
         self.on_txn_done(now, purpose, Some(code));
     }
 

@@ -201,6 +201,29 @@ impl Device {
     }
 }
 
+impl Device {
+    /// 报警格式 shows the server's `200 OK` to the alarm carrying the
+    /// `<Response>…<Result>OK</Result>` body itself, while 报警流程 has it
+    /// come as a separate MESSAGE ("2. 服务端返回200 OK. 3. 服务端返回Result
+    /// 为OK 4. 设备端返回200 OK"). Decision: both are taken as the
+    /// acknowledgement; the separate MESSAGE is the strict reading.
+    pub(super) fn alarm_ack_in_200(&mut self, resp: &crate::proto::sip::SipMessage) {
+        if resp.body.is_empty() {
+            return;
+        }
+        let Ok(m) = Message::parse(&resp.body) else {
+            return;
+        };
+        if let Body::AlarmResponse(r) = &m.body {
+            self.events
+                .push_back(super::DeviceEvent::AlarmAcknowledged {
+                    sn: m.sn,
+                    result: r.result.as_ref().map(|v| v.as_str().to_string()),
+                });
+        }
+    }
+}
+
 /// Whether an alarm of `priority` and `method` passes an alarm
 /// subscription's filter. 订阅格式 sends `0` for "any" in both priority
 /// bounds and in AlarmMethod; AlarmMethod may list methods separated by `/`.

@@ -800,6 +800,36 @@ fn alarm_goes_to_the_server_and_its_response_is_answered() {
 }
 
 #[test]
+fn an_alarm_response_inside_the_200_is_an_acknowledgement_too() {
+    let mut w = World::registered(cfg(), all_ok());
+    w.dev.trigger(w.now, "alarm", &BTreeMap::new()).unwrap();
+    // The scripted platform answered 200 without a body: no acknowledgement yet.
+    w.pump();
+    assert!(!w
+        .events
+        .iter()
+        .any(|(_, e)| matches!(e, DeviceEvent::AlarmAcknowledged { .. })));
+    w.dev.trigger(w.now, "alarm", &BTreeMap::new()).unwrap();
+    let t = w.dev.poll_transmit().unwrap();
+    let req = SipMessage::parse(&t.bytes).unwrap().message;
+    let alarm = Message::parse(&req.body).unwrap();
+    let body = alarm
+        .reply_result(ResultType::Ok)
+        .encode(manscdp::Charset::Utf8);
+    let ok = with_body(
+        sip::response_to(&req, 200, Some("p")),
+        manscdp::CONTENT_TYPE,
+        body,
+    );
+    w.dev.handle_message_from(w.now, plat_addr(), &ok);
+    w.pump();
+    assert!(w.events.iter().any(|(_, e)| matches!(
+        e,
+        DeviceEvent::AlarmAcknowledged { sn, .. } if *sn == alarm.sn
+    )));
+}
+
+#[test]
 fn broadcast_is_answered_with_a_result_for_the_target() {
     let mut w = World::registered(cfg(), all_ok());
     let from = w.sent.len();
