@@ -281,11 +281,11 @@ impl Device {
         if let (Purpose::Alarm { .. }, true) = (&purpose, (200..300).contains(&code)) {
             self.alarm_ack_in_200(msg);
         }
-        self.on_txn_done(now, purpose, Some(code));
+        self.on_txn_done(purpose, Some(code));
     }
 
     /// A client transaction ended with `code` (`None`: Timer F).
-    fn on_txn_done(&mut self, now: Now, purpose: Purpose, code: Option<u16>) {
+    fn on_txn_done(&mut self, purpose: Purpose, code: Option<u16>) {
         let ok = code.is_some_and(|c| (200..300).contains(&c));
         match purpose {
             Purpose::Keepalive { sn } => self.keepalive_answered(sn, ok),
@@ -310,10 +310,12 @@ impl Device {
                 }
             }
         }
-        let _ = now;
     }
 
     fn on_request(&mut self, now: Now, from: SocketAddr, req: &SipMessage) {
+        if matches!(self.state, State::Booting { .. }) {
+            return; // restarting: nothing listens
+        }
         let key = ServerCache::key(req);
         if let Some(k) = &key {
             if let Some(t) = self.answered.lookup(now.mono, k) {
@@ -465,7 +467,7 @@ impl Device {
         self.registration_timeout(now);
         let udp = self.udp();
         for t in self.txns.poll(now.mono, udp, &mut self.transmits) {
-            self.on_txn_done(now, t.purpose, None);
+            self.on_txn_done(t.purpose, None);
         }
         self.keepalive_timeout(now);
         let expired = self

@@ -689,6 +689,10 @@ fn teleboot_restarts_and_registers_afresh() {
     assert_eq!(regs.len(), 2);
     assert_eq!(regs[1].at, secs(5));
     assert_ne!(regs[1].msg.call_id().unwrap(), first);
+    assert!(w
+        .events
+        .iter()
+        .any(|(t, e)| *t == secs(0) && matches!(e, DeviceEvent::Rebooting)));
 
     let mut c = cfg();
     c.faults.no_teleboot = true;
