@@ -351,7 +351,8 @@ pub struct ExpectInput {
     /// Answer the request with this status as soon as it is picked.
     #[serde(default)]
     pub reply: Option<u16>,
-    /// Give up after this long (protocol time; at least 2 s of real time).
+    /// Give up after this long (protocol time; at least 2 s of real time,
+    /// 0.5 s for `absent`).
     #[serde(default)]
     pub timeout: Option<Dur>,
     /// Field checks: `field path: matcher`.
