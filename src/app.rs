@@ -243,10 +243,6 @@ pub async fn serve(a: ServeArgs) -> Result<i32> {
             } else {
                 local.ip()
             };
-            for (k, v) in &a.settings {
-                cfg.apply_option(k, v)
-                    .map_err(|e| anyhow::anyhow!("--set {k}: {e}"))?;
-            }
             let mut h = peers::start_camera(cfg, bind_ip).await?;
             println!(
                 "reference camera {} registering to {reg} from {}",

@@ -172,10 +172,13 @@ pub fn resolve(m: &SipMessage, path: &str) -> Option<String> {
         },
         "xml" => {
             let d = manscdp::Message::decode(&m.body).ok()?;
-            let path = rest
-                .strip_prefix(d.tree.name.as_str())
-                .map(|r| r.trim_start_matches('/'))
-                .unwrap_or(rest);
+            // A leading root name is optional (`xml.Notify/SN` = `xml.SN`),
+            // but only as a whole segment: `NotifyType` is a child of `Notify`.
+            let path = match rest.strip_prefix(d.tree.name.as_str()) {
+                Some("") => "",
+                Some(r) if r.starts_with('/') || r.starts_with('@') => r.trim_start_matches('/'),
+                _ => rest,
+            };
             d.tree.get(path).map(str::to_string)
         }
         "xml_count" => {
@@ -213,6 +216,12 @@ Expires: 3600\r\nContent-Length: 0\r\n\r\n";
         assert_eq!(resolve(&m, "challenge.realm"), None);
         assert_eq!(resolve(&m, "expires").as_deref(), Some("3600"));
         assert_eq!(resolve(&m, "header_count.Via").as_deref(), Some("1"));
+        let notify = b"MESSAGE sip:x@y SIP/2.0\r\nContent-Length: 96\r\n\r\n\
+<?xml version=\"1.0\"?><Notify><CmdType>MediaStatus</CmdType><NotifyType>121</NotifyType></Notify>";
+        let n = SipMessage::parse(notify).unwrap().message;
+        assert_eq!(resolve(&n, "xml.NotifyType").as_deref(), Some("121"));
+        assert_eq!(resolve(&n, "xml.Notify/NotifyType").as_deref(), Some("121"));
+        assert_eq!(resolve(&n, "xml.CmdType").as_deref(), Some("MediaStatus"));
         assert!(check_path("from.tag").is_ok());
         assert!(check_path("frm.tag").is_err());
         assert!(check_path("cseq.nope").is_err());

@@ -347,6 +347,9 @@ fn check_matcher(path: &str, m: &MatcherInput) -> Result<(), String> {
     if let Some(r) = &m.regex {
         regex::Regex::new(r).map_err(|e| format!("match {path:?}: bad regex: {e}"))?;
     }
+    if let Some(other) = &m.equals_field {
+        fields::check_path(other).map_err(|e| format!("match {path:?}: equals_field: {e}"))?;
+    }
     Ok(())
 }
 
@@ -371,8 +374,11 @@ fn check_step(s: &StepInput) -> Result<(), String> {
                 (Some(_), Some(_)) => {
                     return Err("`expect` takes `request` or `response`, not both".into())
                 }
-                (None, None) => {
-                    return Err("`expect` needs `request: METHOD` or `response: STATUS`".into())
+                (None, None) if x.when.is_empty() => {
+                    return Err(
+                        "`expect` needs `request: METHOD`, `response: STATUS` or `when` conditions"
+                            .into(),
+                    )
                 }
                 _ => {}
             }
@@ -388,7 +394,12 @@ fn check_step(s: &StepInput) -> Result<(), String> {
             for (path, m) in &c.matches {
                 let root = path.split(['.', '[']).next().unwrap_or("");
                 if !["items", "sum_num", "messages", "item"].contains(&root) {
-                    return Err(format!("collect match {path:?}: expected items, sum_num, messages or item[N].FIELD"));
+                    return Err(format!("collect match {path:?}: expected items, sum_num, messages, item[N].FIELD or item[*].FIELD"));
+                }
+                if m.equals_field.is_some() {
+                    return Err(format!(
+                        "collect match {path:?}: equals_field compares fields of one message"
+                    ));
                 }
                 check_matcher(path, m)?;
             }

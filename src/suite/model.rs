@@ -244,10 +244,11 @@ pub struct CollectInput {
     #[serde(default)]
     pub timeout: Option<Dur>,
     /// Checks on the collected answer: `items` (count), `sum_num`, `messages`,
-    /// `item[N].FIELD`.
+    /// `item[N].FIELD`, and `item[*].FIELD` (every item).
     #[serde(default, rename = "match")]
     pub matches: IndexMap<String, MatcherInput>,
-    /// Accept paging mismatches (Num vs items, SumNum changes, duplicates).
+    /// Accept paging mismatches (Num vs items, SumNum changes, duplicates,
+    /// SumNum never reached before the timeout); they become findings.
     #[serde(default)]
     pub allow_findings: bool,
 }
@@ -352,12 +353,15 @@ pub struct ExpectInput {
     pub response: Option<u16>,
     /// Conditions that pick the message out of others of the same kind; a
     /// message failing them is skipped if a `background` rule covers it.
+    /// Without `request` or `response`, `when` alone says what to wait for
+    /// (e.g. `status: { min: 400 }` for any refusal of the last request).
     #[serde(default)]
     pub when: IndexMap<String, MatcherInput>,
     /// Answer the request with this status as soon as it is picked.
     #[serde(default)]
     pub reply: Option<u16>,
-    /// Give up after this long (protocol time; at least 2 s of real time).
+    /// Give up after this long (protocol time; at least 2 s of real time,
+    /// 0.5 s for `absent`).
     #[serde(default)]
     pub timeout: Option<Dur>,
     /// Field checks: `field path: matcher`.
@@ -393,6 +397,8 @@ pub struct MatcherInput {
     pub equals_ignore_case: Option<String>,
     #[serde(default)]
     pub contains: Option<String>,
+    #[serde(default)]
+    pub not_contains: Option<String>,
     /// Regular expression that must match somewhere in the value (anchor it with ^…$).
     #[serde(default)]
     pub regex: Option<String>,
@@ -402,6 +408,17 @@ pub struct MatcherInput {
     /// Numeric upper bound (inclusive).
     #[serde(default)]
     pub max: Option<f64>,
+    /// The value is a number larger than this one (variables allowed,
+    /// e.g. `"${previous_sn}"`).
+    #[serde(default)]
+    pub greater_than: Option<String>,
+    /// The value is a number smaller than this one (variables allowed).
+    #[serde(default)]
+    pub less_than: Option<String>,
+    /// The value equals the value of this other field of the same message
+    /// (e.g. `xml_count.PresetList/Item` for `xml.PresetList@Num`).
+    #[serde(default)]
+    pub equals_field: Option<String>,
     /// `true`: the field must exist; `false`: it must not.
     #[serde(default)]
     pub present: Option<bool>,

@@ -27,8 +27,8 @@ pub trait SipMachine: Send + 'static {
 
 impl SipMachine for Device {
     type Event = DeviceEvent;
-    fn on_message(&mut self, now: Now, _from: SocketAddr, msg: &SipMessage) {
-        self.handle_message(now, msg)
+    fn on_message(&mut self, now: Now, from: SocketAddr, msg: &SipMessage) {
+        self.handle_message_from(now, from, msg)
     }
     fn on_timeout(&mut self, now: Now) {
         self.handle_timeout(now)

@@ -59,6 +59,10 @@ impl Upstream {
         dc.time_scale = pc.time_scale;
         dc.user_agent = pc.user_agent.clone();
         dc.seed = pc.seed ^ 0x5eed;
+        // The upstream `Device` only registers: the lower platform sends its
+        // own keepalives upward (it counts their misses and reacts to a
+        // refusal as the cascade document describes), so the device's are off.
+        dc.keepalive_interval = std::time::Duration::from_secs(10 * 365 * 86400);
         Upstream {
             cfg: u.clone(),
             dev: Device::new(dc),
@@ -106,7 +110,10 @@ impl Platform {
                         }
                         DeviceEvent::TimedOut => "registration not answered".to_string(),
                         DeviceEvent::BadMessage { reason } => reason,
-                        DeviceEvent::Registered { .. } => unreachable!(),
+                        DeviceEvent::PlatformOffline { .. } => "upper platform offline".to_string(),
+                        // The rest concern device behaviours the upstream
+                        // registration does not use.
+                        _ => continue,
                     };
                     u.online = false;
                     u.keepalive_at = None;

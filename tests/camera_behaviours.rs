@@ -1,0 +1,213 @@
+//! The camera suites (camcert plays the platform, the built-in reference
+//! camera is the DUT): the clean camera passes every case, and each of the
+//! camera's deliberate faults fails exactly the cases that check it, across
+//! all camera suites.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use camcert::proto::gb28181::device::DeviceFaults;
+use camcert::report::Status;
+use common::{failed_ids, run_builtin};
+
+const SUITES: &[&str] = &[
+    "suites/gb28181/camera-keepalive.yaml",
+    "suites/gb28181/camera-queries.yaml",
+    "suites/gb28181/camera-control.yaml",
+    "suites/gb28181/camera-notify.yaml",
+    "suites/gb28181/camera-subscribe.yaml",
+    "suites/gb28181/camera-redirect.yaml",
+];
+
+/// Each fault the camera behaviours added, and the cases it must fail.
+const FAULTS: &[(&str, &[&str])] = &[
+    // §保活
+    (
+        "no-keepalive",
+        &[
+            "CAM-KA-001",
+            "CAM-KA-002",
+            "CAM-KA-003",
+            "CAM-KA-004",
+            "CAM-KA-005",
+            "CAM-RED-001",
+            "CAM-RED-003",
+        ],
+    ),
+    ("keepalive-same-sn", &["CAM-KA-003"]),
+    ("slow-keepalive", &["CAM-KA-002"]),
+    (
+        "no-offline-detection",
+        &["CAM-KA-004", "CAM-KA-005", "CAM-RED-003"],
+    ),
+    ("keepalive-hide-faults", &["CAM-KA-006"]),
+    // §设备查询
+    ("catalog-wrong-sumnum", &["CAM-Q-001"]),
+    ("catalog-wrong-num", &["CAM-Q-001"]),
+    ("catalog-duplicate", &["CAM-Q-001"]),
+    ("catalog-incomplete-items", &["CAM-Q-002"]),
+    (
+        "wrong-sn-echo",
+        &[
+            "CAM-CTL-005",
+            "CAM-CTL-006",
+            "CAM-CTL-007",
+            "CAM-CTL-010",
+            "CAM-CTL-011",
+            "CAM-CTL-012",
+            "CAM-CTL-013",
+            "CAM-CTL-014",
+            "CAM-NTF-005",
+            "CAM-Q-001",
+            "CAM-Q-002",
+            "CAM-Q-003",
+            "CAM-Q-004",
+            "CAM-Q-005",
+            "CAM-Q-006",
+            "CAM-Q-007",
+            "CAM-Q-008",
+            "CAM-Q-010",
+            "CAM-Q-011",
+        ],
+    ),
+    (
+        "answer-unknown-device",
+        &["CAM-CTL-015", "CAM-NTF-006", "CAM-Q-009", "CAM-SUB-007"],
+    ),
+    ("no-deviceinfo", &["CAM-Q-004"]),
+    ("devicestatus-incomplete", &["CAM-Q-005"]),
+    ("record-outside-window", &["CAM-Q-006", "CAM-Q-010"]),
+    ("preset-wrong-num", &["CAM-Q-008"]),
+    // §设备控制
+    ("ptz-accept-bad-checksum", &["CAM-CTL-003"]),
+    ("ptz-reply", &["CAM-CTL-001"]),
+    (
+        "no-control-response",
+        &["CAM-CTL-005", "CAM-CTL-006", "CAM-CTL-007", "CAM-CTL-010"],
+    ),
+    ("no-teleboot", &["CAM-CTL-004"]),
+    ("config-not-applied", &["CAM-CTL-011"]),
+    ("snapshot-wrong-session", &["CAM-CTL-013"]),
+    // notifications
+    (
+        "alarm-missing-priority",
+        &["CAM-NTF-001", "CAM-SUB-003", "CAM-SUB-009"],
+    ),
+    ("alarm-ignore-response", &["CAM-NTF-002", "CAM-NTF-003"]),
+    ("media-status-wrong-type", &["CAM-NTF-004"]),
+    ("no-broadcast-response", &["CAM-NTF-005"]),
+    // §订阅与取订
+    (
+        "no-subscribe",
+        &[
+            "CAM-SUB-001",
+            "CAM-SUB-002",
+            "CAM-SUB-003",
+            "CAM-SUB-004",
+            "CAM-SUB-005",
+            "CAM-SUB-006",
+            "CAM-SUB-008",
+            "CAM-SUB-009",
+        ],
+    ),
+    ("subscribe-no-expires", &["CAM-SUB-001"]),
+    ("notify-after-unsubscribe", &["CAM-SUB-004"]),
+    ("subscription-never-expires", &["CAM-SUB-005"]),
+    (
+        "notify-outside-dialog",
+        &["CAM-SUB-002", "CAM-SUB-003", "CAM-SUB-006"],
+    ),
+    // §注册重定向
+    (
+        "ignore-redirect",
+        &["CAM-RED-001", "CAM-RED-002", "CAM-RED-003"],
+    ),
+    ("no-redirect-fallback", &["CAM-RED-002", "CAM-RED-003"]),
+];
+
+/// Faults that predate these suites (registration and framing); they are
+/// covered by tests/reference_peers.rs.
+const REGISTRATION_FAULTS: &[&str] = &[
+    "wrong-digest",
+    "wrong-device-id",
+    "wrong-platform-id",
+    "no-refresh",
+    "fast-retry",
+    "no-unregister",
+    "garbage",
+    "truncated",
+    "overlong-body",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clean_camera_passes_every_camera_case() {
+    let r = run_builtin(SUITES, &[], &[]).await;
+    let mut ids: Vec<_> = r.cases.iter().map(|c| c.id.clone()).collect();
+    ids.dedup();
+    assert!(ids.len() >= 30, "{}", ids.len());
+    let bad: Vec<_> = r
+        .cases
+        .iter()
+        .filter(|c| c.status != Status::Passed)
+        .map(|c| (c.id.clone(), c.transport.clone(), c.failures.clone()))
+        .collect();
+    assert!(bad.is_empty(), "{bad:#?}");
+    assert_eq!(r.exit_code(true), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keepalive_suite_runs_three_minutes_of_protocol_time_in_under_five_seconds() {
+    let t = Instant::now();
+    let r = run_builtin(&[SUITES[0]], &[], &[]).await;
+    let took = t.elapsed();
+    assert!(r.cases.iter().all(|c| c.status == Status::Passed));
+    // CAM-KA-002 alone spans 3 x 60 s of protocol time.
+    let ka2 = r.cases.iter().find(|c| c.id == "CAM-KA-002").unwrap();
+    assert!(ka2.duration_ms >= 1_750, "{}", ka2.duration_ms);
+    assert!(took < Duration::from_secs(5), "{took:?}");
+}
+
+#[test]
+fn every_fault_is_listed_once() {
+    let mut listed: Vec<&str> = FAULTS.iter().map(|(f, _)| *f).collect();
+    listed.extend(REGISTRATION_FAULTS);
+    listed.sort();
+    let mut all: Vec<&str> = DeviceFaults::NAMES.to_vec();
+    all.sort();
+    assert_eq!(listed, all);
+}
+
+/// Every fault, a few at a time (the runs mostly wait on protocol time).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_fault_fails_exactly_its_cases() {
+    let limit = Arc::new(tokio::sync::Semaphore::new(6));
+    let mut runs = tokio::task::JoinSet::new();
+    for (fault, expected) in FAULTS {
+        let limit = limit.clone();
+        runs.spawn(async move {
+            let _permit = limit.acquire().await.unwrap();
+            let r = run_builtin(SUITES, &[fault], &[]).await;
+            (*fault, *expected, r)
+        });
+    }
+    let mut wrong = Vec::new();
+    while let Some(done) = runs.join_next().await {
+        let (fault, expected, r) = done.unwrap();
+        let got = failed_ids(&r);
+        if got != expected {
+            let why: Vec<_> = r
+                .cases
+                .iter()
+                .filter(|c| c.status != Status::Passed && !expected.contains(&c.id.as_str()))
+                .map(|c| (c.id.clone(), c.transport.clone(), c.failures.clone()))
+                .collect();
+            wrong.push((fault, expected, got, why));
+        } else {
+            // Strict counts optional cases too: every fault makes some case fail.
+            assert_eq!(r.exit_code(true), 1, "{fault}");
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
