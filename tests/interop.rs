@@ -250,3 +250,110 @@ async fn sipp_registers_against_camcert_platform() {
     assert!(rejected);
     let _ = h.stop().await;
 }
+
+/// MESSAGE requests cross a real SIP proxy unchanged: the reference
+/// platform registers itself at Kamailio (as a lower platform would to an
+/// upper one), the reference camera registers with that platform *through*
+/// Kamailio and sends its keepalives the same way; every MANSCDP MESSAGE
+/// the platform receives carries exactly the bytes the camera sent (body,
+/// Content-Type, From, To, Call-ID, CSeq), and the platform's 200 comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manscdp_messages_cross_kamailio_unchanged() {
+    if !available("kamailio") {
+        return;
+    }
+    use camcert::proto::sip::SipMessage;
+    let k = start_kamailio("proxy-pw-1");
+    let kaddr = SocketAddr::from(([127, 0, 0, 1], k.port));
+
+    // The platform: provisioned with the camera, registered upward at Kamailio.
+    let mut pc = PlatformConfig::new(PLAT);
+    pc.devices.insert(DEV.into(), "camera-pw-1".into());
+    pc.apply_option("upstream", &format!("34020000002000000099@{kaddr}"))
+        .unwrap();
+    pc.apply_option("upstream_password", "proxy-pw-1").unwrap();
+    let listen = PeerAddr {
+        transport: Transport::Udp,
+        addr: "127.0.0.1:0".parse().unwrap(),
+    };
+    let mut plat = peers::start_platform(pc, listen).await.unwrap();
+    plat.command(|p, now| p.start(now)).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match tokio::time::timeout_at(deadline, plat.events.recv()).await {
+            Ok(Some(PlatformEvent::UpstreamRegistered { .. })) => break,
+            Ok(Some(_)) => {}
+            other => panic!("the platform did not register at Kamailio: {other:?}"),
+        }
+    }
+
+    // The camera: registers to the platform's ID at Kamailio's address.
+    let mut dc = DeviceConfig::new(
+        DEV,
+        PLAT,
+        "camera-pw-1",
+        "127.0.0.1:0".parse().unwrap(),
+        kaddr,
+    );
+    dc.apply_option("keepalive_interval", "1").unwrap();
+    let mut cam = peers::start_camera(dc, "127.0.0.1".parse().unwrap())
+        .await
+        .unwrap();
+    let mut registered = false;
+    while !registered {
+        match tokio::time::timeout_at(deadline, plat.events.recv()).await {
+            Ok(Some(PlatformEvent::Registered { device_id, .. })) => registered = device_id == DEV,
+            Ok(Some(_)) => {}
+            other => panic!("the camera did not register through Kamailio: {other:?}"),
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let sent = cam.tap.packets();
+    let got = plat.tap.packets();
+    while cam.events.try_recv().is_ok() {}
+    let _ = cam.stop().await;
+    let _ = plat.stop().await;
+
+    let messages =
+        |pkts: &[camcert::transport::Packet], dir_src: Option<SocketAddr>| -> Vec<SipMessage> {
+            pkts.iter()
+                .filter(|p| dir_src.is_none_or(|s| p.src == s))
+                .filter_map(|p| SipMessage::parse(&p.bytes).ok().map(|x| x.message))
+                .filter(|m| m.method() == Some("MESSAGE"))
+                .collect()
+        };
+    let cam_sent = messages(&sent, None);
+    let plat_got = messages(&got, Some(kaddr));
+    assert!(!cam_sent.is_empty(), "the camera sent no keepalive");
+    assert!(!plat_got.is_empty(), "no MESSAGE reached the platform");
+    for m in &plat_got {
+        let orig = cam_sent
+            .iter()
+            .find(|o| o.call_id() == m.call_id() && o.headers.get("CSeq") == m.headers.get("CSeq"))
+            .expect("every MESSAGE at the platform was sent by the camera");
+        assert_eq!(m.body, orig.body, "body changed in transit");
+        for h in [
+            "Content-Type",
+            "From",
+            "To",
+            "Call-ID",
+            "CSeq",
+            "Content-Length",
+        ] {
+            assert_eq!(
+                m.headers.get(h),
+                orig.headers.get(h),
+                "{h} changed in transit"
+            );
+        }
+        // Kamailio added its own Via on top of the camera's.
+        assert_eq!(m.headers.get_all("Via").count(), 2);
+    }
+    // The platform's 200s made it back to the camera.
+    let oks = sent
+        .iter()
+        .filter_map(|p| SipMessage::parse(&p.bytes).ok().map(|x| x.message))
+        .filter(|m| m.status() == Some(200) && m.cseq().is_some_and(|c| c.method == "MESSAGE"))
+        .count();
+    assert!(oks >= 1, "no 200 to a MESSAGE came back through Kamailio");
+}
