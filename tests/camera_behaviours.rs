@@ -125,6 +125,8 @@ const FAULTS: &[(&str, &[&str])] = &[
         &["CAM-RED-001", "CAM-RED-002", "CAM-RED-003"],
     ),
     ("no-redirect-fallback", &["CAM-RED-002", "CAM-RED-003"]),
+    // Also a registration fault (CAM-REG-005 in tests/reference_peers.rs).
+    ("fast-retry", &["CAM-RED-002", "CAM-RED-004"]),
 ];
 
 /// Faults that predate these suites (registration and framing); they are
@@ -134,7 +136,6 @@ const REGISTRATION_FAULTS: &[&str] = &[
     "wrong-device-id",
     "wrong-platform-id",
     "no-refresh",
-    "fast-retry",
     "no-unregister",
     "garbage",
     "truncated",

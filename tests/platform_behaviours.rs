@@ -159,6 +159,8 @@ async fn cascade_faults_fail_their_cases() {
             &["CAS-LOW-002", "CAS-LOW-003", "CAS-LOW-004"],
         ),
         ("cascade-no-reregister", &["CAS-LOW-003", "CAS-LOW-004"]),
+        // Registration faults as the upper platform of a cascade.
+        ("accept-wrong-password", &["CAS-UP-002", "PLT-RED-003"]),
     ])
     .await;
 }

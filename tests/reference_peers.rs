@@ -52,6 +52,7 @@ async fn platform_faults_fail_their_cases() {
     assert_fault(PLATFORM, "ignore-platform-id", &["PLT-REG-004"]).await;
     assert_fault(PLATFORM, "no-date", &["PLT-TIME-001"]).await;
     assert_fault(PLATFORM, "refuse-unregister", &["PLT-UNREG-001"]).await;
+    assert_fault(PLATFORM, "wedge-on-garbage", &["PLT-SIP-002"]).await;
     let r = run_builtin(&[PLATFORM], &["no-challenge"], &["PLT-REG-001"]).await;
     let f = &r.cases[0].failures[0];
     assert_eq!(f.received.as_deref(), Some("200 OK"), "{f:?}");

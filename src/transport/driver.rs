@@ -19,6 +19,8 @@ use crate::proto::{Now, Transmit};
 pub trait SipMachine: Send + 'static {
     type Event: std::fmt::Debug + Send + 'static;
     fn on_message(&mut self, now: Now, from: SocketAddr, msg: &SipMessage);
+    /// Bytes that arrived but do not parse as SIP; dropped by default.
+    fn on_unparseable(&mut self, _now: Now, _from: SocketAddr, _bytes: &[u8]) {}
     fn on_timeout(&mut self, now: Now);
     fn next_timeout(&self) -> Option<Instant>;
     fn next_transmit(&mut self) -> Option<Transmit>;
@@ -48,6 +50,9 @@ impl SipMachine for Platform {
     type Event = PlatformEvent;
     fn on_message(&mut self, now: Now, from: SocketAddr, msg: &SipMessage) {
         self.handle_message(now, from, msg)
+    }
+    fn on_unparseable(&mut self, now: Now, from: SocketAddr, bytes: &[u8]) {
+        self.handle_unparseable(now, from, bytes)
     }
     fn on_timeout(&mut self, now: Now) {
         self.handle_timeout(now)
@@ -106,11 +111,10 @@ pub async fn run<M: SipMachine>(
             Err(mpsc::error::TryRecvError::Empty) => {}
         }
         match ep.recv(wake).await {
-            Ok(Some(inc)) => {
-                if let Ok(p) = SipMessage::parse(&inc.raw) {
-                    m.on_message(clock.now(), inc.from, &p.message);
-                }
-            }
+            Ok(Some(inc)) => match SipMessage::parse(&inc.raw) {
+                Ok(p) => m.on_message(clock.now(), inc.from, &p.message),
+                Err(_) => m.on_unparseable(clock.now(), inc.from, &inc.raw),
+            },
             Ok(None) => {}
             // Stream closed: keep the machine running on its timers so a
             // device notices and retries; stop when told to.

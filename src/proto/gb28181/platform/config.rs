@@ -51,6 +51,8 @@ faults! {
     refuse_unregister = "refuse-unregister";
     /// Answer the first REGISTER with a garbage datagram.
     garbage = "garbage";
+    /// Stop answering anything after receiving a datagram that is not SIP.
+    wedge_on_garbage = "wedge-on-garbage";
     /// Send no answer to a keepalive.
     no_keepalive_answer = "no-keepalive-answer";
     /// Never hold a device offline for missing keepalives.

@@ -183,6 +183,8 @@ pub struct Platform {
     transmits: VecDeque<Transmit>,
     events: VecDeque<PlatformEvent>,
     answered_garbage: bool,
+    /// Set by the `wedge-on-garbage` fault once a non-SIP datagram arrived.
+    wedged: bool,
     txs: Vec<ClientTx>,
     cseq: u32,
     sn: u64,
@@ -209,6 +211,7 @@ impl Platform {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             answered_garbage: false,
+            wedged: false,
             txs: Vec::new(),
             cseq: 0,
             sn: 0,
@@ -356,7 +359,19 @@ impl Platform {
         Some((r.addr, c.owner.clone()))
     }
 
+    /// Feed bytes that arrived but are not a SIP message. A platform must
+    /// drop them and carry on (RFC 3261 §18.3); the `wedge-on-garbage`
+    /// fault makes it stop answering instead.
+    pub fn handle_unparseable(&mut self, _now: Now, _from: SocketAddr, _bytes: &[u8]) {
+        if self.cfg.faults.wedge_on_garbage {
+            self.wedged = true;
+        }
+    }
+
     pub fn handle_message(&mut self, now: Now, from: SocketAddr, msg: &SipMessage) {
+        if self.wedged {
+            return;
+        }
         // RFC 3261 §17.2.2: a retransmitted request gets the response it
         // had, and is not acted on twice (an alarm acknowledged twice, a
         // catalog sent twice).
