@@ -6,7 +6,6 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use camcert::proto::gb28181::device::DeviceFaults;
 use camcert::report::Status;
@@ -159,15 +158,14 @@ async fn clean_camera_passes_every_camera_case() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn keepalive_suite_runs_three_minutes_of_protocol_time_in_under_five_seconds() {
-    let t = Instant::now();
+async fn keepalive_suite_covers_three_minutes_of_protocol_time() {
+    // The wall-time figure (target: under 5 s) is measured by
+    // ci/bench/keepalive.sh, not asserted here.
     let r = run_builtin(&[SUITES[0]], &[], &[]).await;
-    let took = t.elapsed();
     assert!(r.cases.iter().all(|c| c.status == Status::Passed));
-    // CAM-KA-002 alone spans 3 x 60 s of protocol time.
+    // CAM-KA-002 alone spans 3 x 60 s of protocol time (1.8 s at scale 0.01).
     let ka2 = r.cases.iter().find(|c| c.id == "CAM-KA-002").unwrap();
     assert!(ka2.duration_ms >= 1_750, "{}", ka2.duration_ms);
-    assert!(took < Duration::from_secs(5), "{took:?}");
 }
 
 #[test]
