@@ -19,7 +19,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{anyhow, Result};
 use tokio::sync::{mpsc, oneshot};
@@ -35,49 +35,13 @@ use crate::proto::gb28181::session::{
 };
 use crate::proto::ps::annexb::VideoCodec;
 use crate::proto::sdp::{Direction, MediaKind};
-use crate::proto::sip::SipMessage;
-use crate::proto::{Now, Transmit};
+use crate::proto::Now;
 use crate::transport::clock::{Clock, SystemClock};
 use crate::transport::driver::{self, Command, SipMachine};
 use crate::transport::Endpoint;
 
-impl SipMachine for MediaUas {
-    type Event = SessionEvent;
-    fn on_message(&mut self, now: Now, from: SocketAddr, msg: &SipMessage) {
-        self.handle_message(now, from, msg)
-    }
-    fn on_timeout(&mut self, now: Now) {
-        self.handle_timeout(now)
-    }
-    fn next_timeout(&self) -> Option<Instant> {
-        self.poll_timeout()
-    }
-    fn next_transmit(&mut self) -> Option<Transmit> {
-        self.poll_transmit()
-    }
-    fn next_event(&mut self) -> Option<SessionEvent> {
-        self.poll_event()
-    }
-}
-
-impl SipMachine for MediaUac {
-    type Event = SessionEvent;
-    fn on_message(&mut self, now: Now, from: SocketAddr, msg: &SipMessage) {
-        self.handle_message(now, from, msg)
-    }
-    fn on_timeout(&mut self, now: Now) {
-        self.handle_timeout(now)
-    }
-    fn next_timeout(&self) -> Option<Instant> {
-        self.poll_timeout()
-    }
-    fn next_transmit(&mut self) -> Option<Transmit> {
-        self.poll_transmit()
-    }
-    fn next_event(&mut self) -> Option<SessionEvent> {
-        self.poll_event()
-    }
-}
+crate::sip_machine!(MediaUas, SessionEvent, handle_message);
+crate::sip_machine!(MediaUac, SessionEvent, handle_message);
 
 /// What the driver asks of either session machine.
 pub trait MediaSession: SipMachine<Event = SessionEvent> {

@@ -27,46 +27,47 @@ pub trait SipMachine: Send + 'static {
     fn next_event(&mut self) -> Option<Self::Event>;
 }
 
-impl SipMachine for Device {
-    type Event = DeviceEvent;
-    fn on_message(&mut self, now: Now, from: SocketAddr, msg: &SipMessage) {
-        self.handle_message_from(now, from, msg)
-    }
-    fn on_timeout(&mut self, now: Now) {
-        self.handle_timeout(now)
-    }
-    fn next_timeout(&self) -> Option<Instant> {
-        self.poll_timeout()
-    }
-    fn next_transmit(&mut self) -> Option<Transmit> {
-        self.poll_transmit()
-    }
-    fn next_event(&mut self) -> Option<DeviceEvent> {
-        self.poll_event()
-    }
+/// Implement [`SipMachine`] for a state machine whose inherent methods
+/// follow the house names: `handle_timeout`, `poll_timeout`,
+/// `poll_transmit`, `poll_event`, and the given method for received
+/// messages (`handle_message(now, from, msg)` or `handle_message_from`).
+/// An optional `unparseable => method` forwards non-SIP datagrams.
+#[macro_export]
+macro_rules! sip_machine {
+    ($ty:ty, $event:ty, $on_message:ident $(, unparseable => $on_garbage:ident)?) => {
+        impl $crate::transport::driver::SipMachine for $ty {
+            type Event = $event;
+            fn on_message(
+                &mut self,
+                now: $crate::proto::Now,
+                from: ::std::net::SocketAddr,
+                msg: &$crate::proto::sip::SipMessage,
+            ) {
+                self.$on_message(now, from, msg)
+            }
+            $(
+            fn on_unparseable(&mut self, now: $crate::proto::Now, from: ::std::net::SocketAddr, bytes: &[u8]) {
+                self.$on_garbage(now, from, bytes)
+            }
+            )?
+            fn on_timeout(&mut self, now: $crate::proto::Now) {
+                self.handle_timeout(now)
+            }
+            fn next_timeout(&self) -> Option<::std::time::Instant> {
+                self.poll_timeout()
+            }
+            fn next_transmit(&mut self) -> Option<$crate::proto::Transmit> {
+                self.poll_transmit()
+            }
+            fn next_event(&mut self) -> Option<$event> {
+                self.poll_event()
+            }
+        }
+    };
 }
 
-impl SipMachine for Platform {
-    type Event = PlatformEvent;
-    fn on_message(&mut self, now: Now, from: SocketAddr, msg: &SipMessage) {
-        self.handle_message(now, from, msg)
-    }
-    fn on_unparseable(&mut self, now: Now, from: SocketAddr, bytes: &[u8]) {
-        self.handle_unparseable(now, from, bytes)
-    }
-    fn on_timeout(&mut self, now: Now) {
-        self.handle_timeout(now)
-    }
-    fn next_timeout(&self) -> Option<Instant> {
-        self.poll_timeout()
-    }
-    fn next_transmit(&mut self) -> Option<Transmit> {
-        self.poll_transmit()
-    }
-    fn next_event(&mut self) -> Option<PlatformEvent> {
-        self.poll_event()
-    }
-}
+sip_machine!(Device, DeviceEvent, handle_message_from);
+sip_machine!(Platform, PlatformEvent, handle_message, unparseable => handle_unparseable);
 
 /// A command applied to the machine inside the loop.
 pub type Command<M> = Box<dyn FnOnce(&mut M, Now) + Send>;
