@@ -6,16 +6,21 @@
 
 pub mod session;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
 use tokio::sync::mpsc;
 
 use crate::proto::gb28181::device::{Device, DeviceConfig};
 use crate::proto::gb28181::platform::{Platform, PlatformConfig};
+use crate::proto::gb28181::session::{SessionCommand, SessionEvent};
+use crate::proto::Now;
 use crate::transport::clock::{Clock, SystemClock};
 use crate::transport::driver::{self, Command, SipMachine};
 use crate::transport::{Endpoint, PeerAddr, Tap};
+use session::{MediaPlan, SessionReport};
 
 /// A running peer. Dropping it stops it.
 pub struct PeerHandle<M: SipMachine> {
@@ -25,6 +30,22 @@ pub struct PeerHandle<M: SipMachine> {
     /// The address the peer's socket is bound to.
     pub addr: SocketAddr,
     pub tap: Tap,
+    /// Media sessions of a peer that hosts them ([`spawn_hosting`]), each with its
+    /// Call-ID, once over.
+    pub sessions: SessionLog,
+}
+
+/// Reports of finished media sessions, with their Call-IDs.
+pub type SessionLog = Arc<Mutex<Vec<(String, SessionReport)>>>;
+
+/// A SIP machine that hosts media sessions (the reference camera answering INVITEs,
+/// the reference platform placing them): its events carry each session's events
+/// with the session's Call-ID, and it takes each session's media commands.
+pub trait SessionHost: SipMachine {
+    /// A hosted session's event with its Call-ID, or the event back when it is not one.
+    fn session_event(e: Self::Event) -> std::result::Result<(String, SessionEvent), Self::Event>;
+    /// Hand `cmd` to the session with this Call-ID.
+    fn apply_session(&mut self, now: Now, call_id: &str, cmd: SessionCommand);
 }
 
 impl<M: SipMachine> PeerHandle<M> {
@@ -52,6 +73,81 @@ fn spawn<M: SipMachine>(m: M, ep: Endpoint) -> PeerHandle<M> {
         task,
         addr,
         tap,
+        sessions: SessionLog::default(),
+    }
+}
+
+/// Like [`spawn`], with a media worker ([`session::spawn_worker`]) for each session
+/// the machine hosts. The workers' commands reach the machine through its control
+/// channel; the other events reach [`PeerHandle::events`].
+#[allow(dead_code)] // the reference peers take it up next
+fn spawn_hosting<M: SessionHost>(m: M, ep: Endpoint, plan: MediaPlan) -> PeerHandle<M> {
+    let (ctl, ctl_rx) = mpsc::channel::<Command<M>>(64);
+    let (ev_tx, mut machine_events) = mpsc::unbounded_channel();
+    let (pub_tx, events) = mpsc::unbounded_channel();
+    let addr = ep.local_addr();
+    let tap = ep.tap.clone();
+    let sessions = SessionLog::default();
+    let task = tokio::spawn(driver::run(m, ep, SystemClock, ctl_rx, ev_tx));
+    // The dispatcher holds the control channel weakly: dropping the handle still
+    // stops the machine.
+    let weak = ctl.downgrade();
+    let log = sessions.clone();
+    tokio::spawn(async move {
+        let (cmd_tx, mut cmds) = mpsc::unbounded_channel::<(String, SessionCommand)>();
+        let mut workers: HashMap<String, mpsc::UnboundedSender<SessionEvent>> = HashMap::new();
+        loop {
+            tokio::select! {
+                e = machine_events.recv() => {
+                    let Some(e) = e else { break };
+                    match M::session_event(e) {
+                        Err(e) => {
+                            let _ = pub_tx.send(e);
+                        }
+                        Ok((call_id, se)) => {
+                            workers.retain(|_, w| !w.is_closed());
+                            let opens = matches!(
+                                se,
+                                SessionEvent::Offer { .. } | SessionEvent::Prepare { .. }
+                            );
+                            if !opens && !workers.contains_key(&call_id) {
+                                continue; // nothing of it runs here
+                            }
+                            let w = workers.entry(call_id.clone()).or_insert_with(|| {
+                                let tx = cmd_tx.clone();
+                                let id = call_id.clone();
+                                let w = session::spawn_worker(plan.clone(), None, move |c| {
+                                    let _ = tx.send((id.clone(), c));
+                                });
+                                let (log, id) = (log.clone(), call_id.clone());
+                                let task = w.task;
+                                tokio::spawn(async move {
+                                    if let Ok(r) = task.await {
+                                        log.lock().unwrap_or_else(|e| e.into_inner()).push((id, r));
+                                    }
+                                });
+                                w.events
+                            });
+                            let _ = w.send(se);
+                        }
+                    }
+                }
+                Some((call_id, c)) = cmds.recv() => {
+                    let Some(ctl) = weak.upgrade() else { break };
+                    let _ = ctl
+                        .send(Box::new(move |m: &mut M, now| m.apply_session(now, &call_id, c)))
+                        .await;
+                }
+            }
+        }
+    });
+    PeerHandle {
+        ctl,
+        events,
+        task,
+        addr,
+        tap,
+        sessions,
     }
 }
 

@@ -30,11 +30,11 @@ use crate::media::{
     SendReport, SenderConfig, StopReason,
 };
 use crate::proto::gb28181::session::{
-    CallRequest, MediaTransport, MediaUac, MediaUas, Negotiated, NegotiatedMedia, SessionEvent,
-    UacConfig, UasConfig,
+    CallRequest, MediaTransport, MediaUac, MediaUas, Negotiated, NegotiatedMedia, SessionCommand,
+    SessionEvent, UacConfig, UasConfig,
 };
 use crate::proto::ps::annexb::VideoCodec;
-use crate::proto::sdp::{Direction, MediaKind};
+use crate::proto::sdp::{GbMedia, MediaKind, Setup};
 use crate::proto::Now;
 use crate::transport::clock::{Clock, SystemClock};
 use crate::transport::driver::{self, Command, SipMachine};
@@ -45,35 +45,15 @@ crate::sip_machine!(MediaUac, SessionEvent, handle_message);
 
 /// What the driver asks of either session machine.
 pub trait MediaSession: SipMachine<Event = SessionEvent> {
-    /// Answer the offer with this media port (the calling side has nothing to do).
-    fn accept_on(&mut self, now: Now, port: u16);
-    /// Refuse the offer (the calling side hangs up).
-    fn refuse(&mut self, now: Now);
-    /// End the session with BYE.
-    fn hang_up(&mut self, now: Now);
-    /// The media failed: end the session with BYE.
-    fn media_failed(&mut self, now: Now);
-    /// The file was sent (the answering side notifies MediaStatus 121).
-    fn file_ended(&mut self, now: Now);
+    /// Carry out what the media side says.
+    fn apply(&mut self, now: Now, cmd: SessionCommand);
     /// Over, with nothing outstanding.
     fn finished(&self) -> bool;
 }
 
 impl MediaSession for MediaUas {
-    fn accept_on(&mut self, now: Now, port: u16) {
-        let _ = self.accept(now, port);
-    }
-    fn refuse(&mut self, now: Now) {
-        let _ = self.reject(now, 488);
-    }
-    fn hang_up(&mut self, now: Now) {
-        self.hangup(now)
-    }
-    fn media_failed(&mut self, now: Now) {
-        self.media_timeout(now)
-    }
-    fn file_ended(&mut self, now: Now) {
-        self.end_of_file(now);
+    fn apply(&mut self, now: Now, cmd: SessionCommand) {
+        MediaUas::apply(self, now, cmd)
     }
     fn finished(&self) -> bool {
         self.is_finished()
@@ -81,17 +61,9 @@ impl MediaSession for MediaUas {
 }
 
 impl MediaSession for MediaUac {
-    fn accept_on(&mut self, _now: Now, _port: u16) {}
-    fn refuse(&mut self, now: Now) {
-        self.hangup(now)
+    fn apply(&mut self, now: Now, cmd: SessionCommand) {
+        MediaUac::apply(self, now, cmd)
     }
-    fn hang_up(&mut self, now: Now) {
-        self.hangup(now)
-    }
-    fn media_failed(&mut self, now: Now) {
-        self.media_timeout(now)
-    }
-    fn file_ended(&mut self, _now: Now) {}
     fn finished(&self) -> bool {
         self.is_finished()
     }
@@ -167,9 +139,32 @@ fn video(n: &Negotiated) -> Option<&NegotiatedMedia> {
         .find(|m| m.kind == MediaKind::Video && m.encoding == "PS")
 }
 
-struct Run<'a, M: MediaSession> {
-    plan: &'a MediaPlan,
-    ctl: mpsc::Sender<Command<M>>,
+/// The media half of one session, run as a task by [`spawn_worker`]: it is fed the
+/// session machine's events and answers with [`SessionCommand`]s. The standalone
+/// [`drive`] and the peers that host several sessions ([`super::spawn_hosting`])
+/// both use it.
+pub struct Worker {
+    /// Feed every event of the session machine here; closing it ends the worker.
+    pub events: mpsc::UnboundedSender<SessionEvent>,
+    /// The worker's report once the session and its media are over.
+    pub task: JoinHandle<SessionReport>,
+}
+
+/// Start the media half of a session; `commands` carries what it asks of the
+/// session machine.
+pub fn spawn_worker(
+    plan: MediaPlan,
+    pending_receiver: Option<MediaReceiver>,
+    commands: impl Fn(SessionCommand) + Send + 'static,
+) -> Worker {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let task = tokio::spawn(run_worker(plan, pending_receiver, rx, Box::new(commands)));
+    Worker { events: tx, task }
+}
+
+struct Run {
+    plan: MediaPlan,
+    commands: Box<dyn Fn(SessionCommand) + Send>,
     report: SessionReport,
     pending_sender: Option<MediaSender>,
     pending_receiver: Option<MediaReceiver>,
@@ -182,9 +177,9 @@ struct Run<'a, M: MediaSession> {
     grace: Option<tokio::time::Instant>,
 }
 
-impl<M: MediaSession> Run<'_, M> {
-    async fn command(&self, f: impl FnOnce(&mut M, Now) + Send + 'static) {
-        let _ = self.ctl.send(Box::new(f)).await;
+impl Run {
+    fn command(&self, c: SessionCommand) {
+        (self.commands)(c)
     }
 
     fn local(&self) -> SocketAddr {
@@ -219,6 +214,24 @@ impl<M: MediaSession> Run<'_, M> {
         Ok(9)
     }
 
+    /// The calling side's receiving socket for an offered media: a bound UDP port,
+    /// a listening port for `a=setup:passive`, or port 9 for `a=setup:active`.
+    async fn prepare_offer(&mut self, m: &GbMedia) -> Result<u16> {
+        let local = self.local();
+        let link = if m.is_tcp() {
+            match MediaTransport::from_setup(m.setup.or(Some(Setup::Active))) {
+                MediaTransport::TcpPassive => Link::TcpPassive { local },
+                _ => return Ok(9),
+            }
+        } else {
+            Link::udp(local)
+        };
+        let r = MediaReceiver::open(link, self.plan.open_timeout).await?;
+        let port = r.local_addr().port();
+        self.pending_receiver = Some(r);
+        Ok(port)
+    }
+
     async fn start_media(&mut self, n: &Negotiated) {
         let Some(m) = video(n).cloned() else { return };
         let t = self.plan.open_timeout;
@@ -241,10 +254,7 @@ impl<M: MediaSession> Run<'_, M> {
                                 async move { s.run(&source, &cfg, &cancel).await },
                             ));
                     }
-                    Err(e) => {
-                        self.media_error(format!("opening the media sender: {e:#}"))
-                            .await
-                    }
+                    Err(e) => self.media_error(format!("opening the media sender: {e:#}")),
                 }
             }
         }
@@ -261,34 +271,40 @@ impl<M: MediaSession> Run<'_, M> {
                     let cancel = self.rx_cancel.clone();
                     self.receiver = Some(tokio::spawn(async move { r.run(&cfg, &cancel).await }));
                 }
-                Err(e) => {
-                    self.media_error(format!("opening the media receiver: {e:#}"))
-                        .await
-                }
+                Err(e) => self.media_error(format!("opening the media receiver: {e:#}")),
             }
         }
     }
 
-    async fn media_error(&mut self, e: String) {
+    fn media_error(&mut self, e: String) {
         self.report.errors.push(e);
-        self.command(|m, now| m.media_failed(now)).await;
+        self.command(SessionCommand::MediaFailed);
     }
 
     async fn on_event(&mut self, e: SessionEvent) {
         self.report.events.push(e.clone());
         match e {
+            SessionEvent::Prepare { media } => match self.prepare_offer(&media).await {
+                Ok(port) => self.command(SessionCommand::Accept(port)),
+                Err(e) => {
+                    self.report
+                        .errors
+                        .push(format!("opening the media socket: {e:#}"));
+                    self.command(SessionCommand::Refuse);
+                }
+            },
             SessionEvent::Offer { negotiated, .. } => {
                 let Some(m) = video(&negotiated).cloned() else {
-                    self.command(|m, now| m.refuse(now)).await;
+                    self.command(SessionCommand::Refuse);
                     return;
                 };
                 match self.prepare(&m).await {
-                    Ok(port) => self.command(move |m, now| m.accept_on(now, port)).await,
+                    Ok(port) => self.command(SessionCommand::Accept(port)),
                     Err(e) => {
                         self.report
                             .errors
                             .push(format!("opening the media socket: {e:#}"));
-                        self.command(|m, now| m.refuse(now)).await;
+                        self.command(SessionCommand::Refuse);
                     }
                 }
             }
@@ -319,7 +335,7 @@ impl<M: MediaSession> Run<'_, M> {
         }
     }
 
-    async fn on_sent(&mut self, r: Result<SendReport>) {
+    fn on_sent(&mut self, r: Result<SendReport>) {
         match r {
             Ok(rep) => {
                 let history = self
@@ -332,7 +348,7 @@ impl<M: MediaSession> Run<'_, M> {
                         StopReason::EndOfSource | StopReason::Frames | StopReason::Duration
                             if history =>
                         {
-                            self.command(|m, now| m.file_ended(now)).await
+                            self.command(SessionCommand::FileEnded)
                         }
                         // The receiver closed the connection: its BYE is probably on
                         // the way; end from this side only if it does not come.
@@ -341,41 +357,30 @@ impl<M: MediaSession> Run<'_, M> {
                                 Some(tokio::time::Instant::now() + self.plan.peer_closed_grace)
                         }
                         // 设备侧断流: nobody connected to the listening port.
-                        StopReason::MediaTimeout => {
-                            self.command(|m, now| m.media_failed(now)).await
-                        }
+                        StopReason::MediaTimeout => self.command(SessionCommand::MediaFailed),
                         _ => {}
                     }
                 }
                 self.report.sent = Some(rep);
             }
-            Err(e) => self.media_error(format!("sending media: {e:#}")).await,
+            Err(e) => self.media_error(format!("sending media: {e:#}")),
         }
     }
 
-    async fn on_received(&mut self, r: Result<ReceiveReport>) {
+    fn on_received(&mut self, r: Result<ReceiveReport>) {
         match r {
             Ok(rep) => {
                 if !self.ended {
                     if rep.media_timeout {
-                        self.command(|m, now| m.media_failed(now)).await;
+                        self.command(SessionCommand::MediaFailed);
                     } else if self.plan.hangup_when_received && rep.stop != StopReason::Cancelled {
-                        self.command(|m, now| m.hang_up(now)).await;
+                        self.command(SessionCommand::HangUp);
                     }
                 }
                 self.report.received = Some(rep);
             }
-            Err(e) => self.media_error(format!("receiving media: {e:#}")).await,
+            Err(e) => self.media_error(format!("receiving media: {e:#}")),
         }
-    }
-
-    async fn finished(&self) -> bool {
-        let (tx, rx) = oneshot::channel();
-        self.command(move |m, _| {
-            let _ = tx.send(m.finished());
-        })
-        .await;
-        rx.await.unwrap_or(true)
     }
 }
 
@@ -386,19 +391,16 @@ async fn join<T>(h: &mut Option<JoinHandle<Result<T>>>) -> Result<T> {
     }
 }
 
-/// Runs `machine` on `ep` with its media until the session and its media are over.
-pub async fn drive<M: MediaSession>(
-    machine: M,
-    ep: Endpoint,
-    plan: &MediaPlan,
+async fn run_worker(
+    plan: MediaPlan,
     pending_receiver: Option<MediaReceiver>,
-) -> Result<SessionReport> {
-    let (ctl, ctl_rx) = mpsc::channel(16);
-    let (ev_tx, mut events) = mpsc::unbounded_channel();
-    let sip = tokio::spawn(driver::run(machine, ep, SystemClock, ctl_rx, ev_tx));
+    mut events: mpsc::UnboundedReceiver<SessionEvent>,
+    commands: Box<dyn Fn(SessionCommand) + Send>,
+) -> SessionReport {
+    let deadline = tokio::time::Instant::now() + plan.max_session;
     let mut run = Run {
         plan,
-        ctl,
+        commands,
         report: SessionReport::default(),
         pending_sender: None,
         pending_receiver,
@@ -409,7 +411,6 @@ pub async fn drive<M: MediaSession>(
         ended: false,
         grace: None,
     };
-    let deadline = tokio::time::Instant::now() + plan.max_session;
     loop {
         if run.ended && run.sender.is_none() && run.receiver.is_none() {
             break;
@@ -418,44 +419,88 @@ pub async fn drive<M: MediaSession>(
         tokio::select! {
             e = events.recv() => match e {
                 Some(e) => run.on_event(e).await,
-                None => break,
+                None => {
+                    // The session machine is gone: stop the media.
+                    run.tx_cancel.cancel();
+                    run.rx_cancel.cancel();
+                    run.ended = true;
+                }
             },
             r = join(&mut run.sender) => {
                 run.sender = None;
-                run.on_sent(r).await;
+                run.on_sent(r);
             }
             r = join(&mut run.receiver) => {
                 run.receiver = None;
-                run.on_received(r).await;
+                run.on_received(r);
             }
             _ = tokio::time::sleep_until(grace.unwrap_or(deadline)), if grace.is_some() => {
                 run.grace = None;
                 if !run.ended {
-                    run.command(|m, now| m.media_failed(now)).await;
+                    run.command(SessionCommand::MediaFailed);
                 }
             }
             _ = tokio::time::sleep_until(deadline) => {
-                run.report.errors.push(format!("the session did not end within {:?}", plan.max_session));
+                run.report.errors.push(format!("the session did not end within {:?}", run.plan.max_session));
                 run.tx_cancel.cancel();
                 run.rx_cancel.cancel();
                 break;
             }
         }
     }
+    run.report
+}
+
+/// Runs `machine` on `ep` with its media until the session and its media are over.
+pub async fn drive<M: MediaSession>(
+    machine: M,
+    ep: Endpoint,
+    plan: &MediaPlan,
+    pending_receiver: Option<MediaReceiver>,
+) -> Result<SessionReport> {
+    let (ctl, ctl_rx) = mpsc::channel::<Command<M>>(16);
+    let (ev_tx, mut events) = mpsc::unbounded_channel();
+    let sip = tokio::spawn(driver::run(machine, ep, SystemClock, ctl_rx, ev_tx));
+    let (cmd_tx, mut cmds) = mpsc::unbounded_channel();
+    let mut worker = spawn_worker(plan.clone(), pending_receiver, move |c| {
+        let _ = cmd_tx.send(c);
+    });
+    let mut report = loop {
+        tokio::select! {
+            e = events.recv() => match e {
+                Some(e) => { let _ = worker.events.send(e); }
+                None => break worker.task.await.map_err(|e| anyhow!("media task failed: {e}"))?,
+            },
+            Some(c) = cmds.recv() => {
+                let _ = ctl.send(Box::new(move |m: &mut M, now| m.apply(now, c))).await;
+            }
+            r = &mut worker.task => break r.map_err(|e| anyhow!("media task failed: {e}"))?,
+        }
+    };
     // Outstanding transactions (the answer to our BYE) get `linger` to finish.
     let linger = tokio::time::Instant::now() + plan.linger;
-    while tokio::time::Instant::now() < linger && !run.finished().await {
+    while tokio::time::Instant::now() < linger && !finished(&ctl).await {
         tokio::select! {
-            e = events.recv() => if let Some(e) = e { run.report.events.push(e) },
+            e = events.recv() => if let Some(e) = e { report.events.push(e) },
             _ = tokio::time::sleep(Duration::from_millis(20)) => {}
         }
     }
-    drop(run.ctl);
+    drop(ctl);
     sip.await.map_err(|e| anyhow!("SIP driver failed: {e}"))??;
     while let Ok(e) = events.try_recv() {
-        run.report.events.push(e);
+        report.events.push(e);
     }
-    Ok(run.report)
+    Ok(report)
+}
+
+async fn finished<M: MediaSession>(ctl: &mpsc::Sender<Command<M>>) -> bool {
+    let (tx, rx) = oneshot::channel();
+    let _ = ctl
+        .send(Box::new(move |m: &mut M, _| {
+            let _ = tx.send(m.finished());
+        }))
+        .await;
+    rx.await.unwrap_or(true)
 }
 
 /// The camera side: answer one INVITE arriving on `ep` and stream `plan.source`.
@@ -470,8 +515,9 @@ pub async fn answer(ep: Endpoint, mut cfg: UasConfig, plan: &MediaPlan) -> Resul
 }
 
 /// The platform side: place `request` from `ep` and receive the video it negotiates.
-/// The first video media of the request gets its port here: a bound UDP port, a
-/// listening port for `a=setup:passive`, or 9 for `a=setup:active`.
+/// The first video media of the request gets its port here (through
+/// [`SessionEvent::Prepare`]): a bound UDP port, a listening port for
+/// `a=setup:passive`, or 9 for `a=setup:active`.
 pub async fn call(
     ep: Endpoint,
     mut cfg: UacConfig,
@@ -480,39 +526,14 @@ pub async fn call(
 ) -> Result<SessionReport> {
     cfg.local = ep.local_addr_for(cfg.remote);
     cfg.media_ip = plan.bind_ip;
-    let local = SocketAddr::new(plan.bind_ip, 0);
-    let mut pending = None;
     if let Some(m) = request
         .media
         .iter_mut()
         .find(|m| m.kind == MediaKind::Video)
     {
-        let receives = matches!(
-            m.direction.unwrap_or(Direction::SendRecv),
-            Direction::RecvOnly | Direction::SendRecv
-        );
-        let transport = if m.is_tcp() {
-            MediaTransport::from_setup(m.setup.or(Some(crate::proto::sdp::Setup::Active)))
-        } else {
-            MediaTransport::Udp
-        };
-        if receives {
-            let link = match transport {
-                MediaTransport::Udp => Some(Link::udp(local)),
-                MediaTransport::TcpPassive => Some(Link::TcpPassive { local }),
-                MediaTransport::TcpActive => None,
-            };
-            match link {
-                Some(link) => {
-                    let r = MediaReceiver::open(link, plan.open_timeout).await?;
-                    m.port = r.local_addr().port();
-                    pending = Some(r);
-                }
-                None => m.port = 9,
-            }
-        }
+        m.port = 0;
     }
     let mut uac = MediaUac::new(cfg, request);
     uac.start(SystemClock.now());
-    drive(uac, ep, plan, pending).await
+    drive(uac, ep, plan, None).await
 }

@@ -87,11 +87,40 @@ pub enum EndReason {
     MediaTimeout,
     /// The file ended (MediaStatus 121); the UAC sent BYE.
     EndOfFile,
+    /// No media socket could be opened; the INVITE was never sent.
+    NoMedia,
+}
+
+/// What the media side of a driver tells a session machine (see
+/// [`MediaUas::apply`], [`MediaUac::apply`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionCommand {
+    /// The media socket is open on this port: the answering side answers 200
+    /// with it ([`SessionEvent::Offer`]), the calling side sends its INVITE with
+    /// it ([`SessionEvent::Prepare`]).
+    Accept(u16),
+    /// No media socket could be opened: the answering side refuses with 488, the
+    /// calling side gives up (or hangs up).
+    Refuse,
+    /// End the session with BYE.
+    HangUp,
+    /// The media failed (nothing arrived, the connection dropped): end with BYE.
+    MediaFailed,
+    /// The file of a Playback/Download session was sent: the answering side
+    /// notifies MediaStatus 121.
+    FileEnded,
 }
 
 /// What a session machine reports.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SessionEvent {
+    /// UAC: the offer's receiving media has no port yet. Open the socket it calls
+    /// for (UDP, or a TCP listener for `a=setup:passive`; nothing for
+    /// `a=setup:active`, port 9) and answer [`SessionCommand::Accept`]; the INVITE
+    /// goes out then.
+    Prepare {
+        media: Box<crate::proto::sdp::GbMedia>,
+    },
     /// UAS: an INVITE with a usable offer arrived. Open the media (for TCP passive
     /// or UDP, bind the port) and call [`MediaUas::accept`], or [`MediaUas::reject`].
     /// `negotiated` shows what the answer will say, with port 0 for this side.

@@ -13,7 +13,7 @@ use super::dialog::{branch_of, respond, tag_of, uri_of, ClientTxns, Dialog, Sent
 use super::finding::{self as rules, Finding};
 use super::mansrtsp::{self, Range};
 use super::negotiate::{self, Negotiated, Side};
-use super::{EndReason, SessionEvent, Timers};
+use super::{EndReason, SessionCommand, SessionEvent, Timers};
 use crate::proto::gb28181::manscdp::{self, Body};
 use crate::proto::gb28181::message::{build_request, with_body, RequestParams};
 use crate::proto::sdp::{
@@ -229,6 +229,8 @@ pub struct MediaUac {
     ack: Option<Transmit>,
     negotiated: Option<Box<Negotiated>>,
     rtsp_cseq: u32,
+    /// `start` found a receiving media without a port and asked for one.
+    awaiting_port: Option<usize>,
     rng: StdRng,
     transmits: VecDeque<Transmit>,
     events: VecDeque<SessionEvent>,
@@ -272,6 +274,7 @@ impl MediaUac {
             ack: None,
             negotiated: None,
             rtsp_cseq: 0,
+            awaiting_port: None,
             rng,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -333,9 +336,25 @@ impl MediaUac {
         s
     }
 
-    /// Send the INVITE with the offer.
+    /// Send the INVITE with the offer. When the offer's receiving media has port 0,
+    /// ask the driver for one first ([`SessionEvent::Prepare`]); the INVITE goes out
+    /// on [`SessionCommand::Accept`].
     pub fn start(&mut self, now: Now) {
-        if !matches!(self.state, State::Idle) {
+        if !matches!(self.state, State::Idle) || self.awaiting_port.is_some() {
+            return;
+        }
+        let unported = self.request.media.iter().position(|m| {
+            m.port == 0
+                && matches!(
+                    m.direction.unwrap_or(Direction::SendRecv),
+                    Direction::RecvOnly | Direction::SendRecv
+                )
+        });
+        if let Some(i) = unported {
+            self.awaiting_port = Some(i);
+            self.events.push_back(SessionEvent::Prepare {
+                media: Box::new(self.request.media[i].clone()),
+            });
             return;
         }
         let offer = self.build_offer();
@@ -793,6 +812,32 @@ impl MediaUac {
                 });
             }
             State::Idle | State::Done { .. } => {}
+        }
+    }
+
+    /// Carry out what the media side of the driver says.
+    pub fn apply(&mut self, now: Now, cmd: SessionCommand) {
+        match cmd {
+            SessionCommand::Accept(port) => {
+                if let Some(i) = self.awaiting_port.take() {
+                    self.request.media[i].port = port;
+                    self.start(now);
+                }
+            }
+            SessionCommand::Refuse => {
+                if self.awaiting_port.take().is_some() {
+                    self.state = State::Done { ack: None };
+                    self.events.push_back(SessionEvent::Ended {
+                        reason: EndReason::NoMedia,
+                        findings: Vec::new(),
+                    });
+                } else {
+                    self.hangup(now);
+                }
+            }
+            SessionCommand::HangUp => self.hangup(now),
+            SessionCommand::MediaFailed => self.media_timeout(now),
+            SessionCommand::FileEnded => {}
         }
     }
 

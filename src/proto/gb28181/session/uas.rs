@@ -15,7 +15,7 @@ use super::dialog::{
 use super::finding::{self as rules, Finding};
 use super::mansrtsp;
 use super::negotiate::{self, AnswerFaults, AnswerSpec, Negotiated, Side};
-use super::{EndReason, SessionEvent, Timers};
+use super::{EndReason, SessionCommand, SessionEvent, Timers};
 use crate::proto::gb28181::manscdp::{self, Body, Charset, MediaStatusNotify};
 use crate::proto::gb28181::message::with_body;
 use crate::proto::sdp::{GbSession, MediaParams, Ssrc};
@@ -637,6 +637,23 @@ impl MediaUas {
                     .push_back(SessionEvent::Ended { reason, findings });
             }
             State::Idle | State::Done => {}
+        }
+    }
+
+    /// Carry out what the media side of the driver says.
+    pub fn apply(&mut self, now: Now, cmd: SessionCommand) {
+        match cmd {
+            SessionCommand::Accept(port) => {
+                let _ = self.accept(now, port);
+            }
+            SessionCommand::Refuse => {
+                let _ = self.reject(now, 488);
+            }
+            SessionCommand::HangUp => self.hangup(now),
+            SessionCommand::MediaFailed => self.media_timeout(now),
+            SessionCommand::FileEnded => {
+                self.end_of_file(now);
+            }
         }
     }
 
