@@ -35,9 +35,10 @@ mod source;
 
 pub use receiver::{MediaReceiver, ReceiveReport, ReceiverConfig};
 pub use sender::{MediaSender, SendReport, SenderConfig};
-pub use source::{MediaSource, SourceFrame};
+pub use source::{sample_h264, MediaSource, SourceFrame};
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -169,6 +170,40 @@ pub enum StopReason {
     /// No packet arrived for the media timeout (receiver), or no connection came
     /// (TCP passive).
     MediaTimeout,
+}
+
+/// Live counters of a running sender or receiver, shared (cheaply cloned) with
+/// whoever watches it: a suite step waiting for frames, or for silence.
+#[derive(Debug, Clone, Default)]
+pub struct Progress(Arc<ProgressCounters>);
+
+#[derive(Debug, Default)]
+struct ProgressCounters {
+    packets: AtomicU64,
+    frames: AtomicU64,
+}
+
+impl PartialEq for Progress {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Progress {
+    /// RTP packets so far.
+    pub fn packets(&self) -> u64 {
+        self.0.packets.load(Ordering::Relaxed)
+    }
+    /// RTP frames so far.
+    pub fn frames(&self) -> u64 {
+        self.0.frames.load(Ordering::Relaxed)
+    }
+    pub(crate) fn add_packets(&self, n: u64) {
+        self.0.packets.fetch_add(n, Ordering::Relaxed);
+    }
+    pub(crate) fn set_frames(&self, n: u64) {
+        self.0.frames.store(n, Ordering::Relaxed);
+    }
 }
 
 /// A stop signal shared by any number of senders and receivers. Cloning shares it.

@@ -8,7 +8,9 @@ use anyhow::{anyhow, Context, Result};
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 
-use super::{accept_until, connect_retrying, Cancel, Capture, CapturedPacket, Link, StopReason};
+use super::{
+    accept_until, connect_retrying, Cancel, Capture, CapturedPacket, Link, Progress, StopReason,
+};
 use crate::proto::ps::annexb::VideoCodec;
 use crate::proto::ps::validate::{StreamValidator, ValidationReport, ValidatorConfig};
 use crate::proto::rtp::{is_rtcp, FramingDecoder};
@@ -33,6 +35,8 @@ pub struct ReceiverConfig {
     pub time_scale: f64,
     /// Keep the packets received, up to this many bytes (0: none).
     pub capture_bytes: usize,
+    /// Live counts of packets and frames received.
+    pub progress: Progress,
 }
 
 impl ReceiverConfig {
@@ -46,6 +50,7 @@ impl ReceiverConfig {
             media_timeout: Duration::from_secs(5),
             time_scale: 1.0,
             capture_bytes: 64 << 20,
+            progress: Progress::default(),
         }
     }
 }
@@ -153,6 +158,8 @@ impl Run<'_> {
         };
         self.validator.push_packet(rtp, arrival);
         self.counter.push(rtp);
+        self.cfg.progress.add_packets(1);
+        self.cfg.progress.set_frames(self.counter.frames);
         self.capture.push(elapsed, src, dst, transport, prefix, rtp);
     }
 

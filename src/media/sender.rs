@@ -9,7 +9,8 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 
 use super::{
-    accept_until, connect_retrying, Cancel, Capture, CapturedPacket, Link, MediaSource, StopReason,
+    accept_until, connect_retrying, Cancel, Capture, CapturedPacket, Link, MediaSource, Progress,
+    StopReason,
 };
 use crate::proto::ps::mux::{MuxConfig, MuxFaults, PsMuxer};
 use crate::proto::ps::{Frame, CLOCK_HZ};
@@ -51,6 +52,8 @@ pub struct SenderConfig {
     pub mux_faults: MuxFaults,
     /// Deliberate RTP deviations (negative tests).
     pub rtp_faults: PacketizerFaults,
+    /// Live counts of packets and frames sent.
+    pub progress: Progress,
 }
 
 impl SenderConfig {
@@ -71,6 +74,7 @@ impl SenderConfig {
             capture_bytes: 0,
             mux_faults: MuxFaults::default(),
             rtp_faults: PacketizerFaults::default(),
+            progress: Progress::default(),
         }
     }
 
@@ -319,6 +323,8 @@ impl MediaSender {
             }
             report.frames += 1;
             report.key_frames += u64::from(f.key);
+            cfg.progress.add_packets(packets.len() as u64);
+            cfg.progress.set_frames(report.frames);
             i += 1;
         }
         if let Conn::Tcp(s) = &mut sock {

@@ -1,11 +1,30 @@
 //! A video source for the sender: the access units of an Annex B file.
 
 use std::path::Path;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::{bail, Context, Result};
 use bytes::Bytes;
 
 use crate::proto::ps::annexb::{split_access_units, VideoCodec};
+
+/// The H.264 sample of `captures/` (320x240, 25 fps, made by
+/// `ci/make-captures.sh`), built into the binary so the reference peers and the
+/// harness can stream without any file at hand.
+pub fn sample_h264() -> Arc<MediaSource> {
+    static SAMPLE: OnceLock<Arc<MediaSource>> = OnceLock::new();
+    SAMPLE
+        .get_or_init(|| {
+            Arc::new(
+                MediaSource::from_annexb(
+                    VideoCodec::H264,
+                    include_bytes!("../../captures/sample-h264-320x240-25fps.h264"),
+                )
+                .expect("the built-in sample holds pictures"),
+            )
+        })
+        .clone()
+}
 
 /// One access unit (picture) of the source.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,6 +16,10 @@
 //! | `body.charset`, `body.declared_encoding` | how a MANSCDP body was read |
 //! | `xml.PATH` | MANSCDP element text or attribute: `xml.CmdType`, `xml.DeviceList/Item[0]/Name`, `xml.DeviceList@Num` |
 //! | `xml_count.PATH` | how many elements match: `xml_count.DeviceList/Item` |
+//! | `sdp.X` | value of the first SDP line `X=` (`sdp.s`, `sdp.y`, `sdp.f`, `sdp.u`, `sdp.t`, `sdp.c`, `sdp.m`) |
+//! | `sdp.a.NAME` | value of the first `a=NAME:value` (empty for a flag such as `a=recvonly`) |
+//! | `sdp.media`, `sdp.port`, `sdp.proto`, `sdp.formats` | parts of the first `m=` line |
+//! | `sdp.direction` | the first of `a=sendrecv`/`sendonly`/`recvonly`/`inactive` |
 
 use crate::proto::gb28181::manscdp;
 use crate::proto::gb28181::register::requested_expires;
@@ -50,6 +54,7 @@ const ROOTS: &[&str] = &[
     "content_type",
     "xml",
     "xml_count",
+    "sdp",
 ];
 
 /// Is `path` a path [`resolve`] understands? Run at load time.
@@ -73,6 +78,11 @@ pub fn check_path(path: &str) -> Result<(), String> {
             "" | "transport" | "host" | "port" | "branch" | "rport" | "received"
         ),
         "body" => matches!(rest, "" | "length" | "charset" | "declared_encoding"),
+        "sdp" => {
+            (rest.len() == 1 && rest.bytes().all(|b| b.is_ascii_lowercase()))
+                || matches!(rest, "media" | "port" | "proto" | "formats" | "direction")
+                || rest.strip_prefix("a.").is_some_and(|n| !n.is_empty())
+        }
         "header" | "header_count" | "auth" | "challenge" | "xml" | "xml_count" => !rest.is_empty(),
         _ => rest.is_empty(),
     };
@@ -185,9 +195,52 @@ pub fn resolve(m: &SipMessage, path: &str) -> Option<String> {
             let d = manscdp::Message::decode(&m.body).ok()?;
             Some(d.tree.count(rest).to_string())
         }
+        "sdp" => sdp_field(&decode_text(&m.body), rest),
         "content_length" => m.headers.get("Content-Length").map(str::to_string),
         "content_type" => m.headers.get("Content-Type").map(str::to_string),
         _ => None,
+    }
+}
+
+/// A field of an SDP body read line by line, so that a malformed offer can
+/// still be checked.
+fn sdp_field(body: &str, path: &str) -> Option<String> {
+    let lines: Vec<&str> = body.lines().map(str::trim_end).collect();
+    let value = |key: &str| {
+        lines
+            .iter()
+            .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+            .map(str::to_string)
+    };
+    let m_line = || value("m");
+    match path {
+        "media" => m_line()?.split_whitespace().next().map(str::to_string),
+        "port" => m_line()?.split_whitespace().nth(1).map(str::to_string),
+        "proto" => m_line()?.split_whitespace().nth(2).map(str::to_string),
+        "formats" => Some(
+            m_line()?
+                .split_whitespace()
+                .skip(3)
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+        "direction" => lines.iter().find_map(|l| {
+            let a = l.strip_prefix("a=")?;
+            ["sendrecv", "sendonly", "recvonly", "inactive"]
+                .contains(&a)
+                .then(|| a.to_string())
+        }),
+        p => match p.strip_prefix("a.") {
+            Some(name) => lines.iter().find_map(|l| {
+                let a = l.strip_prefix("a=")?;
+                match a.split_once(':') {
+                    Some((n, v)) if n == name => Some(v.to_string()),
+                    None if a == name => Some(String::new()),
+                    _ => None,
+                }
+            }),
+            None => value(p),
+        },
     }
 }
 
@@ -222,6 +275,25 @@ Expires: 3600\r\nContent-Length: 0\r\n\r\n";
         assert_eq!(resolve(&n, "xml.NotifyType").as_deref(), Some("121"));
         assert_eq!(resolve(&n, "xml.Notify/NotifyType").as_deref(), Some("121"));
         assert_eq!(resolve(&n, "xml.CmdType").as_deref(), Some("MediaStatus"));
+        let body = "v=0\r\ns=Play\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=video 6000 TCP/RTP/AVP 96 98\r\n\
+a=recvonly\r\na=setup:passive\r\na=rtpmap:96 PS/90000\r\ny=0100000001\r\n";
+        let sdp = format!(
+            "INVITE sip:x@y SIP/2.0\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let i = SipMessage::parse(sdp.as_bytes()).unwrap().message;
+        assert_eq!(resolve(&i, "sdp.s").as_deref(), Some("Play"));
+        assert_eq!(resolve(&i, "sdp.y").as_deref(), Some("0100000001"));
+        assert_eq!(resolve(&i, "sdp.port").as_deref(), Some("6000"));
+        assert_eq!(resolve(&i, "sdp.proto").as_deref(), Some("TCP/RTP/AVP"));
+        assert_eq!(resolve(&i, "sdp.formats").as_deref(), Some("96 98"));
+        assert_eq!(resolve(&i, "sdp.a.setup").as_deref(), Some("passive"));
+        assert_eq!(resolve(&i, "sdp.a.rtpmap").as_deref(), Some("96 PS/90000"));
+        assert_eq!(resolve(&i, "sdp.a.recvonly").as_deref(), Some(""));
+        assert_eq!(resolve(&i, "sdp.direction").as_deref(), Some("recvonly"));
+        assert_eq!(resolve(&i, "sdp.f"), None);
+        assert!(check_path("sdp.a.setup").is_ok());
+        assert!(check_path("sdp.yy").is_err());
         assert!(check_path("from.tag").is_ok());
         assert!(check_path("frm.tag").is_err());
         assert!(check_path("cseq.nope").is_err());

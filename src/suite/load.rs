@@ -353,6 +353,29 @@ fn check_matcher(path: &str, m: &MatcherInput) -> Result<(), String> {
     Ok(())
 }
 
+/// Fields a `stream` step can check.
+const STREAM_FIELDS: &[&str] = &[
+    "frames",
+    "packets",
+    "video_frames",
+    "key_frames",
+    "ssrc",
+    "lost_packets",
+    "loss_ratio",
+    "jitter_ms",
+    "frame_rate",
+    "bitrate_kbps",
+    "first_key_frame_ms",
+    "psm_count",
+    "video_stream_type",
+    "clock_hz",
+    "findings",
+    "packets_after_bye",
+    "sent.frames",
+    "sent.packets",
+    "sent.key_frames",
+];
+
 /// Shape checks serde cannot express.
 fn check_step(s: &StepInput) -> Result<(), String> {
     match s {
@@ -404,7 +427,41 @@ fn check_step(s: &StepInput) -> Result<(), String> {
                 check_matcher(path, m)?;
             }
         }
-        StepInput::Wait(_) | StepInput::Trigger(_) => {}
+        StepInput::Invite(InviteInput { matches, .. })
+        | StepInput::Answer(AnswerInput { matches, .. }) => {
+            for (path, m) in matches {
+                fields::check_path(path).map_err(|e| format!("match {path:?}: {e}"))?;
+                check_matcher(path, m)?;
+            }
+        }
+        StepInput::Stream(st) => {
+            for (path, m) in &st.matches {
+                if !STREAM_FIELDS.contains(&path.as_str()) {
+                    return Err(format!(
+                        "stream match {path:?}: expected one of {}",
+                        STREAM_FIELDS.join(", ")
+                    ));
+                }
+                check_matcher(path, m)?;
+            }
+        }
+        StepInput::Control(c) => {
+            if !["PLAY", "PAUSE", "TEARDOWN"].contains(&c.method.to_ascii_uppercase().as_str()) {
+                return Err(format!(
+                    "control method {:?}: expected PLAY, PAUSE or TEARDOWN",
+                    c.method
+                ));
+            }
+        }
+        StepInput::Media(m) => {
+            if m.frames.is_none() && m.packets.is_none() && m.quiet.is_none() {
+                return Err("`media` needs `frames`, `packets` or `quiet`".into());
+            }
+        }
+        StepInput::Wait(_)
+        | StepInput::Trigger(_)
+        | StepInput::Hangup(_)
+        | StepInput::SessionEvent(_) => {}
     }
     Ok(())
 }

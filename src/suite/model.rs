@@ -228,6 +228,208 @@ pub enum StepInput {
     /// Collect a MANSCDP answer that spans several MESSAGEs (Catalog,
     /// RecordInfo) until SumNum items arrived, answering each.
     Collect(CollectInput),
+    /// Place a media session: an INVITE with a GB/T 28181 SDP offer, camcert
+    /// receiving. Waits until the session is established (ACK sent) or refused.
+    Invite(InviteInput),
+    /// Wait for the DUT's INVITE and answer it; camcert sends the sample video
+    /// once the ACK arrives.
+    Answer(AnswerInput),
+    /// Watch the media of the running session (wall-clock time: media runs in
+    /// real time whatever `--time-scale` says).
+    Media(MediaInput),
+    /// Send a MANSRTSP request (录像回放 control) in an INFO and check its answer.
+    Control(ControlInput),
+    /// End the running session with BYE and check the answer.
+    Hangup(HangupInput),
+    /// Wait for something of the running session: its end, the DUT's
+    /// MediaStatus notification, a MANSRTSP request from the DUT.
+    SessionEvent(SessionEventInput),
+    /// Once the session's media is over, check the stream received (or sent).
+    Stream(StreamInput),
+}
+
+/// Media transport of a session, named from the media sender's side as the
+/// spec does: `tcp-active` means the device (sender) connects, `tcp-passive`
+/// means the platform (receiver) connects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum MediaMode {
+    Udp,
+    TcpActive,
+    TcpPassive,
+}
+
+/// Kinds of media session (`s=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionKindInput {
+    /// 实时预览, `s=Play`.
+    Play,
+    /// 录像回放, `s=Playback`.
+    Playback,
+    /// 文件下载, `s=Download`.
+    Download,
+    /// 语音对讲, `s=Talk` (audio, both ways).
+    Talk,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InviteInput {
+    /// `play` (default), `playback`, `download` or `talk`.
+    #[serde(default)]
+    pub session: Option<SessionKindInput>,
+    /// `udp` (default), `tcp-active` or `tcp-passive`.
+    #[serde(default)]
+    pub media: Option<MediaMode>,
+    /// The channel asked for (Request-URI user); defaults to the remote ID.
+    #[serde(default)]
+    pub channel: Option<String>,
+    /// History sessions: start of the time range (Unix seconds).
+    #[serde(default)]
+    pub start: Option<String>,
+    /// History sessions: end of the time range (Unix seconds).
+    #[serde(default)]
+    pub end: Option<String>,
+    /// Download: `a=downloadspeed`.
+    #[serde(default)]
+    pub speed: Option<u32>,
+    /// `y=` to offer (10 digits); generated when absent.
+    #[serde(default)]
+    pub ssrc: Option<String>,
+    /// Final status expected (default 200). Any other status than a 2xx
+    /// expects the INVITE to be refused with it.
+    #[serde(default)]
+    pub status: Option<u16>,
+    #[serde(default)]
+    pub timeout: Option<Dur>,
+    /// Field checks on the final response (`sdp.y`, `sdp.a.setup`, ...).
+    #[serde(default, rename = "match")]
+    pub matches: IndexMap<String, MatcherInput>,
+    /// Accept answers the session rules find fault with (they become findings).
+    #[serde(default)]
+    pub allow_findings: bool,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerInput {
+    /// Status to answer with (default 200, streaming once the ACK arrives);
+    /// another status refuses the INVITE.
+    #[serde(default)]
+    pub status: Option<u16>,
+    #[serde(default)]
+    pub timeout: Option<Dur>,
+    /// Field checks on the INVITE (`sdp.s`, `sdp.y`, `uri.user`, ...).
+    #[serde(default, rename = "match")]
+    pub matches: IndexMap<String, MatcherInput>,
+    /// Accept offers the session rules find fault with (they become findings).
+    #[serde(default)]
+    pub allow_findings: bool,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MediaInput {
+    /// Wait until this many more RTP frames have arrived (or, when camcert
+    /// sends, have been sent).
+    #[serde(default)]
+    pub frames: Option<u64>,
+    /// Wait until this many more RTP packets have arrived (or been sent).
+    #[serde(default)]
+    pub packets: Option<u64>,
+    /// Pass only if no packet arrives for this long (after `settle`).
+    #[serde(default)]
+    pub quiet: Option<Dur>,
+    /// Packets still in flight are ignored for this long before `quiet`
+    /// starts counting (default 200ms).
+    #[serde(default)]
+    pub settle: Option<Dur>,
+    /// Give up waiting for `frames`/`packets` after this long (default 10s).
+    #[serde(default)]
+    pub timeout: Option<Dur>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ControlInput {
+    /// `PLAY`, `PAUSE` or `TEARDOWN`.
+    pub method: String,
+    /// PLAY: `Scale`.
+    #[serde(default)]
+    pub scale: Option<f64>,
+    /// PLAY: `Range` start in seconds from the start of the recording, or
+    /// `now` to resume.
+    #[serde(default)]
+    pub range: Option<String>,
+    /// Status expected for the INFO (default 200).
+    #[serde(default)]
+    pub status: Option<u16>,
+    #[serde(default)]
+    pub timeout: Option<Dur>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HangupInput {
+    /// Status expected for the BYE (default 200).
+    #[serde(default)]
+    pub status: Option<u16>,
+    #[serde(default)]
+    pub timeout: Option<Dur>,
+}
+
+/// Events of a session a step can wait for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionEventKind {
+    /// The session ended (see `reason`).
+    Ended,
+    /// The DUT sent MediaStatus (see `notify_type`), answered 200.
+    MediaStatus,
+    /// The DUT sent a MANSRTSP request in an INFO (see `method`), answered 200.
+    Control,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SessionEventInput {
+    pub event: SessionEventKind,
+    /// `ended`: why, e.g. `bye_received`, `bye_sent`, `end_of_file`,
+    /// `media_timeout`, `no_ack`.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// `media_status`: the NotifyType (121: end of file).
+    #[serde(default)]
+    pub notify_type: Option<u32>,
+    /// `control`: the MANSRTSP method.
+    #[serde(default)]
+    pub method: Option<String>,
+    #[serde(default)]
+    pub timeout: Option<Dur>,
+    /// Accept what the session rules find fault with in the messages that
+    /// brought the event.
+    #[serde(default)]
+    pub allow_findings: bool,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StreamInput {
+    /// How long to wait for the session's media to finish (default 10s).
+    #[serde(default)]
+    pub timeout: Option<Dur>,
+    /// Validator finding codes to tolerate (`rtp.packet_loss`, ...); any other
+    /// finding of error severity fails the step.
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// Field checks on the stream: `frames`, `packets`, `video_frames`,
+    /// `key_frames`, `ssrc`, `lost_packets`, `loss_ratio`, `jitter_ms`,
+    /// `frame_rate`, `bitrate_kbps`, `first_key_frame_ms`, `psm_count`,
+    /// `video_stream_type`, `clock_hz`, `findings`, `packets_after_bye`;
+    /// `sent.frames`, `sent.packets`, `sent.key_frames` when camcert sent.
+    #[serde(default, rename = "match")]
+    pub matches: IndexMap<String, MatcherInput>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -211,7 +211,14 @@ struct CaseRun<'a> {
     messages: Vec<MessageLog>,
     findings: Vec<FindingOut>,
     peer: Option<Peer>,
+    /// The media session the case runs, if any.
+    session: Option<session_steps::LiveSession>,
+    /// Messages that arrived while a session step waited, for later steps.
+    backlog: std::collections::VecDeque<crate::transport::Incoming>,
 }
+
+#[path = "session_steps.rs"]
+mod session_steps;
 
 fn base_vars(suite: &Suite, opts: &RunOptions) -> Vars {
     let mut v = Vars::new(&suite.secrets);
@@ -304,6 +311,7 @@ async fn run_case(
                     break;
                 }
             }
+            let media = run.close_session().await;
             if let Some(p) = run.peer.take() {
                 match p {
                     Peer::Camera(h) => {
@@ -316,7 +324,10 @@ async fn run_case(
             }
             let name = format!("{}-{}.pcap", sanitize(&case.id), transport);
             let path = opts.report_dir.join("pcap").join(&name);
-            match write_pcap(&path, &run.ep.tap.packets()) {
+            let mut packets = run.ep.tap.packets();
+            packets.extend(media);
+            packets.sort_by_key(|p| p.time);
+            match write_pcap(&path, &packets) {
                 Ok(()) => result.pcap = Some(format!("pcap/{name}")),
                 Err(e) => result.findings.push(FindingOut {
                     code: "camcert.evidence".into(),
@@ -575,6 +586,8 @@ async fn setup<'a>(
         messages: vec![],
         findings: vec![],
         peer,
+        session: None,
+        backlog: Default::default(),
     })
 }
 
@@ -633,11 +646,23 @@ impl CaseRun<'_> {
             StepInput::Reply(r) => self.reply(r).await,
             StepInput::Expect(e) => self.expect(e).await,
             StepInput::Wait(d) => {
-                tokio::time::sleep(crate::proto::scaled(d.0, self.scale)).await;
-                Ok(())
+                let d = crate::proto::scaled(d.0, self.scale);
+                if self.session.is_some() {
+                    self.idle_until(Instant::now() + d).await
+                } else {
+                    tokio::time::sleep(d).await;
+                    Ok(())
+                }
             }
             StepInput::Trigger(t) => self.trigger(t).await,
             StepInput::Collect(c) => self.collect(c).await,
+            StepInput::Invite(i) => self.invite(i).await,
+            StepInput::Answer(a) => self.answer_invite(a).await,
+            StepInput::Media(m) => self.media(m).await,
+            StepInput::Control(c) => self.control(c).await,
+            StepInput::Hangup(h) => self.hangup(h).await,
+            StepInput::SessionEvent(e) => self.session_event(e).await,
+            StepInput::Stream(s) => self.stream(s).await,
         }
     }
 
@@ -947,7 +972,7 @@ impl CaseRun<'_> {
             ),
         };
         loop {
-            let inc = match self.ep.recv(deadline).await {
+            let inc = match self.recv_routed(deadline, true).await {
                 Ok(Some(i)) => i,
                 Ok(None) if e.absent => return Ok(()),
                 Ok(None) => {
@@ -1198,7 +1223,7 @@ impl CaseRun<'_> {
                     break;
                 }
             }
-            let inc = match self.ep.recv(deadline).await {
+            let inc = match self.recv_routed(deadline, true).await {
                 Ok(Some(i)) => i,
                 Ok(None) if c.allow_findings && !parts.is_empty() => {
                     // SumNum never reached: one more paging mismatch.
