@@ -271,6 +271,9 @@ pub enum SessionKindInput {
     Download,
     /// 语音对讲, `s=Talk` (audio, both ways).
     Talk,
+    /// 语音广播: the device's audio INVITE to the voice source (`channel` is
+    /// the SourceID), `s=Play`, audio PCMA/PS recvonly.
+    Broadcast,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -389,6 +392,9 @@ pub enum SessionEventKind {
     MediaStatus,
     /// The DUT sent a MANSRTSP request in an INFO (see `method`), answered 200.
     Control,
+    /// The DUT answered camcert's MediaStatus notification (see `status`,
+    /// default 200).
+    MediaStatusAnswered,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -405,6 +411,9 @@ pub struct SessionEventInput {
     /// `control`: the MANSRTSP method.
     #[serde(default)]
     pub method: Option<String>,
+    /// `media_status_answered`: the status expected (default 200).
+    #[serde(default)]
+    pub status: Option<u16>,
     #[serde(default)]
     pub timeout: Option<Dur>,
     /// Accept what the session rules find fault with in the messages that

@@ -472,6 +472,7 @@ impl CaseRun<'_> {
                 CallRequest::download(&target, 0, tcp, start, end, i.speed)
             }
             SessionKindInput::Talk => CallRequest::talk(&target, 0, tcp),
+            SessionKindInput::Broadcast => CallRequest::broadcast_audio(&target, 0, tcp),
         };
         if let Some(y) = &i.ssrc {
             let y = self.x(y)?;
@@ -822,6 +823,7 @@ impl CaseRun<'_> {
                 "MANSRTSP {}",
                 w.method.clone().unwrap_or_else(|| "request".into())
             ),
+            SessionEventKind::MediaStatusAnswered => "answer to the MediaStatus notification".into(),
         };
         let mut seen = Vec::new();
         let r = self
@@ -837,6 +839,10 @@ impl CaseRun<'_> {
                         SessionEventKind::MediaStatus,
                         SessionEvent::MediaStatus { notify_type, .. },
                     ) => w.notify_type.is_none_or(|n| Some(n) == *notify_type),
+                    (
+                        SessionEventKind::MediaStatusAnswered,
+                        SessionEvent::MediaStatusAnswered { .. },
+                    ) => true,
                     (SessionEventKind::Control, SessionEvent::Control { request, .. }) => w
                         .method
                         .as_deref()
@@ -874,6 +880,17 @@ impl CaseRun<'_> {
             return Err(
                 StepFail::new("session", format!("expected {what}, but {got}")).exp(what, got),
             );
+        }
+        if let SessionEvent::MediaStatusAnswered { status } = e {
+            let expected = w.status.unwrap_or(200);
+            if status != Some(expected) {
+                let got = status.map_or("no answer".to_string(), |s| s.to_string());
+                return Err(StepFail::new(
+                    "status",
+                    format!("the MediaStatus notification was answered {got}, expected {expected}"),
+                )
+                .exp(expected.to_string(), got));
+            }
         }
         first_error(event_findings(&e), w.allow_findings)
     }
