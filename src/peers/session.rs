@@ -30,8 +30,8 @@ use crate::media::{
     SendReport, SenderConfig, StopReason,
 };
 use crate::proto::gb28181::session::{
-    CallRequest, EndReason, MediaTransport, MediaUac, MediaUas, Negotiated, NegotiatedMedia, SessionCommand,
-    SessionEvent, UacConfig, UasConfig,
+    CallRequest, EndReason, MediaTransport, MediaUac, MediaUas, Negotiated, NegotiatedMedia,
+    SessionCommand, SessionEvent, UacConfig, UasConfig,
 };
 use crate::proto::ps::annexb::VideoCodec;
 use crate::proto::sdp::{GbMedia, MediaKind, Setup};

@@ -105,7 +105,12 @@ pub(super) struct Hosted {
 
 impl Device {
     /// Hand `msg` to the session whose Call-ID it carries; `false` if none has it.
-    pub(super) fn route_to_session(&mut self, now: Now, from: SocketAddr, msg: &SipMessage) -> bool {
+    pub(super) fn route_to_session(
+        &mut self,
+        now: Now,
+        from: SocketAddr,
+        msg: &SipMessage,
+    ) -> bool {
         let Some(call_id) = msg.call_id() else {
             return false;
         };
@@ -125,8 +130,7 @@ impl Device {
             .and_then(SipUri::parse)
             .and_then(|u| u.user)
             .unwrap_or_default();
-        let ours =
-            target == self.cfg.device_id || self.cam.channels.iter().any(|c| c.id == target);
+        let ours = target == self.cfg.device_id || self.cam.channels.iter().any(|c| c.id == target);
         let Some(call_id) = req.call_id().map(str::to_string).filter(|_| ours) else {
             return self.respond(now, from, req, 404, &[]);
         };

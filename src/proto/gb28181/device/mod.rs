@@ -48,8 +48,8 @@ pub use config::{DeviceConfig, DeviceFaults, OPTION_NAMES};
 pub use model::{alarm_input_id, channel_id};
 
 use crate::proto::gb28181::manscdp::{self, Message};
-use crate::proto::gb28181::session::SessionEvent;
 use crate::proto::gb28181::message::{build_request, with_body, RequestParams};
+use crate::proto::gb28181::session::SessionEvent;
 use crate::proto::sip::{self, Finding, SipMessage};
 use crate::proto::{scaled, Now, Transmit, Transport};
 use txn::{ClientTxn, ClientTxns, Purpose, Retransmit, ServerCache};

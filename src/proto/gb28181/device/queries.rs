@@ -274,10 +274,9 @@ impl Device {
     /// TargetID names the receiver, which must be this device or a channel.
     fn on_broadcast(&mut self, now: Now, from: SocketAddr, req: &SipMessage, m: &Message) {
         let (target, source_id) = match &m.body {
-            Body::BroadcastNotify(b) => (
-                b.target_id.clone().unwrap_or_default(),
-                b.source_id.clone(),
-            ),
+            Body::BroadcastNotify(b) => {
+                (b.target_id.clone().unwrap_or_default(), b.source_id.clone())
+            }
             _ => (String::new(), None),
         };
         if !self.is_target(&target) {
