@@ -541,17 +541,13 @@ async fn hang_up_and_count(faults: &[&str]) -> (ByeOutcome, PeerHandle<Device>) 
     let (ctl, ctl_rx) = mpsc::channel::<Command<MediaUac>>(8);
     let (ev_tx, mut events) = mpsc::unbounded_channel();
     let sip = tokio::spawn(driver::run(uac, ep, SystemClock, ctl_rx, ev_tx));
-    let next = |events: &mut mpsc::UnboundedReceiver<SessionEvent>| {
-        let e = events.try_recv();
-        e.ok()
-    };
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         assert!(Instant::now() < deadline, "the session did not start");
-        match next(&mut events) {
-            Some(SessionEvent::Started { .. }) => break,
-            Some(_) => {}
-            None => tokio::time::sleep(Duration::from_millis(10)).await,
+        match events.try_recv() {
+            Ok(SessionEvent::Started { .. }) => break,
+            Ok(_) => {}
+            Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
         }
     }
     let before = count(&rtp, Duration::from_millis(500)).await;
@@ -563,11 +559,8 @@ async fn hang_up_and_count(faults: &[&str]) -> (ByeOutcome, PeerHandle<Device>) 
         assert!(Instant::now() < deadline, "no end to the BYE");
         // Keep the socket drained while waiting.
         let _ = count(&rtp, Duration::from_millis(10)).await;
-        match next(&mut events) {
-            Some(SessionEvent::ByeAnswered { status, findings }) => {
-                break (status, findings.iter().map(|f| f.code).collect())
-            }
-            Some(_) | None => {}
+        if let Ok(SessionEvent::ByeAnswered { status, findings }) = events.try_recv() {
+            break (status, findings.iter().map(|f| f.code).collect());
         }
     };
     let _ = count(&rtp, Duration::from_millis(300)).await;

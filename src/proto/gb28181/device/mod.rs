@@ -54,6 +54,8 @@ use crate::proto::sip::{self, Finding, SipMessage};
 use crate::proto::{scaled, Now, Transmit, Transport};
 use txn::{ClientTxn, ClientTxns, Purpose, Retransmit, ServerCache};
 
+// `Session` carries the session's event unboxed, as the session drivers match it.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum DeviceEvent {
     /// The platform accepted the registration.
