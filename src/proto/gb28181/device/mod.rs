@@ -7,7 +7,10 @@
 //! RecordInfo, ConfigDownload, PresetQuery), §设备控制 (PTZ, TeleBoot,
 //! record, guard, alarm reset, key frame, drag zoom, home position,
 //! DeviceConfig with §图像抓拍), §报警事件通知, MediaStatus, §语音广播 and
-//! §订阅与取订 (catalog and alarm subscriptions).
+//! §订阅与取订 (catalog and alarm subscriptions). It hosts the media
+//! sessions of 实时预览, 录像回放 and 文件下载 and the audio INVITE of
+//! §语音广播 (see `media`): their events come as [`DeviceEvent::Session`],
+//! the media side answers through [`Device::apply_session`].
 //!
 //! Drive it like this: call [`Device::start`], then loop — send everything
 //! [`Device::poll_transmit`] returns, feed received messages to
