@@ -7,15 +7,20 @@
 pub mod session;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::Result;
 use tokio::sync::mpsc;
 
-use crate::proto::gb28181::device::{Device, DeviceConfig};
+use crate::media::{MediaSource, SenderConfig};
+use crate::proto::gb28181::device::{Device, DeviceConfig, DeviceEvent};
 use crate::proto::gb28181::platform::{Platform, PlatformConfig};
 use crate::proto::gb28181::session::{SessionCommand, SessionEvent};
+use crate::proto::ps::annexb::VideoCodec;
+use crate::proto::ps::mux::MuxFaults;
+use crate::proto::rtp::PacketizerFaults;
 use crate::proto::Now;
 use crate::transport::clock::{Clock, SystemClock};
 use crate::transport::driver::{self, Command, SipMachine};
@@ -77,10 +82,22 @@ fn spawn<M: SipMachine>(m: M, ep: Endpoint) -> PeerHandle<M> {
     }
 }
 
+impl SessionHost for Device {
+    fn session_event(e: DeviceEvent) -> std::result::Result<(String, SessionEvent), DeviceEvent> {
+        match e {
+            DeviceEvent::Session { call_id, event } => Ok((call_id, event)),
+            other => Err(other),
+        }
+    }
+
+    fn apply_session(&mut self, now: Now, call_id: &str, cmd: SessionCommand) {
+        Device::apply_session(self, now, call_id, cmd)
+    }
+}
+
 /// Like [`spawn`], with a media worker ([`session::spawn_worker`]) for each session
 /// the machine hosts. The workers' commands reach the machine through its control
 /// channel; the other events reach [`PeerHandle::events`].
-#[allow(dead_code)] // the reference peers take it up next
 fn spawn_hosting<M: SessionHost>(m: M, ep: Endpoint, plan: MediaPlan) -> PeerHandle<M> {
     let (ctl, ctl_rx) = mpsc::channel::<Command<M>>(64);
     let (ev_tx, mut machine_events) = mpsc::unbounded_channel();
@@ -151,21 +168,70 @@ fn spawn_hosting<M: SessionHost>(m: M, ep: Endpoint, plan: MediaPlan) -> PeerHan
     }
 }
 
+/// The sample stream the reference camera sends unless `media_file` names another:
+/// 50 H.264 pictures, 320x240, 25 fps.
+const SAMPLE_H264: &[u8] = include_bytes!("../../captures/sample-h264-320x240-25fps.h264");
+
+/// RTP SSRC of the `rtp-wrong-ssrc` fault: not a GB SSRC (those start with 0 or 1),
+/// so never the negotiated one.
+const WRONG_RTP_SSRC: u32 = 0xDEAD_BEEF;
+
+/// How long the `stream-after-bye` fault keeps streaming after the BYE.
+const STREAM_AFTER_BYE: Duration = Duration::from_secs(1);
+
+/// The media of the reference camera: `cfg.media_file` (else the built-in sample)
+/// from `bind_ip` in real time, looping for live, `history_seconds` of media for
+/// Playback/Download, with the media faults of `cfg.faults`.
+pub fn camera_plan(cfg: &DeviceConfig, bind_ip: IpAddr) -> Result<MediaPlan> {
+    let source = match &cfg.media_file {
+        Some(path) => MediaSource::from_file(path, None)?,
+        None => MediaSource::from_annexb(VideoCodec::H264, SAMPLE_H264)?,
+    };
+    let codec = source.codec();
+    let f = &cfg.faults;
+    let mut plan = MediaPlan::new(bind_ip, Some(Arc::new(source)), codec);
+    plan.sender = SenderConfig {
+        time_scale: 1.0,
+        looping: true,
+        mux_faults: MuxFaults {
+            omit_psm: f.missing_psm,
+            ..MuxFaults::default()
+        },
+        rtp_faults: PacketizerFaults {
+            ssrc: f.rtp_wrong_ssrc.then_some(WRONG_RTP_SSRC),
+            no_marker: f.no_marker,
+            timestamp_clock_hz: f.ms_timestamps.then_some(1000),
+        },
+        ..SenderConfig::new(0)
+    };
+    plan.history = Some(cfg.history_seconds);
+    plan.stream_after_bye = f.stream_after_bye.then_some(STREAM_AFTER_BYE);
+    // A live view lasts as long as the platform wants it.
+    plan.max_session = Duration::from_secs(24 * 3600);
+    Ok(plan)
+}
+
 /// Start the reference camera registering to `cfg.server` over `cfg.transport`,
-/// from an ephemeral port on `bind_ip`.
-pub async fn start_camera(
-    mut cfg: DeviceConfig,
-    bind_ip: std::net::IpAddr,
-) -> Result<PeerHandle<Device>> {
+/// from an ephemeral port on `bind_ip`. It answers INVITEs for itself and its
+/// channels with the media of [`camera_plan`], and INVITEs the voice source
+/// after a Broadcast notification; finished sessions reach
+/// [`PeerHandle::sessions`].
+pub async fn start_camera(mut cfg: DeviceConfig, bind_ip: IpAddr) -> Result<PeerHandle<Device>> {
     let server = PeerAddr {
         transport: cfg.transport,
         addr: cfg.server,
     };
     let ep = Endpoint::connect(server, SocketAddr::new(bind_ip, 0)).await?;
     cfg.local = ep.local_addr();
+    // Media binds a concrete address: the one the SIP socket reaches the server from.
+    let media_ip = cfg
+        .media_ip
+        .unwrap_or_else(|| ep.local_addr_for(cfg.server).ip());
+    cfg.media_ip = Some(media_ip);
+    let plan = camera_plan(&cfg, media_ip)?;
     let mut device = Device::new(cfg);
     device.start(SystemClock.now());
-    Ok(spawn(device, ep))
+    Ok(spawn_hosting(device, ep, plan))
 }
 
 /// Start the reference platform listening on `listen`. A lower platform

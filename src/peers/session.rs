@@ -30,8 +30,8 @@ use crate::media::{
     SendReport, SenderConfig, StopReason,
 };
 use crate::proto::gb28181::session::{
-    CallRequest, MediaTransport, MediaUac, MediaUas, Negotiated, NegotiatedMedia, SessionCommand,
-    SessionEvent, UacConfig, UasConfig,
+    CallRequest, EndReason, MediaTransport, MediaUac, MediaUas, Negotiated, NegotiatedMedia,
+    SessionCommand, SessionEvent, UacConfig, UasConfig,
 };
 use crate::proto::ps::annexb::VideoCodec;
 use crate::proto::sdp::{GbMedia, MediaKind, Setup};
@@ -96,6 +96,13 @@ pub struct MediaPlan {
     pub peer_closed_grace: Duration,
     /// Give up on the whole session after this long.
     pub max_session: Duration,
+    /// Sending side: stream Playback/Download sessions for this much media time
+    /// (looping the source), a Download at `a=downloadspeed:N` N times faster;
+    /// `None`: the sender's own settings.
+    pub history: Option<Duration>,
+    /// Sending side (a deliberate fault): after a BYE from the peer, keep
+    /// streaming this long.
+    pub stream_after_bye: Option<Duration>,
 }
 
 impl MediaPlan {
@@ -113,6 +120,8 @@ impl MediaPlan {
             hangup_when_received: true,
             peer_closed_grace: Duration::from_secs(1),
             max_session: Duration::from_secs(120),
+            history: None,
+            stream_after_bye: None,
         }
     }
 }
@@ -243,11 +252,18 @@ impl Run {
                 };
                 match sender {
                     Ok(s) => {
-                        let cfg = SenderConfig {
+                        let mut cfg = SenderConfig {
                             ssrc: n.ssrc.0,
                             payload_type: m.payload_type,
                             ..self.plan.sender.clone()
                         };
+                        if let (Some(d), true) = (self.plan.history, n.kind.is_history()) {
+                            cfg.looping = true;
+                            cfg.max_duration = Some(d);
+                            if let Some(speed) = n.download_speed().filter(|s| *s > 1) {
+                                cfg.time_scale /= f64::from(speed);
+                            }
+                        }
                         let cancel = self.tx_cancel.clone();
                         self.sender =
                             Some(tokio::spawn(
@@ -319,12 +335,21 @@ impl Run {
             {
                 self.tx_cancel.cancel();
             }
-            SessionEvent::Ended { .. } => {
+            SessionEvent::Ended { reason, .. } => {
                 self.ended = true;
                 self.pending_sender = None;
                 self.pending_receiver = None;
                 // 断流: the sender stops at once; the receiver keeps what is in flight.
-                self.tx_cancel.cancel();
+                match self.plan.stream_after_bye {
+                    Some(late) if reason == EndReason::ByeReceived => {
+                        let c = self.tx_cancel.clone();
+                        tokio::spawn(async move {
+                            tokio::time::sleep(late).await;
+                            c.cancel();
+                        });
+                    }
+                    _ => self.tx_cancel.cancel(),
+                }
                 let (c, drain) = (self.rx_cancel.clone(), self.plan.drain);
                 tokio::spawn(async move {
                     tokio::time::sleep(drain).await;

@@ -2,7 +2,8 @@
 //! the simulated camera (channels, recordings, presets), and the deliberate
 //! faults. Suites set these by name through [`DeviceConfig::apply_option`].
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::proto::gb28181::manscdp::Charset;
@@ -124,6 +125,21 @@ faults! {
     ignore_redirect = "ignore-redirect",
     /// After the redirected-to server refuses, retry it instead of the redirect server.
     no_redirect_fallback = "no-redirect-fallback",
+    // --- media sessions ---
+    /// Answer an INVITE with a `y=` other than the offered one.
+    wrong_ssrc = "wrong-ssrc",
+    /// Send RTP with an SSRC other than the answer's `y=`.
+    rtp_wrong_ssrc = "rtp-wrong-ssrc",
+    /// Never write the PS program stream map.
+    missing_psm = "missing-psm",
+    /// Never set the RTP marker bit.
+    no_marker = "no-marker",
+    /// Derive RTP timestamps on a 1 kHz (millisecond) clock instead of 90 kHz.
+    ms_timestamps = "ms-timestamps",
+    /// Answer BYE but keep streaming for about a second afterwards.
+    stream_after_bye = "stream-after-bye",
+    /// Neither answer nor obey a BYE: keep streaming.
+    ignore_bye = "ignore-bye",
 }
 
 /// How a reference camera is set up. [`DeviceConfig::new`] gives a
@@ -185,6 +201,15 @@ pub struct DeviceConfig {
     pub firmware: String,
     pub owner: String,
     pub address: String,
+    /// The address media sockets bind to and SDP answers announce; `None`: the
+    /// IP of `local` (set it when `local` is a wildcard address).
+    pub media_ip: Option<IpAddr>,
+    /// The Annex B H.264/H.265 file the camera streams (`.h264`, `.264`, `.avc`,
+    /// `.h265`, `.265`, `.hevc`); `None`: the sample H.264 stream built in.
+    pub media_file: Option<PathBuf>,
+    /// Media time of a Playback/Download stream (the source looped); a Download
+    /// at `a=downloadspeed:N` goes N times faster. Not scaled by `time_scale`.
+    pub history_seconds: Duration,
 }
 
 impl DeviceConfig {
@@ -230,6 +255,9 @@ impl DeviceConfig {
             firmware: env!("CARGO_PKG_VERSION").into(),
             owner: "camcert".into(),
             address: "实验室".into(),
+            media_ip: None,
+            media_file: None,
+            history_seconds: Duration::from_secs(2),
         }
     }
 }
@@ -282,6 +310,8 @@ pub const OPTION_NAMES: &[&str] = &[
     "firmware",
     "owner",
     "address",
+    "media_file",
+    "history_seconds",
     "fault",
 ];
 
@@ -289,7 +319,9 @@ impl DeviceConfig {
     /// Set one option by name (suite `peer:` settings); see [`OPTION_NAMES`].
     /// Durations are seconds of protocol time; `faulty_subdevices` is a
     /// comma-separated list of 20-digit IDs or channel numbers (1-based);
-    /// `charset` is `GB2312`, `GBK`, `GB18030` or `UTF-8`; `fault` is a name
+    /// `charset` is `GB2312`, `GBK`, `GB18030` or `UTF-8`; `media_file` is a
+    /// path to an Annex B `.h264`/`.h265` file (read when the camera starts);
+    /// `history_seconds` is media time, not protocol time; `fault` is a name
     /// from [`DeviceFaults::NAMES`].
     pub fn apply_option(&mut self, key: &str, value: &str) -> Result<(), String> {
         match key {
@@ -365,6 +397,26 @@ impl DeviceConfig {
             "firmware" => self.firmware = value.to_string(),
             "owner" => self.owner = value.to_string(),
             "address" => self.address = value.to_string(),
+            "media_file" => {
+                let path = PathBuf::from(value.trim());
+                let ext = path
+                    .extension()
+                    .and_then(|e| e.to_str())
+                    .unwrap_or_default()
+                    .to_ascii_lowercase();
+                if !["h264", "264", "avc", "h265", "265", "hevc"].contains(&ext.as_str()) {
+                    return Err(format!(
+                        "media_file: {value:?} is not an Annex B .h264/.264/.avc/.h265/.265/.hevc file"
+                    ));
+                }
+                self.media_file = Some(path);
+            }
+            "history_seconds" => {
+                self.history_seconds = parse_secs(key, value)?;
+                if self.history_seconds.is_zero() {
+                    return Err("history_seconds must be more than 0".into());
+                }
+            }
             "fault" => {
                 if !self.faults.set(value) {
                     return Err(format!("unknown fault {value:?}"));
@@ -398,6 +450,7 @@ mod tests {
                 "fault" => "no-keepalive",
                 "refresh_ratio" => "0.5",
                 "faulty_subdevices" => "1,34020000001340000009",
+                "media_file" => "captures/sample-h265-320x240-25fps.h265",
                 _ => "3",
             };
             cfg()
@@ -417,6 +470,8 @@ mod tests {
         assert!(c.apply_option("charset", "latin1").is_err());
         assert!(c.apply_option("fault", "no-such-fault").is_err());
         assert!(c.apply_option("keepalive_interval", "-1").is_err());
+        assert!(c.apply_option("media_file", "clip.mp4").is_err());
+        assert!(c.apply_option("history_seconds", "0").is_err());
         c.apply_option("faulty_subdevices", "2, 34020000001340000009")
             .unwrap();
         assert_eq!(

@@ -7,7 +7,10 @@
 //! RecordInfo, ConfigDownload, PresetQuery), §设备控制 (PTZ, TeleBoot,
 //! record, guard, alarm reset, key frame, drag zoom, home position,
 //! DeviceConfig with §图像抓拍), §报警事件通知, MediaStatus, §语音广播 and
-//! §订阅与取订 (catalog and alarm subscriptions).
+//! §订阅与取订 (catalog and alarm subscriptions). It hosts the media
+//! sessions of 实时预览, 录像回放 and 文件下载 and the audio INVITE of
+//! §语音广播 (see `media`): their events come as [`DeviceEvent::Session`],
+//! the media side answers through [`Device::apply_session`].
 //!
 //! Drive it like this: call [`Device::start`], then loop — send everything
 //! [`Device::poll_transmit`] returns, feed received messages to
@@ -24,6 +27,7 @@
 mod config;
 mod control;
 mod keepalive;
+mod media;
 mod model;
 mod notify;
 mod queries;
@@ -48,10 +52,13 @@ pub use model::{alarm_input_id, channel_id};
 
 use crate::proto::gb28181::manscdp::{self, Message};
 use crate::proto::gb28181::message::{build_request, with_body, RequestParams};
+use crate::proto::gb28181::session::SessionEvent;
 use crate::proto::sip::{self, Finding, SipMessage};
 use crate::proto::{scaled, Now, Transmit, Transport};
 use txn::{ClientTxn, ClientTxns, Purpose, Retransmit, ServerCache};
 
+// `Session` carries the session's event unboxed, as the session drivers match it.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum DeviceEvent {
     /// The platform accepted the registration.
@@ -111,6 +118,14 @@ pub enum DeviceEvent {
     RequestFailed {
         method: String,
         status: Option<u16>,
+    },
+    /// An event of a media session the device hosts (an INVITE it answers, or
+    /// its broadcast audio INVITE), with the session's Call-ID. Answer
+    /// [`SessionEvent::Offer`] and [`SessionEvent::Prepare`] through
+    /// [`Device::apply_session`].
+    Session {
+        call_id: String,
+        event: SessionEvent,
     },
 }
 
@@ -178,6 +193,8 @@ pub struct Device {
     transmits: VecDeque<Transmit>,
     events: VecDeque<DeviceEvent>,
     first_sent: bool,
+    /// Media sessions, oldest first.
+    sessions: Vec<media::Hosted>,
 }
 
 impl Device {
@@ -208,6 +225,7 @@ impl Device {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             first_sent: false,
+            sessions: Vec::new(),
         }
     }
 
@@ -251,6 +269,8 @@ impl Device {
             "catalog-change" => self.catalog_change(now, args)?,
             "subdevice-fault" => self.subdevice_fault(now, args, true)?,
             "subdevice-recover" => self.subdevice_fault(now, args, false)?,
+            "bye" => self.hangup_session(now, args)?,
+            "end-of-file" => self.session_end_of_file(now, args)?,
             other => return Err(format!("unknown action {other:?} ({})", ACTIONS.join(", "))),
         }
         Ok(())
@@ -264,6 +284,9 @@ impl Device {
 
     /// Feed a message received from `from`; answers to requests go back there.
     pub fn handle_message_from(&mut self, now: Now, from: SocketAddr, msg: &SipMessage) {
+        if self.route_to_session(now, from, msg) {
+            return;
+        }
         if msg.is_request() {
             self.on_request(now, from, msg);
         } else {
@@ -281,11 +304,11 @@ impl Device {
         if let (Purpose::Alarm { .. }, true) = (&purpose, (200..300).contains(&code)) {
             self.alarm_ack_in_200(msg);
         }
-        self.on_txn_done(purpose, Some(code));
+        self.on_txn_done(now, purpose, Some(code));
     }
 
     /// A client transaction ended with `code` (`None`: Timer F).
-    fn on_txn_done(&mut self, purpose: Purpose, code: Option<u16>) {
+    fn on_txn_done(&mut self, now: Now, purpose: Purpose, code: Option<u16>) {
         let ok = code.is_some_and(|c| (200..300).contains(&c));
         match purpose {
             Purpose::Keepalive { sn } => self.keepalive_answered(sn, ok),
@@ -301,7 +324,16 @@ impl Device {
                     });
                 }
             }
-            Purpose::Response | Purpose::Alarm { .. } | Purpose::Report => {
+            // §语音广播: the platform took the Response; the audio INVITE follows.
+            Purpose::BroadcastResponse { source_id } if ok => {
+                if let Some(source) = source_id {
+                    self.start_broadcast_audio(now, &source);
+                }
+            }
+            Purpose::Response
+            | Purpose::BroadcastResponse { .. }
+            | Purpose::Alarm { .. }
+            | Purpose::Report => {
                 if !ok {
                     self.events.push_back(DeviceEvent::RequestFailed {
                         method: "MESSAGE".into(),
@@ -326,6 +358,7 @@ impl Device {
         }
         match req.method().unwrap_or("") {
             "ACK" => {}
+            "INVITE" => self.on_invite(now, from, req),
             "MESSAGE" => self.on_message_request(now, from, req),
             "SUBSCRIBE" => self.on_subscribe(now, from, req),
             "OPTIONS" => self.respond(now, from, req, 200, &[]),
@@ -467,7 +500,7 @@ impl Device {
         self.registration_timeout(now);
         let udp = self.udp();
         for t in self.txns.poll(now.mono, udp, &mut self.transmits) {
-            self.on_txn_done(t.purpose, None);
+            self.on_txn_done(now, t.purpose, None);
         }
         self.keepalive_timeout(now);
         let expired = self
@@ -486,6 +519,7 @@ impl Device {
         for (_, l) in due {
             self.do_later(now, l);
         }
+        self.sessions_timeout(now);
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
@@ -504,6 +538,7 @@ impl Device {
                 .deadline()
                 .filter(|_| !self.cfg.faults.subscription_never_expires),
             self.later.iter().map(|(at, _)| *at).min(),
+            self.sessions_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -531,4 +566,6 @@ pub const ACTIONS: &[&str] = &[
     "catalog-change (event: ADD|DEL|ON|OFF|VLOST|DEFECT|UPDATE, channel)",
     "subdevice-fault (channel or id)",
     "subdevice-recover (channel or id)",
+    "bye (call_id; default the newest media session)",
+    "end-of-file (call_id; default the newest media session)",
 ];

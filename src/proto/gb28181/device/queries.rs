@@ -86,11 +86,15 @@ impl Device {
     }
 
     /// Send `m` as a Response MESSAGE (applying the SN-echo fault).
-    pub(super) fn send_response(&mut self, now: Now, mut m: Message) {
+    pub(super) fn send_response(&mut self, now: Now, m: Message) {
+        self.send_response_for(now, m, Purpose::Response)
+    }
+
+    fn send_response_for(&mut self, now: Now, mut m: Message, purpose: Purpose) {
         if self.cfg.faults.wrong_sn_echo {
             m.sn = m.sn.map(|s| s + 1);
         }
-        self.send_message(now, &m, Purpose::Response);
+        self.send_message(now, &m, purpose);
     }
 
     fn answer_query(&mut self, now: Now, q: &Message) {
@@ -269,9 +273,11 @@ impl Device {
     /// 响应", then a Broadcast Response. The notify has no DeviceID; its
     /// TargetID names the receiver, which must be this device or a channel.
     fn on_broadcast(&mut self, now: Now, from: SocketAddr, req: &SipMessage, m: &Message) {
-        let target = match &m.body {
-            Body::BroadcastNotify(b) => b.target_id.clone().unwrap_or_default(),
-            _ => String::new(),
+        let (target, source_id) = match &m.body {
+            Body::BroadcastNotify(b) => {
+                (b.target_id.clone().unwrap_or_default(), b.source_id.clone())
+            }
+            _ => (String::new(), None),
         };
         if !self.is_target(&target) {
             return self.respond(now, from, req, 404, &[]);
@@ -279,7 +285,7 @@ impl Device {
         self.respond(now, from, req, 200, &[]);
         if !self.cfg.faults.no_broadcast_response {
             let r = m.reply_result(ResultType::Ok);
-            self.send_response(now, r);
+            self.send_response_for(now, r, Purpose::BroadcastResponse { source_id });
         }
     }
 }

@@ -1121,3 +1121,281 @@ fn options_and_unknown_methods() {
     assert_eq!(w.request("INFO", &[], None), 501);
     assert_eq!(w.request("MESSAGE", &[], None), 400);
 }
+
+// --- media sessions ---
+
+mod media {
+    use super::*;
+    use crate::proto::gb28181::session::{
+        BroadcastEvent, BroadcastSource, BroadcastSourceConfig, CallRequest, EndReason, MediaUac,
+        SessionCommand, SessionEvent, UacConfig,
+    };
+    use crate::proto::Transmit;
+
+    const VOICE: &str = "34020000001370000001";
+
+    fn parse(t: &Transmit) -> SipMessage {
+        SipMessage::parse(&t.bytes).unwrap().message
+    }
+
+    fn now() -> Now {
+        Now {
+            mono: Instant::now(),
+            wall: chrono::NaiveDate::from_ymd_opt(2026, 1, 2)
+                .unwrap()
+                .and_hms_opt(3, 4, 5)
+                .unwrap(),
+        }
+    }
+
+    fn uac(target: &str, request: impl FnOnce(&str) -> CallRequest) -> MediaUac {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static SEED: AtomicU64 = AtomicU64::new(1);
+        let mut cfg = UacConfig::new(PLAT, plat_addr(), dev_addr(), plat_addr().ip());
+        // Each call its own Call-ID.
+        cfg.seed = SEED.fetch_add(1, Ordering::Relaxed);
+        MediaUac::new(cfg, request(target))
+    }
+
+    /// Carries messages both ways until both are quiet; returns the device's
+    /// events and the platform's session events.
+    fn relay(
+        n: Now,
+        dev: &mut Device,
+        plat: &mut MediaUac,
+    ) -> (Vec<DeviceEvent>, Vec<SessionEvent>) {
+        let (mut de, mut pe) = (Vec::new(), Vec::new());
+        loop {
+            let mut moved = false;
+            while let Some(t) = plat.poll_transmit() {
+                moved = true;
+                dev.handle_message_from(n, plat_addr(), &parse(&t));
+            }
+            while let Some(t) = dev.poll_transmit() {
+                moved = true;
+                plat.handle_message(n, dev_addr(), &parse(&t));
+            }
+            de.extend(std::iter::from_fn(|| dev.poll_event()));
+            pe.extend(std::iter::from_fn(|| plat.poll_event()));
+            if !moved {
+                return (de, pe);
+            }
+        }
+    }
+
+    fn session_events(events: &[DeviceEvent], id: &str) -> Vec<SessionEvent> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                DeviceEvent::Session { call_id, event } if call_id == id => Some(event.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_invite_for_the_device_is_a_session_keyed_by_its_call_id() {
+        let n = now();
+        let mut dev = Device::new(cfg());
+        let mut plat = uac(DEV, |t| CallRequest::live(t, 6000, None));
+        plat.start(n);
+        let id = plat.call_id().to_string();
+        let (de, _) = relay(n, &mut dev, &mut plat);
+        let ev = session_events(&de, &id);
+        assert!(matches!(ev[..], [SessionEvent::Offer { .. }]), "{de:?}");
+        assert_eq!(dev.media_sessions(), vec![id.as_str()]);
+
+        // The media side answers with a port: 200, ACK, Started on both sides.
+        dev.apply_session(n, &id, SessionCommand::Accept(7000));
+        let (de, pe) = relay(n, &mut dev, &mut plat);
+        assert!(matches!(
+            session_events(&de, &id)[..],
+            [SessionEvent::Started { .. }]
+        ));
+        assert!(pe
+            .iter()
+            .any(|e| matches!(e, SessionEvent::Started { findings, .. } if findings.is_empty())));
+        assert!(plat.is_confirmed());
+
+        // The platform's BYE reaches the session, not the device.
+        plat.hangup(n);
+        let (de, pe) = relay(n, &mut dev, &mut plat);
+        assert!(session_events(&de, &id).iter().any(|e| matches!(
+            e,
+            SessionEvent::Ended {
+                reason: EndReason::ByeReceived,
+                ..
+            }
+        )));
+        assert!(pe.iter().any(|e| matches!(
+            e,
+            SessionEvent::ByeAnswered {
+                status: Some(200),
+                ..
+            }
+        )));
+        assert!(dev.media_sessions().is_empty());
+        assert!(!de
+            .iter()
+            .any(|e| matches!(e, DeviceEvent::BadMessage { .. })));
+        // Kept a while for retransmissions, then dropped.
+        let later = n.after(secs(40));
+        dev.handle_timeout(later);
+        assert_eq!(dev.poll_timeout(), None);
+    }
+
+    #[test]
+    fn a_channel_is_answered_and_an_unknown_id_gets_404() {
+        let n = now();
+        let mut dev = Device::new(cfg());
+        let ch = channel_id(DEV, 1);
+        let mut plat = uac(&ch, |t| CallRequest::live(t, 6000, None));
+        plat.start(n);
+        let (de, _) = relay(n, &mut dev, &mut plat);
+        assert!(matches!(
+            session_events(&de, plat.call_id())[..],
+            [SessionEvent::Offer { .. }]
+        ));
+
+        let mut plat = uac("34020000001319999999", |t| CallRequest::live(t, 6000, None));
+        plat.start(n);
+        let (de, pe) = relay(n, &mut dev, &mut plat);
+        assert!(session_events(&de, plat.call_id()).is_empty());
+        assert!(pe.iter().any(|e| matches!(
+            e,
+            SessionEvent::Ended {
+                reason: EndReason::Rejected(404),
+                ..
+            }
+        )));
+        // Alarm inputs are not media sources either.
+        let mut plat = uac(&alarm_input_id(DEV, 1), |t| {
+            CallRequest::live(t, 6000, None)
+        });
+        plat.start(n);
+        let (_, pe) = relay(n, &mut dev, &mut plat);
+        assert!(pe.iter().any(|e| matches!(
+            e,
+            SessionEvent::Ended {
+                reason: EndReason::Rejected(404),
+                ..
+            }
+        )));
+    }
+
+    #[test]
+    fn bye_and_end_of_file_actions_act_on_the_newest_session() {
+        let n = now();
+        let mut dev = Device::new(cfg());
+        let none = BTreeMap::new();
+        assert!(dev.trigger(n, "bye", &none).is_err());
+        assert!(dev.trigger(n, "end-of-file", &none).is_err());
+        let mut plat = uac(DEV, |t| CallRequest::playback(t, 6000, None, 1, 100));
+        plat.start(n);
+        let id = plat.call_id().to_string();
+        relay(n, &mut dev, &mut plat);
+        dev.apply_session(n, &id, SessionCommand::Accept(7000));
+        relay(n, &mut dev, &mut plat);
+
+        dev.trigger(n, "end-of-file", &none).unwrap();
+        let (de, pe) = relay(n, &mut dev, &mut plat);
+        assert!(pe.iter().any(|e| matches!(
+            e,
+            SessionEvent::MediaStatus {
+                notify_type: Some(121),
+                ..
+            }
+        )));
+        assert!(session_events(&de, &id)
+            .iter()
+            .any(|e| matches!(e, SessionEvent::MediaStatusAnswered { status: Some(200) })));
+
+        let mut args = BTreeMap::new();
+        args.insert("call_id".to_string(), "nope".to_string());
+        assert!(dev.trigger(n, "bye", &args).is_err());
+        // The platform hung up after the 121 already; a fresh live session instead.
+        let mut plat = uac(DEV, |t| CallRequest::live(t, 6002, None));
+        plat.start(n);
+        let id = plat.call_id().to_string();
+        relay(n, &mut dev, &mut plat);
+        dev.apply_session(n, &id, SessionCommand::Accept(7002));
+        relay(n, &mut dev, &mut plat);
+        dev.trigger(n, "bye", &none).unwrap();
+        let (_, pe) = relay(n, &mut dev, &mut plat);
+        assert!(pe.iter().any(|e| matches!(
+            e,
+            SessionEvent::Ended {
+                reason: EndReason::ByeReceived,
+                ..
+            }
+        )));
+    }
+
+    #[test]
+    fn the_broadcast_response_is_followed_by_the_audio_invite() {
+        let n = now();
+        let mut dev = Device::new(cfg());
+        let mut src = BroadcastSource::new(BroadcastSourceConfig::new(
+            PLAT,
+            VOICE,
+            DEV,
+            DEV,
+            plat_addr(),
+            dev_addr(),
+            plat_addr().ip(),
+        ));
+        src.start(n);
+        let (mut de, mut se) = (Vec::new(), Vec::new());
+        let mut relay = |dev: &mut Device, src: &mut BroadcastSource| loop {
+            let mut moved = false;
+            while let Some(t) = src.poll_transmit() {
+                moved = true;
+                dev.handle_message_from(n, plat_addr(), &parse(&t));
+            }
+            while let Some(t) = dev.poll_transmit() {
+                moved = true;
+                src.handle_message(n, dev_addr(), &parse(&t));
+            }
+            de.extend(std::iter::from_fn(|| dev.poll_event()));
+            se.extend(std::iter::from_fn(|| src.poll_event()));
+            if !moved {
+                return (de.clone(), se.clone());
+            }
+        };
+        let (d, s) = relay(&mut dev, &mut src);
+        assert!(src.response_ok(), "{s:?}");
+        // The audio call first asks for a receiving port; no INVITE yet.
+        let (call_id, media) = d
+            .iter()
+            .find_map(|e| match e {
+                DeviceEvent::Session {
+                    call_id,
+                    event: SessionEvent::Prepare { media },
+                } => Some((call_id.clone(), media.clone())),
+                _ => None,
+            })
+            .expect("Prepare");
+        assert_eq!(media.port, 0);
+        assert!(src.session().is_none());
+
+        dev.apply_session(n, &call_id, SessionCommand::Accept(7100));
+        let (_, s) = relay(&mut dev, &mut src);
+        let offer = s
+            .iter()
+            .find_map(|e| match e {
+                BroadcastEvent::Session(b) => match b.as_ref() {
+                    SessionEvent::Offer { negotiated, .. } => Some(negotiated.clone()),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .expect("the audio INVITE");
+        assert_eq!(offer.offer.origin.username, DEV);
+        assert_eq!(offer.media[0].remote.port(), 7100);
+        src.accept(n, 8100).unwrap();
+        let (d, _) = relay(&mut dev, &mut src);
+        assert!(session_events(&d, &call_id)
+            .iter()
+            .any(|e| matches!(e, SessionEvent::Started { findings, .. } if findings.is_empty())));
+    }
+}

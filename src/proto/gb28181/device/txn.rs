@@ -91,6 +91,11 @@ pub(super) enum Purpose {
     },
     /// A Response MESSAGE to a query or control.
     Response,
+    /// The Broadcast Response (§语音广播); once answered 2xx the device INVITEs
+    /// the voice source.
+    BroadcastResponse {
+        source_id: Option<String>,
+    },
     Alarm {
         sn: u64,
     },

@@ -389,6 +389,28 @@ impl BroadcastTargetConfig {
     }
 }
 
+impl BroadcastTargetConfig {
+    /// The device's audio INVITE to the voice source `source_id` (语音广播 5),
+    /// receiving on `port` (`tcp` as for [`CallRequest::live`]; port 0: the machine
+    /// asks its driver for a port first, [`SessionEvent::Prepare`]). Call
+    /// [`MediaUac::start`] to send it.
+    pub fn audio_call(
+        &self,
+        source_id: &str,
+        port: u16,
+        tcp: Option<Setup>,
+        seed: u64,
+    ) -> MediaUac {
+        let mut cfg = UacConfig::new(&self.device_id, self.local, self.server, self.media_ip);
+        cfg.domain = self.domain.clone();
+        cfg.transport = self.transport;
+        cfg.user_agent = self.user_agent.clone();
+        cfg.timers = self.timers;
+        cfg.seed = seed;
+        MediaUac::new(cfg, CallRequest::broadcast_audio(source_id, port, tcp))
+    }
+}
+
 #[derive(Debug, Clone)]
 enum ResponsePurpose {
     Response,
@@ -454,18 +476,8 @@ impl BroadcastTarget {
         else {
             return;
         };
-        let mut cfg = UacConfig::new(
-            &self.cfg.device_id,
-            self.cfg.local,
-            self.cfg.server,
-            self.cfg.media_ip,
-        );
-        cfg.domain = self.cfg.domain.clone();
-        cfg.transport = self.cfg.transport;
-        cfg.user_agent = self.cfg.user_agent.clone();
-        cfg.timers = self.cfg.timers;
-        cfg.seed = self.rng.gen();
-        let mut uac = MediaUac::new(cfg, CallRequest::broadcast_audio(&source, port, tcp));
+        let seed = self.rng.gen();
+        let mut uac = self.cfg.audio_call(&source, port, tcp, seed);
         uac.start(now);
         self.session = Some(uac);
     }
