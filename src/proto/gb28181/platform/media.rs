@@ -51,7 +51,7 @@ pub const MEDIA_ACTIONS: &[&str] = &[
 /// One session (or broadcast) the platform runs.
 pub(super) enum Hosted {
     /// A call this platform placed.
-    Call(MediaUac),
+    Call(Box<MediaUac>),
     /// 语音广播 to `device_id`; `deadline`: drop it unless the device's audio
     /// INVITE came by then.
     Broadcast {
@@ -228,7 +228,7 @@ impl Platform {
         cfg.seed = self.rng.gen();
         let mut uac = MediaUac::new(cfg, request);
         uac.start(now);
-        self.media.push(Hosted::Call(uac));
+        self.media.push(Hosted::Call(Box::new(uac)));
         Ok(())
     }
 

@@ -51,6 +51,9 @@ use queries::{Forward, PendingQuery};
 use subscribe::Subscription;
 use transaction::{ClientTx, Purpose, Tick};
 
+// `Session` carries a SessionEvent as it is (320 bytes): events are few, and
+// hosts match on them directly.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum PlatformEvent {
     Registered {
