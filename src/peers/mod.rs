@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 
 use crate::media::{MediaSource, SenderConfig};
 use crate::proto::gb28181::device::{Device, DeviceConfig, DeviceEvent};
-use crate::proto::gb28181::platform::{Platform, PlatformConfig};
+use crate::proto::gb28181::platform::{Platform, PlatformConfig, PlatformEvent};
 use crate::proto::gb28181::session::{SessionCommand, SessionEvent};
 use crate::proto::ps::annexb::VideoCodec;
 use crate::proto::ps::mux::MuxFaults;
@@ -66,22 +66,6 @@ impl<M: SipMachine> PeerHandle<M> {
     }
 }
 
-fn spawn<M: SipMachine>(m: M, ep: Endpoint) -> PeerHandle<M> {
-    let (ctl, ctl_rx) = mpsc::channel(16);
-    let (ev_tx, events) = mpsc::unbounded_channel();
-    let addr = ep.local_addr();
-    let tap = ep.tap.clone();
-    let task = tokio::spawn(driver::run(m, ep, SystemClock, ctl_rx, ev_tx));
-    PeerHandle {
-        ctl,
-        events,
-        task,
-        addr,
-        tap,
-        sessions: SessionLog::default(),
-    }
-}
-
 impl SessionHost for Device {
     fn session_event(e: DeviceEvent) -> std::result::Result<(String, SessionEvent), DeviceEvent> {
         match e {
@@ -95,7 +79,7 @@ impl SessionHost for Device {
     }
 }
 
-/// Like [`spawn`], with a media worker ([`session::spawn_worker`]) for each session
+/// Runs `m` on `ep` by [`driver::run`], with a media worker ([`session::spawn_worker`]) for each session
 /// the machine hosts. The workers' commands reach the machine through its control
 /// channel; the other events reach [`PeerHandle::events`].
 fn spawn_hosting<M: SessionHost>(m: M, ep: Endpoint, plan: MediaPlan) -> PeerHandle<M> {
@@ -128,7 +112,13 @@ fn spawn_hosting<M: SessionHost>(m: M, ep: Endpoint, plan: MediaPlan) -> PeerHan
                                 SessionEvent::Offer { .. } | SessionEvent::Prepare { .. }
                             );
                             if !opens && !workers.contains_key(&call_id) {
-                                continue; // nothing of it runs here
+                                // A late event (the answer to our BYE) of a session
+                                // whose media is over joins its report.
+                                let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
+                                if let Some((_, r)) = log.iter_mut().rev().find(|(id, _)| *id == call_id) {
+                                    r.events.push(se);
+                                }
+                                continue;
                             }
                             let w = workers.entry(call_id.clone()).or_insert_with(|| {
                                 let tx = cmd_tx.clone();
@@ -234,8 +224,39 @@ pub async fn start_camera(mut cfg: DeviceConfig, bind_ip: IpAddr) -> Result<Peer
     Ok(spawn_hosting(device, ep, plan))
 }
 
+impl SessionHost for Platform {
+    fn session_event(
+        e: PlatformEvent,
+    ) -> std::result::Result<(String, SessionEvent), PlatformEvent> {
+        match e {
+            PlatformEvent::Session { call_id, event } => Ok((call_id, event)),
+            e => Err(e),
+        }
+    }
+
+    fn apply_session(&mut self, now: Now, call_id: &str, cmd: SessionCommand) {
+        Platform::apply_session(self, now, call_id, cmd)
+    }
+}
+
+/// How the reference platform receives the media of the sessions it places:
+/// on `ip`, until the session ends (it never hangs up on a frame count), and a
+/// stream that stops for a few seconds is ended with BYE.
+fn platform_media_plan(ip: IpAddr) -> MediaPlan {
+    let mut plan = MediaPlan::new(ip, None, VideoCodec::H264);
+    plan.hangup_when_received = false;
+    plan.receiver.max_frames = None;
+    plan.receiver.max_duration = Duration::from_secs(6 * 3600);
+    plan.receiver.media_timeout = Duration::from_secs(5);
+    plan.max_session = Duration::from_secs(6 * 3600 + 60);
+    plan
+}
+
 /// Start the reference platform listening on `listen`. A lower platform
-/// (with `cfg.upstream`) starts registering to its upper platform.
+/// (with `cfg.upstream`) starts registering to its upper platform. The media
+/// sessions it places (and the audio of its broadcasts) run on the listening
+/// IP, or `cfg.media_ip` when set; a wildcard listener uses the address the
+/// host routes to the outside from, loopback when it has none.
 pub async fn start_platform(
     mut cfg: PlatformConfig,
     listen: PeerAddr,
@@ -243,7 +264,41 @@ pub async fn start_platform(
     let ep = Endpoint::bind(listen.transport, listen.addr).await?;
     cfg.local = ep.local_addr();
     cfg.transport = listen.transport;
+    let ip = cfg.media_ip.unwrap_or(cfg.local.ip());
+    let ip = if ip.is_unspecified() {
+        outward_ip(ip)
+    } else {
+        ip
+    };
+    cfg.media_ip = Some(ip);
     let mut platform = Platform::new(cfg);
     platform.start(SystemClock.now());
-    Ok(spawn(platform, ep))
+    Ok(spawn_hosting(platform, ep, platform_media_plan(ip)))
+}
+
+/// The local address a wildcard of this family stands for: the one routed to
+/// a public address (a connected UDP socket sends nothing), else loopback.
+fn outward_ip(wildcard: IpAddr) -> IpAddr {
+    let (any, public, lo): (SocketAddr, SocketAddr, IpAddr) = if wildcard.is_ipv6() {
+        (
+            "[::]:0".parse().expect("addr"),
+            "[2001:db8::1]:9".parse().expect("addr"),
+            IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+        )
+    } else {
+        (
+            "0.0.0.0:0".parse().expect("addr"),
+            "192.0.2.1:9".parse().expect("addr"),
+            IpAddr::from(std::net::Ipv4Addr::LOCALHOST),
+        )
+    };
+    std::net::UdpSocket::bind(any)
+        .and_then(|s| {
+            s.connect(public)?;
+            s.local_addr()
+        })
+        .map(|a| a.ip())
+        .ok()
+        .filter(|ip| !ip.is_unspecified())
+        .unwrap_or(lo)
 }

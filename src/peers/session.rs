@@ -310,7 +310,15 @@ impl Run {
                 }
             },
             SessionEvent::Offer { negotiated, .. } => {
-                let Some(m) = video(&negotiated).cloned() else {
+                // Audio this side only sends (the voice source of 语音广播) is
+                // answered too; nothing carries it yet.
+                let audio_out = || {
+                    negotiated
+                        .media
+                        .iter()
+                        .find(|m| m.kind == MediaKind::Audio && m.sends() && !m.receives())
+                };
+                let Some(m) = video(&negotiated).or_else(audio_out).cloned() else {
                     self.command(SessionCommand::Refuse);
                     return;
                 };

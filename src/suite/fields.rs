@@ -275,7 +275,8 @@ Expires: 3600\r\nContent-Length: 0\r\n\r\n";
         assert_eq!(resolve(&n, "xml.NotifyType").as_deref(), Some("121"));
         assert_eq!(resolve(&n, "xml.Notify/NotifyType").as_deref(), Some("121"));
         assert_eq!(resolve(&n, "xml.CmdType").as_deref(), Some("MediaStatus"));
-        let body = "v=0\r\ns=Play\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=video 6000 TCP/RTP/AVP 96 98\r\n\
+        let body =
+            "v=0\r\ns=Play\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=video 6000 TCP/RTP/AVP 96 98\r\n\
 a=recvonly\r\na=setup:passive\r\na=rtpmap:96 PS/90000\r\ny=0100000001\r\n";
         let sdp = format!(
             "INVITE sip:x@y SIP/2.0\r\nContent-Length: {}\r\n\r\n{body}",

@@ -823,7 +823,9 @@ impl CaseRun<'_> {
                 "MANSRTSP {}",
                 w.method.clone().unwrap_or_else(|| "request".into())
             ),
-            SessionEventKind::MediaStatusAnswered => "answer to the MediaStatus notification".into(),
+            SessionEventKind::MediaStatusAnswered => {
+                "answer to the MediaStatus notification".into()
+            }
         };
         let mut seen = Vec::new();
         let r = self
@@ -831,9 +833,7 @@ impl CaseRun<'_> {
                 let hit = match (w.event, e) {
                     (SessionEventKind::Ended, SessionEvent::Ended { reason, .. }) => {
                         seen.push(reason_name(reason));
-                        w.reason
-                            .as_deref()
-                            .is_none_or(|r| r == reason_name(reason))
+                        w.reason.as_deref().is_none_or(|r| r == reason_name(reason))
                     }
                     (
                         SessionEventKind::MediaStatus,

@@ -4,7 +4,7 @@
 //! [`PlatformConfig::apply_option`] (`peer:` settings).
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use crate::proto::gb28181::manscdp::Charset;
@@ -138,6 +138,9 @@ pub struct PlatformConfig {
     /// Where this platform's socket is, for Via and Contact of the
     /// requests it sends; the driver sets it.
     pub local: SocketAddr,
+    /// The address media sessions announce in `c=` and receive on; `None`:
+    /// the IP of `local`.
+    pub media_ip: Option<IpAddr>,
     pub transport: Transport,
     /// §保活: "默认心跳间隔60s".
     pub keepalive_interval: Duration,
@@ -175,6 +178,7 @@ impl PlatformConfig {
             time_scale: 1.0,
             user_agent: "camcert reference platform".into(),
             local: SocketAddr::from(([127, 0, 0, 1], 5060)),
+            media_ip: None,
             transport: Transport::Udp,
             keepalive_interval: Duration::from_secs(60),
             keepalive_timeout_count: 3,
@@ -229,7 +233,7 @@ impl PlatformConfig {
     /// `max_expires`, `user_agent`, `keepalive_interval` and
     /// `collect_timeout` (seconds), `keepalive_timeout_count`, `charset`
     /// (`GB2312`, `UTF-8`, ...), `catalog_page_size`, `subscribe_expires`,
-    /// `redirect_to` (`ID@IP:PORT`), `device` (`ID` or `ID:PASSWORD`, adds a
+    /// `redirect_to` (`ID@IP:PORT`), `media_ip`, `device` (`ID` or `ID:PASSWORD`, adds a
     /// provisioned device), `share` (comma-separated IDs), `upstream`
     /// (`ID@IP:PORT`), `upstream_username`, `upstream_password`,
     /// `upstream_expires`, `fault` (see [`PlatformFaults::NAMES`]).
@@ -257,6 +261,14 @@ impl PlatformConfig {
             "catalog_page_size" => self.catalog_page_size = num::<usize>(key, value)?.max(1),
             "subscribe_expires" => self.subscribe_expires = num(key, value)?,
             "redirect_to" => self.redirect_to = Some(id_at(key, value)?),
+            "media_ip" => {
+                self.media_ip = Some(
+                    value
+                        .trim()
+                        .parse()
+                        .map_err(|_| format!("{key}: {value:?} is not an IP address"))?,
+                )
+            }
             "device" => {
                 let (id, pw) = value.split_once(':').unwrap_or((value, ""));
                 self.devices.insert(id.trim().to_string(), pw.to_string());

@@ -21,6 +21,7 @@
 
 mod cascade;
 mod config;
+mod media;
 mod queries;
 mod registrar;
 mod subscribe;
@@ -37,17 +38,23 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 
 pub use config::{PlatformConfig, PlatformFaults, UpstreamConfig};
+pub use media::MEDIA_ACTIONS;
 
 use super::manscdp::{self, CmdType, Root};
 use super::message::{build_request, with_body, RequestParams};
+use super::session::{BroadcastEvent, SessionEvent};
 use crate::proto::sip::{self, NameAddr, SipMessage};
 use crate::proto::{scaled, Now, Transmit, Transport};
 use cascade::Upstream;
+use media::Hosted;
 use queries::{Forward, PendingQuery};
 use subscribe::Subscription;
 use transaction::{ClientTx, Purpose, Tick};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+// `Session` carries a SessionEvent as it is (320 bytes): events are few, and
+// hosts match on them directly.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum PlatformEvent {
     Registered {
         device_id: String,
@@ -144,6 +151,19 @@ pub enum PlatformEvent {
         device_id: String,
         cmd: String,
     },
+    /// An event of a media session this platform runs (a call it placed, or
+    /// the audio session of a broadcast), with the session's Call-ID.
+    Session {
+        call_id: String,
+        event: SessionEvent,
+    },
+    /// 语音广播 to `device_id`: the notification's answer, the device's
+    /// Broadcast response, or the flow failing (the audio session's events come
+    /// as [`PlatformEvent::Session`]).
+    Broadcast {
+        device_id: String,
+        event: BroadcastEvent,
+    },
     /// The message was not a request this machine understands.
     Ignored {
         from: SocketAddr,
@@ -195,6 +215,8 @@ pub struct Platform {
     upstream: Option<Upstream>,
     /// Responses sent, by server transaction, kept for retransmissions.
     answered: HashMap<String, (Vec<u8>, Instant)>,
+    /// Media sessions and broadcasts under way, oldest first.
+    media: Vec<Hosted>,
 }
 
 impl Platform {
@@ -221,6 +243,7 @@ impl Platform {
             next_subscription: 0,
             upstream,
             answered: HashMap::new(),
+            media: Vec::new(),
         }
     }
 
@@ -372,6 +395,10 @@ impl Platform {
         if self.wedged {
             return;
         }
+        // Media sessions keep their own transactions and retransmissions.
+        if let Some(i) = self.media_route(msg) {
+            return self.media_message(now, i, from, msg);
+        }
         // RFC 3261 §17.2.2: a retransmitted request gets the response it
         // had, and is not acted on twice (an alarm acknowledged twice, a
         // catalog sent twice).
@@ -407,6 +434,15 @@ impl Platform {
             Some("MESSAGE") => self.handle_manscdp_request(now, from, msg),
             Some("NOTIFY") => self.handle_notify(now, from, msg),
             Some("ACK") => {}
+            Some("INVITE") => self.refuse_invite(from, msg),
+            // A request in a dialog this platform does not hold (RFC 3261 §12.2.2).
+            Some("BYE" | "INFO" | "CANCEL") => {
+                self.events.push_back(PlatformEvent::Ignored {
+                    from,
+                    summary: msg.summary(),
+                });
+                self.respond(from, msg, 481);
+            }
             Some(_) => {
                 self.events.push_back(PlatformEvent::Ignored {
                     from,
@@ -600,6 +636,7 @@ impl Platform {
         self.tick_subscriptions(now);
         self.tick_upstream(now);
         self.drain_upstream(now);
+        self.tick_media(now);
     }
 
     fn tick_transactions(&mut self, now: Now) {
@@ -653,6 +690,7 @@ impl Platform {
             .chain(forwards)
             .chain(subs)
             .chain(up)
+            .chain([self.media_timeout()])
             .flatten()
             .min()
     }

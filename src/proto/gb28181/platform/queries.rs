@@ -162,6 +162,14 @@ impl Platform {
     /// (`set`/`reset`); subscriptions take `expires`; `unsubscribe` takes
     /// `event` (`catalog`/`alarm`). A lower platform's `register` and
     /// `unregister` act on its registration to the upper platform.
+    ///
+    /// Media sessions ([`super::MEDIA_ACTIONS`]): `play`, `playback`,
+    /// `download`, `talk` call the device with `channel` (default: the
+    /// device), `media` (`udp`, `tcp-active`, `tcp-passive`), `start`/`end`
+    /// (Unix seconds) and `speed`; `broadcast` notifies it with `channel`
+    /// (TargetID) and `source` (SourceID); `bye`, `pause`, `resume`, `scale`
+    /// (`value`), `seek` (`seconds`), `teardown` act on the newest session or
+    /// the one with `call_id`.
     pub fn trigger(
         &mut self,
         now: Now,
@@ -179,6 +187,9 @@ impl Platform {
         action: &str,
         args: &BTreeMap<String, String>,
     ) -> Result<(), String> {
+        if let Some(r) = self.media_trigger(now, action, args) {
+            return r;
+        }
         match action {
             "register" | "unregister" => {
                 let u = self
@@ -197,8 +208,9 @@ impl Platform {
             }
             _ if !ACTIONS.contains(&action) => {
                 return Err(format!(
-                    "unknown action {action:?} ({})",
-                    ACTIONS.join(", ")
+                    "unknown action {action:?} ({}, {})",
+                    ACTIONS.join(", "),
+                    super::MEDIA_ACTIONS.join(", ")
                 ))
             }
             _ => {}

@@ -18,7 +18,7 @@ use super::dialog::{respond, ClientTxns, SentResponses};
 use super::finding::{self as rules, Finding};
 use super::uac::{CallRequest, MediaUac, UacConfig};
 use super::uas::{MediaUas, UasConfig};
-use super::{SessionEvent, Timers};
+use super::{SessionCommand, SessionEvent, Timers};
 use crate::proto::gb28181::manscdp::{self, Body, Charset, ResultType};
 use crate::proto::gb28181::message::{manscdp_message, RequestParams};
 use crate::proto::sdp::Setup;
@@ -153,6 +153,8 @@ pub struct BroadcastSource {
     rng: StdRng,
     sn: u64,
     response_ok: bool,
+    /// The notification was refused or never answered, or the device said no.
+    notify_failed: bool,
     session: Option<MediaUas>,
     txns: ClientTxns<NotifyPurpose>,
     sent: SentResponses,
@@ -169,6 +171,7 @@ impl BroadcastSource {
             rng,
             sn: 0,
             response_ok: false,
+            notify_failed: false,
             session: None,
             txns,
             sent: SentResponses::default(),
@@ -185,6 +188,56 @@ impl BroadcastSource {
     /// Whether the device's Broadcast response said OK.
     pub fn response_ok(&self) -> bool {
         self.response_ok
+    }
+
+    pub fn config(&self) -> &BroadcastSourceConfig {
+        &self.cfg
+    }
+
+    /// Whether `msg` is this broadcast's business: an answer to its notification,
+    /// the device's audio INVITE to the voice source (before the session exists;
+    /// Request-URI or To user is the SourceID), or a message of the audio session.
+    /// The device's Broadcast Response MESSAGE is out of any dialog; its sender
+    /// decides whether it belongs here.
+    pub fn matches(&self, msg: &SipMessage) -> bool {
+        if self.txns.owns_response(msg) {
+            return true;
+        }
+        match &self.session {
+            Some(s) if s.call_id().is_some() => s.matches(msg),
+            _ => {
+                let source = Some(self.cfg.source_id.as_str());
+                let ruri = msg.uri().and_then(sip::SipUri::parse).and_then(|u| u.user);
+                let to = msg
+                    .headers
+                    .get("To")
+                    .and_then(sip::NameAddr::parse)
+                    .and_then(|n| n.uri.user);
+                msg.method() == Some("INVITE")
+                    && (ruri.as_deref() == source || to.as_deref() == source)
+            }
+        }
+    }
+
+    /// The Call-ID of the audio session, once its INVITE arrived.
+    pub fn call_id(&self) -> Option<&str> {
+        self.session.as_ref().and_then(MediaUas::call_id)
+    }
+
+    /// Hand a media command to the audio session.
+    pub fn apply(&mut self, now: Now, cmd: SessionCommand) {
+        if let Some(s) = &mut self.session {
+            s.apply(now, cmd);
+        }
+    }
+
+    /// Whether nothing is left to do: the audio session is over, or the
+    /// notification failed before one began.
+    pub fn is_finished(&self) -> bool {
+        match &self.session {
+            Some(s) => s.is_finished(),
+            None => self.txns.is_empty() && self.events.is_empty() && self.notify_failed,
+        }
     }
 
     /// Send the Broadcast notification (语音广播 1).
@@ -244,6 +297,7 @@ impl BroadcastSource {
                 self.events
                     .push_back(BroadcastEvent::NotifyAnswered { status: Some(code) });
                 if !(200..300).contains(&code) {
+                    self.notify_failed = true;
                     self.events.push_back(BroadcastEvent::Failed {
                         findings: vec![rules::BROADCAST_FLOW
                             .finding(format!("Broadcast notification answered {code}"))],
@@ -286,6 +340,7 @@ impl BroadcastSource {
                     d.findings.into_iter().map(Finding::from).collect();
                 self.response_ok = resp.result == Some(ResultType::Ok);
                 if !self.response_ok {
+                    self.notify_failed = true;
                     findings.push(
                         rules::BROADCAST_REFUSED
                             .finding(format!("Broadcast response Result {:?}", resp.result)),
@@ -302,6 +357,7 @@ impl BroadcastSource {
 
     pub fn handle_timeout(&mut self, now: Now) {
         for NotifyPurpose::Notify in self.txns.on_timeout(now, &mut self.transmits) {
+            self.notify_failed = true;
             self.events
                 .push_back(BroadcastEvent::NotifyAnswered { status: None });
             self.events.push_back(BroadcastEvent::Failed {

@@ -260,6 +260,18 @@ impl<P: Clone> ClientTxns<P> {
     pub fn is_empty(&self) -> bool {
         self.list.is_empty()
     }
+
+    /// Whether `m` is a response to one of the open transactions.
+    pub fn owns_response(&self, m: &SipMessage) -> bool {
+        let (Some(branch), Some(c)) = (branch_of(m), m.cseq()) else {
+            return false;
+        };
+        m.status().is_some()
+            && self
+                .list
+                .iter()
+                .any(|t| t.branch == branch && t.method == c.method)
+    }
 }
 
 /// Responses already sent, so a retransmitted request gets the same answer.

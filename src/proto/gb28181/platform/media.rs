@@ -1,0 +1,475 @@
+//! The platform's media sessions (`gb28181-features.txt` 实时预览, 录像回放,
+//! 文件下载, 语音对讲, 语音广播, 断流; `platform-cascade-sip.txt` 实时视频).
+//!
+//! The platform places calls to a registered device as [`MediaUac`]s (the
+//! `play`, `playback`, `download` and `talk` trigger actions), controls them
+//! (`pause`, `resume`, `scale`, `seek`, `teardown`, `bye`), and runs 语音广播 as
+//! the voice source with a [`BroadcastSource`] (`broadcast`), whose audio
+//! INVITE from the device a hosted [`MediaUas`](crate::proto::gb28181::session::MediaUas)
+//! answers. Each session is known by its Call-ID: every message with that
+//! Call-ID goes to it, its events come out as [`PlatformEvent::Session`], and
+//! the media side of the driver answers through [`Platform::apply_session`].
+//!
+//! A calling session's receiving media has port 0 in the request, so the
+//! session asks for a socket first
+//! ([`SessionEvent::Prepare`](crate::proto::gb28181::session::SessionEvent::Prepare));
+//! the driver's media worker opens it and answers [`SessionCommand::Accept`].
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
+
+use rand::Rng;
+
+use super::{from_user, Platform, PlatformEvent};
+use crate::proto::gb28181::manscdp::{self, Body};
+use crate::proto::gb28181::session::finding::BROADCAST_FLOW;
+use crate::proto::gb28181::session::mansrtsp::Range;
+use crate::proto::gb28181::session::{
+    BroadcastEvent, BroadcastSource, BroadcastSourceConfig, CallRequest, MediaUac, SessionCommand,
+    UacConfig,
+};
+use crate::proto::sdp::Setup;
+use crate::proto::sip::SipMessage;
+use crate::proto::{Now, Transmit};
+
+/// The trigger actions of media sessions.
+pub const MEDIA_ACTIONS: &[&str] = &[
+    "play",
+    "playback",
+    "download",
+    "talk",
+    "broadcast",
+    "bye",
+    "pause",
+    "resume",
+    "scale",
+    "seek",
+    "teardown",
+];
+
+/// One session (or broadcast) the platform runs.
+pub(super) enum Hosted {
+    /// A call this platform placed.
+    Call(Box<MediaUac>),
+    /// 语音广播 to `device_id`; `deadline`: drop it unless the device's audio
+    /// INVITE came by then.
+    Broadcast {
+        source: Box<BroadcastSource>,
+        device_id: String,
+        deadline: Instant,
+        /// The Broadcast Response MESSAGE arrived.
+        responded: bool,
+    },
+}
+
+impl Hosted {
+    fn call_id(&self) -> Option<&str> {
+        match self {
+            Hosted::Call(u) => Some(u.call_id()),
+            Hosted::Broadcast { source, .. } => source.call_id(),
+        }
+    }
+
+    fn handle_message(&mut self, now: Now, from: SocketAddr, msg: &SipMessage) {
+        match self {
+            Hosted::Call(u) => u.handle_message(now, from, msg),
+            Hosted::Broadcast { source, .. } => source.handle_message(now, from, msg),
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        match self {
+            Hosted::Call(u) => u.poll_timeout(),
+            Hosted::Broadcast {
+                source, deadline, ..
+            } => {
+                let d = source.call_id().is_none().then_some(*deadline);
+                [source.poll_timeout(), d].into_iter().flatten().min()
+            }
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Now) {
+        match self {
+            Hosted::Call(u) => u.handle_timeout(now),
+            Hosted::Broadcast { source, .. } => source.handle_timeout(now),
+        }
+    }
+
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        match self {
+            Hosted::Call(u) => u.poll_transmit(),
+            Hosted::Broadcast { source, .. } => source.poll_transmit(),
+        }
+    }
+
+    fn is_finished(&self) -> bool {
+        match self {
+            Hosted::Call(u) => u.is_finished(),
+            Hosted::Broadcast { source, .. } => source.is_finished(),
+        }
+    }
+}
+
+/// A Unix-seconds argument.
+fn seconds(args: &BTreeMap<String, String>, key: &str, default: u64) -> Result<u64, String> {
+    match args.get(key) {
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| format!("{key}: {v:?} is not Unix seconds")),
+        None => Ok(default),
+    }
+}
+
+fn number(args: &BTreeMap<String, String>, key: &str) -> Result<f64, String> {
+    let v = args.get(key).ok_or_else(|| format!("{key} is needed"))?;
+    v.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|n| n.is_finite())
+        .ok_or_else(|| format!("{key}: {v:?} is not a number"))
+}
+
+impl Platform {
+    /// The address this platform announces and receives media on.
+    fn media_ip(&self) -> IpAddr {
+        self.cfg.media_ip.unwrap_or(self.cfg.local.ip())
+    }
+
+    /// The device a media action goes to and its address: the owner of
+    /// `channel` when the catalog named it, else `device_id`, else the device
+    /// that registered last.
+    fn media_destination(
+        &self,
+        args: &BTreeMap<String, String>,
+    ) -> Result<(String, SocketAddr), String> {
+        if let Some((addr, owner)) = args.get("channel").and_then(|c| self.route(c)) {
+            return Ok((owner, addr));
+        }
+        let device = match args.get("device_id") {
+            Some(d) => d.clone(),
+            None => self
+                .last_registered
+                .clone()
+                .ok_or("no device is registered and no device_id was given")?,
+        };
+        let r = self
+            .registrations
+            .get(&device)
+            .ok_or_else(|| format!("device {device} is not registered"))?;
+        Ok((device, r.addr))
+    }
+
+    /// Carry out a media action; `None` when `action` is not one.
+    pub(super) fn media_trigger(
+        &mut self,
+        now: Now,
+        action: &str,
+        args: &BTreeMap<String, String>,
+    ) -> Option<Result<(), String>> {
+        let r = match action {
+            "play" | "playback" | "download" | "talk" => self.place_call(now, action, args),
+            "broadcast" => self.start_broadcast(now, args),
+            "bye" | "hangup" | "pause" | "resume" | "scale" | "seek" | "teardown" => {
+                self.control_session(now, action, args)
+            }
+            _ => return None,
+        };
+        self.pump_media();
+        Some(r)
+    }
+
+    /// 实时预览, 录像回放, 文件下载, 语音对讲: INVITE the device. Args: `channel`
+    /// (default: the device), `media` (`udp`, `tcp-active`: the device connects,
+    /// `tcp-passive`: the platform connects), `start`/`end` (Unix seconds;
+    /// default: the last hour), `speed` (download).
+    fn place_call(
+        &mut self,
+        now: Now,
+        action: &str,
+        args: &BTreeMap<String, String>,
+    ) -> Result<(), String> {
+        let (device, dest) = self.media_destination(args)?;
+        let channel = args.get("channel").cloned().unwrap_or(device);
+        // 媒体传输方式: TCP主动 is the device connecting, so the platform offers
+        // a=setup:passive; TCP被动 the other way round.
+        let tcp = match args.get("media").map(String::as_str) {
+            None | Some("udp") => None,
+            Some("tcp-active") => Some(Setup::Passive),
+            Some("tcp-passive") => Some(Setup::Active),
+            Some(o) => return Err(format!("media {o:?}: udp, tcp-active or tcp-passive")),
+        };
+        let now_s = now.wall.and_utc().timestamp().max(0) as u64;
+        let end = seconds(args, "end", now_s)?;
+        let start = seconds(args, "start", end.saturating_sub(3600))?;
+        if start > end {
+            return Err(format!("start {start} is after end {end}"));
+        }
+        let speed = match args.get("speed") {
+            Some(s) => Some(
+                s.trim()
+                    .parse::<u32>()
+                    .map_err(|_| format!("speed {s:?} is not a whole number"))?,
+            ),
+            None => None,
+        };
+        let request = match action {
+            "play" => CallRequest::live(&channel, 0, tcp),
+            "playback" => CallRequest::playback(&channel, 0, tcp, start, end),
+            "download" => CallRequest::download(&channel, 0, tcp, start, end, speed),
+            _ => CallRequest::talk(&channel, 0, tcp),
+        };
+        let mut cfg = UacConfig::new(&self.cfg.platform_id, self.cfg.local, dest, self.media_ip());
+        cfg.domain = self.cfg.domain.clone();
+        cfg.transport = self.cfg.transport;
+        cfg.user_agent = self.cfg.user_agent.clone();
+        cfg.seed = self.rng.gen();
+        let mut uac = MediaUac::new(cfg, request);
+        uac.start(now);
+        self.media.push(Hosted::Call(Box::new(uac)));
+        Ok(())
+    }
+
+    /// 语音广播: notify the device. Args: `channel` (TargetID, the device's
+    /// voice output; default: the device), `source` (SourceID, default: this
+    /// platform's ID).
+    fn start_broadcast(&mut self, now: Now, args: &BTreeMap<String, String>) -> Result<(), String> {
+        let (device, dest) = self.media_destination(args)?;
+        let target = args
+            .get("channel")
+            .or_else(|| args.get("target"))
+            .cloned()
+            .unwrap_or_else(|| device.clone());
+        let source_id = args
+            .get("source")
+            .cloned()
+            .unwrap_or_else(|| self.cfg.platform_id.clone());
+        let mut cfg = BroadcastSourceConfig::new(
+            &self.cfg.platform_id,
+            &source_id,
+            &device,
+            &target,
+            self.cfg.local,
+            dest,
+            self.media_ip(),
+        );
+        cfg.domain = self.cfg.domain.clone();
+        cfg.transport = self.cfg.transport;
+        cfg.user_agent = self.cfg.user_agent.clone();
+        cfg.charset = self.cfg.charset;
+        cfg.seed = self.rng.gen();
+        cfg.uas.transport = self.cfg.transport;
+        cfg.uas.user_agent = self.cfg.user_agent.clone();
+        cfg.uas.seed = self.rng.gen();
+        let give_up = cfg.timers.t1 * 64 * 2;
+        let mut source = BroadcastSource::new(cfg);
+        source.start(now);
+        self.media.push(Hosted::Broadcast {
+            source: Box::new(source),
+            device_id: device,
+            deadline: now.mono + give_up,
+            responded: false,
+        });
+        Ok(())
+    }
+
+    /// Session control on the session with the `call_id` arg, or the newest.
+    fn control_session(
+        &mut self,
+        now: Now,
+        action: &str,
+        args: &BTreeMap<String, String>,
+    ) -> Result<(), String> {
+        let i = match args.get("call_id") {
+            Some(c) => self
+                .media
+                .iter()
+                .position(|h| h.call_id() == Some(c.as_str()))
+                .ok_or_else(|| format!("no media session with Call-ID {c}"))?,
+            None => self
+                .media
+                .iter()
+                .rposition(|h| h.call_id().is_some())
+                .ok_or("no media session")?,
+        };
+        let not_up = || format!("{action}: the session is not established");
+        match &mut self.media[i] {
+            Hosted::Call(u) => match action {
+                "bye" | "hangup" => u.hangup(now),
+                "pause" => {
+                    u.pause(now).ok_or_else(not_up)?;
+                }
+                "resume" => {
+                    u.play(now, None, Some(Range::RESUME)).ok_or_else(not_up)?;
+                }
+                "scale" => {
+                    let v = number(args, "value")?;
+                    u.play(now, Some(v), None).ok_or_else(not_up)?;
+                }
+                "seek" => {
+                    let s = number(args, "seconds")?;
+                    u.play(now, None, Some(Range::from_seconds(s)))
+                        .ok_or_else(not_up)?;
+                }
+                _ => {
+                    u.teardown(now).ok_or_else(not_up)?;
+                }
+            },
+            Hosted::Broadcast { source, .. } => match action {
+                "bye" | "hangup" => source.hangup(now),
+                _ => return Err(format!("{action}: a broadcast session takes only bye")),
+            },
+        }
+        Ok(())
+    }
+
+    /// The session (or broadcast) `msg` belongs to.
+    pub(super) fn media_route(&self, msg: &SipMessage) -> Option<usize> {
+        if let Some(i) = self.media.iter().position(|h| match h {
+            Hosted::Call(u) => u.matches(msg),
+            Hosted::Broadcast { source, .. } => source.matches(msg),
+        }) {
+            return Some(i);
+        }
+        // 语音广播 3: the device's Broadcast Response, outside any dialog.
+        if msg.method() != Some("MESSAGE") {
+            return None;
+        }
+        let sender = from_user(msg)?;
+        let i = self.media.iter().position(|h| {
+            matches!(h, Hosted::Broadcast { device_id, responded: false, .. } if *device_id == sender)
+        })?;
+        let d = manscdp::Message::decode(&msg.body).ok()?;
+        matches!(d.message.body, Body::BroadcastResponse(_)).then_some(i)
+    }
+
+    /// Feed a message to the session `i` ([`Platform::media_route`]).
+    pub(super) fn media_message(&mut self, now: Now, i: usize, from: SocketAddr, msg: &SipMessage) {
+        if let Hosted::Broadcast { responded, .. } = &mut self.media[i] {
+            if msg.method() == Some("MESSAGE") {
+                *responded = true;
+            }
+        }
+        self.media[i].handle_message(now, from, msg);
+        self.pump_media();
+    }
+
+    /// A device's INVITE that no broadcast waits for: refused.
+    pub(super) fn refuse_invite(&mut self, from: SocketAddr, msg: &SipMessage) {
+        let sender = from_user(msg);
+        let registered = sender
+            .as_ref()
+            .is_some_and(|s| self.registrations.contains_key(s));
+        // An unregistered device gets 403, as its other requests do (§注册); a
+        // registered one asked for something this platform does not offer:
+        // only a pending 语音广播's voice source takes calls.
+        let (status, reason) = if registered {
+            (404, "INVITE for no voice source of a pending broadcast")
+        } else {
+            (403, "INVITE from a device that is not registered")
+        };
+        self.events.push_back(PlatformEvent::Rejected {
+            device_id: sender,
+            status,
+            reason: format!("{}: {reason}", msg.summary()),
+        });
+        self.respond(from, msg, status);
+    }
+
+    /// Hand a media command to the session with this Call-ID.
+    pub fn apply_session(&mut self, now: Now, call_id: &str, cmd: SessionCommand) {
+        let Some(h) = self.media.iter_mut().find(|h| h.call_id() == Some(call_id)) else {
+            return;
+        };
+        match h {
+            Hosted::Call(u) => u.apply(now, cmd),
+            Hosted::Broadcast { source, .. } => source.apply(now, cmd),
+        }
+        self.pump_media();
+    }
+
+    /// The media sessions under way, with their Call-IDs (a broadcast before
+    /// the device's INVITE has none).
+    pub fn media_sessions(&self) -> Vec<Option<String>> {
+        self.media
+            .iter()
+            .map(|h| h.call_id().map(str::to_string))
+            .collect()
+    }
+
+    pub(super) fn media_timeout(&self) -> Option<Instant> {
+        self.media.iter().filter_map(Hosted::poll_timeout).min()
+    }
+
+    pub(super) fn tick_media(&mut self, now: Now) {
+        for h in &mut self.media {
+            if h.poll_timeout().is_some_and(|t| t <= now.mono) {
+                h.handle_timeout(now);
+            }
+        }
+        // A broadcast whose device never asked for the audio is given up.
+        let mut i = 0;
+        while i < self.media.len() {
+            match &self.media[i] {
+                Hosted::Broadcast {
+                    source,
+                    device_id,
+                    deadline,
+                    ..
+                } if source.call_id().is_none() && *deadline <= now.mono => {
+                    let device_id = device_id.clone();
+                    self.media.remove(i);
+                    self.events.push_back(PlatformEvent::Broadcast {
+                        device_id,
+                        event: BroadcastEvent::Failed {
+                            findings: vec![
+                                BROADCAST_FLOW.finding("the device never sent the audio INVITE")
+                            ],
+                        },
+                    });
+                }
+                _ => i += 1,
+            }
+        }
+        self.pump_media();
+    }
+
+    /// Move the sessions' messages and events out; drop the finished ones.
+    pub(super) fn pump_media(&mut self) {
+        for h in &mut self.media {
+            while let Some(t) = h.poll_transmit() {
+                self.transmits.push_back(t);
+            }
+            match h {
+                Hosted::Call(u) => {
+                    while let Some(event) = u.poll_event() {
+                        self.events.push_back(PlatformEvent::Session {
+                            call_id: u.call_id().to_string(),
+                            event,
+                        });
+                    }
+                }
+                Hosted::Broadcast {
+                    source, device_id, ..
+                } => {
+                    while let Some(e) = source.poll_event() {
+                        let e = match e {
+                            BroadcastEvent::Session(event) => PlatformEvent::Session {
+                                call_id: source.call_id().unwrap_or_default().to_string(),
+                                event: *event,
+                            },
+                            event => PlatformEvent::Broadcast {
+                                device_id: device_id.clone(),
+                                event,
+                            },
+                        };
+                        self.events.push_back(e);
+                    }
+                }
+            }
+        }
+        self.media.retain(|h| !h.is_finished());
+    }
+}
