@@ -29,9 +29,15 @@
 //! # let _ = sent; Ok(()) }
 //! ```
 
+mod audio;
 mod receiver;
 mod sender;
 mod source;
+
+pub use audio::{
+    AudioReceiveReport, AudioReceiverConfig, AudioSendReport, AudioSenderConfig, AudioSocket,
+    AudioTasks, Tone,
+};
 
 pub use receiver::{MediaReceiver, ReceiveReport, ReceiverConfig};
 pub use sender::{MediaSender, SendReport, SenderConfig};

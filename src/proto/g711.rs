@@ -231,7 +231,10 @@ mod tests {
                 let d = law.decode_sample(law.encode_sample(s));
                 assert!(d >= last, "{law:?} {s}: {d} < {last}");
                 // The decoded value is within one quantisation step of the input.
-                assert!((i32::from(d) - i32::from(s)).abs() <= 1024, "{law:?} {s} -> {d}");
+                assert!(
+                    (i32::from(d) - i32::from(s)).abs() <= 1024,
+                    "{law:?} {s} -> {d}"
+                );
                 last = d;
             }
         }
