@@ -40,7 +40,7 @@ pub use audio::{
 };
 
 pub use receiver::{MediaReceiver, ReceiveReport, ReceiverConfig};
-pub use sender::{MediaSender, SendReport, SenderConfig};
+pub use sender::{MediaSender, Pace, PaceControl, Seek, SendReport, SenderConfig};
 pub use source::{MediaSource, SourceFrame};
 
 use std::net::{IpAddr, SocketAddr};
