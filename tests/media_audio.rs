@@ -211,3 +211,114 @@ async fn a_silent_peer_is_a_media_timeout() {
     assert!(got.media_timeout);
     assert_eq!(got.packets, 0);
 }
+
+// ---- A whole talk session: INVITE s=Talk, both sides exchange audio, BYE. ----
+
+mod talk {
+    use super::*;
+    use camcert::peers::session::{answer, call, MediaPlan, SessionReport};
+    use camcert::proto::gb28181::session::{
+        CallRequest, EndReason, MediaTransport, SessionEvent, UacConfig, UasConfig,
+    };
+    use camcert::proto::ps::annexb::VideoCodec;
+    use camcert::proto::sdp::{Direction, MediaKind, Setup};
+    use camcert::proto::Transport;
+    use camcert::transport::Endpoint;
+
+    const PLAT: &str = "34020000002000000001";
+    const CAM: &str = "34020000001320000001";
+
+    fn plan(hangup: bool, packets: Option<u64>) -> MediaPlan {
+        let ip = "127.0.0.1".parse().unwrap();
+        let mut p = MediaPlan::new(ip, None, VideoCodec::H264);
+        p.audio.sender = AudioSenderConfig {
+            time_scale: SCALE,
+            ..AudioSenderConfig::new(0)
+        };
+        p.audio.receiver = AudioReceiverConfig {
+            max_packets: packets,
+            max_duration: Duration::from_secs(20),
+            media_timeout: Duration::from_secs(3),
+            time_scale: SCALE,
+            ..AudioReceiverConfig::new(0)
+        };
+        p.hangup_when_received = hangup;
+        p.max_session = Duration::from_secs(30);
+        p
+    }
+
+    fn end_reason(r: &SessionReport) -> EndReason {
+        r.events
+            .iter()
+            .find_map(|e| match e {
+                SessionEvent::Ended { reason, .. } => Some(*reason),
+                _ => None,
+            })
+            .expect("the session ended")
+    }
+
+    async fn talk(tcp: Option<Setup>, plat_transport: MediaTransport) {
+        let cam_ep = Endpoint::bind(Transport::Udp, any()).await.unwrap();
+        let plat_ep = Endpoint::bind(Transport::Udp, any()).await.unwrap();
+        let ip = "127.0.0.1".parse().unwrap();
+        let uas = UasConfig::new(CAM, cam_ep.local_addr(), ip);
+        let uac = UacConfig::new(PLAT, plat_ep.local_addr(), cam_ep.local_addr(), ip);
+        let (cam_plan, plat_plan) = (plan(false, None), plan(true, Some(PACKETS)));
+        let (cam, plat) = tokio::join!(
+            answer(cam_ep, uas, &cam_plan),
+            call(plat_ep, uac, CallRequest::talk(CAM, 0, tcp), &plat_plan)
+        );
+        let (cam, plat) = (cam.unwrap(), plat.unwrap());
+        assert!(cam.errors.is_empty(), "{:?}", cam.errors);
+        assert!(plat.errors.is_empty(), "{:?}", plat.errors);
+        let (pn, cn) = (
+            plat.negotiated.clone().unwrap(),
+            cam.negotiated.clone().unwrap(),
+        );
+        assert_eq!(pn.ssrc, cn.ssrc);
+        for m in [&pn.media[0], &cn.media[0]] {
+            assert_eq!(m.kind, MediaKind::Audio);
+            assert_eq!(m.direction, Direction::SendRecv);
+            assert_eq!((m.payload_type, m.encoding.as_str()), (8, "PCMA"));
+        }
+        assert_eq!(pn.media[0].transport, plat_transport);
+        assert!(plat.sent.is_none() && plat.received.is_none());
+
+        // The platform heard the camera's tone: every packet, clean, with y=.
+        let got = plat.audio_received.as_ref().unwrap();
+        assert!(got.check.is_clean(), "{:#?}", got.check.findings);
+        assert_eq!(got.stop, StopReason::Frames);
+        assert_eq!(got.packets, PACKETS);
+        assert_eq!(got.check.ssrc, Some(pn.ssrc.0));
+        assert_eq!(got.check.timestamp_step, Some(160));
+        // The camera heard the platform's until the BYE.
+        let got = cam.audio_received.as_ref().unwrap();
+        assert!(got.check.is_clean(), "{:#?}", got.check.findings);
+        assert!(got.packets >= PACKETS / 2, "{}", got.packets);
+        assert_eq!(got.check.ssrc, Some(cn.ssrc.0));
+        // Both senders ran until the session ended.
+        let (ps, cs) = (
+            plat.audio_sent.as_ref().unwrap(),
+            cam.audio_sent.as_ref().unwrap(),
+        );
+        assert!(cs.packets >= PACKETS, "{cs:?}");
+        assert!(ps.packets >= got.packets, "{ps:?}");
+        assert_eq!(end_reason(&plat), EndReason::ByeSent);
+        assert_eq!(end_reason(&cam), EndReason::ByeReceived);
+    }
+
+    #[tokio::test]
+    async fn talk_session_over_udp() {
+        talk(None, MediaTransport::Udp).await;
+    }
+
+    #[tokio::test]
+    async fn talk_session_over_tcp_with_the_platform_listening() {
+        talk(Some(Setup::Passive), MediaTransport::TcpPassive).await;
+    }
+
+    #[tokio::test]
+    async fn talk_session_over_tcp_with_the_camera_listening() {
+        talk(Some(Setup::Active), MediaTransport::TcpActive).await;
+    }
+}
