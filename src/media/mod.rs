@@ -29,12 +29,18 @@
 //! # let _ = sent; Ok(()) }
 //! ```
 
+mod audio;
 mod receiver;
 mod sender;
 mod source;
 
+pub use audio::{
+    AudioReceiveReport, AudioReceiverConfig, AudioSendReport, AudioSenderConfig, AudioSocket,
+    AudioTasks, Tone,
+};
+
 pub use receiver::{MediaReceiver, ReceiveReport, ReceiverConfig};
-pub use sender::{MediaSender, SendReport, SenderConfig};
+pub use sender::{MediaSender, Pace, PaceControl, Seek, SendReport, SenderConfig};
 pub use source::{sample_h264, MediaSource, SourceFrame};
 
 use std::net::{IpAddr, SocketAddr};

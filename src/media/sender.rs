@@ -1,12 +1,14 @@
 //! The media sender: source → PS mux → RTP packetize → UDP / RFC 4571 TCP, paced.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use bytes::BytesMut;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::watch;
 
 use super::{
     accept_until, connect_retrying, Cancel, Capture, CapturedPacket, Link, MediaSource, Progress,
@@ -87,6 +89,110 @@ impl SenderConfig {
     pub fn media_time(&self, i: u64) -> Duration {
         Duration::from_secs_f64(i as f64 / self.frame_rate)
     }
+}
+
+/// How a running sender is told to play (录像回放: MANSRTSP PLAY, PAUSE, `Scale`,
+/// `Range`). Media time and RTP timestamps keep the source's clock whatever the
+/// speed; only the wall time between pictures changes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pace {
+    /// Send nothing until resumed.
+    pub paused: bool,
+    /// Playback speed: 2.0 sends the pictures of two seconds of media per second of
+    /// wall time (on top of [`SenderConfig::time_scale`]).
+    pub scale: f64,
+    /// The latest seek asked for.
+    pub seek: Option<Seek>,
+}
+
+/// A jump to a media time (`Range: npt=<seconds>-`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Seek {
+    /// Media time from the start of the source: the next picture is the one due
+    /// then, with its PTS.
+    pub to: Duration,
+    /// Tells repeated seeks to the same time apart.
+    pub id: u64,
+}
+
+impl Default for Pace {
+    fn default() -> Self {
+        Pace {
+            paused: false,
+            scale: 1.0,
+            seek: None,
+        }
+    }
+}
+
+/// The handle that steers a sender started with [`MediaSender::run_paced`]. Cloning
+/// shares it.
+#[derive(Debug, Clone)]
+pub struct PaceControl(Arc<watch::Sender<Pace>>);
+
+impl Default for PaceControl {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PaceControl {
+    /// Playing at normal speed from where the sender is.
+    pub fn new() -> Self {
+        PaceControl(Arc::new(watch::channel(Pace::default()).0))
+    }
+
+    /// PAUSE: the sender stops after the picture it is sending.
+    pub fn pause(&self) {
+        self.0.send_modify(|p| p.paused = true);
+    }
+
+    /// PLAY: resume (the next picture goes out at once).
+    pub fn play(&self) {
+        self.0.send_modify(|p| p.paused = false);
+    }
+
+    /// `Scale`: the speed from the next picture on. Refuses (false) anything but a
+    /// finite positive number: reverse playback is not carried.
+    pub fn set_scale(&self, scale: f64) -> bool {
+        if !(scale.is_finite() && scale > 0.0) {
+            return false;
+        }
+        self.0.send_modify(|p| p.scale = scale);
+        true
+    }
+
+    /// `Range`: continue from media time `to`.
+    pub fn seek(&self, to: Duration) {
+        self.0.send_modify(|p| {
+            let id = p.seek.map_or(1, |s| s.id + 1);
+            p.seek = Some(Seek { to, id });
+        });
+    }
+
+    /// The current settings.
+    pub fn get(&self) -> Pace {
+        *self.0.borrow()
+    }
+
+    fn subscribe(&self) -> watch::Receiver<Pace> {
+        self.0.subscribe()
+    }
+}
+
+/// Resolves when the pace changes; never without a control.
+async fn pace_changed(rx: &mut Option<watch::Receiver<Pace>>) {
+    if let Some(r) = rx {
+        if r.changed().await.is_ok() {
+            return;
+        }
+    }
+    std::future::pending().await
+}
+
+/// Wall time for `media` of media time at `scale` (on top of `time_scale`).
+fn wall(media: Duration, time_scale: f64, scale: f64) -> Duration {
+    media.mul_f64(time_scale / scale)
 }
 
 /// What a sender did.
@@ -187,6 +293,19 @@ impl MediaSender {
         cfg: &SenderConfig,
         cancel: &Cancel,
     ) -> Result<SendReport> {
+        self.run_paced(source, cfg, cancel, None).await
+    }
+
+    /// [`MediaSender::run`] steered by `pace` (pause, speed, seek) when given.
+    /// `max_frames` and `max_duration` count the pictures sent, wherever seeks put
+    /// them; a non-looping source ends at its last picture.
+    pub async fn run_paced(
+        self,
+        source: &MediaSource,
+        cfg: &SenderConfig,
+        cancel: &Cancel,
+        pace: Option<&PaceControl>,
+    ) -> Result<SendReport> {
         if !(cfg.frame_rate.is_finite() && cfg.frame_rate > 0.0) {
             bail!("frame rate {} is not a positive number", cfg.frame_rate);
         }
@@ -251,32 +370,87 @@ impl MediaSender {
         let mut wire = BytesMut::new();
         let frames = source.frames();
         let mut i: u64 = 0;
+        let mut rx = pace.map(PaceControl::subscribe);
+        let mut scale = 1.0;
+        let mut applied_seek = 0;
+        // Frame `i` is due at `anchor_wall` plus the wall time of its media time
+        // past `anchor_media`; a change of speed, a seek or a resume moves the anchor.
+        let (mut anchor_wall, mut anchor_media) = (start, Duration::ZERO);
         loop {
-            if cfg.max_frames.is_some_and(|n| i >= n) {
+            if let Some(r) = rx.as_mut() {
+                let p = *r.borrow_and_update();
+                let now = tokio::time::Instant::now();
+                if let Some(seek) = p.seek.filter(|s| s.id != applied_seek) {
+                    applied_seek = seek.id;
+                    i = (seek.to.as_secs_f64() * cfg.frame_rate).round() as u64;
+                    (anchor_wall, anchor_media) = (now, cfg.media_time(i));
+                }
+                if p.scale != scale && p.scale.is_finite() && p.scale > 0.0 {
+                    // Keep the part of the wait already served.
+                    let due = anchor_wall
+                        + wall(
+                            cfg.media_time(i).saturating_sub(anchor_media),
+                            cfg.time_scale,
+                            scale,
+                        );
+                    let left = due.saturating_duration_since(now);
+                    let left_media = if cfg.time_scale > 0.0 {
+                        left.mul_f64(scale / cfg.time_scale)
+                    } else {
+                        Duration::ZERO
+                    };
+                    (anchor_wall, anchor_media) =
+                        (now, cfg.media_time(i).saturating_sub(left_media));
+                    scale = p.scale;
+                }
+                if p.paused {
+                    tokio::select! {
+                        biased;
+                        _ = cancel.cancelled() => {
+                            report.stop = StopReason::Cancelled;
+                            break;
+                        }
+                        _ = pace_changed(&mut rx) => {}
+                    }
+                    // Resumed (or changed while paused): the next picture is due now.
+                    (anchor_wall, anchor_media) = (tokio::time::Instant::now(), cfg.media_time(i));
+                    continue;
+                }
+            }
+            if cfg.max_frames.is_some_and(|n| report.frames >= n) {
                 report.stop = StopReason::Frames;
                 break;
             }
-            let media_time = cfg.media_time(i);
-            if cfg.max_duration.is_some_and(|d| media_time >= d) {
+            if cfg
+                .max_duration
+                .is_some_and(|d| cfg.media_time(report.frames) >= d)
+            {
                 report.stop = StopReason::Duration;
+                break;
+            }
+            let media_time = cfg.media_time(i);
+            if !cfg.looping && i >= frames.len() as u64 {
+                report.stop = StopReason::EndOfSource;
                 break;
             }
             let idx = (i % frames.len() as u64) as usize;
             if i > 0 && idx == 0 {
-                if !cfg.looping {
-                    report.stop = StopReason::EndOfSource;
-                    break;
-                }
                 report.loops += 1;
             }
             if cfg.time_scale > 0.0 {
-                let due = start + media_time.mul_f64(cfg.time_scale);
+                let due = anchor_wall
+                    + wall(
+                        media_time.saturating_sub(anchor_media),
+                        cfg.time_scale,
+                        scale,
+                    );
                 tokio::select! {
                     biased;
                     _ = cancel.cancelled() => {
                         report.stop = StopReason::Cancelled;
                         break;
                     }
+                    _ = pace_changed(&mut rx) => continue,
                     _ = tokio::time::sleep_until(due) => {}
                 }
             } else if cancel.is_cancelled() {

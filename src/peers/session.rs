@@ -12,10 +12,12 @@
 //!   first for `a=setup:active`), and hangs up when the receiver stops: on its frame
 //!   or time limit with BYE, on a media timeout through the machine's hook.
 //!
-//! The driver carries the PS video media of a session. Audio (talk, broadcast) is
-//! negotiated by the machines but not streamed here. A MANSRTSP TEARDOWN stops the
-//! sender; PLAY, PAUSE, Scale and Range are reported as events only (the sender has
-//! no pause or speed control yet).
+//! The driver carries the PS video media of a session, or its G.711 audio (PCMA or
+//! PCMU: talk, broadcast): the sending side streams [`MediaPlan::audio`]'s tone, the
+//! receiving side checks what arrives, and a sendrecv talk does both on the one
+//! negotiated port or connection. Audio carried as PS (broadcast's `96`) is not
+//! streamed. MANSRTSP on the answering side steers the video sender: PAUSE stops it,
+//! PLAY resumes it, `Scale` sets its speed, `Range: npt=<s>-` seeks, TEARDOWN stops it.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -26,9 +28,12 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::media::{
-    Cancel, Link, MediaReceiver, MediaSender, MediaSource, ReceiveReport, ReceiverConfig,
-    SendReport, SenderConfig, StopReason,
+    AudioReceiveReport, AudioReceiverConfig, AudioSendReport, AudioSenderConfig, AudioSocket,
+    Cancel, Link, MediaReceiver, MediaSender, MediaSource, PaceControl, ReceiveReport,
+    ReceiverConfig, SendReport, SenderConfig, StopReason, Tone,
 };
+use crate::proto::g711::Law;
+use crate::proto::gb28181::session::mansrtsp;
 use crate::proto::gb28181::session::{
     CallRequest, EndReason, MediaTransport, MediaUac, MediaUas, Negotiated, NegotiatedMedia,
     SessionCommand, SessionEvent, UacConfig, UasConfig,
@@ -103,6 +108,31 @@ pub struct MediaPlan {
     /// Sending side (a deliberate fault): after a BYE from the peer, keep
     /// streaming this long.
     pub stream_after_bye: Option<Duration>,
+    /// How G.711 audio (talk, broadcast) is sent and checked.
+    pub audio: AudioPlan,
+}
+
+/// The audio part of a [`MediaPlan`].
+#[derive(Debug, Clone)]
+pub struct AudioPlan {
+    /// What the sending side sends; without it the sending side sends nothing.
+    pub source: Option<Tone>,
+    /// Sender settings; the SSRC, payload type and law come from the negotiation.
+    pub sender: AudioSenderConfig,
+    /// Receiver settings; the expected SSRC and payload type come from the
+    /// negotiation.
+    pub receiver: AudioReceiverConfig,
+}
+
+impl Default for AudioPlan {
+    /// The default tone, sent and received with the defaults.
+    fn default() -> Self {
+        AudioPlan {
+            source: Some(Tone::default()),
+            sender: AudioSenderConfig::new(0),
+            receiver: AudioReceiverConfig::new(0),
+        }
+    }
 }
 
 impl MediaPlan {
@@ -122,6 +152,7 @@ impl MediaPlan {
             max_session: Duration::from_secs(120),
             history: None,
             stream_after_bye: None,
+            audio: AudioPlan::default(),
         }
     }
 }
@@ -137,6 +168,10 @@ pub struct SessionReport {
     pub sent: Option<SendReport>,
     /// The receiver's report, when this side received.
     pub received: Option<ReceiveReport>,
+    /// The audio sender's report, when this side sent audio.
+    pub audio_sent: Option<AudioSendReport>,
+    /// The audio receiver's report, when this side received audio.
+    pub audio_received: Option<AudioReceiveReport>,
     /// Media errors (sockets that would not open, streams that failed).
     pub errors: Vec<String>,
 }
@@ -146,6 +181,14 @@ fn video(n: &Negotiated) -> Option<&NegotiatedMedia> {
     n.media
         .iter()
         .find(|m| m.kind == MediaKind::Video && m.encoding == "PS")
+}
+
+/// The G.711 audio media this driver carries, and its law.
+fn audio(n: &Negotiated) -> Option<(&NegotiatedMedia, Law)> {
+    n.media
+        .iter()
+        .filter(|m| m.kind == MediaKind::Audio)
+        .find_map(|m| Law::from_encoding(&m.encoding).map(|law| (m, law)))
 }
 
 /// The media half of one session, run as a task by [`spawn_worker`]: it is fed the
@@ -179,6 +222,11 @@ struct Run {
     pending_receiver: Option<MediaReceiver>,
     sender: Option<JoinHandle<Result<SendReport>>>,
     receiver: Option<JoinHandle<Result<ReceiveReport>>>,
+    pending_audio: Option<AudioSocket>,
+    audio_sender: Option<JoinHandle<Result<AudioSendReport>>>,
+    audio_receiver: Option<JoinHandle<Result<AudioReceiveReport>>>,
+    /// Steers the video sender (MANSRTSP PLAY/PAUSE/Scale/Range).
+    pace: PaceControl,
     tx_cancel: Cancel,
     rx_cancel: Cancel,
     ended: bool,
@@ -200,6 +248,20 @@ impl Run {
     /// RFC 4145 §4 leaves the active side's port meaningless).
     async fn prepare(&mut self, m: &NegotiatedMedia) -> Result<u16> {
         let t = self.plan.open_timeout;
+        if m.kind == MediaKind::Audio {
+            // One socket for both directions (talk is sendrecv).
+            let link = match m.transport {
+                MediaTransport::TcpActive => return Ok(9),
+                MediaTransport::Udp => Link::udp_to(self.local(), m.remote),
+                MediaTransport::TcpPassive => Link::TcpPassive {
+                    local: self.local(),
+                },
+            };
+            let a = AudioSocket::open(link, t).await?;
+            let port = a.local_addr().port();
+            self.pending_audio = Some(a);
+            return Ok(port);
+        }
         if m.sends() && self.plan.source.is_some() {
             let link = match m.transport {
                 MediaTransport::TcpActive => return Ok(9),
@@ -235,6 +297,12 @@ impl Run {
         } else {
             Link::udp(local)
         };
+        if m.kind == MediaKind::Audio {
+            let a = AudioSocket::open(link, self.plan.open_timeout).await?;
+            let port = a.local_addr().port();
+            self.pending_audio = Some(a);
+            return Ok(port);
+        }
         let r = MediaReceiver::open(link, self.plan.open_timeout).await?;
         let port = r.local_addr().port();
         self.pending_receiver = Some(r);
@@ -242,6 +310,13 @@ impl Run {
     }
 
     async fn start_media(&mut self, n: &Negotiated) {
+        if video(n).is_none() {
+            if let Some((m, law)) = audio(n) {
+                let m = m.clone();
+                self.start_audio(n, &m, law).await;
+            }
+            return;
+        }
         let Some(m) = video(n).cloned() else { return };
         let t = self.plan.open_timeout;
         if m.sends() {
@@ -264,11 +339,10 @@ impl Run {
                                 cfg.time_scale /= f64::from(speed);
                             }
                         }
-                        let cancel = self.tx_cancel.clone();
-                        self.sender =
-                            Some(tokio::spawn(
-                                async move { s.run(&source, &cfg, &cancel).await },
-                            ));
+                        let (cancel, pace) = (self.tx_cancel.clone(), self.pace.clone());
+                        self.sender = Some(tokio::spawn(async move {
+                            s.run_paced(&source, &cfg, &cancel, Some(&pace)).await
+                        }));
                     }
                     Err(e) => self.media_error(format!("opening the media sender: {e:#}")),
                 }
@@ -289,6 +363,120 @@ impl Run {
                 }
                 Err(e) => self.media_error(format!("opening the media receiver: {e:#}")),
             }
+        }
+    }
+
+    /// Starts the audio sender (this side sends and has a tone) and receiver (this
+    /// side receives) on the one socket of the negotiated audio.
+    async fn start_audio(&mut self, n: &Negotiated, m: &NegotiatedMedia, law: Law) {
+        let send = m.sends() && self.plan.audio.source.is_some();
+        if !send && !m.receives() {
+            return;
+        }
+        let socket = match self.pending_audio.take() {
+            Some(mut a) => {
+                if m.transport == MediaTransport::Udp {
+                    a.set_remote(m.remote);
+                }
+                Ok(a)
+            }
+            None => {
+                let link = match m.transport {
+                    MediaTransport::Udp => Link::udp_to(self.local(), m.remote),
+                    _ => Link::for_negotiated(self.local(), m),
+                };
+                AudioSocket::open(link, self.plan.open_timeout).await
+            }
+        };
+        let socket = match socket {
+            Ok(a) => a,
+            Err(e) => return self.media_error(format!("opening the audio socket: {e:#}")),
+        };
+        let plan = &self.plan.audio;
+        let tx = plan.source.filter(|_| send).map(|tone| {
+            let cfg = AudioSenderConfig {
+                ssrc: n.ssrc.0,
+                payload_type: m.payload_type,
+                law,
+                ..plan.sender.clone()
+            };
+            (tone, cfg)
+        });
+        let rx = m.receives().then(|| {
+            let mut cfg = plan.receiver.clone();
+            cfg.check.expected_ssrc = n.ssrc.0;
+            cfg.check.expected_payload_type = Some(m.payload_type);
+            cfg
+        });
+        let tasks = socket.spawn(tx, rx, &self.tx_cancel, &self.rx_cancel);
+        self.audio_sender = tasks.sender;
+        self.audio_receiver = tasks.receiver;
+    }
+
+    /// 录像回放: a MANSRTSP request steers the running video sender.
+    fn control(&mut self, request: &mansrtsp::Request) {
+        match request.method {
+            // The dialog ends with the BYE that follows.
+            mansrtsp::Method::Teardown => self.tx_cancel.cancel(),
+            mansrtsp::Method::Pause => self.pace.pause(),
+            mansrtsp::Method::Play => {
+                if let Some(scale) = request.scale {
+                    if !self.pace.set_scale(scale) {
+                        self.report.errors.push(format!(
+                            "Scale {scale} is not carried (only forward speeds)"
+                        ));
+                    }
+                }
+                if let Some(secs) = request.range.as_ref().and_then(|r| r.start_seconds()) {
+                    if secs >= 0.0 {
+                        self.pace.seek(Duration::from_secs_f64(secs));
+                    }
+                }
+                self.pace.play();
+            }
+            mansrtsp::Method::Other(_) => {}
+        }
+    }
+
+    fn on_audio_sent(&mut self, r: Result<AudioSendReport>) {
+        match r {
+            Ok(rep) => {
+                if !self.ended {
+                    match rep.stop {
+                        StopReason::PeerClosed => {
+                            self.grace =
+                                Some(tokio::time::Instant::now() + self.plan.peer_closed_grace)
+                        }
+                        StopReason::MediaTimeout => self.command(SessionCommand::MediaFailed),
+                        _ => {}
+                    }
+                }
+                self.report.audio_sent = Some(rep);
+            }
+            Err(e) => self.media_error(format!("sending audio: {e:#}")),
+        }
+    }
+
+    fn on_audio_received(&mut self, r: Result<AudioReceiveReport>) {
+        match r {
+            Ok(rep) => {
+                if !self.ended {
+                    match rep.stop {
+                        _ if rep.media_timeout => self.command(SessionCommand::MediaFailed),
+                        // The peer closed the shared connection: its BYE is probably
+                        // on the way.
+                        StopReason::PeerClosed => {
+                            self.grace =
+                                Some(tokio::time::Instant::now() + self.plan.peer_closed_grace)
+                        }
+                        StopReason::Cancelled => {}
+                        _ if self.plan.hangup_when_received => self.command(SessionCommand::HangUp),
+                        _ => {}
+                    }
+                }
+                self.report.audio_received = Some(rep);
+            }
+            Err(e) => self.media_error(format!("receiving audio: {e:#}")),
         }
     }
 
@@ -318,7 +506,10 @@ impl Run {
                         .iter()
                         .find(|m| m.kind == MediaKind::Audio && m.sends() && !m.receives())
                 };
-                let Some(m) = video(&negotiated).or_else(audio_out).cloned() else {
+                let m = video(&negotiated)
+                    .or_else(|| audio(&negotiated).map(|(m, _)| m))
+                    .or_else(audio_out);
+                let Some(m) = m.cloned() else {
                     self.command(SessionCommand::Refuse);
                     return;
                 };
@@ -336,13 +527,7 @@ impl Run {
                 self.start_media(&negotiated).await;
                 self.report.negotiated = Some(*negotiated);
             }
-            // 录像回放: TEARDOWN stops the stream; the dialog ends with the BYE
-            // that follows.
-            SessionEvent::Control { request, .. }
-                if request.method == crate::proto::gb28181::session::mansrtsp::Method::Teardown =>
-            {
-                self.tx_cancel.cancel();
-            }
+            SessionEvent::Control { request, .. } => self.control(&request),
             SessionEvent::Ended { reason, .. } => {
                 self.ended = true;
                 self.pending_sender = None;
@@ -439,13 +624,22 @@ async fn run_worker(
         pending_receiver,
         sender: None,
         receiver: None,
+        pending_audio: None,
+        audio_sender: None,
+        audio_receiver: None,
+        pace: PaceControl::new(),
         tx_cancel: Cancel::new(),
         rx_cancel: Cancel::new(),
         ended: false,
         grace: None,
     };
     loop {
-        if run.ended && run.sender.is_none() && run.receiver.is_none() {
+        if run.ended
+            && run.sender.is_none()
+            && run.receiver.is_none()
+            && run.audio_sender.is_none()
+            && run.audio_receiver.is_none()
+        {
             break;
         }
         let grace = run.grace;
@@ -466,6 +660,14 @@ async fn run_worker(
             r = join(&mut run.receiver) => {
                 run.receiver = None;
                 run.on_received(r);
+            }
+            r = join(&mut run.audio_sender) => {
+                run.audio_sender = None;
+                run.on_audio_sent(r);
+            }
+            r = join(&mut run.audio_receiver) => {
+                run.audio_receiver = None;
+                run.on_audio_received(r);
             }
             _ = tokio::time::sleep_until(grace.unwrap_or(deadline)), if grace.is_some() => {
                 run.grace = None;
@@ -547,8 +749,9 @@ pub async fn answer(ep: Endpoint, mut cfg: UasConfig, plan: &MediaPlan) -> Resul
     drive(MediaUas::new(cfg), ep, plan, None).await
 }
 
-/// The platform side: place `request` from `ep` and receive the video it negotiates.
-/// The first video media of the request gets its port here (through
+/// The platform side: place `request` from `ep` and receive the video it negotiates
+/// (or, without video, exchange its G.711 audio). The first video media of the
+/// request, else its first audio, gets its port here (through
 /// [`SessionEvent::Prepare`]): a bound UDP port, a listening port for
 /// `a=setup:passive`, or 9 for `a=setup:active`.
 pub async fn call(
@@ -559,12 +762,9 @@ pub async fn call(
 ) -> Result<SessionReport> {
     cfg.local = ep.local_addr_for(cfg.remote);
     cfg.media_ip = plan.bind_ip;
-    if let Some(m) = request
-        .media
-        .iter_mut()
-        .find(|m| m.kind == MediaKind::Video)
-    {
-        m.port = 0;
+    let first = |kind: MediaKind| request.media.iter().position(|m| m.kind == kind);
+    if let Some(i) = first(MediaKind::Video).or_else(|| first(MediaKind::Audio)) {
+        request.media[i].port = 0;
     }
     let mut uac = MediaUac::new(cfg, request);
     uac.start(SystemClock.now());

@@ -2,6 +2,7 @@
 //! clock, sleeps, spawns or touches a socket; time comes in as [`Now`] and
 //! what to send goes out as [`Transmit`].
 
+pub mod g711;
 pub mod gb28181;
 pub mod ps;
 pub mod rtp;

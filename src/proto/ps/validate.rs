@@ -50,6 +50,9 @@ pub enum FindingCode {
     TimestampNotMonotonic,
     /// Timestamps do not advance at 90 kHz relative to arrival time.
     TimestampClockMismatch,
+    /// Audio: a timestamp advanced by other than the samples the previous packet
+    /// carried (RFC 3551 §4.1: one tick per sampling period).
+    TimestampStep,
     /// The timestamp changed although the previous packet had no marker bit.
     MarkerMissing,
     /// A packet with the marker bit was followed by more packets of the same frame.
@@ -90,6 +93,7 @@ impl FindingCode {
             FindingCode::SequenceDuplicate => "rtp.sequence_duplicate",
             FindingCode::TimestampNotMonotonic => "rtp.timestamp_not_monotonic",
             FindingCode::TimestampClockMismatch => "rtp.timestamp_clock",
+            FindingCode::TimestampStep => "rtp.timestamp_step",
             FindingCode::MarkerMissing => "rtp.marker_missing",
             FindingCode::MarkerNotLast => "rtp.marker_not_last",
             FindingCode::PsSyncLost => "ps.sync_lost",

@@ -12,6 +12,7 @@
 //! type above 127, so it cannot emit the malformed headers a conformance harness needs,
 //! and it would pull a second `thiserror` major version.
 
+pub mod audio;
 pub mod framing;
 pub mod packetize;
 
