@@ -21,7 +21,7 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use super::{connect_retrying, Cancel, Capture, CapturedPacket, Link, StopReason};
+use super::{connect_retrying, Cancel, Capture, CapturedPacket, Link, Progress, StopReason};
 use crate::proto::g711::{Law, SAMPLE_RATE};
 use crate::proto::rtp::audio::{
     AudioCheck, AudioCheckConfig, AudioCheckReport, AudioFaults, AudioPacketizer,
@@ -91,6 +91,8 @@ pub struct AudioSenderConfig {
     pub capture_bytes: usize,
     /// Deliberate RTP deviations (negative tests).
     pub faults: AudioFaults,
+    /// Live count of packets sent (a packet is a frame).
+    pub progress: Progress,
 }
 
 impl AudioSenderConfig {
@@ -109,6 +111,7 @@ impl AudioSenderConfig {
             accept_timeout: Duration::from_secs(10),
             capture_bytes: 0,
             faults: AudioFaults::default(),
+            progress: Progress::default(),
         }
     }
 
@@ -136,6 +139,8 @@ pub struct AudioReceiverConfig {
     pub time_scale: f64,
     /// Keep the packets received, up to this many bytes (0: none).
     pub capture_bytes: usize,
+    /// Live count of packets received (a packet is a frame).
+    pub progress: Progress,
 }
 
 impl AudioReceiverConfig {
@@ -149,6 +154,7 @@ impl AudioReceiverConfig {
             media_timeout: Duration::from_secs(5),
             time_scale: 1.0,
             capture_bytes: 8 << 20,
+            progress: Progress::default(),
         }
     }
 }
@@ -590,6 +596,8 @@ async fn send_loop(
         }
         report.packets += 1;
         report.samples += payload.len() as u64;
+        cfg.progress.add_packets(1);
+        cfg.progress.set_frames(report.packets);
         i += 1;
     }
     if let TxHalf::Tcp { w, .. } = &mut tx {
@@ -625,6 +633,8 @@ impl Rx<'_> {
         self.first_packet.get_or_insert(elapsed);
         self.last_packet = Some(now);
         self.packets += 1;
+        self.cfg.progress.add_packets(1);
+        self.cfg.progress.set_frames(self.packets);
         let arrival = if self.cfg.time_scale > 0.0 {
             elapsed.div_f64(self.cfg.time_scale)
         } else {

@@ -374,6 +374,16 @@ const STREAM_FIELDS: &[&str] = &[
     "sent.frames",
     "sent.packets",
     "sent.key_frames",
+    "audio.packets",
+    "audio.ssrc",
+    "audio.payload_type",
+    "audio.lost_packets",
+    "audio.timestamp_step",
+    "audio.clock_hz",
+    "audio.findings",
+    "audio.packets_after_bye",
+    "audio_sent.packets",
+    "audio_sent.samples",
 ];
 
 /// Shape checks serde cannot express.

@@ -351,6 +351,10 @@ pub struct MediaInput {
     /// Give up waiting for `frames`/`packets` after this long (default 10s).
     #[serde(default)]
     pub timeout: Option<Dur>,
+    /// Count the other direction: what camcert sends in a session it placed
+    /// (talk), or receives in one it answered.
+    #[serde(default)]
+    pub other_direction: bool,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -436,7 +440,11 @@ pub struct StreamInput {
     /// `key_frames`, `ssrc`, `lost_packets`, `loss_ratio`, `jitter_ms`,
     /// `frame_rate`, `bitrate_kbps`, `first_key_frame_ms`, `psm_count`,
     /// `video_stream_type`, `clock_hz`, `findings`, `packets_after_bye`;
-    /// `sent.frames`, `sent.packets`, `sent.key_frames` when camcert sent.
+    /// `sent.frames`, `sent.packets`, `sent.key_frames` when camcert sent;
+    /// for G.711 audio `audio.packets`, `audio.ssrc`, `audio.payload_type`,
+    /// `audio.lost_packets`, `audio.timestamp_step`, `audio.clock_hz`,
+    /// `audio.findings`, `audio.packets_after_bye`, `audio_sent.packets`,
+    /// `audio_sent.samples`.
     #[serde(default, rename = "match")]
     pub matches: IndexMap<String, MatcherInput>,
 }

@@ -104,6 +104,8 @@ pub(super) struct LiveSession {
     pending: VecDeque<SessionEvent>,
     /// Packets and frames received (camcert calling) or sent (camcert answering).
     progress: Progress,
+    /// The other direction (sent when calling, received when answering).
+    other: Progress,
     /// The final response to the INVITE (calling side).
     final_response: Option<SipMessage>,
     negotiated: Option<Negotiated>,
@@ -113,7 +115,7 @@ pub(super) struct LiveSession {
 }
 
 impl LiveSession {
-    fn new(machine: Machine, plan: MediaPlan, progress: Progress) -> LiveSession {
+    fn new(machine: Machine, plan: MediaPlan, progress: Progress, other: Progress) -> LiveSession {
         let (tx, commands) = mpsc::unbounded_channel();
         let mut worker = spawn_worker(plan, None, move |c| {
             let _ = tx.send(c);
@@ -129,6 +131,7 @@ impl LiveSession {
             commands,
             pending: VecDeque::new(),
             progress,
+            other,
             final_response: None,
             negotiated: None,
             ended_at: None,
@@ -190,7 +193,7 @@ fn first_error(fs: &[Finding], allow: bool) -> Result<(), StepFail> {
 }
 
 impl CaseRun<'_> {
-    fn media_plan(&self, local_ip: std::net::IpAddr, progress: &Progress) -> MediaPlan {
+    fn media_plan(&self, local_ip: std::net::IpAddr, rx: &Progress, tx: &Progress) -> MediaPlan {
         let mut plan = MediaPlan::new(local_ip, Some(sample_h264()), VideoCodec::H264);
         plan.hangup_when_received = false;
         plan.drain = DRAIN;
@@ -199,9 +202,14 @@ impl CaseRun<'_> {
         plan.receiver.max_duration = Duration::from_secs(300);
         plan.receiver.media_timeout = Duration::from_secs(10);
         plan.receiver.capture_bytes = 16 << 20;
-        plan.receiver.progress = progress.clone();
+        plan.receiver.progress = rx.clone();
         plan.sender.capture_bytes = 16 << 20;
-        plan.sender.progress = progress.clone();
+        plan.sender.progress = tx.clone();
+        plan.audio.receiver.max_duration = Duration::from_secs(300);
+        plan.audio.receiver.media_timeout = Duration::from_secs(10);
+        plan.audio.receiver.progress = rx.clone();
+        plan.audio.sender.capture_bytes = 8 << 20;
+        plan.audio.sender.progress = tx.clone();
         plan
     }
 
@@ -489,13 +497,9 @@ impl CaseRun<'_> {
         }
         let mut uac = MediaUac::new(cfg, request);
         uac.start(now());
-        let progress = Progress::default();
-        let plan = self.media_plan(local.ip(), &progress);
-        self.session = Some(LiveSession::new(
-            Machine::Uac(Box::new(uac)),
-            plan,
-            progress,
-        ));
+        let (rx, tx) = (Progress::default(), Progress::default());
+        let plan = self.media_plan(local.ip(), &rx, &tx);
+        self.session = Some(LiveSession::new(Machine::Uac(Box::new(uac)), plan, rx, tx));
         let expected = i.status.unwrap_or(200);
         let deadline = self.session_deadline(i.timeout, Duration::from_secs(32));
         let e = self
@@ -604,8 +608,8 @@ impl CaseRun<'_> {
             super::resolve(&invite, "sdp.s").as_deref(),
             Some("Playback" | "Download")
         );
-        let progress = Progress::default();
-        let mut plan = self.media_plan(local.ip(), &progress);
+        let (rx, tx) = (Progress::default(), Progress::default());
+        let mut plan = self.media_plan(local.ip(), &rx, &tx);
         if history {
             // A recording of a few seconds, so the file ends and MediaStatus 121 follows.
             plan.sender.looping = false;
@@ -613,11 +617,7 @@ impl CaseRun<'_> {
         }
         let mut uas = MediaUas::new(cfg);
         uas.handle_message(now(), from, &invite);
-        self.session = Some(LiveSession::new(
-            Machine::Uas(Box::new(uas)),
-            plan,
-            progress,
-        ));
+        self.session = Some(LiveSession::new(Machine::Uas(Box::new(uas)), plan, tx, rx));
         let status = a.status.unwrap_or(200);
         let offer = self
             .wait_event(deadline, "usable offer", |e| {
@@ -668,7 +668,11 @@ impl CaseRun<'_> {
         let Some(s) = &self.session else {
             return Err(err("no media session is running"));
         };
-        let progress = s.progress.clone();
+        let progress = if m.other_direction {
+            s.other.clone()
+        } else {
+            s.progress.clone()
+        };
         let deadline = Instant::now() + m.timeout.map(|d| d.0).unwrap_or(Duration::from_secs(10));
         if m.frames.is_some() || m.packets.is_some() {
             let (f0, p0) = (progress.frames(), progress.packets());
@@ -950,6 +954,27 @@ impl CaseRun<'_> {
                 ));
             }
         }
+        if let Some(a) = &report.audio_received {
+            for f in &a.check.findings {
+                self.findings.push(FindingOut {
+                    code: format!("audio.{}", f.code.as_str()),
+                    message: format!("{} (×{})", f.message, f.count),
+                    clause: "RFC 3551 §4.5.14; RFC 3550".into(),
+                });
+            }
+            if let Some(f) = a.check.findings.iter().find(|f| {
+                f.severity == StreamSeverity::Error
+                    && !st.allow.iter().any(|x| x == f.code.as_str())
+            }) {
+                return Err(StepFail::new(
+                    &format!("audio.{}", f.code.as_str()),
+                    format!(
+                        "the audio stream broke a rule: {} (×{})",
+                        f.message, f.count
+                    ),
+                ));
+            }
+        }
         for (path, m) in &st.matches {
             let v = stream_field(&report, path, ended_at);
             self.check_matcher(path, m, v.as_deref(), None)?;
@@ -960,6 +985,44 @@ impl CaseRun<'_> {
 
 /// A field of a session's media report, for `stream` matchers.
 fn stream_field(r: &SessionReport, path: &str, ended_at: Option<SystemTime>) -> Option<String> {
+    if let Some(rest) = path.strip_prefix("audio_sent.") {
+        let a = r.audio_sent.as_ref()?;
+        return match rest {
+            "packets" => Some(a.packets.to_string()),
+            "samples" => Some(a.samples.to_string()),
+            _ => None,
+        };
+    }
+    if let Some(rest) = path.strip_prefix("audio.") {
+        let a = r.audio_received.as_ref()?;
+        let c = &a.check;
+        return match rest {
+            "packets" => Some(a.packets.to_string()),
+            "ssrc" => c.ssrc.map(|x| Ssrc(x).to_string()),
+            "payload_type" => c.payload_type.map(|x| x.to_string()),
+            "lost_packets" => Some(c.lost_packets.to_string()),
+            "timestamp_step" => c.timestamp_step.map(|x| x.to_string()),
+            "clock_hz" => c.estimated_clock_hz.map(|x| format!("{x:.0}")),
+            "findings" => Some(
+                c.findings
+                    .iter()
+                    .filter(|f| f.severity == StreamSeverity::Error)
+                    .count()
+                    .to_string(),
+            ),
+            "packets_after_bye" => {
+                let end = ended_at? + BYE_GRACE;
+                Some(
+                    a.capture
+                        .iter()
+                        .filter(|p| p.time > end)
+                        .count()
+                        .to_string(),
+                )
+            }
+            _ => None,
+        };
+    }
     if let Some(rest) = path.strip_prefix("sent.") {
         let s = r.sent.as_ref()?;
         return match rest {
