@@ -916,7 +916,8 @@ impl CaseRun<'_> {
             return Err(err("no media session has run"));
         };
         if s.report.is_none() {
-            s.worker = None;
+            // The worker ends by itself once the drain after the end is over;
+            // dropping it now would cut the drain short.
             let Some(task) = s.task.take() else {
                 return Err(err("the session's media report is gone"));
             };

@@ -50,6 +50,8 @@ pub enum FindingCode {
     TimestampNotMonotonic,
     /// Timestamps do not advance at 90 kHz relative to arrival time.
     TimestampClockMismatch,
+    /// Timestamps do not advance like the PES PTS of the frames they carry.
+    TimestampPtsMismatch,
     /// Audio: a timestamp advanced by other than the samples the previous packet
     /// carried (RFC 3551 §4.1: one tick per sampling period).
     TimestampStep,
@@ -93,6 +95,7 @@ impl FindingCode {
             FindingCode::SequenceDuplicate => "rtp.sequence_duplicate",
             FindingCode::TimestampNotMonotonic => "rtp.timestamp_not_monotonic",
             FindingCode::TimestampClockMismatch => "rtp.timestamp_clock",
+            FindingCode::TimestampPtsMismatch => "rtp.timestamp_pts",
             FindingCode::TimestampStep => "rtp.timestamp_step",
             FindingCode::MarkerMissing => "rtp.marker_missing",
             FindingCode::MarkerNotLast => "rtp.marker_not_last",
@@ -325,6 +328,10 @@ pub struct StreamValidator {
     video_ts_last: i64,
     video_pts_count: u64,
     video_pts_last: u64,
+    /// (extended RTP timestamp, PTS) of the first video frame with a PTS, and
+    /// whether their clocks were already compared.
+    ts_pts_ref: Option<(i64, u64)>,
+    ts_pts_checked: bool,
     video_pts_span: i64,
     // PS
     demux: PsDemuxer,
@@ -377,6 +384,8 @@ impl StreamValidator {
             video_ts_last: 0,
             video_pts_count: 0,
             video_pts_last: 0,
+            ts_pts_ref: None,
+            ts_pts_checked: false,
             video_pts_span: 0,
             demux: PsDemuxer::new(),
             psm_count: 0,
@@ -828,6 +837,31 @@ impl StreamValidator {
             }
             self.video_pts_count += 1;
             self.video_pts_last = pts;
+        }
+        // 附录C: the RTP timestamp of a frame is its PTS on the same 90 kHz clock,
+        // so both advance alike whatever the pace of arrival (a download at 4x,
+        // a paused playback). Compared once half a second of PTS has passed.
+        if let (Some(pts), Some(ext_ts)) = (f.pts, self.unit.as_ref().map(|u| u.ext_ts)) {
+            match self.ts_pts_ref {
+                None => self.ts_pts_ref = Some((ext_ts, pts)),
+                Some((ts0, pts0)) if !self.ts_pts_checked => {
+                    let dp = (pts.wrapping_sub(pts0) & TIMESTAMP_MASK) as i64;
+                    if dp >= i64::from(CLOCK_HZ / 2) && dp < 1 << 32 {
+                        self.ts_pts_checked = true;
+                        let dt = ext_ts - ts0;
+                        let ratio = dt as f64 / dp as f64;
+                        if (ratio - 1.0).abs() > self.cfg.clock_tolerance {
+                            self.flag(FindingCode::TimestampPtsMismatch, ctx.index, || {
+                                format!(
+                                    "RTP timestamps advanced {dt} while the PES PTS advanced {dp}: the RTP clock runs at about {:.0} Hz, expected {CLOCK_HZ} Hz",
+                                    ratio * f64::from(CLOCK_HZ)
+                                )
+                            });
+                        }
+                    }
+                }
+                _ => {}
+            }
         }
         let (unit_psm, vps, sps, pps) = match &mut self.unit {
             Some(u) => {
