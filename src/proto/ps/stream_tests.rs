@@ -224,9 +224,18 @@ fn fault_millisecond_clock_is_flagged() {
     };
     let pkts = send(&h264_frames(), MuxConfig::video(Codec::H264), rtp);
     let r = validate(&pkts, ValidatorConfig::new(SSRC, [0x1B]));
-    assert_eq!(codes(&r), vec![FindingCode::TimestampClockMismatch]);
+    // Both the arrival-time estimate and the comparison with the PES PTS see it.
+    assert_eq!(
+        codes(&r),
+        vec![
+            FindingCode::TimestampClockMismatch,
+            FindingCode::TimestampPtsMismatch
+        ]
+    );
     let f = r.finding(FindingCode::TimestampClockMismatch).unwrap();
     assert!(f.message.contains("1000 Hz"), "{}", f.message);
+    let f = r.finding(FindingCode::TimestampPtsMismatch).unwrap();
+    assert!(f.message.contains("about 1000 Hz"), "{}", f.message);
     assert!((r.estimated_clock_hz.unwrap() - 1000.0).abs() < 10.0);
     // PES PTS are still right, so the frame rate is too.
     assert!((r.frame_rate.unwrap() - 25.0).abs() < 1e-9);
