@@ -141,8 +141,8 @@ const REGISTRATION_FAULTS: &[&str] = &[
     "overlong-body",
 ];
 
-/// Faults of the camera's media sessions: no suite case covers them yet;
-/// `tests/camera_media.rs` shows each one in the receiver's validation.
+/// Media faults; tests/camera_media_suite.rs shows each failing its cases of
+/// suites/gb28181/camera-media.yaml.
 const MEDIA_FAULTS: &[&str] = &[
     "wrong-ssrc",
     "rtp-wrong-ssrc",
