@@ -26,6 +26,7 @@ const FAULTS: &[(&str, &[&str])] = &[
             "CAM-MED-007",
             "CAM-MED-009",
             "CAM-MED-010",
+            "CAM-MED-012",
         ],
     ),
     // Video stream faults: every case that checks a video stream.
@@ -72,6 +73,7 @@ const FAULTS: &[(&str, &[&str])] = &[
             "CAM-MED-007",
             "CAM-MED-009",
             "CAM-MED-010",
+            "CAM-MED-012",
         ],
     ),
 ];
@@ -91,7 +93,7 @@ async fn clean_camera_passes_every_media_case() {
     let r = run_builtin(SUITE, &[], &[]).await;
     let mut ids: Vec<_> = r.cases.iter().map(|c| c.id.clone()).collect();
     ids.dedup();
-    assert_eq!(ids.len(), 11, "{ids:?}");
+    assert_eq!(ids.len(), 12, "{ids:?}");
     let bad: Vec<_> = r
         .cases
         .iter()
