@@ -8,7 +8,7 @@ use std::time::Instant;
 use proptest::prelude::*;
 
 use super::model::{parse_xml_time, recordings};
-use super::{Device, DeviceConfig};
+use super::{Device, DeviceConfig, DeviceEvent};
 use crate::proto::gb28181::manscdp::{
     self, Body, CatalogCollector, CmdType, Message, Progress, RecordInfoCollector,
 };
@@ -148,7 +148,14 @@ proptest! {
                 prop_assert!(Message::decode(&m.body).is_ok());
             }
             d.handle_timeout(n);
-            while d.poll_event().is_some() {}
+            let mut rebooting = false;
+            while let Some(e) = d.poll_event() {
+                rebooting |= matches!(e, DeviceEvent::Rebooting);
+            }
+            // A TeleBoot restarts the camera: while it boots it answers nothing.
+            if rebooting {
+                break;
+            }
         }
     }
 
