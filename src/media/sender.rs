@@ -54,6 +54,10 @@ pub struct SenderConfig {
     pub mux_faults: MuxFaults,
     /// Deliberate RTP deviations (negative tests).
     pub rtp_faults: PacketizerFaults,
+    /// A deliberate fault: after this many frames send nothing more, but keep the
+    /// socket (and a TCP connection) open until cancelled, as a stalled encoder
+    /// does. The session is not ended.
+    pub stall_after_frames: Option<u64>,
     /// Live counts of packets and frames sent.
     pub progress: Progress,
 }
@@ -76,6 +80,7 @@ impl SenderConfig {
             capture_bytes: 0,
             mux_faults: MuxFaults::default(),
             rtp_faults: PacketizerFaults::default(),
+            stall_after_frames: None,
             progress: Progress::default(),
         }
     }
@@ -416,6 +421,11 @@ impl MediaSender {
                     (anchor_wall, anchor_media) = (tokio::time::Instant::now(), cfg.media_time(i));
                     continue;
                 }
+            }
+            if cfg.stall_after_frames.is_some_and(|n| report.frames >= n) {
+                cancel.cancelled().await;
+                report.stop = StopReason::Cancelled;
+                break;
             }
             if cfg.max_frames.is_some_and(|n| report.frames >= n) {
                 report.stop = StopReason::Frames;

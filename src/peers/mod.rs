@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 
 use crate::media::{MediaSource, SenderConfig};
 use crate::proto::gb28181::device::{Device, DeviceConfig, DeviceEvent};
-use crate::proto::gb28181::platform::{Platform, PlatformConfig, PlatformEvent};
+use crate::proto::gb28181::platform::{Platform, PlatformConfig, PlatformEvent, PlatformFaults};
 use crate::proto::gb28181::session::{SessionCommand, SessionEvent};
 use crate::proto::ps::annexb::VideoCodec;
 use crate::proto::ps::mux::MuxFaults;
@@ -166,6 +166,10 @@ const SAMPLE_H264: &[u8] = include_bytes!("../../captures/sample-h264-320x240-25
 /// so never the negotiated one.
 const WRONG_RTP_SSRC: u32 = 0xDEAD_BEEF;
 
+/// Frames the `stream-stall` fault sends before it stalls: 1.6 s at 25 fps, more
+/// than the live cases wait for and less than the long-stream case does.
+const STALL_AFTER_FRAMES: u64 = 40;
+
 /// How long the `stream-after-bye` fault keeps streaming after the BYE.
 const STREAM_AFTER_BYE: Duration = Duration::from_secs(1);
 
@@ -192,6 +196,7 @@ pub fn camera_plan(cfg: &DeviceConfig, bind_ip: IpAddr) -> Result<MediaPlan> {
             no_marker: f.no_marker,
             timestamp_clock_hz: f.ms_timestamps.then_some(1000),
         },
+        stall_after_frames: f.stream_stall.then_some(STALL_AFTER_FRAMES),
         ..SenderConfig::new(0)
     };
     plan.history = Some(cfg.history_seconds);
@@ -242,8 +247,9 @@ impl SessionHost for Platform {
 /// How the reference platform receives the media of the sessions it places:
 /// on `ip`, until the session ends (it never hangs up on a frame count), and a
 /// stream that stops for a few seconds is ended with BYE.
-fn platform_media_plan(ip: IpAddr) -> MediaPlan {
+fn platform_media_plan(ip: IpAddr, faults: &PlatformFaults) -> MediaPlan {
     let mut plan = MediaPlan::new(ip, None, VideoCodec::H264);
+    plan.end_on_media_timeout = !faults.no_media_timeout;
     plan.hangup_when_received = false;
     plan.receiver.max_frames = None;
     plan.receiver.max_duration = Duration::from_secs(6 * 3600);
@@ -271,9 +277,10 @@ pub async fn start_platform(
         ip
     };
     cfg.media_ip = Some(ip);
+    let plan = platform_media_plan(ip, &cfg.faults);
     let mut platform = Platform::new(cfg);
     platform.start(SystemClock.now());
-    Ok(spawn_hosting(platform, ep, platform_media_plan(ip)))
+    Ok(spawn_hosting(platform, ep, plan))
 }
 
 /// The local address a wildcard of this family stands for: the one routed to

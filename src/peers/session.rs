@@ -110,6 +110,12 @@ pub struct MediaPlan {
     pub stream_after_bye: Option<Duration>,
     /// How G.711 audio (talk, broadcast) is sent and checked.
     pub audio: AudioPlan,
+    /// Steers the video sender from outside as well as by MANSRTSP (a driver that
+    /// runs one session keeps a clone); `None`: each session gets its own.
+    pub pace: Option<PaceControl>,
+    /// End the session (BYE) when the received media stops for the receiver's
+    /// `media_timeout`; `false` (a deliberate fault) leaves it up.
+    pub end_on_media_timeout: bool,
 }
 
 /// The audio part of a [`MediaPlan`].
@@ -153,6 +159,8 @@ impl MediaPlan {
             history: None,
             stream_after_bye: None,
             audio: AudioPlan::default(),
+            pace: None,
+            end_on_media_timeout: true,
         }
     }
 }
@@ -462,7 +470,7 @@ impl Run {
             Ok(rep) => {
                 if !self.ended {
                     match rep.stop {
-                        _ if rep.media_timeout => self.command(SessionCommand::MediaFailed),
+                        _ if rep.media_timeout => self.media_timed_out(),
                         // The peer closed the shared connection: its BYE is probably
                         // on the way.
                         StopReason::PeerClosed => {
@@ -477,6 +485,13 @@ impl Run {
                 self.report.audio_received = Some(rep);
             }
             Err(e) => self.media_error(format!("receiving audio: {e:#}")),
+        }
+    }
+
+    /// The received media stopped without a BYE.
+    fn media_timed_out(&self) {
+        if self.plan.end_on_media_timeout {
+            self.command(SessionCommand::MediaFailed);
         }
     }
 
@@ -590,7 +605,7 @@ impl Run {
             Ok(rep) => {
                 if !self.ended {
                     if rep.media_timeout {
-                        self.command(SessionCommand::MediaFailed);
+                        self.media_timed_out();
                     } else if self.plan.hangup_when_received && rep.stop != StopReason::Cancelled {
                         self.command(SessionCommand::HangUp);
                     }
@@ -616,6 +631,7 @@ async fn run_worker(
     commands: Box<dyn Fn(SessionCommand) + Send>,
 ) -> SessionReport {
     let deadline = tokio::time::Instant::now() + plan.max_session;
+    let pace = plan.pace.clone().unwrap_or_default();
     let mut run = Run {
         plan,
         commands,
@@ -627,7 +643,7 @@ async fn run_worker(
         pending_audio: None,
         audio_sender: None,
         audio_receiver: None,
-        pace: PaceControl::new(),
+        pace,
         tx_cancel: Cancel::new(),
         rx_cancel: Cancel::new(),
         ended: false,

@@ -464,8 +464,8 @@ fn check_step(s: &StepInput) -> Result<(), String> {
             }
         }
         StepInput::Media(m) => {
-            if m.frames.is_none() && m.packets.is_none() && m.quiet.is_none() {
-                return Err("`media` needs `frames`, `packets` or `quiet`".into());
+            if m.frames.is_none() && m.packets.is_none() && m.quiet.is_none() && !m.stop {
+                return Err("`media` needs `frames`, `packets`, `quiet` or `stop`".into());
             }
         }
         StepInput::Wait(_)

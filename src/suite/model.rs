@@ -355,6 +355,10 @@ pub struct MediaInput {
     /// (talk), or receives in one it answered.
     #[serde(default)]
     pub other_direction: bool,
+    /// Stop sending video in the running session without ending it (no BYE; a TCP
+    /// connection stays open), to see the DUT notice the stream is gone.
+    #[serde(default)]
+    pub stop: bool,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::{err, CaseRun, StepFail};
-use crate::media::{sample_h264, Progress};
+use crate::media::{sample_h264, PaceControl, Progress};
 use crate::peers::session::{spawn_worker, MediaPlan, SessionReport, Worker};
 use crate::proto::gb28181::session::mansrtsp::{self, Range};
 use crate::proto::gb28181::session::{
@@ -27,7 +27,7 @@ use crate::proto::gb28181::session::{
 };
 use crate::proto::ps::annexb::VideoCodec;
 use crate::proto::ps::validate::Severity as StreamSeverity;
-use crate::proto::sdp::{Setup, Ssrc};
+use crate::proto::sdp::{MediaKind, Setup, Ssrc};
 use crate::proto::sip::SipMessage;
 use crate::proto::{Now, Transmit};
 use crate::report::FindingOut;
@@ -112,10 +112,18 @@ pub(super) struct LiveSession {
     /// When the session ended (BYE sent or received), wall clock.
     ended_at: Option<SystemTime>,
     report: Option<SessionReport>,
+    /// Steers the video camcert sends (the `stop` of a `media` step).
+    pace: PaceControl,
 }
 
 impl LiveSession {
-    fn new(machine: Machine, plan: MediaPlan, progress: Progress, other: Progress) -> LiveSession {
+    fn new(
+        machine: Machine,
+        mut plan: MediaPlan,
+        progress: Progress,
+        other: Progress,
+    ) -> LiveSession {
+        let pace = plan.pace.get_or_insert_with(PaceControl::new).clone();
         let (tx, commands) = mpsc::unbounded_channel();
         let mut worker = spawn_worker(plan, None, move |c| {
             let _ = tx.send(c);
@@ -136,6 +144,7 @@ impl LiveSession {
             negotiated: None,
             ended_at: None,
             report: None,
+            pace,
         }
     }
 
@@ -181,6 +190,22 @@ fn event_findings(e: &SessionEvent) -> &[Finding] {
         | SessionEvent::ByeAnswered { findings, .. } => findings,
         SessionEvent::Finding(f) => std::slice::from_ref(f),
         _ => &[],
+    }
+}
+
+/// The answer to a request camcert sent in the session has the status expected.
+fn answered(what: &str, status: Option<u16>, expected: u16) -> Result<(), StepFail> {
+    match status {
+        Some(s) if s == expected => Ok(()),
+        Some(s) => Err(StepFail::new(
+            "status",
+            format!("the {what} was answered {s}, expected {expected}"),
+        )
+        .exp(expected.to_string(), s.to_string())),
+        None => Err(
+            StepFail::new("timeout", format!("the {what} got no answer"))
+                .exp(expected.to_string(), "nothing"),
+        ),
     }
 }
 
@@ -387,8 +412,15 @@ impl CaseRun<'_> {
         }
     }
 
+    /// Nothing in a media session runs on protocol time (media is real time, and
+    /// so are SIP transaction timers), so a `timeout` the suite gives is real
+    /// time. Without one the default is scaled like any other wait, with its
+    /// floor, so that a scaled run against a peer that never answers stays short.
     fn session_deadline(&self, t: Option<Dur>, default: Duration) -> Instant {
-        self.deadline(t.map(|d| d.0).unwrap_or(default))
+        match t {
+            Some(t) => Instant::now() + t.0,
+            None => self.deadline(default),
+        }
     }
 
     /// Ends the running session politely (BYE when established) and keeps its
@@ -668,6 +700,21 @@ impl CaseRun<'_> {
         let Some(s) = &self.session else {
             return Err(err("no media session is running"));
         };
+        if m.stop {
+            let sends_video = s.negotiated.as_ref().is_some_and(|n| {
+                n.media
+                    .iter()
+                    .any(|m| m.kind == MediaKind::Video && m.sends())
+            });
+            if !sends_video {
+                return Err(err(
+                    "`stop` needs an established session in which camcert sends video",
+                ));
+            }
+            // The session stays up; only the pictures stop, as from a stalled
+            // encoder (a TCP connection stays open).
+            s.pace.pause();
+        }
         let progress = if m.other_direction {
             s.other.clone()
         } else {
@@ -765,17 +812,8 @@ impl CaseRun<'_> {
         else {
             unreachable!("picked above")
         };
-        let expected = c.status.unwrap_or(200);
-        match status {
-            Some(s) if s == expected => first_error(&findings, false),
-            Some(s) => Err(StepFail::new(
-                "status",
-                format!("the INFO was answered {s}, expected {expected}"),
-            )
-            .exp(expected.to_string(), s.to_string())),
-            None => Err(StepFail::new("timeout", "the INFO got no answer")
-                .exp(expected.to_string(), "nothing")),
-        }
+        answered("INFO", status, c.status.unwrap_or(200))?;
+        first_error(&findings, false)
     }
 
     pub(super) async fn hangup(&mut self, h: &HangupInput) -> Result<(), StepFail> {
@@ -796,17 +834,8 @@ impl CaseRun<'_> {
         let SessionEvent::ByeAnswered { status, findings } = e else {
             unreachable!("picked above")
         };
-        let expected = h.status.unwrap_or(200);
-        match status {
-            Some(s) if s == expected => first_error(&findings, false),
-            Some(s) => Err(StepFail::new(
-                "status",
-                format!("the BYE was answered {s}, expected {expected}"),
-            )
-            .exp(expected.to_string(), s.to_string())),
-            None => Err(StepFail::new("timeout", "the BYE got no answer")
-                .exp(expected.to_string(), "nothing")),
-        }
+        answered("BYE", status, h.status.unwrap_or(200))?;
+        first_error(&findings, false)
     }
 
     pub(super) async fn session_event(&mut self, w: &SessionEventInput) -> Result<(), StepFail> {
@@ -886,15 +915,7 @@ impl CaseRun<'_> {
             );
         }
         if let SessionEvent::MediaStatusAnswered { status } = e {
-            let expected = w.status.unwrap_or(200);
-            if status != Some(expected) {
-                let got = status.map_or("no answer".to_string(), |s| s.to_string());
-                return Err(StepFail::new(
-                    "status",
-                    format!("the MediaStatus notification was answered {got}, expected {expected}"),
-                )
-                .exp(expected.to_string(), got));
-            }
+            answered("MediaStatus notification", status, w.status.unwrap_or(200))?;
         }
         first_error(event_findings(&e), w.allow_findings)
     }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::proto::gb28181::manscdp::Charset;
+use crate::proto::sdp::Setup;
 use crate::proto::Transport;
 
 macro_rules! faults {
@@ -138,6 +139,9 @@ faults! {
     ms_timestamps = "ms-timestamps",
     /// Answer BYE but keep streaming for about a second afterwards.
     stream_after_bye = "stream-after-bye",
+    /// Stop sending video after 40 frames (1.6 s) while the session stays up and
+    /// its TCP connection open, sending no BYE: a stalled encoder.
+    stream_stall = "stream-stall",
     /// Neither answer nor obey a BYE: keep streaming.
     ignore_bye = "ignore-bye",
 }
@@ -210,6 +214,10 @@ pub struct DeviceConfig {
     /// Media time of a Playback/Download stream (the source looped); a Download
     /// at `a=downloadspeed:N` goes N times faster. Not scaled by `time_scale`.
     pub history_seconds: Duration,
+    /// The transport of the 语音广播 audio INVITE: `None` UDP, else the `a=setup`
+    /// the camera offers (`Passive`: the voice source connects, `Active`: the
+    /// camera connects).
+    pub broadcast_setup: Option<Setup>,
 }
 
 impl DeviceConfig {
@@ -258,6 +266,7 @@ impl DeviceConfig {
             media_ip: None,
             media_file: None,
             history_seconds: Duration::from_secs(2),
+            broadcast_setup: None,
         }
     }
 }
@@ -312,6 +321,7 @@ pub const OPTION_NAMES: &[&str] = &[
     "address",
     "media_file",
     "history_seconds",
+    "broadcast_media",
     "fault",
 ];
 
@@ -321,7 +331,9 @@ impl DeviceConfig {
     /// comma-separated list of 20-digit IDs or channel numbers (1-based);
     /// `charset` is `GB2312`, `GBK`, `GB18030` or `UTF-8`; `media_file` is a
     /// path to an Annex B `.h264`/`.h265` file (read when the camera starts);
-    /// `history_seconds` is media time, not protocol time; `fault` is a name
+    /// `history_seconds` is media time, not protocol time; `broadcast_media` is
+    /// `udp`, `tcp-active` (the voice source, which sends, connects) or
+    /// `tcp-passive` (the camera connects); `fault` is a name
     /// from [`DeviceFaults::NAMES`].
     pub fn apply_option(&mut self, key: &str, value: &str) -> Result<(), String> {
         match key {
@@ -417,6 +429,19 @@ impl DeviceConfig {
                     return Err("history_seconds must be more than 0".into());
                 }
             }
+            "broadcast_media" => {
+                // Named from the sender's side, as a suite's `media:` is.
+                self.broadcast_setup = match value.trim() {
+                    "udp" => None,
+                    "tcp-active" => Some(Setup::Passive),
+                    "tcp-passive" => Some(Setup::Active),
+                    o => {
+                        return Err(format!(
+                            "broadcast_media: {o:?} is not udp, tcp-active or tcp-passive"
+                        ))
+                    }
+                }
+            }
             "fault" => {
                 if !self.faults.set(value) {
                     return Err(format!("unknown fault {value:?}"));
@@ -451,6 +476,7 @@ mod tests {
                 "refresh_ratio" => "0.5",
                 "faulty_subdevices" => "1,34020000001340000009",
                 "media_file" => "captures/sample-h265-320x240-25fps.h265",
+                "broadcast_media" => "tcp-active",
                 _ => "3",
             };
             cfg()

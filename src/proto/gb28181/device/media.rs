@@ -173,7 +173,7 @@ impl Device {
         b.charset = self.cfg.charset;
         b.timers = Timers::default();
         let seed = self.rng.gen();
-        let mut uac = b.audio_call(source_id, 0, None, seed);
+        let mut uac = b.audio_call(source_id, 0, self.cfg.broadcast_setup, seed);
         uac.start(now);
         self.sessions.push(Hosted {
             call_id: uac.call_id().to_string(),

@@ -93,6 +93,24 @@ faults! {
     cascade_no_keepalive = "cascade-no-keepalive";
     /// Keep sending keepalives when the upper platform stops answering them.
     cascade_no_reregister = "cascade-no-reregister";
+    /// Offer live video with a `y=` whose first digit is 1 (history).
+    live_history_ssrc = "live-history-ssrc";
+    /// Offer TCP media without `a=setup`.
+    tcp_no_setup = "tcp-no-setup";
+    /// Offer Playback and Download with `t=0 0` and no `u=`.
+    history_no_range = "history-no-range";
+    /// Offer Download without `a=downloadspeed`.
+    no_downloadspeed = "no-downloadspeed";
+    /// Offer talk audio `sendonly` instead of `sendrecv`.
+    talk_sendonly = "talk-sendonly";
+    /// Answer a download's MediaStatus 121 but never hang up.
+    no_eof_bye = "no-eof-bye";
+    /// Neither answer nor act on a device's BYE.
+    ignore_device_bye = "ignore-device-bye";
+    /// Refuse the device's broadcast audio INVITE with 488.
+    refuse_broadcast_audio = "refuse-broadcast-audio";
+    /// Keep a session up when its media stops arriving, instead of ending it with BYE.
+    no_media_timeout = "no-media-timeout";
 }
 
 /// The upper platform this platform registers to (platform cascade).

@@ -29,7 +29,7 @@ use crate::proto::gb28181::session::{
     BroadcastEvent, BroadcastSource, BroadcastSourceConfig, CallRequest, MediaUac, SessionCommand,
     UacConfig,
 };
-use crate::proto::sdp::Setup;
+use crate::proto::sdp::{Direction, Setup, Ssrc, Timing};
 use crate::proto::sip::SipMessage;
 use crate::proto::{Now, Transmit};
 
@@ -215,16 +215,37 @@ impl Platform {
             ),
             None => None,
         };
-        let request = match action {
+        let f = &self.cfg.faults;
+        let speed = speed.filter(|_| !f.no_downloadspeed);
+        let mut request = match action {
             "play" => CallRequest::live(&channel, 0, tcp),
             "playback" => CallRequest::playback(&channel, 0, tcp, start, end),
             "download" => CallRequest::download(&channel, 0, tcp, start, end, speed),
             _ => CallRequest::talk(&channel, 0, tcp),
         };
+        if f.live_history_ssrc && action == "play" {
+            let stream = self.rng.gen_range(1..10_000);
+            let domain = Ssrc::domain_of(&self.cfg.platform_id).unwrap_or("00000");
+            request.ssrc =
+                Some(Ssrc::gb(true, domain, stream).unwrap_or(Ssrc(1_000_000_000 + stream)));
+        }
+        if f.history_no_range && request.kind.is_history() {
+            request.timing = Timing::LIVE;
+            request.uri = None;
+        }
+        for m in &mut request.media {
+            if f.tcp_no_setup {
+                m.setup = None;
+            }
+            if f.talk_sendonly && action == "talk" {
+                m.direction = Some(Direction::SendOnly);
+            }
+        }
         let mut cfg = UacConfig::new(&self.cfg.platform_id, self.cfg.local, dest, self.media_ip());
         cfg.domain = self.cfg.domain.clone();
         cfg.transport = self.cfg.transport;
         cfg.user_agent = self.cfg.user_agent.clone();
+        cfg.hangup_on_end_of_file = !f.no_eof_bye;
         cfg.seed = self.rng.gen();
         let mut uac = MediaUac::new(cfg, request);
         uac.start(now);
@@ -347,6 +368,14 @@ impl Platform {
 
     /// Feed a message to the session `i` ([`Platform::media_route`]).
     pub(super) fn media_message(&mut self, now: Now, i: usize, from: SocketAddr, msg: &SipMessage) {
+        let f = &self.cfg.faults;
+        match (&self.media[i], msg.method()) {
+            (Hosted::Call(_), Some("BYE")) if f.ignore_device_bye => return,
+            (Hosted::Broadcast { .. }, Some("INVITE")) if f.refuse_broadcast_audio => {
+                return self.respond(from, msg, 488);
+            }
+            _ => {}
+        }
         if let Hosted::Broadcast { responded, .. } = &mut self.media[i] {
             if msg.method() == Some("MESSAGE") {
                 *responded = true;
