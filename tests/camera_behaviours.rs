@@ -5,11 +5,9 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use camcert::proto::gb28181::device::DeviceFaults;
 use camcert::report::Status;
-use common::{failed_ids, run_builtin};
+use common::{assert_all_passed, assert_faults_fail_exactly, run_builtin};
 
 const SUITES: &[&str] = &[
     "suites/gb28181/camera-keepalive.yaml",
@@ -151,6 +149,7 @@ const MEDIA_FAULTS: &[&str] = &[
     "ms-timestamps",
     "stream-after-bye",
     "ignore-bye",
+    "stream-stall",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -159,14 +158,7 @@ async fn clean_camera_passes_every_camera_case() {
     let mut ids: Vec<_> = r.cases.iter().map(|c| c.id.clone()).collect();
     ids.dedup();
     assert!(ids.len() >= 30, "{}", ids.len());
-    let bad: Vec<_> = r
-        .cases
-        .iter()
-        .filter(|c| c.status != Status::Passed)
-        .map(|c| (c.id.clone(), c.transport.clone(), c.failures.clone()))
-        .collect();
-    assert!(bad.is_empty(), "{bad:#?}");
-    assert_eq!(r.exit_code(true), 0);
+    assert_all_passed(&r);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -194,32 +186,5 @@ fn every_fault_is_listed_once() {
 /// Every fault, a few at a time (the runs mostly wait on protocol time).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_fault_fails_exactly_its_cases() {
-    let limit = Arc::new(tokio::sync::Semaphore::new(6));
-    let mut runs = tokio::task::JoinSet::new();
-    for (fault, expected) in FAULTS {
-        let limit = limit.clone();
-        runs.spawn(async move {
-            let _permit = limit.acquire().await.unwrap();
-            let r = run_builtin(SUITES, &[fault], &[]).await;
-            (*fault, *expected, r)
-        });
-    }
-    let mut wrong = Vec::new();
-    while let Some(done) = runs.join_next().await {
-        let (fault, expected, r) = done.unwrap();
-        let got = failed_ids(&r);
-        if got != expected {
-            let why: Vec<_> = r
-                .cases
-                .iter()
-                .filter(|c| c.status != Status::Passed && !expected.contains(&c.id.as_str()))
-                .map(|c| (c.id.clone(), c.transport.clone(), c.failures.clone()))
-                .collect();
-            wrong.push((fault, expected, got, why));
-        } else {
-            // Strict counts optional cases too: every fault makes some case fail.
-            assert_eq!(r.exit_code(true), 1, "{fault}");
-        }
-    }
-    assert!(wrong.is_empty(), "{wrong:#?}");
+    assert_faults_fail_exactly(SUITES, FAULTS, 6).await;
 }

@@ -4,8 +4,7 @@
 
 mod common;
 
-use camcert::report::Status;
-use common::{failed_ids, run_builtin};
+use common::{assert_all_passed, assert_faults_fail_exactly, run_builtin};
 
 const SUITES: &[&str] = &[
     "suites/gb28181/platform-keepalive.yaml",
@@ -22,43 +21,13 @@ async fn clean_reference_platform_passes_every_case() {
     let r = run_builtin(SUITES, &[], &[]).await;
     let ids: std::collections::BTreeSet<_> = r.cases.iter().map(|c| c.id.clone()).collect();
     assert!(ids.len() >= 55, "{}", ids.len());
-    let bad: Vec<_> = r
-        .cases
-        .iter()
-        .filter(|c| c.status != Status::Passed)
-        .map(|c| (c.id.clone(), c.transport.clone(), c.failures.clone()))
-        .collect();
-    assert!(bad.is_empty(), "{bad:#?}");
-    assert_eq!(r.exit_code(true), 0);
+    assert_all_passed(&r);
 }
 
 /// Run every suite once per fault, the faults side by side, and compare
 /// the cases that did not pass with the expected ones.
-async fn assert_faults(expected: &[(&'static str, &[&str])]) {
-    let runs: Vec<_> = expected
-        .iter()
-        .map(|(fault, _)| {
-            let fault: &'static str = fault;
-            tokio::spawn(async move { run_builtin(SUITES, &[fault], &[]).await })
-        })
-        .collect();
-    let mut wrong = Vec::new();
-    for ((fault, want), run) in expected.iter().zip(runs) {
-        let r = run.await.expect("run");
-        let got = failed_ids(&r);
-        if got != *want || r.exit_code(true) != 1 {
-            let why: Vec<_> = r
-                .cases
-                .iter()
-                .filter(|c| c.status != Status::Passed && !want.contains(&c.id.as_str()))
-                .map(|c| (c.id.clone(), c.transport.clone(), c.failures.clone()))
-                .collect();
-            wrong.push(format!(
-                "fault {fault}: failed {got:?}, expected {want:?}\n{why:#?}"
-            ));
-        }
-    }
-    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+async fn assert_faults(expected: &'static [(&'static str, &'static [&'static str])]) {
+    assert_faults_fail_exactly(SUITES, expected, expected.len()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

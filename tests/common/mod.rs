@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use camcert::report::{RunResult, Status};
+use camcert::report::{Failure, RunResult, Status};
 use camcert::suite::load;
 use camcert::suite::runner::{self, RunOptions};
 
@@ -40,4 +40,53 @@ pub fn failed_ids(r: &RunResult) -> Vec<String> {
     v.sort();
     v.dedup();
     v
+}
+
+/// The cases that did not pass, with their transport and failures, for an
+/// assertion's message.
+pub fn not_passed(r: &RunResult) -> Vec<(String, String, Vec<Failure>)> {
+    r.cases
+        .iter()
+        .filter(|c| c.status != Status::Passed)
+        .map(|c| (c.id.clone(), c.transport.clone(), c.failures.clone()))
+        .collect()
+}
+
+/// Every case passed, so a strict run exits 0.
+pub fn assert_all_passed(r: &RunResult) {
+    let bad = not_passed(r);
+    assert!(bad.is_empty(), "{bad:#?}");
+    assert_eq!(r.exit_code(true), 0);
+}
+
+/// Runs `suites` against the built-in peers once per fault, `parallel` runs at a
+/// time, and asserts that each fault fails exactly its cases and that a strict
+/// run then exits 1.
+pub async fn assert_faults_fail_exactly(
+    suites: &'static [&'static str],
+    faults: &'static [(&'static str, &'static [&'static str])],
+    parallel: usize,
+) {
+    let limit = Arc::new(tokio::sync::Semaphore::new(parallel.max(1)));
+    let mut runs = tokio::task::JoinSet::new();
+    for (fault, expected) in faults {
+        let limit = limit.clone();
+        runs.spawn(async move {
+            let _permit = limit.acquire().await.expect("semaphore");
+            let r = run_builtin(suites, &[fault], &[]).await;
+            (*fault, *expected, r)
+        });
+    }
+    let mut wrong = Vec::new();
+    while let Some(done) = runs.join_next().await {
+        let (fault, expected, r) = done.expect("run");
+        let got = failed_ids(&r);
+        if got != expected || r.exit_code(true) != 1 {
+            wrong.push(format!(
+                "fault {fault}: failed {got:?}, expected {expected:?}\n{:#?}",
+                not_passed(&r)
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
