@@ -194,6 +194,8 @@ struct CaseRun<'a> {
     step_start: Instant,
     step_started_wall: std::time::SystemTime,
     last_step_end: Instant,
+    /// When the last message camcert sent started on its way.
+    last_send: Option<Instant>,
     /// Last request received from the DUT and where it came from.
     last_request: Option<(SipMessage, SocketAddr)>,
     last_sent_request: Option<SipMessage>,
@@ -292,7 +294,18 @@ async fn run_case(
                 run.step_start = Instant::now();
                 run.step_started_wall = std::time::SystemTime::now();
                 let r = run.step(step).await;
-                run.last_step_end = Instant::now();
+                // For the DUT, a step that ends by sending ended when that
+                // message left: it may act on it before this side finishes the
+                // step, and `after:` must not see its reaction as early.
+                let ends_sending = match &step.input {
+                    StepInput::Send(_) | StepInput::Reply(_) => true,
+                    StepInput::Expect(e) => e.reply.is_some(),
+                    _ => false,
+                };
+                run.last_step_end = match run.last_send {
+                    Some(t) if ends_sending && t >= run.step_start => t,
+                    _ => Instant::now(),
+                };
                 if let Err(f) = r {
                     result.status = if f.check == "error" {
                         Status::Error
@@ -571,6 +584,7 @@ async fn setup<'a>(
         step_start: now,
         step_started_wall: std::time::SystemTime::now(),
         last_step_end: now,
+        last_send: None,
         last_request: None,
         last_sent_request: None,
         last_sn_sent: None,
@@ -621,6 +635,7 @@ impl CaseRun<'_> {
 
     async fn send_bytes(&mut self, to: Option<SocketAddr>, bytes: Vec<u8>) -> Result<(), StepFail> {
         let dest = to.or(self.ep.default_peer);
+        self.last_send = Some(Instant::now());
         self.ep
             .send(to, &bytes)
             .await
