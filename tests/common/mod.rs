@@ -59,6 +59,16 @@ pub fn assert_all_passed(r: &RunResult) {
     assert_eq!(r.exit_code(true), 0);
 }
 
+/// Runs `suites` against the clean built-in peers and asserts that `cases`
+/// distinct cases ran, every run passed, and each left its pcap evidence.
+pub async fn assert_clean_run_passes(suites: &[&str], cases: usize) {
+    let r = run_builtin(suites, &[], &[]).await;
+    let ids: std::collections::BTreeSet<_> = r.cases.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids.len(), cases, "{ids:?}");
+    assert_all_passed(&r);
+    assert!(r.cases.iter().all(|c| c.pcap.is_some()));
+}
+
 /// Runs `suites` against the built-in peers once per fault, `parallel` runs at a
 /// time, and asserts that each fault fails exactly its cases and that a strict
 /// run then exits 1.
