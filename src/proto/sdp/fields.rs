@@ -664,6 +664,17 @@ impl Ssrc {
         ))
     }
 
+    /// 附录F `y=` of a caller whose GB ID is `caller_id`: the history flag, the ID's
+    /// domain part (`00000` when it has none), and a stream number below 10000.
+    pub fn for_caller(history: bool, caller_id: &str, stream: u32) -> Self {
+        let domain = Self::domain_of(caller_id)
+            .filter(|d| d.bytes().all(|b| b.is_ascii_digit()))
+            .unwrap_or("00000");
+        let stream = stream % 10_000;
+        Self::gb(history, domain, stream)
+            .unwrap_or(Ssrc(u32::from(history) * 1_000_000_000 + stream))
+    }
+
     /// The domain part of a 20-digit GB ID (its digits 4-8), for [`Ssrc::gb`].
     pub fn domain_of(gb_id: &str) -> Option<&str> {
         gb_id.get(3..8)
@@ -989,6 +1000,11 @@ mod tests {
         assert!(Ssrc::gb(false, "2000", 1).is_err());
         assert!(Ssrc::gb(false, "20000", 10_000).is_err());
         assert_eq!(Ssrc(3_000_000_000).is_history(), None);
+        assert_eq!(
+            Ssrc::for_caller(true, "34020000002000000001", 42).to_string(),
+            "1200000042"
+        );
+        assert_eq!(Ssrc::for_caller(false, "abc", 7).to_string(), "0000000007");
     }
 
     #[test]

@@ -225,9 +225,7 @@ impl Platform {
         };
         if f.live_history_ssrc && action == "play" {
             let stream = self.rng.gen_range(1..10_000);
-            let domain = Ssrc::domain_of(&self.cfg.platform_id).unwrap_or("00000");
-            request.ssrc =
-                Some(Ssrc::gb(true, domain, stream).unwrap_or(Ssrc(1_000_000_000 + stream)));
+            request.ssrc = Some(Ssrc::for_caller(true, &self.cfg.platform_id, stream));
         }
         if f.history_no_range && request.kind.is_history() {
             request.timing = Timing::LIVE;

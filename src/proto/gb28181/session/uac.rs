@@ -325,14 +325,11 @@ impl MediaUac {
         s.media = r.media.clone();
         s.media_params = r.media_params.clone();
         // 附录F: y= is <0 live | 1 history><5-digit domain><4-digit stream>.
-        let domain = Ssrc::domain_of(&self.cfg.local_id)
-            .filter(|d| d.bytes().all(|b| b.is_ascii_digit()))
-            .unwrap_or("00000")
-            .to_string();
         let stream = self.rng.gen_range(1..10_000);
-        s.ssrc = Some(r.ssrc.unwrap_or_else(|| {
-            Ssrc::gb(r.kind.is_history(), &domain, stream).unwrap_or(Ssrc(stream))
-        }));
+        s.ssrc =
+            Some(r.ssrc.unwrap_or_else(|| {
+                Ssrc::for_caller(r.kind.is_history(), &self.cfg.local_id, stream)
+            }));
         s
     }
 
