@@ -127,9 +127,9 @@ pub fn schema(catalog: bool) -> Result<i32> {
     Ok(0)
 }
 
-/// Print the peer's events until `stop` fires or the peer ends.
-async fn print_events_until<M: crate::transport::driver::SipMachine>(
-    h: &mut peers::PeerHandle<M>,
+/// Log the camera's events until `stop` fires or the camera ends.
+async fn print_events_until(
+    h: &mut peers::PeerHandle<crate::proto::gb28181::device::Device>,
     stop: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(stop);
@@ -137,7 +137,7 @@ async fn print_events_until<M: crate::transport::driver::SipMachine>(
         tokio::select! {
             _ = &mut stop => break,
             e = h.events.recv() => match e {
-                Some(e) => println!("{e:?}"),
+                Some(e) => crate::lab::log_camera(&e),
                 None => break,
             },
         }
@@ -191,12 +191,13 @@ pub async fn serve(a: ServeArgs) -> Result<i32> {
             if let Some(u) = &mut cfg.upstream {
                 u.password = password.clone();
             }
-            let mut h = peers::start_platform(cfg, a.listen).await?;
+            crate::lab::init_logging(a.verbose);
+            let h = peers::start_platform(cfg, a.listen).await?;
             println!(
                 "reference platform {} listening on {}://{}",
                 a.platform_id, a.listen.transport, h.addr
             );
-            print_events_until(&mut h, stop).await;
+            let h = crate::lab::run(h, a.control, stop).await?;
             h.stop().await?;
         }
         PeerKind::Gb28181Device => {
@@ -243,6 +244,7 @@ pub async fn serve(a: ServeArgs) -> Result<i32> {
             } else {
                 local.ip()
             };
+            crate::lab::init_logging(a.verbose);
             let mut h = peers::start_camera(cfg, bind_ip).await?;
             println!(
                 "reference camera {} registering to {reg} from {}",
@@ -258,7 +260,7 @@ pub async fn serve(a: ServeArgs) -> Result<i32> {
                         _ = &mut wait => break,
                         e = h.events.recv() => match e {
                             Some(e) => {
-                                println!("{e:?}");
+                                crate::lab::log_camera(&e);
                                 if matches!(e, crate::proto::gb28181::device::DeviceEvent::Unregistered) { break; }
                             }
                             None => break,

@@ -20,6 +20,7 @@
 pub mod app;
 pub mod capture;
 pub mod cli;
+pub mod lab;
 pub mod media;
 pub mod peers;
 pub mod proto;

@@ -135,6 +135,12 @@ pub struct ServeArgs {
     /// gb28181-device: unregister before stopping.
     #[arg(long)]
     pub unregister_on_exit: bool,
+    /// gb28181-platform: serve the lab control API (HTTP, JSON) here, e.g. 127.0.0.1:8080.
+    #[arg(long)]
+    pub control: Option<SocketAddr>,
+    /// Log every event, keepalives included.
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
     /// gb28181-platform: offer SHA-256 instead of MD5.
     #[arg(long)]
     pub sha256: bool,

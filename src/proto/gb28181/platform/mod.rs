@@ -39,6 +39,7 @@ use rand::SeedableRng;
 
 pub use config::{PlatformConfig, PlatformFaults, UpstreamConfig};
 pub use media::MEDIA_ACTIONS;
+pub use queries::ACTIONS;
 
 use super::manscdp::{self, CmdType, Root};
 use super::message::{build_request, with_body, RequestParams};
