@@ -51,6 +51,12 @@ pub struct MuxFaults {
     pub psm_video_stream_type: Option<u8>,
     /// Write a wrong `CRC_32` in the PSM.
     pub corrupt_psm_crc: bool,
+    /// Write the PSM `CRC_32` least significant byte first.
+    pub psm_crc_byte_swapped: bool,
+    /// Write the PSM `CRC_32` as zero.
+    pub psm_crc_zero: bool,
+    /// Write the PSM under the system header start code 0x000001BB.
+    pub psm_under_system_header: bool,
 }
 
 /// Muxer configuration.
@@ -212,10 +218,24 @@ impl PsMuxer {
                 (t, c.stream_id())
             })
             .collect();
+        let start = out.len();
         write_psm(out, 0, &entries);
-        if self.cfg.faults.corrupt_psm_crc {
-            let n = out.len();
+        let f = &self.cfg.faults;
+        let n = out.len();
+        if f.psm_under_system_header {
+            // The CRC covers the start code: such a muxer computes it over what it wrote.
+            out[start + 3] = SYSTEM_HEADER;
+            let crc = crc32_mpeg2(&out[start..n - 4]);
+            out[n - 4..].copy_from_slice(&crc.to_be_bytes());
+        }
+        if f.corrupt_psm_crc {
             out[n - 1] ^= 0xFF;
+        }
+        if f.psm_crc_byte_swapped {
+            out[n - 4..].reverse();
+        }
+        if f.psm_crc_zero {
+            out[n - 4..].fill(0);
         }
     }
 }
