@@ -30,6 +30,7 @@
 //! ```
 
 mod audio;
+mod framing;
 mod receiver;
 mod sender;
 mod source;
@@ -39,6 +40,7 @@ pub use audio::{
     AudioTasks, Tone,
 };
 
+pub use framing::{encode_interleaved, TcpFraming, TcpMediaDecoder};
 pub use receiver::{MediaReceiver, ReceiveReport, ReceiverConfig};
 pub use sender::{MediaSender, Pace, PaceControl, Seek, SendReport, SenderConfig};
 pub use source::{sample_h264, MediaSource, SourceFrame};

@@ -58,6 +58,9 @@ pub struct SenderConfig {
     /// socket (and a TCP connection) open until cancelled, as a stalled encoder
     /// does. The session is not ended.
     pub stall_after_frames: Option<u64>,
+    /// A deliberate fault: frame RTP over TCP RTSP-style (`$`, channel 0, 16-bit
+    /// length; RFC 2326 §10.12) instead of RFC 4571.
+    pub rtsp_interleaved: bool,
     /// Live counts of packets and frames sent.
     pub progress: Progress,
 }
@@ -81,6 +84,7 @@ impl SenderConfig {
             mux_faults: MuxFaults::default(),
             rtp_faults: PacketizerFaults::default(),
             stall_after_frames: None,
+            rtsp_interleaved: false,
             progress: Progress::default(),
         }
     }
@@ -495,8 +499,15 @@ impl MediaSender {
                     wire.clear();
                     for p in &packets {
                         let at = wire.len();
-                        encode_frame_into(p, &mut wire)?;
-                        capture.push(elapsed, local, peer, transport, &wire[at..at + 2], p);
+                        let head = if cfg.rtsp_interleaved {
+                            super::encode_interleaved(0, p, &mut wire)
+                                .ok_or_else(|| anyhow!("packet of {} bytes", p.len()))?;
+                            4
+                        } else {
+                            encode_frame_into(p, &mut wire)?;
+                            2
+                        };
+                        capture.push(elapsed, local, peer, transport, &wire[at..at + head], p);
                     }
                     if s.write_all(&wire).await.is_err() {
                         report.stop = StopReason::PeerClosed;
