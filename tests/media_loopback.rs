@@ -478,6 +478,8 @@ async fn rtsp_interleaved_tcp_framing_is_reported_and_the_stream_still_judged() 
         assert_eq!(got.frames, 50);
         assert_eq!((v.video_frames, v.key_frames), (50, 2));
         assert_eq!(got.capture[0].bytes[0], b'$');
+        assert_eq!(got.capture[0].rtp(), &got.capture[0].bytes[4..]);
+        assert_eq!(got.capture[0].rtp()[0] >> 6, 2);
         assert_eq!(got.framing_errors, 0);
     }
 }

@@ -25,7 +25,7 @@ pub type Framed = (Vec<u8>, Bytes);
 /// a length, then an RTP version-2 byte. Read as RFC 4571 the same bytes would
 /// announce a 9216..9471-byte packet whose first byte is the length's high byte; a
 /// stream whose byte 2 is itself an RTP version-2 byte stays RFC 4571.
-fn looks_interleaved(b: &[u8]) -> bool {
+pub(super) fn looks_interleaved(b: &[u8]) -> bool {
     b.len() >= 5 && b[0] == b'$' && b[4] >> 6 == 2 && b[2] >> 6 != 2
 }
 

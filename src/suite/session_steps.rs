@@ -1044,15 +1044,14 @@ impl CaseRun<'_> {
 
 /// The media figures of one session's streams, as the report shows them.
 fn media_summaries(session: usize, r: &SessionReport) -> Vec<MediaSummary> {
-    let count =
-        |sev: StreamSeverity, n: &mut usize| *n += usize::from(sev == StreamSeverity::Error);
     let mut out = Vec::new();
     if let Some(rx) = &r.received {
         let v = &rx.validation;
-        let mut errors = 0;
-        v.findings
+        let errors = v
+            .findings
             .iter()
-            .for_each(|f| count(f.severity, &mut errors));
+            .filter(|f| f.severity == StreamSeverity::Error)
+            .count();
         out.push(MediaSummary {
             session,
             kind: "video".into(),
@@ -1085,10 +1084,11 @@ fn media_summaries(session: usize, r: &SessionReport) -> Vec<MediaSummary> {
     }
     if let Some(a) = &r.audio_received {
         let c = &a.check;
-        let mut errors = 0;
-        c.findings
+        let errors = c
+            .findings
             .iter()
-            .for_each(|f| count(f.severity, &mut errors));
+            .filter(|f| f.severity == StreamSeverity::Error)
+            .count();
         let secs = a.elapsed.as_secs_f64();
         out.push(MediaSummary {
             session,
