@@ -175,3 +175,52 @@ async fn media_figures_reach_every_report() {
     let xml = junit::to_xml(&r).unwrap();
     assert!(xml.contains("media session 1 video received: "), "{xml}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn psm_descriptor_overrunning_its_entry_is_reported() {
+    let r = run_builtin(SUITE, &["psm-descriptor-overrun"], &["CAM-MED-001"]).await;
+    for c in case(&r, "CAM-MED-001") {
+        assert_eq!(c.status, Status::Failed);
+        assert_eq!(
+            c.failures[0].check, "ps.psm-descriptor-overrun",
+            "{:#?}",
+            c.failures
+        );
+        let f = c
+            .findings
+            .iter()
+            .find(|f| f.code == "ps.psm-descriptor-overrun")
+            .unwrap();
+        assert!(
+            f.message.contains("declares 7 bytes, only 4"),
+            "{}",
+            f.message
+        );
+        assert!(f.clause.contains("elementary_stream_info_length"));
+        assert_eq!(received_video(c).errors, 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_whose_first_packet_was_lost_passes_with_a_warning() {
+    // CAM-MED-017 wants 75 frames at 20 fps or more; the join costs the first GOP.
+    let r = run_builtin(SUITE, &["drop-first-packet"], &["CAM-MED-017"]).await;
+    for c in case(&r, "CAM-MED-017") {
+        assert_eq!(c.status, Status::Passed, "{:#?}", c.failures);
+        let f = c
+            .findings
+            .iter()
+            .find(|f| f.code == "ps.joined-mid-stream")
+            .unwrap();
+        assert!(
+            f.message
+                .contains("bytes skipped before the first pack header")
+                && f.message.contains("before the first key frame"),
+            "{}",
+            f.message
+        );
+        assert!(!has_finding(c, "ps.sync_lost") && !has_finding(c, "video.first_frame_not_key"));
+        let m = received_video(c);
+        assert_eq!((m.errors, m.warnings), (0, 1));
+    }
+}

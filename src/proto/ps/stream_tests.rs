@@ -612,6 +612,13 @@ fn mux_psm_faults_each_get_their_diagnosis() {
         ),
         (
             MuxFaults {
+                psm_descriptor_overrun: true,
+                ..MuxFaults::default()
+            },
+            FindingCode::PsmDescriptorOverrun,
+        ),
+        (
+            MuxFaults {
                 corrupt_psm_crc: true,
                 ..MuxFaults::default()
             },

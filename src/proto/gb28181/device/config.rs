@@ -157,6 +157,11 @@ faults! {
     psm_crc_byte_swapped = "psm-crc-byte-swapped",
     /// Write the PSM `CRC_32` as zero.
     psm_crc_zero = "psm-crc-zero",
+    /// Give the PSM's video entry a descriptor that overruns its descriptor loop.
+    psm_descriptor_overrun = "psm-descriptor-overrun",
+    /// Never send the first RTP packet of a session, as if lost before the
+    /// platform joined: the stream is received from mid-pack.
+    drop_first_packet = "drop-first-packet",
 }
 
 /// How a reference camera is set up. [`DeviceConfig::new`] gives a
