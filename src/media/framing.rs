@@ -9,6 +9,9 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::proto::rtp::FramingDecoder;
 
+/// What the receivers report when they meet RTSP-interleaved framing.
+pub(super) const RTSP_FRAMING: &str = "RTP over TCP framed RTSP-style ('$', channel, 16-bit length; RFC 2326 §10.12) instead of the RFC 4571 16-bit length; decoded anyway";
+
 /// The framing found on the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TcpFraming {

@@ -344,10 +344,8 @@ async fn read_tcp(
         if dec.framing() == Some(TcpFraming::RtspInterleaved) && !reported {
             // Decode leniently, judge strictly: the stream is still validated.
             reported = true;
-            run.validator.add_finding(
-                FindingCode::TcpRtspFraming,
-                "RTP over TCP framed RTSP-style ('$', channel, 16-bit length; RFC 2326 §10.12) instead of the RFC 4571 16-bit length; decoded anyway",
-            );
+            run.validator
+                .add_finding(FindingCode::TcpRtspFraming, super::framing::RTSP_FRAMING);
         }
         while let Some((prefix, pkt)) = dec.next_packet() {
             run.packet(peer, local, Transport::Tcp, &prefix, &pkt);
