@@ -15,6 +15,23 @@ const FAULTS: &[(&str, &[&str])] = &[
     // Video stream faults: every case that checks a video stream.
     ("rtp-wrong-ssrc", VIDEO),
     ("missing-psm", VIDEO),
+    // A PSM under start code 0xBB: read as the map, reported (ps.psm-start-code).
+    ("psm-bb", VIDEO),
+    // RTSP-style TCP framing: the video cases over TCP.
+    (
+        "rtsp-interleaved",
+        &[
+            "CAM-MED-002",
+            "CAM-MED-003",
+            "CAM-MED-005",
+            "CAM-MED-006",
+            "CAM-MED-013",
+            "CAM-MED-014",
+        ],
+    ),
+    // No a=sendonly in the answer: only the case that checks it fails; the
+    // others record the finding and receive as usual.
+    ("no-direction", &["CAM-MED-001"]),
     ("no-marker", VIDEO),
     // Judged against the PES PTS once half a second of video has passed
     // (CAM-MED-005 tears down sooner).

@@ -322,3 +322,36 @@ mod talk {
         talk(Some(Setup::Active), MediaTransport::TcpActive).await;
     }
 }
+
+#[tokio::test]
+async fn rtsp_interleaved_audio_over_tcp_is_reported_and_still_checked() {
+    let b = AudioSocket::open(Link::TcpPassive { local: any() }, T)
+        .await
+        .unwrap();
+    let a = AudioSocket::open(
+        Link::TcpActive {
+            remote: b.local_addr(),
+        },
+        T,
+    )
+    .await
+    .unwrap();
+    let cancel = Cancel::new();
+    let tx = AudioSenderConfig {
+        rtsp_interleaved: true,
+        ..sender(1)
+    };
+    let (sa, sb) = tokio::join!(
+        a.run(Some((Tone::default(), tx)), None, &cancel),
+        b.run(None, Some(receiver(1)), &cancel),
+    );
+    let _ = sa.unwrap();
+    let got = sb.unwrap().1.unwrap();
+    let c = &got.check;
+    let codes: Vec<FindingCode> = c.findings.iter().map(|f| f.code).collect();
+    assert_eq!(codes, vec![FindingCode::TcpRtspFraming]);
+    // Decoded anyway: every packet arrived and was judged.
+    assert_eq!(got.packets, PACKETS);
+    assert_eq!((c.lost_packets, c.timestamp_step), (0, Some(160)));
+    assert_eq!(got.capture[0].bytes[0], b'$');
+}

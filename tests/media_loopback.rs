@@ -453,3 +453,33 @@ async fn live_view_negotiated_by_sdp_over_tcp_passive() {
     let (sent, got) = tokio::join!(tx.run(&src, &tx_cfg, &cancel), rx.run(&rx_cfg, &cancel));
     assert_clean(&sent.unwrap(), &got.unwrap(), 50, 2);
 }
+
+#[tokio::test]
+async fn rtsp_interleaved_tcp_framing_is_reported_and_the_stream_still_judged() {
+    // Before: the RFC 4571 reader took "$\0" as a 9216-byte length, nothing decoded,
+    // and the receiver ended on its media timeout without a finding.
+    for mode in [Mode::SenderActive, Mode::SenderPassive] {
+        let tx = SenderConfig {
+            rtsp_interleaved: true,
+            ..sender_cfg(50)
+        };
+        let (_, got) = stream(
+            mode,
+            &h264(),
+            &tx,
+            &receiver_cfg(VideoCodec::H264, Some(50)),
+        )
+        .await;
+        let v = &got.validation;
+        let codes: Vec<FindingCode> = v.findings.iter().map(|f| f.code).collect();
+        assert_eq!(codes, vec![FindingCode::TcpRtspFraming]);
+        assert!(v.findings[0].message.contains("RFC 2326"));
+        assert!(!got.media_timeout);
+        assert_eq!(got.frames, 50);
+        assert_eq!((v.video_frames, v.key_frames), (50, 2));
+        assert_eq!(got.capture[0].bytes[0], b'$');
+        assert_eq!(got.capture[0].rtp(), &got.capture[0].bytes[4..]);
+        assert_eq!(got.capture[0].rtp()[0] >> 6, 2);
+        assert_eq!(got.framing_errors, 0);
+    }
+}

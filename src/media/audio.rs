@@ -21,13 +21,15 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use super::framing::{TcpFraming, TcpMediaDecoder};
 use super::{connect_retrying, Cancel, Capture, CapturedPacket, Link, Progress, StopReason};
 use crate::proto::g711::{Law, SAMPLE_RATE};
+use crate::proto::ps::validate::FindingCode;
 use crate::proto::rtp::audio::{
     AudioCheck, AudioCheckConfig, AudioCheckReport, AudioFaults, AudioPacketizer,
     AudioPacketizerConfig, SAMPLES_PER_PACKET,
 };
-use crate::proto::rtp::{encode_frame_into, FramingDecoder};
+use crate::proto::rtp::encode_frame_into;
 use crate::proto::Transport;
 
 /// A sine tone, the same samples on every run.
@@ -91,6 +93,9 @@ pub struct AudioSenderConfig {
     pub capture_bytes: usize,
     /// Deliberate RTP deviations (negative tests).
     pub faults: AudioFaults,
+    /// A deliberate fault: frame RTP over TCP RTSP-style (`$`, channel 0, length)
+    /// instead of RFC 4571.
+    pub rtsp_interleaved: bool,
     /// Live count of packets sent (a packet is a frame).
     pub progress: Progress,
 }
@@ -111,6 +116,7 @@ impl AudioSenderConfig {
             accept_timeout: Duration::from_secs(10),
             capture_bytes: 0,
             faults: AudioFaults::default(),
+            rtsp_interleaved: false,
             progress: Progress::default(),
         }
     }
@@ -585,8 +591,15 @@ async fn send_loop(
             }
             TxHalf::Tcp { w, .. } => {
                 wire.clear();
-                encode_frame_into(&p, &mut wire)?;
-                capture.push(elapsed, local, peer, transport, &wire[..2], &p);
+                let head = if cfg.rtsp_interleaved {
+                    super::encode_interleaved(0, &p, &mut wire)
+                        .ok_or_else(|| anyhow!("packet of {} bytes", p.len()))?;
+                    4
+                } else {
+                    encode_frame_into(&p, &mut wire)?;
+                    2
+                };
+                capture.push(elapsed, local, peer, transport, &wire[..head], &p);
                 if w.write_all(&wire).await.is_err() {
                     report.stop = StopReason::PeerClosed;
                     break;
@@ -704,7 +717,8 @@ async fn receive_loop(
             peer: from,
         } => {
             peer = Some(from);
-            let mut dec = FramingDecoder::new();
+            let mut dec = TcpMediaDecoder::new();
+            let mut reported = false;
             'read: loop {
                 if run.done() {
                     break StopReason::Frames;
@@ -722,18 +736,19 @@ async fn receive_loop(
                     Ok(Ok(n)) => n,
                 };
                 dec.feed(&buf[..n]);
-                while let Some(p) = dec.next_packet() {
-                    match p {
-                        Ok(pkt) => {
-                            let len = (pkt.len() as u16).to_be_bytes();
-                            run.packet(from, local, Transport::Tcp, &len, &pkt);
-                            if run.done() {
-                                break 'read StopReason::Frames;
-                            }
-                        }
-                        Err(_) => framing_errors += 1,
+                if dec.framing() == Some(TcpFraming::RtspInterleaved) && !reported {
+                    reported = true;
+                    run.check
+                        .add_finding(FindingCode::TcpRtspFraming, super::framing::RTSP_FRAMING);
+                }
+                while let Some((prefix, pkt)) = dec.next_packet() {
+                    run.packet(from, local, Transport::Tcp, &prefix, &pkt);
+                    if run.done() {
+                        framing_errors = dec.errors();
+                        break 'read StopReason::Frames;
                     }
                 }
+                framing_errors = dec.errors();
             }
         }
     };

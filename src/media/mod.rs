@@ -30,6 +30,7 @@
 //! ```
 
 mod audio;
+mod framing;
 mod receiver;
 mod sender;
 mod source;
@@ -39,6 +40,7 @@ pub use audio::{
     AudioTasks, Tone,
 };
 
+pub use framing::{encode_interleaved, TcpFraming, TcpMediaDecoder};
 pub use receiver::{MediaReceiver, ReceiveReport, ReceiverConfig};
 pub use sender::{MediaSender, Pace, PaceControl, Seek, SendReport, SenderConfig};
 pub use source::{sample_h264, MediaSource, SourceFrame};
@@ -259,15 +261,19 @@ pub struct CapturedPacket {
     pub dst: SocketAddr,
     /// UDP or TCP.
     pub transport: Transport,
-    /// The bytes on the wire: the RTP packet, preceded on TCP by its RFC 4571 length.
+    /// The bytes on the wire: the RTP packet, preceded on TCP by its RFC 4571 length
+    /// (or, from a sender that frames RTSP-style, `$`, channel and length).
     pub bytes: Vec<u8>,
 }
 
 impl CapturedPacket {
-    /// The RTP packet without the RFC 4571 length.
+    /// The RTP packet without the RFC 4571 length (or the RTSP-interleaved header).
     pub fn rtp(&self) -> &[u8] {
         match self.transport {
             Transport::Udp => &self.bytes,
+            Transport::Tcp if framing::looks_interleaved(&self.bytes) => {
+                self.bytes.get(4..).unwrap_or_default()
+            }
             Transport::Tcp => self.bytes.get(2..).unwrap_or_default(),
         }
     }

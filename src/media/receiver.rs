@@ -8,12 +8,13 @@ use anyhow::{anyhow, Context, Result};
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 
+use super::framing::{TcpFraming, TcpMediaDecoder};
 use super::{
     accept_until, connect_retrying, Cancel, Capture, CapturedPacket, Link, Progress, StopReason,
 };
 use crate::proto::ps::annexb::VideoCodec;
-use crate::proto::ps::validate::{StreamValidator, ValidationReport, ValidatorConfig};
-use crate::proto::rtp::{is_rtcp, FramingDecoder};
+use crate::proto::ps::validate::{FindingCode, StreamValidator, ValidationReport, ValidatorConfig};
+use crate::proto::rtp::is_rtcp;
 use crate::proto::Transport;
 
 /// What to expect and how long to listen.
@@ -68,7 +69,8 @@ pub struct ReceiveReport {
     pub frames: u64,
     /// Packets handed to the validator.
     pub packets: u64,
-    /// RFC 4571 frames with a zero length (TCP only).
+    /// RFC 4571 frames with a zero length, or steps lost in an RTSP-interleaved
+    /// stream (TCP only).
     pub framing_errors: u64,
     /// Bytes left in the RFC 4571 decoder at the end: a cut packet, or packets that
     /// arrived after the frame count was reached.
@@ -319,7 +321,8 @@ async fn read_tcp(
     let peer = s
         .peer_addr()
         .map_err(|e| anyhow!("media connection: {e}"))?;
-    let mut dec = FramingDecoder::new();
+    let mut dec = TcpMediaDecoder::new();
+    let mut reported = false;
     let mut buf = vec![0u8; 64 * 1024];
     let stop = loop {
         if run.frames_done() {
@@ -338,19 +341,20 @@ async fn read_tcp(
             Ok(Ok(n)) => n,
         };
         dec.feed(&buf[..n]);
-        while let Some(p) = dec.next_packet() {
-            match p {
-                Ok(pkt) => {
-                    let len = (pkt.len() as u16).to_be_bytes();
-                    run.packet(peer, local, Transport::Tcp, &len, &pkt);
-                    if run.frames_done() {
-                        break;
-                    }
-                }
-                Err(_) => *framing_errors += 1,
+        if dec.framing() == Some(TcpFraming::RtspInterleaved) && !reported {
+            // Decode leniently, judge strictly: the stream is still validated.
+            reported = true;
+            run.validator
+                .add_finding(FindingCode::TcpRtspFraming, super::framing::RTSP_FRAMING);
+        }
+        while let Some((prefix, pkt)) = dec.next_packet() {
+            run.packet(peer, local, Transport::Tcp, &prefix, &pkt);
+            if run.frames_done() {
+                break;
             }
         }
     };
+    *framing_errors = dec.errors();
     *trailing = dec.buffered();
     Ok(stop)
 }

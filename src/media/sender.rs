@@ -58,6 +58,12 @@ pub struct SenderConfig {
     /// socket (and a TCP connection) open until cancelled, as a stalled encoder
     /// does. The session is not ended.
     pub stall_after_frames: Option<u64>,
+    /// A deliberate fault: frame RTP over TCP RTSP-style (`$`, channel 0, 16-bit
+    /// length; RFC 2326 §10.12) instead of RFC 4571.
+    pub rtsp_interleaved: bool,
+    /// A deliberate fault: packetize the first packets but never send them, as
+    /// if they were lost before the receiver joined (it starts mid-pack).
+    pub drop_first_packets: usize,
     /// Live counts of packets and frames sent.
     pub progress: Progress,
 }
@@ -81,6 +87,8 @@ impl SenderConfig {
             mux_faults: MuxFaults::default(),
             rtp_faults: PacketizerFaults::default(),
             stall_after_frames: None,
+            rtsp_interleaved: false,
+            drop_first_packets: 0,
             progress: Progress::default(),
         }
     }
@@ -373,6 +381,7 @@ impl MediaSender {
         let mut capture = Capture::new(cfg.capture_bytes);
         let start = tokio::time::Instant::now();
         let mut wire = BytesMut::new();
+        let mut to_drop = cfg.drop_first_packets;
         let frames = source.frames();
         let mut i: u64 = 0;
         let mut rx = pace.map(PaceControl::subscribe);
@@ -476,7 +485,12 @@ impl MediaSender {
                 key: f.key,
                 data: f.data.clone(),
             })?;
-            let packets = rtp.packetize(pts, &ps);
+            let mut packets = rtp.packetize(pts, &ps);
+            if to_drop > 0 {
+                let n = to_drop.min(packets.len());
+                packets.drain(..n);
+                to_drop -= n;
+            }
             let elapsed = start.elapsed();
             report.ps_bytes += ps.len() as u64;
             report.packets += packets.len() as u64;
@@ -495,8 +509,15 @@ impl MediaSender {
                     wire.clear();
                     for p in &packets {
                         let at = wire.len();
-                        encode_frame_into(p, &mut wire)?;
-                        capture.push(elapsed, local, peer, transport, &wire[at..at + 2], p);
+                        let head = if cfg.rtsp_interleaved {
+                            super::encode_interleaved(0, p, &mut wire)
+                                .ok_or_else(|| anyhow!("packet of {} bytes", p.len()))?;
+                            4
+                        } else {
+                            encode_frame_into(p, &mut wire)?;
+                            2
+                        };
+                        capture.push(elapsed, local, peer, transport, &wire[at..at + head], p);
                     }
                     if s.write_all(&wire).await.is_err() {
                         report.stop = StopReason::PeerClosed;

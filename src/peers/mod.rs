@@ -189,6 +189,10 @@ pub fn camera_plan(cfg: &DeviceConfig, bind_ip: IpAddr) -> Result<MediaPlan> {
         looping: true,
         mux_faults: MuxFaults {
             omit_psm: f.missing_psm,
+            psm_under_system_header: f.psm_bb,
+            psm_crc_byte_swapped: f.psm_crc_byte_swapped,
+            psm_crc_zero: f.psm_crc_zero,
+            psm_descriptor_overrun: f.psm_descriptor_overrun,
             ..MuxFaults::default()
         },
         rtp_faults: PacketizerFaults {
@@ -197,6 +201,8 @@ pub fn camera_plan(cfg: &DeviceConfig, bind_ip: IpAddr) -> Result<MediaPlan> {
             timestamp_clock_hz: f.ms_timestamps.then_some(1000),
         },
         stall_after_frames: f.stream_stall.then_some(STALL_AFTER_FRAMES),
+        rtsp_interleaved: f.rtsp_interleaved,
+        drop_first_packets: usize::from(f.drop_first_packet),
         ..SenderConfig::new(0)
     };
     plan.history = Some(cfg.history_seconds);

@@ -70,7 +70,12 @@ pub fn to_xml(run: &RunResult) -> Result<String> {
                 )
             })
             .collect();
-        tc.set_system_out(log);
+        let media: String = c
+            .media
+            .iter()
+            .map(|m| format!("media {}\n", m.line()))
+            .collect();
+        tc.set_system_out(media + &log);
         suite.add_test_case(tc);
     }
     report.add_test_suites(suites.into_values());

@@ -75,6 +75,83 @@ pub struct CaseResult {
     pub messages: Vec<MessageLog>,
     /// Evidence capture, relative to the report folder.
     pub pcap: Option<String>,
+    /// The media figures of every media session of the case, one per stream.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub media: Vec<MediaSummary>,
+}
+
+/// What one media stream of a session measured: received streams carry every
+/// figure, sent ones what the sender counted.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct MediaSummary {
+    /// 1-based number of the session within the case.
+    pub session: usize,
+    /// `video` or `audio`.
+    pub kind: String,
+    /// `received` or `sent` (by camcert).
+    pub direction: String,
+    /// RTP packets.
+    pub packets: u64,
+    /// Frames (video pictures; audio: none).
+    pub frames: Option<u64>,
+    /// Video key frames.
+    pub key_frames: Option<u64>,
+    /// Frames per second, from the PES PTS.
+    pub frame_rate: Option<f64>,
+    /// RTP payload bit rate, kbit/s.
+    pub bitrate_kbps: Option<f64>,
+    /// Packets lost (received streams).
+    pub lost_packets: Option<u64>,
+    /// Lost over expected packets.
+    pub loss_ratio: Option<f64>,
+    /// RFC 3550 interarrival jitter, ms.
+    pub jitter_ms: Option<f64>,
+    /// From the first packet to the first complete key frame, ms.
+    pub first_key_frame_ms: Option<u64>,
+    /// Error-severity findings of the stream.
+    pub errors: usize,
+    /// Warning-severity findings of the stream.
+    pub warnings: usize,
+}
+
+impl MediaSummary {
+    /// One compact line: `session 1 video received: 250 pkts, 50 frames (2 key), 25.0 fps, ...`.
+    pub fn line(&self) -> String {
+        let mut parts = vec![format!("{} pkts", self.packets)];
+        match (self.frames, self.key_frames) {
+            (Some(f), Some(k)) => parts.push(format!("{f} frames ({k} key)")),
+            (Some(f), None) => parts.push(format!("{f} frames")),
+            _ => {}
+        }
+        if let Some(r) = self.frame_rate {
+            parts.push(format!("{r:.1} fps"));
+        }
+        if let Some(b) = self.bitrate_kbps {
+            parts.push(format!("{b:.0} kbit/s"));
+        }
+        if let (Some(l), Some(r)) = (self.lost_packets, self.loss_ratio) {
+            parts.push(format!("loss {l} ({:.2}%)", r * 100.0));
+        }
+        if let Some(j) = self.jitter_ms {
+            parts.push(format!("jitter {j:.1} ms"));
+        }
+        if let Some(k) = self.first_key_frame_ms {
+            parts.push(format!("first key frame {k} ms"));
+        }
+        if self.direction == "received" {
+            parts.push(format!(
+                "{} errors, {} warnings",
+                self.errors, self.warnings
+            ));
+        }
+        format!(
+            "session {} {} {}: {}",
+            self.session,
+            self.kind,
+            self.direction,
+            parts.join(", ")
+        )
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

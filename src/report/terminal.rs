@@ -53,6 +53,9 @@ pub fn print_case(out: &mut impl Write, c: &CaseResult) {
             f.code, f.message, f.clause
         );
     }
+    for m in &c.media {
+        let _ = writeln!(out, "      media {}", m.line());
+    }
 }
 
 pub fn print_summary(out: &mut impl Write, run: &RunResult) {

@@ -217,6 +217,10 @@ struct CaseRun<'a> {
     session: Option<session_steps::LiveSession>,
     /// Messages that arrived while a session step waited, for later steps.
     backlog: std::collections::VecDeque<crate::transport::Incoming>,
+    /// Media figures of the sessions that ended.
+    media: Vec<crate::report::MediaSummary>,
+    /// Media sessions started in the case.
+    sessions_started: usize,
 }
 
 #[path = "session_steps.rs"]
@@ -273,6 +277,7 @@ async fn run_case(
         findings: vec![],
         messages: vec![],
         pcap: None,
+        media: vec![],
     };
     let secrets;
     match setup(suite, case, transport, opts).await {
@@ -350,6 +355,7 @@ async fn run_case(
             }
             result.messages = std::mem::take(&mut run.messages);
             result.findings.extend(std::mem::take(&mut run.findings));
+            result.media = std::mem::take(&mut run.media);
             secrets = run.vars.secrets();
         }
     }
@@ -602,6 +608,8 @@ async fn setup<'a>(
         peer,
         session: None,
         backlog: Default::default(),
+        media: Vec::new(),
+        sessions_started: 0,
     })
 }
 

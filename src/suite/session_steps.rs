@@ -30,7 +30,7 @@ use crate::proto::ps::validate::Severity as StreamSeverity;
 use crate::proto::sdp::{MediaKind, Setup, Ssrc};
 use crate::proto::sip::SipMessage;
 use crate::proto::{Now, Transmit};
-use crate::report::FindingOut;
+use crate::report::{FindingOut, MediaSummary};
 use crate::suite::model::*;
 use crate::transport::clock::{Clock, SystemClock};
 use crate::transport::Incoming;
@@ -114,6 +114,10 @@ pub(super) struct LiveSession {
     report: Option<SessionReport>,
     /// Steers the video camcert sends (the `stop` of a `media` step).
     pace: PaceControl,
+    /// 1-based number of the session within the case.
+    number: usize,
+    /// A `stream` step already put the stream's findings in the case.
+    stream_findings_reported: bool,
 }
 
 impl LiveSession {
@@ -122,6 +126,7 @@ impl LiveSession {
         mut plan: MediaPlan,
         progress: Progress,
         other: Progress,
+        number: usize,
     ) -> LiveSession {
         let pace = plan.pace.get_or_insert_with(PaceControl::new).clone();
         let (tx, commands) = mpsc::unbounded_channel();
@@ -145,6 +150,8 @@ impl LiveSession {
             ended_at: None,
             report: None,
             pace,
+            number,
+            stream_findings_reported: false,
         }
     }
 
@@ -451,6 +458,10 @@ impl CaseRun<'_> {
         };
         let mut packets = Vec::new();
         if let Some(r) = report {
+            self.media.extend(media_summaries(s.number, &r));
+            if !s.stream_findings_reported {
+                self.stream_findings(&r);
+            }
             if let Some(rx) = &r.received {
                 packets.extend(rx.capture.iter().map(|p| p.to_packet()));
             }
@@ -531,7 +542,14 @@ impl CaseRun<'_> {
         uac.start(now());
         let (rx, tx) = (Progress::default(), Progress::default());
         let plan = self.media_plan(local.ip(), &rx, &tx);
-        self.session = Some(LiveSession::new(Machine::Uac(Box::new(uac)), plan, rx, tx));
+        self.sessions_started += 1;
+        self.session = Some(LiveSession::new(
+            Machine::Uac(Box::new(uac)),
+            plan,
+            rx,
+            tx,
+            self.sessions_started,
+        ));
         let expected = i.status.unwrap_or(200);
         let deadline = self.session_deadline(i.timeout, Duration::from_secs(32));
         let e = self
@@ -649,7 +667,14 @@ impl CaseRun<'_> {
         }
         let mut uas = MediaUas::new(cfg);
         uas.handle_message(now(), from, &invite);
-        self.session = Some(LiveSession::new(Machine::Uas(Box::new(uas)), plan, tx, rx));
+        self.sessions_started += 1;
+        self.session = Some(LiveSession::new(
+            Machine::Uas(Box::new(uas)),
+            plan,
+            tx,
+            rx,
+            self.sessions_started,
+        ));
         let status = a.status.unwrap_or(200);
         let offer = self
             .wait_event(deadline, "usable offer", |e| {
@@ -958,14 +983,9 @@ impl CaseRun<'_> {
                 clause: String::new(),
             });
         }
+        s.stream_findings_reported = true;
+        self.stream_findings(&report);
         if let Some(rx) = &report.received {
-            for f in &rx.validation.findings {
-                self.findings.push(FindingOut {
-                    code: f.code.as_str().into(),
-                    message: format!("{} (×{})", f.message, f.count),
-                    clause: "GB/T 28181 附录C; RFC 3550".into(),
-                });
-            }
             if let Some(f) = rx.validation.findings.iter().find(|f| {
                 f.severity == StreamSeverity::Error
                     && !st.allow.iter().any(|a| a == f.code.as_str())
@@ -977,13 +997,6 @@ impl CaseRun<'_> {
             }
         }
         if let Some(a) = &report.audio_received {
-            for f in &a.check.findings {
-                self.findings.push(FindingOut {
-                    code: format!("audio.{}", f.code.as_str()),
-                    message: format!("{} (×{})", f.message, f.count),
-                    clause: "RFC 3551 §4.5.14; RFC 3550".into(),
-                });
-            }
             if let Some(f) = a.check.findings.iter().find(|f| {
                 f.severity == StreamSeverity::Error
                     && !st.allow.iter().any(|x| x == f.code.as_str())
@@ -1003,6 +1016,104 @@ impl CaseRun<'_> {
         }
         Ok(())
     }
+}
+
+impl CaseRun<'_> {
+    /// The findings of the streams camcert received, into the case's findings.
+    fn stream_findings(&mut self, report: &SessionReport) {
+        if let Some(rx) = &report.received {
+            for f in &rx.validation.findings {
+                self.findings.push(FindingOut {
+                    code: f.code.as_str().into(),
+                    message: format!("{} (×{})", f.message, f.count),
+                    clause: f.code.clause().into(),
+                });
+            }
+        }
+        if let Some(a) = &report.audio_received {
+            for f in &a.check.findings {
+                self.findings.push(FindingOut {
+                    code: format!("audio.{}", f.code.as_str()),
+                    message: format!("{} (×{})", f.message, f.count),
+                    clause: "RFC 3551 §4.5.14; RFC 3550".into(),
+                });
+            }
+        }
+    }
+}
+
+/// The media figures of one session's streams, as the report shows them.
+fn media_summaries(session: usize, r: &SessionReport) -> Vec<MediaSummary> {
+    let mut out = Vec::new();
+    if let Some(rx) = &r.received {
+        let v = &rx.validation;
+        let errors = v
+            .findings
+            .iter()
+            .filter(|f| f.severity == StreamSeverity::Error)
+            .count();
+        out.push(MediaSummary {
+            session,
+            kind: "video".into(),
+            direction: "received".into(),
+            packets: v.packets,
+            frames: Some(v.video_frames),
+            key_frames: Some(v.key_frames),
+            frame_rate: v.frame_rate,
+            bitrate_kbps: v.bitrate_bps.map(|b| b / 1000.0),
+            lost_packets: Some(v.lost_packets),
+            loss_ratio: Some(v.loss_ratio),
+            jitter_ms: (v.packets > 1).then_some(v.jitter_ms),
+            first_key_frame_ms: v.time_to_first_key_frame.map(|d| d.as_millis() as u64),
+            errors,
+            warnings: v.findings.len() - errors,
+        });
+    }
+    if let Some(tx) = &r.sent {
+        let secs = tx.elapsed.as_secs_f64();
+        out.push(MediaSummary {
+            session,
+            kind: "video".into(),
+            direction: "sent".into(),
+            packets: tx.packets,
+            frames: Some(tx.frames),
+            key_frames: Some(tx.key_frames),
+            bitrate_kbps: (secs > 0.0).then(|| tx.ps_bytes as f64 * 8.0 / secs / 1000.0),
+            ..MediaSummary::default()
+        });
+    }
+    if let Some(a) = &r.audio_received {
+        let c = &a.check;
+        let errors = c
+            .findings
+            .iter()
+            .filter(|f| f.severity == StreamSeverity::Error)
+            .count();
+        let secs = a.elapsed.as_secs_f64();
+        out.push(MediaSummary {
+            session,
+            kind: "audio".into(),
+            direction: "received".into(),
+            packets: c.packets,
+            bitrate_kbps: (secs > 0.0 && c.packets > 0)
+                .then(|| c.payload_bytes as f64 * 8.0 / secs / 1000.0),
+            lost_packets: Some(c.lost_packets),
+            loss_ratio: Some(c.loss_ratio),
+            errors,
+            warnings: c.findings.len() - errors,
+            ..MediaSummary::default()
+        });
+    }
+    if let Some(a) = &r.audio_sent {
+        out.push(MediaSummary {
+            session,
+            kind: "audio".into(),
+            direction: "sent".into(),
+            packets: a.packets,
+            ..MediaSummary::default()
+        });
+    }
+    out
 }
 
 /// A field of a session's media report, for `stream` matchers.

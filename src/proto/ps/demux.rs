@@ -158,6 +158,20 @@ pub enum DemuxWarning {
     },
     /// System header too short.
     MalformedSystemHeader,
+    /// A unit under the system header start code (0x000001BB) whose bytes are a
+    /// program stream map; it was read as the map.
+    PsmUnderSystemHeaderCode,
+    /// A descriptor of the PSM runs past the loop that holds it: past its entry's
+    /// `elementary_stream_info_length`, past the `program_stream_info_length`, or an
+    /// entry's `elementary_stream_info_length` past the `elementary_stream_map_length`.
+    PsmDescriptorOverrun {
+        /// Elementary stream of the entry; `None` for the program descriptors.
+        stream_id: Option<u8>,
+        /// Bytes the descriptor (or the entry's descriptor loop) declares.
+        declared: usize,
+        /// Bytes left for it in the loop that holds it.
+        available: usize,
+    },
     /// Data ended (flush) in the middle of a unit; the partial unit was dropped.
     Truncated {
         /// Stream id of the partial unit.
@@ -370,19 +384,61 @@ fn parse_system_header(unit: &[u8]) -> Option<SystemHeader> {
     })
 }
 
-/// Parses a PSM unit; the flag says whether lengths overran (map still returned).
-fn parse_psm(unit: &[u8]) -> Option<(Psm, bool, u32, u32)> {
+/// Walks a descriptor loop (`tag`, `length`, bytes) of `body[from..to]`; the first
+/// descriptor whose length runs past `to`, as (declared, available) bytes.
+fn descriptor_overrun(body: &[u8], from: usize, to: usize) -> Option<(usize, usize)> {
+    let mut j = from;
+    while j < to {
+        let available = to - j;
+        let declared = match body.get(j + 1) {
+            Some(&len) if j + 2 <= to => 2 + usize::from(len),
+            _ => 2,
+        };
+        if declared > available {
+            return Some((declared, available));
+        }
+        j += declared;
+    }
+    None
+}
+
+/// Whether a unit that came under the system header start code is laid out as a
+/// program stream map: its lengths add up exactly to the unit, it lists at least
+/// one stream, every listed id is a PES stream id, and nothing overruns. A real
+/// system header (6 + 3n bytes of rate and buffer bounds) does not add up so.
+fn looks_like_psm(unit: &[u8]) -> bool {
+    let Some((psm, problems, _, _)) = parse_psm(unit) else {
+        return false;
+    };
+    let body = &unit[6..];
+    let info_len = be16(body, 2);
+    let es_map_len = be16(body, 4 + info_len);
+    problems.is_empty()
+        && !psm.entries.is_empty()
+        && 4 + info_len + 2 + es_map_len + 4 == body.len()
+        && psm.entries.iter().all(|e| e.stream_id >= 0xBC)
+}
+
+/// Parses a PSM unit with what overran in it (the map is still returned).
+fn parse_psm(unit: &[u8]) -> Option<(Psm, Vec<DemuxWarning>, u32, u32)> {
     let body = unit.get(6..)?;
     if body.len() < 10 {
         return None;
     }
     let crc_at = body.len() - 4;
+    let mut problems = Vec::new();
     let mut overrun = false;
     let info_len = be16(body, 2);
     let mut i = 4 + info_len;
     if i + 2 > crc_at {
         overrun = true;
         i = crc_at.saturating_sub(2).max(4);
+    } else if let Some((declared, available)) = descriptor_overrun(body, 4, i) {
+        problems.push(DemuxWarning::PsmDescriptorOverrun {
+            stream_id: None,
+            declared,
+            available,
+        });
     }
     let es_map_len = be16(body, i);
     i += 2;
@@ -394,15 +450,29 @@ fn parse_psm(unit: &[u8]) -> Option<(Psm, bool, u32, u32)> {
     let mut entries = Vec::new();
     while i + 4 <= es_end {
         let info = be16(body, i + 2);
+        let stream_id = body[i + 1];
         entries.push(PsmEntry {
             stream_type: body[i],
-            stream_id: body[i + 1],
+            stream_id,
             descriptors_len: info,
         });
-        i += 4 + info;
+        let end = i + 4 + info;
+        let overrun_here = if end > es_end {
+            Some((info, es_end - (i + 4)))
+        } else {
+            descriptor_overrun(body, i + 4, end)
+        };
+        if let Some((declared, available)) = overrun_here {
+            problems.push(DemuxWarning::PsmDescriptorOverrun {
+                stream_id: Some(stream_id),
+                declared,
+                available,
+            });
+        }
+        i = end;
     }
-    if i > es_end {
-        overrun = true;
+    if overrun || (i > es_end && problems.is_empty()) {
+        problems.insert(0, DemuxWarning::MalformedPsm);
     }
     let stored = u32::from_be_bytes([
         body[crc_at],
@@ -418,7 +488,7 @@ fn parse_psm(unit: &[u8]) -> Option<(Psm, bool, u32, u32)> {
         entries,
         crc_ok: stored == computed,
     };
-    Some((psm, overrun, stored, computed))
+    Some((psm, problems, stored, computed))
 }
 
 impl PsDemuxer {
@@ -662,27 +732,17 @@ impl PsDemuxer {
         let start = self.pos;
         self.pos += total;
         match sid {
+            // Some muxers write the map under the system header's start code: read
+            // it as the map it is, and say so.
+            SYSTEM_HEADER if looks_like_psm(&self.buf[start..start + total]) => {
+                self.warn(DemuxWarning::PsmUnderSystemHeaderCode);
+                self.psm(start, total);
+            }
             SYSTEM_HEADER => match parse_system_header(&self.buf[start..start + total]) {
                 Some(sh) => self.events.push_back(DemuxEvent::SystemHeader(sh)),
                 None => self.warn(DemuxWarning::MalformedSystemHeader),
             },
-            PROGRAM_STREAM_MAP => match parse_psm(&self.buf[start..start + total]) {
-                Some((psm, overrun, stored, computed)) => {
-                    if overrun {
-                        self.warn(DemuxWarning::MalformedPsm);
-                    }
-                    if !psm.crc_ok {
-                        self.warn(DemuxWarning::PsmCrcMismatch { stored, computed });
-                    }
-                    self.stream_types = psm
-                        .entries
-                        .iter()
-                        .map(|e| (e.stream_id, e.stream_type))
-                        .collect();
-                    self.events.push_back(DemuxEvent::Psm(psm));
-                }
-                None => self.warn(DemuxWarning::MalformedPsm),
-            },
+            PROGRAM_STREAM_MAP => self.psm(start, total),
             _ if carries_es => {
                 self.stats.pes_packets += 1;
                 match parse_pes_header(&self.buf[start..start + total]) {
@@ -704,6 +764,26 @@ impl PsDemuxer {
             }
         }
         Step::Continue
+    }
+
+    fn psm(&mut self, start: usize, total: usize) {
+        match parse_psm(&self.buf[start..start + total]) {
+            Some((psm, problems, stored, computed)) => {
+                for w in problems {
+                    self.warn(w);
+                }
+                if !psm.crc_ok {
+                    self.warn(DemuxWarning::PsmCrcMismatch { stored, computed });
+                }
+                self.stream_types = psm
+                    .entries
+                    .iter()
+                    .map(|e| (e.stream_id, e.stream_type))
+                    .collect();
+                self.events.push_back(DemuxEvent::Psm(psm));
+            }
+            None => self.warn(DemuxWarning::MalformedPsm),
+        }
     }
 
     fn unbounded_pes(&mut self, sid: u8, eof: bool) -> Step {

@@ -51,6 +51,15 @@ pub struct MuxFaults {
     pub psm_video_stream_type: Option<u8>,
     /// Write a wrong `CRC_32` in the PSM.
     pub corrupt_psm_crc: bool,
+    /// Write the PSM `CRC_32` least significant byte first.
+    pub psm_crc_byte_swapped: bool,
+    /// Write the PSM `CRC_32` as zero.
+    pub psm_crc_zero: bool,
+    /// Write the PSM under the system header start code 0x000001BB.
+    pub psm_under_system_header: bool,
+    /// Give the video entry of the PSM a 4-byte descriptor loop holding an ISO 639
+    /// language descriptor that declares 5 bytes after its header.
+    pub psm_descriptor_overrun: bool,
 }
 
 /// Muxer configuration.
@@ -212,10 +221,28 @@ impl PsMuxer {
                 (t, c.stream_id())
             })
             .collect();
-        write_psm(out, 0, &entries);
-        if self.cfg.faults.corrupt_psm_crc {
-            let n = out.len();
+        let start = out.len();
+        let f = &self.cfg.faults;
+        if f.psm_descriptor_overrun {
+            write_psm_with_video_descriptors(out, &entries, &[0x0A, 0x05, b'c', b'h']);
+        } else {
+            write_psm(out, 0, &entries);
+        }
+        let n = out.len();
+        if f.psm_under_system_header {
+            // The CRC covers the start code: such a muxer computes it over what it wrote.
+            out[start + 3] = SYSTEM_HEADER;
+            let crc = crc32_mpeg2(&out[start..n - 4]);
+            out[n - 4..].copy_from_slice(&crc.to_be_bytes());
+        }
+        if f.corrupt_psm_crc {
             out[n - 1] ^= 0xFF;
+        }
+        if f.psm_crc_byte_swapped {
+            out[n - 4..].reverse();
+        }
+        if f.psm_crc_zero {
+            out[n - 4..].fill(0);
         }
     }
 }
@@ -289,6 +316,35 @@ pub fn write_psm(out: &mut BytesMut, version: u8, entries: &[(u8, u8)]) {
         out.put_u8(t);
         out.put_u8(id);
         out.put_u16(0); // elementary_stream_info_length
+    }
+    let crc = crc32_mpeg2(&out[start..]);
+    out.put_u32(crc);
+}
+
+/// Writes a PSM (version 0) whose video entries carry `descriptors` as their
+/// elementary-stream descriptor loop, bytes as given (a fault may make them
+/// overrun the loop).
+fn write_psm_with_video_descriptors(out: &mut BytesMut, entries: &[(u8, u8)], descriptors: &[u8]) {
+    let info = |id: u8| {
+        if crate::proto::ps::is_video_stream_id(id) {
+            descriptors
+        } else {
+            &[][..]
+        }
+    };
+    let es_map_len: usize = entries.iter().map(|&(_, id)| 4 + info(id).len()).sum();
+    let start = out.len();
+    out.put_slice(&[0, 0, 1, PROGRAM_STREAM_MAP]);
+    out.put_u16((6 + es_map_len + 4) as u16);
+    out.put_u8(0xE0);
+    out.put_u8(0xFF);
+    out.put_u16(0);
+    out.put_u16(es_map_len as u16);
+    for &(t, id) in entries {
+        out.put_u8(t);
+        out.put_u8(id);
+        out.put_u16(info(id).len() as u16);
+        out.put_slice(info(id));
     }
     let crc = crc32_mpeg2(&out[start..]);
     out.put_u32(crc);

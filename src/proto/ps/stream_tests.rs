@@ -570,3 +570,69 @@ proptest! {
         let _ = v.finish();
     }
 }
+
+#[test]
+fn losing_the_first_packet_is_a_join_not_a_failure() {
+    let mut pkts = send(&h264_frames(), MuxConfig::video(Codec::H264), clean_rtp());
+    pkts.remove(0);
+    let r = validate(&pkts, ValidatorConfig::new(SSRC, [0x1B]));
+    assert_eq!(
+        codes(&r),
+        vec![FindingCode::JoinedMidStream],
+        "{:#?}",
+        r.findings
+    );
+    assert!(r.passed());
+    assert_eq!(r.key_frames, 1);
+}
+
+#[test]
+fn mux_psm_faults_each_get_their_diagnosis() {
+    let cases = [
+        (
+            MuxFaults {
+                psm_under_system_header: true,
+                ..MuxFaults::default()
+            },
+            FindingCode::PsmStartCode,
+        ),
+        (
+            MuxFaults {
+                psm_crc_byte_swapped: true,
+                ..MuxFaults::default()
+            },
+            FindingCode::PsmCrcByteSwapped,
+        ),
+        (
+            MuxFaults {
+                psm_crc_zero: true,
+                ..MuxFaults::default()
+            },
+            FindingCode::PsmCrcZero,
+        ),
+        (
+            MuxFaults {
+                psm_descriptor_overrun: true,
+                ..MuxFaults::default()
+            },
+            FindingCode::PsmDescriptorOverrun,
+        ),
+        (
+            MuxFaults {
+                corrupt_psm_crc: true,
+                ..MuxFaults::default()
+            },
+            FindingCode::PsmCrcMismatch,
+        ),
+    ];
+    for (faults, code) in cases {
+        let mux = MuxConfig {
+            faults,
+            ..MuxConfig::video(Codec::H264)
+        };
+        let pkts = send(&h264_frames(), mux, clean_rtp());
+        let r = validate(&pkts, ValidatorConfig::new(SSRC, [0x1B]));
+        assert_eq!(codes(&r), vec![code], "{:#?}", r.findings);
+        assert_eq!(r.psm_count, 2);
+    }
+}

@@ -80,6 +80,19 @@ pub enum FindingCode {
     FirstVideoFrameNotKey,
     /// A key frame without SPS/PPS (H.264) or VPS/SPS/PPS (H.265) in its RTP frame.
     KeyFrameWithoutParameterSets,
+    /// A program stream map written under the system header start code 0xBB.
+    PsmStartCode,
+    /// A PSM descriptor runs past the loop that holds it.
+    PsmDescriptorOverrun,
+    /// The PSM `CRC_32` is the right value with its bytes in reverse order.
+    PsmCrcByteSwapped,
+    /// The PSM `CRC_32` is written as zero.
+    PsmCrcZero,
+    /// The stream was joined mid-pack (its start, or its first packet, was not
+    /// received): bytes were skipped before the first pack header.
+    JoinedMidStream,
+    /// RTP over TCP framed RTSP-style (`$`, channel, length) instead of RFC 4571.
+    TcpRtspFraming,
 }
 
 impl FindingCode {
@@ -109,6 +122,26 @@ impl FindingCode {
             FindingCode::PesStreamNotInPsm => "ps.pes_not_in_psm",
             FindingCode::FirstVideoFrameNotKey => "video.first_frame_not_key",
             FindingCode::KeyFrameWithoutParameterSets => "video.key_frame_without_parameter_sets",
+            FindingCode::PsmStartCode => "ps.psm-start-code",
+            FindingCode::PsmDescriptorOverrun => "ps.psm-descriptor-overrun",
+            FindingCode::PsmCrcByteSwapped => "ps.psm-crc-byte-swapped",
+            FindingCode::PsmCrcZero => "ps.psm-crc-zero",
+            FindingCode::JoinedMidStream => "ps.joined-mid-stream",
+            FindingCode::TcpRtspFraming => "rtp.tcp-rtsp-framing",
+        }
+    }
+
+    /// The clause the finding is measured against.
+    pub fn clause(self) -> &'static str {
+        match self {
+            FindingCode::PsmStartCode => CLAUSE_PSM_START_CODE,
+            FindingCode::PsmDescriptorOverrun => CLAUSE_PSM_DESCRIPTORS,
+            FindingCode::PsmCrcMismatch
+            | FindingCode::PsmCrcByteSwapped
+            | FindingCode::PsmCrcZero => CLAUSE_PSM_CRC,
+            FindingCode::JoinedMidStream | FindingCode::PsSyncLost => CLAUSE_PACK_SYNC,
+            FindingCode::TcpRtspFraming => CLAUSE_TCP_FRAMING,
+            _ => "GB/T 28181 附录C; RFC 3550",
         }
     }
 
@@ -119,11 +152,43 @@ impl FindingCode {
             | FindingCode::SequenceReordered
             | FindingCode::SequenceDuplicate
             | FindingCode::PsmCrcMismatch
+            | FindingCode::PsmCrcByteSwapped
+            | FindingCode::PsmCrcZero
+            | FindingCode::JoinedMidStream
             | FindingCode::KeyFrameWithoutPsm => Severity::Warning,
             _ => Severity::Error,
         }
     }
 }
+
+/// Tells a byte-swapped or zero PSM `CRC_32` from any other wrong value.
+fn psm_crc_finding(stored: u32, computed: u32) -> (FindingCode, String) {
+    if stored == 0 {
+        (
+            FindingCode::PsmCrcZero,
+            format!("PSM CRC_32 written as 0x00000000, expected {computed:#010x}"),
+        )
+    } else if stored == computed.swap_bytes() {
+        (
+            FindingCode::PsmCrcByteSwapped,
+            format!(
+                "PSM CRC_32 {stored:#010x} is the expected {computed:#010x} with its bytes reversed (written least significant byte first)"
+            ),
+        )
+    } else {
+        (
+            FindingCode::PsmCrcMismatch,
+            format!("PSM CRC_32 {stored:#010x}, expected {computed:#010x}"),
+        )
+    }
+}
+
+/// ISO/IEC 13818-1 §2.5.4.1 Table 2-41 and GB/T 28181 附录C (C.2 PS封装).
+const CLAUSE_PSM_START_CODE: &str = "ISO/IEC 13818-1 §2.5.4.1: packet_start_code_prefix 0x000001 with map_stream_id 0xBC identifies the program stream map (0xBB is the system_header_start_code, §2.5.3.5); GB/T 28181 附录C: 关键帧前加系统头和PSM";
+const CLAUSE_PSM_DESCRIPTORS: &str = "ISO/IEC 13818-1 §2.5.4.2: program_stream_info_length / elementary_stream_info_length give the total length of the descriptors that immediately follow; each descriptor is descriptor_tag, descriptor_length and that many bytes (§2.6)";
+const CLAUSE_PSM_CRC: &str = "ISO/IEC 13818-1 §2.5.4.2: CRC_32 contains the CRC value that gives a zero output of the registers in the decoder of Annex A after processing the entire program stream map (stored most significant byte first)";
+const CLAUSE_PACK_SYNC: &str = "ISO/IEC 13818-1 §2.5.3.1: a program stream is a sequence of packs, each starting with pack_start_code 0x000001BA; GB/T 28181 附录C: every frame begins with a PS header";
+const CLAUSE_TCP_FRAMING: &str = "GB/T 28181 媒体传输方式 TCP被动/TCP主动 (RFC 4571 §2): every RTP packet on the TCP connection is preceded by a 16-bit length (\"先发送2字节头\"), not the RTSP interleaved '$' channel length header of RFC 2326 §10.12";
 
 /// One kind of problem, aggregated.
 #[derive(Debug, Clone, PartialEq)]
@@ -343,6 +408,16 @@ pub struct StreamValidator {
     key_frames: u64,
     first_key_arrival: Option<Duration>,
     ps_errors_after_loss: u64,
+    /// A pack header was seen: the PS byte stream is locked.
+    locked: bool,
+    /// The stream began mid-pack (see [`FindingCode::JoinedMidStream`]).
+    joined: bool,
+    /// Bytes skipped before the first pack header.
+    join_skipped: u64,
+    /// Frames (partial, or not key) passed over before the first key frame after a
+    /// join, and their bytes.
+    join_frames: u64,
+    join_frame_bytes: u64,
     findings: Vec<Finding>,
 }
 
@@ -396,6 +471,11 @@ impl StreamValidator {
             key_frames: 0,
             first_key_arrival: None,
             ps_errors_after_loss: 0,
+            locked: false,
+            joined: false,
+            join_skipped: 0,
+            join_frames: 0,
+            join_frame_bytes: 0,
             findings: Vec::new(),
         }
     }
@@ -416,6 +496,14 @@ impl StreamValidator {
                 first_index: index,
             }),
         }
+    }
+
+    /// Records a finding the caller found about the stream's carriage (e.g. the
+    /// TCP framing), counted like the validator's own.
+    pub fn add_finding(&mut self, code: FindingCode, message: impl Into<String>) {
+        let index = self.index;
+        let message = message.into();
+        self.flag(code, index, || message);
     }
 
     fn seen_bit(&self, ext: i64) -> (usize, u64) {
@@ -678,8 +766,8 @@ impl StreamValidator {
                 DemuxEvent::Psm(psm) => self.on_psm(&psm, ctx),
                 DemuxEvent::Frame(f) => self.on_frame(&f, ctx),
                 DemuxEvent::Warning(w) => self.on_warning(w, ctx),
-                DemuxEvent::PackHeader(_)
-                | DemuxEvent::SystemHeader(_)
+                DemuxEvent::PackHeader(_) => self.locked = true,
+                DemuxEvent::SystemHeader(_)
                 | DemuxEvent::Skipped { .. }
                 | DemuxEvent::ProgramEnd => {}
             }
@@ -694,9 +782,18 @@ impl StreamValidator {
         let is_pes =
             |id: u8| is_video_stream_id(id) || is_audio_stream_id(id) || id == PRIVATE_STREAM_1;
         let i = ctx.index;
+        if !self.locked {
+            // Before the first pack header the stream is being joined: what does not
+            // parse is the tail of a pack whose start was not received.
+            self.joined = true;
+            if let DemuxWarning::Resync { skipped } = w {
+                self.join_skipped += skipped as u64;
+            }
+            return;
+        }
         match w {
             DemuxWarning::Resync { skipped } => self.flag(FindingCode::PsSyncLost, i, || {
-                format!("{skipped} bytes skipped to find the next PS start code")
+                format!("{skipped} bytes skipped to find the next PS start code after the stream was locked")
             }),
             DemuxWarning::LengthMismatch { stream_id } if is_pes(stream_id) => {
                 self.flag(FindingCode::PesLengthInconsistent, i, || {
@@ -737,10 +834,24 @@ impl StreamValidator {
                 format!("stream {stream_id:#04x}: frame exceeds the size limit")
             }),
             DemuxWarning::PsmCrcMismatch { stored, computed } => {
-                self.flag(FindingCode::PsmCrcMismatch, i, || {
-                    format!("PSM CRC_32 {stored:#010x}, computed {computed:#010x}")
-                })
+                let (code, message) = psm_crc_finding(stored, computed);
+                self.flag(code, i, || message)
             }
+            DemuxWarning::PsmUnderSystemHeaderCode => self.flag(FindingCode::PsmStartCode, i, || {
+                "program stream map under start code 0x000001BB (the system header's), expected 0x000001BC; read as the map".to_string()
+            }),
+            DemuxWarning::PsmDescriptorOverrun {
+                stream_id,
+                declared,
+                available,
+            } => self.flag(FindingCode::PsmDescriptorOverrun, i, || match stream_id {
+                Some(id) => format!(
+                    "PSM entry of stream {id:#04x}: a descriptor loop declares {declared} bytes, only {available} left in its entry"
+                ),
+                None => format!(
+                    "PSM program descriptors: a descriptor declares {declared} bytes, only {available} left in program_stream_info"
+                ),
+            }),
         }
     }
 
@@ -811,6 +922,13 @@ impl StreamValidator {
     }
 
     fn on_frame(&mut self, f: &DemuxedFrame, ctx: Ctx) {
+        if !self.locked {
+            // The tail of a frame whose start was not received: not judged.
+            self.joined = true;
+            self.join_frames += 1;
+            self.join_frame_bytes += f.data.len() as u64;
+            return;
+        }
         if self.psm_count > 0 && !self.psm_types.iter().any(|&(id, _)| id == f.stream_id) {
             self.flag(FindingCode::PesStreamNotInPsm, ctx.index, || {
                 format!(
@@ -880,7 +998,12 @@ impl StreamValidator {
             }
             None => (false, info.has_vps, info.has_sps, info.has_pps),
         };
-        if self.video_frames == 1 && !info.key && !ctx.damaged {
+        if self.joined && self.key_frames == 0 && !info.key {
+            // Joined mid-stream: pictures before the first key frame cannot be
+            // decoded, and the sender is not at fault for them.
+            self.join_frames += 1;
+            self.join_frame_bytes += f.data.len() as u64;
+        } else if self.video_frames == 1 && !info.key && !ctx.damaged {
             self.flag(FindingCode::FirstVideoFrameNotKey, ctx.index, || {
                 format!(
                     "first video frame is not a key frame (NAL types {:?})",
@@ -977,6 +1100,34 @@ impl StreamValidator {
                 }
             }
         }
+        if self.joined && self.locked {
+            let key = if self.key_frames > 0 {
+                "before the first key frame"
+            } else {
+                "and no key frame followed"
+            };
+            findings.push(Finding {
+                code: FindingCode::JoinedMidStream,
+                severity: FindingCode::JoinedMidStream.severity(),
+                message: format!(
+                    "stream joined mid-pack: {} bytes skipped before the first pack header, {} frames ({} bytes) passed over {key}",
+                    self.join_skipped, self.join_frames, self.join_frame_bytes
+                ),
+                count: 1,
+                first_index: 0,
+            });
+        } else if self.joined {
+            findings.push(Finding {
+                code: FindingCode::PsSyncLost,
+                severity: FindingCode::PsSyncLost.severity(),
+                message: format!(
+                    "no PS pack header found: {} bytes skipped looking for one",
+                    self.join_skipped
+                ),
+                count: 1,
+                first_index: 0,
+            });
+        }
         findings.sort_by_key(|f| f.first_index);
         let frame_rate = if self.video_pts_count >= 2 && self.video_pts_span > 0 {
             Some(
@@ -1026,5 +1177,239 @@ impl StreamValidator {
             ps_errors_after_loss: self.ps_errors_after_loss,
             findings,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::ps::mux::{write_pack_header, write_pes};
+    use bytes::BytesMut;
+
+    const SSRC: u32 = 100_000_001;
+    /// A PSM listing H.264 on 0xE0, CRC_32 0xF4DCBD45 (ISO/IEC 13818-1 Annex A over
+    /// the 16 bytes before it).
+    const PSM: [u8; 20] = [
+        0x00, 0x00, 0x01, 0xBC, 0x00, 0x0E, 0xE0, 0xFF, 0x00, 0x00, 0x00, 0x04, 0x1B, 0xE0, 0x00,
+        0x00, 0xF4, 0xDC, 0xBD, 0x45,
+    ];
+
+    /// An RTP packet: V=2, PT 96, the marker, `seq`, `ts`, SSRC 100000001.
+    fn rtp(seq: u16, ts: u32, marker: bool, payload: &[u8]) -> Vec<u8> {
+        let mut p = vec![0x80, if marker { 0xE0 } else { 0x60 }];
+        p.extend_from_slice(&seq.to_be_bytes());
+        p.extend_from_slice(&ts.to_be_bytes());
+        p.extend_from_slice(&[0x05, 0xF5, 0xE1, 0x01]);
+        p.extend_from_slice(payload);
+        p
+    }
+
+    /// A key frame (pack header, `psm`, SPS/PPS/IDR in one PES) at `pts`.
+    fn key_frame(psm: &[u8], pts: u64) -> Vec<u8> {
+        let mut ps = BytesMut::new();
+        write_pack_header(&mut ps, pts, 0, 20_000);
+        ps.extend_from_slice(psm);
+        let es = [
+            0, 0, 0, 1, 0x67, 0x42, 0x00, 0x1E, 0, 0, 0, 1, 0x68, 0xCE, 0x38, 0x80, 0, 0, 0, 1,
+            0x65, 0x88, 0x84, 0x21,
+        ];
+        write_pes(&mut ps, 0xE0, Some(pts), None, &es, 65_535);
+        ps.to_vec()
+    }
+
+    /// A non-key frame at `pts`.
+    fn p_frame(pts: u64) -> Vec<u8> {
+        let mut ps = BytesMut::new();
+        write_pack_header(&mut ps, pts, 0, 20_000);
+        write_pes(
+            &mut ps,
+            0xE0,
+            Some(pts),
+            None,
+            &[0, 0, 0, 1, 0x41, 0x9A, 0x11],
+            65_535,
+        );
+        ps.to_vec()
+    }
+
+    fn run(payloads: &[Vec<u8>]) -> ValidationReport {
+        let mut v = StreamValidator::new(ValidatorConfig::new(SSRC, [0x1B]));
+        for (i, p) in payloads.iter().enumerate() {
+            let ts = i as u32 * 3600;
+            let at = Duration::from_millis(40 * i as u64);
+            v.push_packet(&rtp(i as u16, ts, true, p), at);
+        }
+        v.finish()
+    }
+
+    fn codes(r: &ValidationReport) -> Vec<&'static str> {
+        r.findings.iter().map(|f| f.code.as_str()).collect()
+    }
+
+    #[test]
+    fn a_clean_key_frame_with_the_literal_psm_has_no_findings() {
+        let r = run(&[key_frame(&PSM, 0), p_frame(3600)]);
+        assert!(r.is_clean(), "{:#?}", r.findings);
+        assert_eq!((r.psm_count, r.key_frames, r.video_frames), (1, 1, 2));
+    }
+
+    #[test]
+    fn psm_under_the_system_header_start_code_is_reported_and_used() {
+        // The same map under 00 00 01 BB, its CRC computed over what was written.
+        let mut psm = PSM;
+        psm[3] = 0xBB;
+        psm[16..].copy_from_slice(&[0x66, 0x23, 0x24, 0x30]);
+        let r = run(&[key_frame(&psm, 0), p_frame(3600)]);
+        assert_eq!(codes(&r), ["ps.psm-start-code"]);
+        let f = r.finding(FindingCode::PsmStartCode).unwrap();
+        assert_eq!(f.severity, Severity::Error);
+        assert!(f.message.contains("0x000001BC"), "{}", f.message);
+        assert!(FindingCode::PsmStartCode.clause().contains("0xBC"));
+        // Read as the map: the key frame is not blamed for a missing PSM.
+        assert_eq!(r.psm_count, 1);
+        assert_eq!(r.stream_types, [(0xE0, 0x1B)]);
+    }
+
+    #[test]
+    fn a_real_system_header_is_not_taken_for_a_psm() {
+        // rate_bound 20000, audio_bound 0, video_bound 1, one stream 0xE0.
+        let sh = [
+            0x00, 0x00, 0x01, 0xBB, 0x00, 0x09, 0x80, 0x9C, 0x41, 0x04, 0xE1, 0xFF, 0xE0, 0xE0,
+            0x80,
+        ];
+        let mut with_sh = sh.to_vec();
+        with_sh.extend_from_slice(&PSM);
+        let r = run(&[key_frame(&with_sh, 0)]);
+        assert!(r.is_clean(), "{:#?}", r.findings);
+    }
+
+    #[test]
+    fn descriptor_overrunning_its_psm_entry_is_reported() {
+        // ES_info_length 4, but the descriptor 0x0A declares 5 bytes after its 2.
+        let psm = [
+            0x00, 0x00, 0x01, 0xBC, 0x00, 0x12, 0xE0, 0xFF, 0x00, 0x00, 0x00, 0x08, 0x1B, 0xE0,
+            0x00, 0x04, 0x0A, 0x05, 0x65, 0x6E, 0x30, 0x1D, 0x32, 0x60,
+        ];
+        let r = run(&[key_frame(&psm, 0), p_frame(3600)]);
+        assert_eq!(codes(&r), ["ps.psm-descriptor-overrun"]);
+        let f = r.finding(FindingCode::PsmDescriptorOverrun).unwrap();
+        assert!(
+            f.message.contains("stream 0xe0") && f.message.contains("declares 7 bytes, only 4"),
+            "{}",
+            f.message
+        );
+        assert_eq!(r.stream_types, [(0xE0, 0x1B)]);
+    }
+
+    #[test]
+    fn entry_overrunning_the_elementary_stream_map_is_reported() {
+        // elementary_stream_map_length 4, the entry's ES_info_length 6 (no room).
+        let mut psm = PSM;
+        psm[15] = 0x06;
+        let crc = crate::proto::ps::crc32_mpeg2(&psm[..16]);
+        psm[16..].copy_from_slice(&crc.to_be_bytes());
+        let r = run(&[key_frame(&psm, 0)]);
+        assert_eq!(codes(&r), ["ps.psm-descriptor-overrun"]);
+        assert!(r.findings[0].message.contains("declares 6 bytes, only 0"));
+    }
+
+    #[test]
+    fn byte_swapped_psm_crc_is_diagnosed() {
+        let mut psm = PSM;
+        psm[16..].copy_from_slice(&[0x45, 0xBD, 0xDC, 0xF4]);
+        let r = run(&[key_frame(&psm, 0)]);
+        assert_eq!(codes(&r), ["ps.psm-crc-byte-swapped"]);
+        let f = &r.findings[0];
+        assert_eq!(f.severity, Severity::Warning);
+        assert!(f.message.contains("0x45bddcf4") && f.message.contains("0xf4dcbd45"));
+    }
+
+    #[test]
+    fn zero_psm_crc_is_diagnosed() {
+        let mut psm = PSM;
+        psm[16..].fill(0);
+        let r = run(&[key_frame(&psm, 0)]);
+        assert_eq!(codes(&r), ["ps.psm-crc-zero"]);
+        assert!(r.findings[0].message.contains("expected 0xf4dcbd45"));
+    }
+
+    #[test]
+    fn other_wrong_psm_crc_names_expected_and_actual() {
+        let mut psm = PSM;
+        psm[19] ^= 0xFF;
+        let r = run(&[key_frame(&psm, 0)]);
+        assert_eq!(codes(&r), ["ps.psm_crc"]);
+        assert_eq!(
+            r.findings[0].message,
+            "PSM CRC_32 0xf4dcbdba, expected 0xf4dcbd45"
+        );
+    }
+
+    #[test]
+    fn a_stream_joined_mid_pack_is_a_warning_with_the_bytes_skipped() {
+        // The first packet is the tail of a frame whose start was not received:
+        // five bytes of slice data, then a whole P frame before the first key frame.
+        let tail = vec![0x88, 0x84, 0x21, 0xA0, 0x07];
+        let r = run(&[tail, p_frame(3600), key_frame(&PSM, 7200), p_frame(10_800)]);
+        assert_eq!(codes(&r), ["ps.joined-mid-stream"]);
+        assert!(r.passed());
+        let f = &r.findings[0];
+        assert!(
+            f.message
+                .contains("5 bytes skipped before the first pack header")
+                && f.message
+                    .contains("1 frames (7 bytes) passed over before the first key frame"),
+            "{}",
+            f.message
+        );
+        assert_eq!(r.key_frames, 1);
+    }
+
+    #[test]
+    fn a_join_mid_pes_does_not_count_the_partial_frame_as_the_first() {
+        // The tail of a frame that carried a second PES: the demuxer finds a PES
+        // start code before any pack header.
+        let mut tail = vec![0x11, 0x22];
+        let mut pes = BytesMut::new();
+        write_pes(&mut pes, 0xE0, None, None, &[0x9A, 0x55, 0x66], 65_535);
+        tail.extend_from_slice(&pes);
+        let r = run(&[tail, key_frame(&PSM, 3600), p_frame(7200)]);
+        assert_eq!(codes(&r), ["ps.joined-mid-stream"]);
+        assert!(r.findings[0].message.contains("2 bytes skipped"));
+        assert_eq!(r.video_frames, 2);
+    }
+
+    #[test]
+    fn sync_lost_after_the_stream_was_locked_stays_an_error() {
+        let mut broken = vec![0x12, 0x34, 0x56];
+        broken.extend_from_slice(&p_frame(7200));
+        let r = run(&[key_frame(&PSM, 0), p_frame(3600), broken]);
+        assert_eq!(codes(&r), ["ps.sync_lost"]);
+        assert!(!r.passed());
+        assert!(r.findings[0].message.contains("3 bytes skipped"));
+    }
+
+    #[test]
+    fn a_stream_that_starts_clean_on_a_p_frame_is_still_an_error() {
+        let r = run(&[p_frame(0), key_frame(&PSM, 3600)]);
+        assert_eq!(codes(&r), ["video.first_frame_not_key"]);
+    }
+
+    #[test]
+    fn no_pack_header_at_all_is_sync_lost() {
+        let r = run(&[vec![0x41; 40], vec![0x42; 40]]);
+        assert_eq!(codes(&r), ["ps.sync_lost"]);
+        assert!(r.findings[0].message.contains("no PS pack header"));
+    }
+
+    #[test]
+    fn framing_findings_from_the_transport_are_kept() {
+        let mut v = StreamValidator::new(ValidatorConfig::new(SSRC, [0x1B]));
+        v.add_finding(FindingCode::TcpRtspFraming, "framed with '$'");
+        v.add_finding(FindingCode::TcpRtspFraming, "framed with '$'");
+        let r = v.finish();
+        assert_eq!(codes(&r), ["rtp.tcp-rtsp-framing"]);
+        assert_eq!(r.findings[0].count, 2);
+        assert!(FindingCode::TcpRtspFraming.clause().contains("RFC 4571"));
     }
 }

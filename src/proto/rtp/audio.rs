@@ -248,6 +248,13 @@ impl AudioCheck {
         }
     }
 
+    /// Records a finding the caller found about the stream's carriage (e.g. the
+    /// TCP framing).
+    pub fn add_finding(&mut self, code: FindingCode, message: impl Into<String>) {
+        let message = message.into();
+        self.find(code, || message, 1);
+    }
+
     /// One received datagram (or RFC 4571 frame) and its arrival time.
     pub fn push_packet(&mut self, data: &[u8], arrival: Duration) {
         self.r.datagrams += 1;

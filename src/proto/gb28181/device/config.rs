@@ -144,6 +144,24 @@ faults! {
     stream_stall = "stream-stall",
     /// Neither answer nor obey a BYE: keep streaming.
     ignore_bye = "ignore-bye",
+    // --- media quirks met in the field ---
+    /// Write the PS program stream map under start code 0x000001BB (the system
+    /// header's) instead of 0x000001BC.
+    psm_bb = "psm-bb",
+    /// Frame RTP over TCP RTSP-style (`$`, channel, length; RFC 2326 §10.12)
+    /// instead of RFC 4571.
+    rtsp_interleaved = "rtsp-interleaved",
+    /// Answer an INVITE without a direction attribute (no `a=sendonly`).
+    no_direction = "no-direction",
+    /// Write the PSM `CRC_32` least significant byte first.
+    psm_crc_byte_swapped = "psm-crc-byte-swapped",
+    /// Write the PSM `CRC_32` as zero.
+    psm_crc_zero = "psm-crc-zero",
+    /// Give the PSM's video entry a descriptor that overruns its descriptor loop.
+    psm_descriptor_overrun = "psm-descriptor-overrun",
+    /// Never send the first RTP packet of a session, as if lost before the
+    /// platform joined: the stream is received from mid-pack.
+    drop_first_packet = "drop-first-packet",
 }
 
 /// How a reference camera is set up. [`DeviceConfig::new`] gives a

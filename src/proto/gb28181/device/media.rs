@@ -142,6 +142,7 @@ impl Device {
         cfg.faults = UasFaults {
             wrong_ssrc: self.cfg.faults.wrong_ssrc,
             ignore_bye: self.cfg.faults.ignore_bye,
+            answer_without_direction: self.cfg.faults.no_direction,
             ..UasFaults::default()
         };
         cfg.seed = self.rng.gen();

@@ -122,6 +122,7 @@ macro_rules! rules {
 const CLAUSE_SSRC: &str = "实时预览 4/5: SIP服务器向媒体流发送者发送Invite请求, 增加y字段描述SSRC值; 媒体流发送者以200 OK响应, 描述了媒体流发送者发送媒体流的IP、端口、媒体格式、SSRC字段 (every example answer echoes the offered y=)";
 const CLAUSE_SETUP: &str = "RFC 4145 §4.1: the answerer takes the opposite role (active <-> passive, actpass -> active) and MUST NOT answer actpass; 媒体传输方式 TCP被动: a=setup:passive offered, a=setup:active answered; TCP主动: the reverse";
 const CLAUSE_ANSWER: &str = "RFC 3264 §6: the answer has the same number of m= lines as the offer, uses only offered formats, and a recvonly offer is answered sendonly";
+const CLAUSE_DIRECTION_MISSING: &str = "RFC 3264 §6: a stream offered recvonly MUST be marked sendonly or inactive in the answer (sendonly: recvonly or inactive); 实时预览 / 媒体传输方式: the offer carries a=recvonly and every 200 OK example a=sendonly";
 const CLAUSE_CONTACT: &str =
     "RFC 3261 §8.1.1.8 / §13.3.1.4: INVITE and its 2xx response MUST contain a Contact";
 const CLAUSE_SUBJECT: &str = "文件下载 1: 携带 Subject 字段, 表明点播的视频源 ID、发送方媒体流序列号、媒体流接收者 ID、接收端媒体流序列号 (Subject: <sender ID>:<seq>,<receiver ID>:<seq>)";
@@ -149,6 +150,8 @@ rules! {
     PAYLOAD_NOT_OFFERED => Error, "gb.session.payload-not-offered", CLAUSE_ANSWER;
     /// The answer's direction does not fit the offer's.
     DIRECTION => Warning, "gb.session.direction", CLAUSE_ANSWER;
+    /// The answer has no direction attribute; it is read as the reverse of the offer's.
+    DIRECTION_MISSING => Warning, "gb.session.answer-without-direction", CLAUSE_DIRECTION_MISSING;
     /// The answer has a different number of `m=` lines (the 语音对讲 example answers one
     /// sendrecv audio with a recvonly and a sendonly one).
     MEDIA_COUNT => Warning, "gb.session.media-count", CLAUSE_ANSWER;

@@ -173,6 +173,8 @@ pub(crate) struct AnswerFaults {
     pub wrong_ssrc: bool,
     pub no_y: bool,
     pub wrong_setup: bool,
+    /// Leave the direction attribute out of every answered media.
+    pub no_direction: bool,
 }
 
 /// What the answerer puts in its description besides what the offer dictates.
@@ -245,6 +247,9 @@ pub(crate) fn build_answer(offer: &GbSession, spec: &AnswerSpec<'_>) -> GbSessio
         });
         let direction = o.direction.unwrap_or(Direction::SendRecv).reverse();
         let mut m = GbMedia::new(o.kind.clone(), spec.port, setup, direction);
+        if spec.faults.no_direction {
+            m.direction = None;
+        }
         m.proto = o.proto.clone();
         m.formats = vec![pt.to_string()];
         m.rtpmaps = vec![rtpmap_for(pt, encoding)];
@@ -271,6 +276,59 @@ pub(crate) fn build_answer(offer: &GbSession, spec: &AnswerSpec<'_>) -> GbSessio
     };
     answer.media_params = spec.media_params.cloned();
     answer
+}
+
+/// How an answer's direction is read. RFC 3264 §6: "If a stream is offered as
+/// sendonly, the corresponding stream MUST be marked as recvonly or inactive in the
+/// answer. [...] If a stream is offered as recvonly, the corresponding stream MUST be
+/// marked as sendonly or inactive in the answer." An answer without a direction
+/// attribute would mean sendrecv by RFC 4566 §6, which the answerer may not give to a
+/// recvonly or sendonly offer; decision: read it as the one answer the offer allows
+/// with media flowing (recvonly -> sendonly, sendonly -> recvonly, sendrecv ->
+/// sendrecv), and report the missing attribute ([`direction_finding`]).
+pub(crate) fn answered_direction(offer: Direction, answer: Option<Direction>) -> Direction {
+    answer.unwrap_or(offer.reverse())
+}
+
+/// What both descriptions allow: a side sends when `a` says it sends and `b` (the
+/// other side's description, reversed) says so too; likewise for receiving.
+fn both(a: Direction, b: Direction) -> Direction {
+    let sends = |d: Direction| matches!(d, Direction::SendOnly | Direction::SendRecv);
+    let receives = |d: Direction| matches!(d, Direction::RecvOnly | Direction::SendRecv);
+    match (sends(a) && sends(b), receives(a) && receives(b)) {
+        (true, true) => Direction::SendRecv,
+        (true, false) => Direction::SendOnly,
+        (false, true) => Direction::RecvOnly,
+        (false, false) => Direction::Inactive,
+    }
+}
+
+/// The offerer's judgement of an answer's direction attribute: missing
+/// ([`rules::DIRECTION_MISSING`]), or one RFC 3264 §6 does not allow for the offer
+/// ([`rules::DIRECTION`]; `inactive`, which RFC 3264 allows, still stops the
+/// stream the case asked for, so it is reported too).
+pub(crate) fn direction_finding(offer: Direction, answer: Option<Direction>) -> Option<Finding> {
+    let expected = offer.reverse();
+    match answer {
+        None => Some(rules::DIRECTION_MISSING.finding(format!(
+            "the answer to a={} has no direction attribute (expected a={}); read as a={}, so {}",
+            offer.as_str(),
+            expected.as_str(),
+            expected.as_str(),
+            match expected {
+                Direction::SendOnly => "the offerer sends nothing",
+                Direction::RecvOnly => "the answerer sends nothing",
+                _ => "both sides send",
+            }
+        ))),
+        Some(a) if a != expected => Some(rules::DIRECTION.finding(format!(
+            "a={} offered, a={} answered (expected a={}); media flows only as both allow",
+            offer.as_str(),
+            a.as_str(),
+            expected.as_str()
+        ))),
+        Some(_) => None,
+    }
 }
 
 fn merge_direction(a: Direction, b: Direction) -> Direction {
@@ -430,14 +488,11 @@ pub(crate) fn conclude(
                 _ => "PS".into(),
             });
         let offer_dir = o.direction.unwrap_or(Direction::SendRecv);
-        let answer_dir = a.direction.unwrap_or(Direction::SendRecv);
-        if judge && answer_dir != offer_dir.reverse() {
-            findings.push(rules::DIRECTION.finding(format!(
-                "a={} offered, a={} answered (expected a={})",
-                offer_dir.as_str(),
-                answer_dir.as_str(),
-                offer_dir.reverse().as_str()
-            )));
+        let answer_dir = answered_direction(offer_dir, a.direction);
+        if judge {
+            if let Some(f) = direction_finding(offer_dir, a.direction) {
+                findings.push(f);
+            }
         }
         // RFC 4145 §4.1 roles, with the defaults for a missing a=setup.
         let transport = if o.is_tcp() {
@@ -484,9 +539,12 @@ pub(crate) fn conclude(
                 peer_ip
             }
         };
+        // RFC 3264 §6: a side sends only what its own description offers to send
+        // and the other side's description accepts to receive, whatever the other
+        // side wrote.
         let direction = match side {
-            Side::Offerer => answer_dir.reverse(),
-            Side::Answerer => answer_dir,
+            Side::Offerer => both(offer_dir, answer_dir.reverse()),
+            Side::Answerer => both(answer_dir, offer_dir.reverse()),
         };
         media.push(NegotiatedMedia {
             kind: o.kind.clone(),
@@ -709,5 +767,99 @@ a=rtpmap:100 G711U\r\na=sendonly\r\na=username:admin\r\na=password:123456\r\nf=v
         assert_eq!(n.media.len(), 1);
         assert_eq!(n.media[0].remote, "10.0.0.2:6016".parse().unwrap());
         assert_eq!(n.ssrc, Ssrc(200000001));
+    }
+
+    /// The offerer's and the answerer's directions and the offerer's finding codes
+    /// for one offered and one answered direction attribute.
+    fn directions(
+        offer: Direction,
+        answer: Option<Direction>,
+    ) -> (Direction, Direction, Vec<&'static str>) {
+        let mut o = parse(OFFER_TCP_PASSIVE);
+        o.media[0].direction = Some(offer);
+        let mut a = build_answer(&o, &spec(9));
+        a.media[0].direction = answer;
+        let ip = "10.0.0.1".parse().unwrap();
+        let (plat, f) = conclude(&o, &a, Side::Offerer, ip);
+        let (cam, _) = conclude(&o, &a, Side::Answerer, ip);
+        let codes = f.iter().map(|f| f.code).collect();
+        (plat.media[0].direction, cam.media[0].direction, codes)
+    }
+
+    #[test]
+    fn answer_without_direction_to_recvonly_is_read_as_sendonly() {
+        // The measured defect: the offerer took the bare answer as sendrecv and sent.
+        let (plat, cam, codes) = directions(Direction::RecvOnly, None);
+        assert_eq!(plat, Direction::RecvOnly);
+        assert_eq!(cam, Direction::SendOnly);
+        assert_eq!(codes, ["gb.session.answer-without-direction"]);
+        let f = direction_finding(Direction::RecvOnly, None).unwrap();
+        assert_eq!(f.severity, crate::proto::sdp::Severity::Warning);
+        assert!(f.message.contains("expected a=sendonly"), "{}", f.message);
+        assert!(f.clause.contains("RFC 3264 §6"));
+    }
+
+    #[test]
+    fn answer_without_direction_to_sendonly_is_read_as_recvonly() {
+        let (plat, cam, codes) = directions(Direction::SendOnly, None);
+        assert_eq!((plat, cam), (Direction::SendOnly, Direction::RecvOnly));
+        assert_eq!(codes, ["gb.session.answer-without-direction"]);
+    }
+
+    #[test]
+    fn answer_without_direction_to_sendrecv_is_sendrecv() {
+        let (plat, cam, codes) = directions(Direction::SendRecv, None);
+        assert_eq!((plat, cam), (Direction::SendRecv, Direction::SendRecv));
+        assert_eq!(codes, ["gb.session.answer-without-direction"]);
+    }
+
+    #[test]
+    fn sendrecv_answer_to_recvonly_sends_nothing_the_offer_did_not_ask_for() {
+        let (plat, cam, codes) = directions(Direction::RecvOnly, Some(Direction::SendRecv));
+        assert_eq!(plat, Direction::RecvOnly);
+        assert_eq!(cam, Direction::SendOnly);
+        assert_eq!(codes, ["gb.session.direction"]);
+    }
+
+    #[test]
+    fn recvonly_answer_to_recvonly_leaves_the_media_idle() {
+        // Both want to receive: nobody sends.
+        let (plat, cam, codes) = directions(Direction::RecvOnly, Some(Direction::RecvOnly));
+        assert_eq!((plat, cam), (Direction::Inactive, Direction::Inactive));
+        assert_eq!(codes, ["gb.session.direction"]);
+    }
+
+    #[test]
+    fn inactive_answer_is_reported_and_nobody_sends() {
+        let (plat, cam, codes) = directions(Direction::RecvOnly, Some(Direction::Inactive));
+        assert_eq!((plat, cam), (Direction::Inactive, Direction::Inactive));
+        assert_eq!(codes, ["gb.session.direction"]);
+    }
+
+    #[test]
+    fn the_expected_answer_has_no_direction_finding() {
+        let (plat, cam, codes) = directions(Direction::RecvOnly, Some(Direction::SendOnly));
+        assert_eq!((plat, cam), (Direction::RecvOnly, Direction::SendOnly));
+        assert!(codes.is_empty(), "{codes:?}");
+        assert_eq!(
+            direction_finding(Direction::SendRecv, Some(Direction::SendRecv)),
+            None
+        );
+    }
+
+    #[test]
+    fn the_no_direction_fault_leaves_the_attribute_out() {
+        let offer = parse(OFFER_TCP_PASSIVE);
+        let faults = AnswerFaults {
+            no_direction: true,
+            ..Default::default()
+        };
+        let answer = build_answer(&offer, &AnswerSpec { faults, ..spec(9) });
+        assert_eq!(answer.media[0].direction, None);
+        let text = String::from_utf8(answer.encode()).unwrap();
+        assert!(
+            !text.contains("a=sendonly") && !text.contains("a=sendrecv"),
+            "{text}"
+        );
     }
 }

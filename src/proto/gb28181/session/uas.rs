@@ -40,6 +40,8 @@ pub struct UasFaults {
     pub answer_without_y: bool,
     /// Answer a TCP offer with the offered `a=setup` role instead of its opposite.
     pub wrong_setup: bool,
+    /// Answer without a direction attribute (`a=sendonly`) in the media.
+    pub answer_without_direction: bool,
 }
 
 impl UasFaults {
@@ -51,6 +53,7 @@ impl UasFaults {
         "no-media-status",
         "answer-without-y",
         "wrong-setup",
+        "answer-without-direction",
     ];
 
     /// Switches on a fault by name; `false` for an unknown name.
@@ -62,6 +65,7 @@ impl UasFaults {
             "no-media-status" => &mut self.no_media_status,
             "answer-without-y" => &mut self.answer_without_y,
             "wrong-setup" => &mut self.wrong_setup,
+            "answer-without-direction" => &mut self.answer_without_direction,
             _ => return false,
         };
         *f = true;
@@ -388,6 +392,7 @@ impl MediaUas {
                     wrong_ssrc: f.wrong_ssrc,
                     no_y: f.answer_without_y,
                     wrong_setup: f.wrong_setup,
+                    no_direction: f.answer_without_direction,
                 },
             },
         );
