@@ -82,6 +82,31 @@ fn unknown_requirement_and_bad_shapes_exit_2() {
             GOOD.replace("{ response: 401 }", "{ request: X, response: 401 }"),
             "not both",
         ),
+        (
+            GOOD.replace("role: device\n", "role: device\ntransports: [udp, udp]\n"),
+            ":4:1: `transports` lists udp twice",
+        ),
+        (
+            GOOD.replace(
+                "    requirements:",
+                "    transports: [tcp, udp, tcp]\n    requirements:",
+            ),
+            ":6:5: case T-1: `transports` lists tcp twice",
+        ),
+        (
+            GOOD.replace(
+                "{ response: 401 }",
+                "{ response: 401, after: { min: 5s, max: 1s } }",
+            ),
+            ":11:9: case T-1: `after`: min 5s is greater than max 1s",
+        ),
+        (
+            GOOD.replace(
+                "{ response: 401 }",
+                "{ response: 401, match: { expires: { min: 1, max: 0 } } }",
+            ),
+            ":11:9: case T-1: match \"expires\": min 1 is greater than max 0",
+        ),
     ] {
         let p = write_suite(d.path(), &bad);
         let out = camcert().args(["list"]).arg(&p).output().unwrap();

@@ -12,6 +12,7 @@ use serde_saphyr::Spanned;
 use super::fields;
 use super::model::*;
 use super::{Case, Catalog, Loc, Requirement, Step, Suite};
+use crate::proto::Transport;
 
 /// A problem with a suite file: the user's to fix.
 #[derive(Debug, Clone)]
@@ -253,6 +254,15 @@ fn load_suite(
                 })?;
         }
     }
+    check_transports(&input.transports).map_err(|m| {
+        let (line, col) = top_level_key(&text, "transports").unwrap_or((0, 0));
+        SuiteError {
+            file: file.to_path_buf(),
+            line,
+            col,
+            message: m,
+        }
+    })?;
     let fname: Arc<str> = file.display().to_string().into();
     let mut cases = Vec::new();
     let mut ids = HashSet::new();
@@ -284,6 +294,9 @@ fn load_suite(
                     )))
                 }
             }
+        }
+        if let Some(t) = &c.transports {
+            check_transports(t).map_err(|m| at(format!("case {}: {m}", c.id)))?;
         }
         let level = c.level.unwrap_or_else(|| {
             reqs.iter()
@@ -343,7 +356,46 @@ fn load_suite(
     })
 }
 
+/// `transports:` names each transport once, and at least one.
+fn check_transports(t: &[Transport]) -> Result<(), String> {
+    if t.is_empty() {
+        return Err("`transports` is empty: name at least one (udp, tcp)".into());
+    }
+    for (i, x) in t.iter().enumerate() {
+        if t[..i].contains(x) {
+            return Err(format!(
+                "`transports` lists {x} twice; each transport runs once per case"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Line and column of a top-level `key:` in a YAML text.
+fn top_level_key(text: &str, key: &str) -> Option<(u64, u64)> {
+    text.lines().enumerate().find_map(|(i, l)| {
+        l.strip_prefix(key)
+            .is_some_and(|r| r.trim_start().starts_with(':'))
+            .then_some((i as u64 + 1, 1))
+    })
+}
+
+/// A `min`/`max` pair that no value can satisfy.
+fn check_range<T: PartialOrd + fmt::Display>(
+    what: &str,
+    min: Option<T>,
+    max: Option<T>,
+) -> Result<(), String> {
+    match (min, max) {
+        (Some(lo), Some(hi)) if lo > hi => Err(format!(
+            "{what}: min {lo} is greater than max {hi}, so nothing can match"
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn check_matcher(path: &str, m: &MatcherInput) -> Result<(), String> {
+    check_range(&format!("match {path:?}"), m.min, m.max)?;
     if let Some(r) = &m.regex {
         regex::Regex::new(r).map_err(|e| format!("match {path:?}: bad regex: {e}"))?;
     }
@@ -419,6 +471,13 @@ fn check_step(s: &StepInput) -> Result<(), String> {
                 fields::check_path(path).map_err(|e| format!("match {path:?}: {e}"))?;
                 check_matcher(path, m)?;
             }
+            if let Some(a) = &x.after {
+                check_range(
+                    "`after`",
+                    a.min.map(|d| DurText(d.0)),
+                    a.max.map(|d| DurText(d.0)),
+                )?;
+            }
             for (var, path) in &x.capture {
                 fields::check_path(path).map_err(|e| format!("capture {var:?}: {e}"))?;
             }
@@ -474,4 +533,14 @@ fn check_step(s: &StepInput) -> Result<(), String> {
         | StepInput::SessionEvent(_) => {}
     }
     Ok(())
+}
+
+/// A duration compared and printed as the suite wrote it (seconds).
+#[derive(PartialEq, PartialOrd)]
+struct DurText(std::time::Duration);
+
+impl fmt::Display for DurText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}s", self.0.as_secs_f64())
+    }
 }
