@@ -107,6 +107,13 @@ fn unknown_requirement_and_bad_shapes_exit_2() {
             ),
             ":11:9: case T-1: match \"expires\": min 1 is greater than max 0",
         ),
+        (
+            GOOD.replace(
+                "      - expect: { response: 401 }",
+                "      - invite: { session: playback, start: \"200\", end: \"100\" }",
+            ),
+            ":11:9: case T-1: `invite`: start 200 is after end 100",
+        ),
     ] {
         let p = write_suite(d.path(), &bad);
         let out = camcert().args(["list"]).arg(&p).output().unwrap();

@@ -440,6 +440,17 @@ const STREAM_FIELDS: &[&str] = &[
 
 /// Shape checks serde cannot express.
 fn check_step(s: &StepInput) -> Result<(), String> {
+    if let StepInput::Invite(i) = s {
+        // Only literal times can be compared here; variables wait for the run.
+        let secs = |v: &Option<String>| v.as_deref().and_then(|v| v.trim().parse::<u64>().ok());
+        if let (Some(a), Some(b)) = (secs(&i.start), secs(&i.end)) {
+            if a > b {
+                return Err(format!(
+                    "`invite`: start {a} is after end {b}, an empty time range"
+                ));
+            }
+        }
+    }
     match s {
         StepInput::Send(x) => {
             if x.request.is_none() && x.raw.is_none() {
