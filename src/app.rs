@@ -262,6 +262,9 @@ async fn print_events_until<M: crate::transport::driver::SipMachine>(
 
 pub async fn serve(a: ServeArgs) -> Result<i32> {
     crate::cli::refuse_secret_settings(&a.settings).map_err(anyhow::Error::msg)?;
+    if a.devices.iter().any(|d| d.contains(':')) {
+        bail!("--device ID:PASSWORD: a password does not go on the command line; pass --device ID with the password in the environment (--password-env) or in --password-file FILE");
+    }
     let password = match &a.password_file {
         Some(f) => crate::cli::read_password_file(f).map_err(anyhow::Error::msg)?,
         None => std::env::var(&a.password_env).unwrap_or_default(),

@@ -114,6 +114,13 @@ fn unknown_requirement_and_bad_shapes_exit_2() {
             ),
             ":11:9: case T-1: `invite`: start 200 is after end 100",
         ),
+        (
+            GOOD.replace(
+                "{ request: REGISTER }",
+                "{ request: REGISTER, uri: \"sip:${random:hex:99999999999}@x\" }",
+            ),
+            ":10:46: ${random:hex:99999999999}: length 99999999999 is over the limit",
+        ),
     ] {
         let p = write_suite(d.path(), &bad);
         let out = camcert().args(["list"]).arg(&p).output().unwrap();
@@ -353,14 +360,16 @@ fn secrets_on_the_command_line_are_refused() {
         "{err}"
     );
     for set in [
-        "device=34020000001320000001:hunter22",
-        "upstream_password=hunter22",
+        ["--set", "device=34020000001320000001:hunter22"],
+        ["--set", "upstream_password=hunter22"],
+        ["--device", "34020000001320000001:hunter22"],
     ] {
         let out = camcert()
-            .args(["serve", "gb28181-platform", "--duration", "1", "--set", set])
+            .args(["serve", "gb28181-platform", "--duration", "1"])
+            .args(set)
             .output()
             .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{set}");
+        assert_eq!(out.status.code(), Some(2), "{set:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
             err.contains("--password-file") && !err.contains("hunter22"),

@@ -11,6 +11,7 @@ use serde_saphyr::Spanned;
 
 use super::fields;
 use super::model::*;
+use super::vars::MAX_EXPANDED_BYTES;
 use super::{Case, Catalog, Loc, Requirement, Step, Suite};
 use crate::proto::Transport;
 
@@ -241,6 +242,12 @@ fn load_suite(
 ) -> Result<Suite, SuiteError> {
     let text = read(file)?;
     let input: SuiteInput = serde_saphyr::from_str(&text).map_err(|e| yaml_error(file, e))?;
+    check_random_lengths(&text).map_err(|(line, col, message)| SuiteError {
+        file: file.to_path_buf(),
+        line,
+        col,
+        message,
+    })?;
     let catalog = find_catalog(file, cache)?;
     for b in &input.background {
         for (path, m) in &b.when {
@@ -354,6 +361,39 @@ fn load_suite(
         cases,
         catalog,
     })
+}
+
+/// Every literal `${random:KIND:N}` in the file asks for at most
+/// [`MAX_EXPANDED_BYTES`] characters (the run would refuse it anyway; here
+/// the error has its line and column).
+fn check_random_lengths(text: &str) -> Result<(), (u64, u64, String)> {
+    const OPEN: &str = "${random:";
+    for (i, line) in text.lines().enumerate() {
+        let mut from = 0;
+        while let Some(at) = line[from..].find(OPEN).map(|p| p + from) {
+            from = at + OPEN.len();
+            let spec = &line[from..];
+            let Some(end) = spec.find('}') else { break };
+            let Some((_, n)) = spec[..end].split_once(':') else {
+                continue;
+            };
+            let too_long = match n.parse::<u128>() {
+                Ok(n) => n > MAX_EXPANDED_BYTES as u128,
+                Err(_) => n.len() > 30 && n.bytes().all(|b| b.is_ascii_digit()),
+            };
+            if too_long {
+                return Err((
+                    i as u64 + 1,
+                    line[..at].chars().count() as u64 + 1,
+                    format!(
+                        "${{random:{}}}: length {n} is over the limit of {MAX_EXPANDED_BYTES} characters",
+                        &spec[..end]
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `transports:` names each transport once, and at least one.
