@@ -742,6 +742,33 @@ fn control_from(w: &mut World, from: SocketAddr, from_id: &str, body: &Message) 
 }
 
 #[test]
+fn an_unparseable_expires_in_the_200_is_a_finding_naming_it() {
+    let mut w = World::new(cfg(), Box::new(|_, _| None));
+    w.dev.start(w.now);
+    w.pump();
+    let reg = w.requests("REGISTER")[0].msg.clone();
+    let r = sip::response_to(&reg, 200, Some("plat-tag"));
+    let mut r = r.with_content_length();
+    r.headers.push("Expires", "forever");
+    w.dev.handle_message_from(w.now, plat_addr(), &r);
+    w.pump();
+    let found = w.events.iter().find_map(|(_, e)| match e {
+        DeviceEvent::Registered {
+            expires, findings, ..
+        } => Some((*expires, findings.clone())),
+        _ => None,
+    });
+    let (expires, findings) = found.expect("registered");
+    assert_eq!(expires, 3600);
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.code == "sip.expires-malformed" && f.message.contains("\"forever\"")),
+        "{findings:?}"
+    );
+}
+
+#[test]
 fn only_the_registrar_can_reboot_the_camera() {
     let boot = |sn| control(sn, |c| c.tele_boot = Some(manscdp::TeleBoot::Boot));
     let mut w = World::registered(cfg(), all_ok());
