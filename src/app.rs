@@ -15,9 +15,15 @@ use crate::proto::gb28181::platform::PlatformConfig;
 use crate::proto::sip::digest::Algorithm;
 use crate::report::terminal;
 use crate::suite::runner::{self, RunOptions};
+use crate::suite::vars::Vars;
 use crate::suite::{load, model};
 
-pub async fn run(a: RunArgs) -> Result<i32> {
+pub async fn run(mut a: RunArgs) -> Result<i32> {
+    crate::cli::refuse_secret_vars(&a.vars).map_err(anyhow::Error::msg)?;
+    if let Some(f) = &a.password_file {
+        let pw = crate::cli::read_password_file(f).map_err(anyhow::Error::msg)?;
+        a.vars.push(("password".into(), pw));
+    }
     let suites = load::load_all(&a.paths)?;
     if a.target.is_none() && !a.peer_faults.is_empty() {
         runner::check_peer_faults(&suites, &a.peer_faults)?;
@@ -29,6 +35,7 @@ pub async fn run(a: RunArgs) -> Result<i32> {
             bail!("--time-scale {s}: expected a factor in (0, 100]");
         }
     }
+    check_variable_limits(&suites, &a.vars)?;
     let opts = RunOptions {
         target: a.target,
         listen: a.listen,
@@ -41,14 +48,9 @@ pub async fn run(a: RunArgs) -> Result<i32> {
         strict: a.strict,
         verbose_terminal: true,
     };
-    let total: usize = suites
-        .iter()
-        .flat_map(|s| s.cases.iter())
-        .filter(|c| opts.filters.is_empty() || opts.filters.iter().any(|f| c.matches_filter(f)))
-        .map(|c| c.transports.len())
-        .sum();
+    let total = planned_runs(&suites, &opts);
     if total == 0 {
-        bail!("no case matches the given paths and filters");
+        bail!("no case matches the given paths, filters and target transport");
     }
     println!(
         "camcert {}: {} case runs from {} suite file(s) against {}",
@@ -59,15 +61,8 @@ pub async fn run(a: RunArgs) -> Result<i32> {
             .map(|t| t.to_string())
             .unwrap_or_else(|| "the built-in reference peers".into())
     );
-    let stop = Arc::new(AtomicBool::new(false));
-    let s2 = stop.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("\ninterrupted: finishing the report");
-            s2.store(true, Ordering::SeqCst);
-        }
-    });
-    let result = runner::run(&suites, &opts, stop).await?;
+    let stop = watch_signals("finishing the reports")?;
+    let result = runner::run(&suites, &opts, stop.flag.clone()).await?;
     terminal::print_summary(&mut std::io::stdout(), &result);
     println!(
         "reports: {}/results.json, {}, {}/pcap/",
@@ -79,6 +74,127 @@ pub async fn run(a: RunArgs) -> Result<i32> {
         opts.report_dir.display()
     );
     Ok(result.exit_code(opts.strict))
+}
+
+/// How many case runs `runner::run` will carry out: the selected cases,
+/// once per transport, and with `--target` only on the target's transport.
+fn planned_runs(suites: &[crate::suite::Suite], opts: &RunOptions) -> usize {
+    suites
+        .iter()
+        .flat_map(|s| s.cases.iter())
+        .filter(|c| opts.filters.is_empty() || opts.filters.iter().any(|f| c.matches_filter(f)))
+        .flat_map(|c| c.transports.iter())
+        .filter(|&&t| opts.target.is_none_or(|target| target.transport == t))
+        .count()
+}
+
+/// Expand every suite and case variable once, so one that passes a bound
+/// (size, depth, lookups) is a user error before the run, not a stuck run.
+fn check_variable_limits(
+    suites: &[crate::suite::Suite],
+    cli_vars: &[(String, String)],
+) -> Result<()> {
+    for s in suites {
+        let mut v = Vars::new(&s.secrets);
+        for (k, val) in s.vars.iter().chain(cli_vars.iter().map(|(k, v)| (k, v))) {
+            v.set(k, val.clone());
+        }
+        v.check_limits()
+            .map_err(|e| anyhow::anyhow!("{}: {e}", s.file.display()))?;
+        for c in s.cases.iter().filter(|c| !c.vars.is_empty()) {
+            let mut cv = v.clone();
+            for (k, val) in &c.vars {
+                cv.set(k, val.clone());
+            }
+            cv.check_limits()
+                .map_err(|e| anyhow::anyhow!("{}: case {}: {e}", c.loc, c.id))?;
+        }
+    }
+    Ok(())
+}
+
+/// Which signal stopped the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sig {
+    Int,
+    Term,
+}
+
+impl Sig {
+    /// The conventional exit status of a process ended by this signal.
+    fn exit_code(self) -> i32 {
+        match self {
+            Sig::Int => 130,
+            Sig::Term => 143,
+        }
+    }
+    fn name(self) -> &'static str {
+        match self {
+            Sig::Int => "SIGINT",
+            Sig::Term => "SIGTERM",
+        }
+    }
+}
+
+/// Set by the first SIGINT or SIGTERM.
+struct Stop {
+    flag: Arc<AtomicBool>,
+    notify: Arc<tokio::sync::Notify>,
+}
+
+impl Stop {
+    async fn wait(&self) {
+        self.notify.notified().await
+    }
+}
+
+#[cfg(unix)]
+async fn next_signal(
+    int: &mut tokio::signal::unix::Signal,
+    term: &mut tokio::signal::unix::Signal,
+) -> Sig {
+    tokio::select! {
+        _ = int.recv() => Sig::Int,
+        _ = term.recv() => Sig::Term,
+    }
+}
+
+/// Watch SIGINT and SIGTERM: the first asks for a graceful end (`what`
+/// says what that means), the second exits at once with 130 or 143.
+fn watch_signals(what: &'static str) -> Result<Stop> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let notify = Arc::new(tokio::sync::Notify::new());
+    let (f2, n2) = (flag.clone(), notify.clone());
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut int = signal(SignalKind::interrupt()).context("watching SIGINT")?;
+        let mut term = signal(SignalKind::terminate()).context("watching SIGTERM")?;
+        tokio::spawn(async move {
+            let first = next_signal(&mut int, &mut term).await;
+            eprintln!(
+                "\ninterrupted ({}): {what}; send the signal again to exit at once",
+                first.name()
+            );
+            f2.store(true, Ordering::SeqCst);
+            n2.notify_one();
+            let second = next_signal(&mut int, &mut term).await;
+            eprintln!("interrupted again ({}): exiting now", second.name());
+            std::process::exit(second.exit_code());
+        });
+    }
+    #[cfg(not(unix))]
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\ninterrupted: {what}; press Ctrl-C again to exit at once");
+            f2.store(true, Ordering::SeqCst);
+            n2.notify_one();
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(Sig::Int.exit_code());
+            }
+        }
+    });
+    Ok(Stop { flag, notify })
 }
 
 pub fn list(paths: &[PathBuf]) -> Result<i32> {
@@ -145,14 +261,23 @@ async fn print_events_until(
 }
 
 pub async fn serve(a: ServeArgs) -> Result<i32> {
-    let password = std::env::var(&a.password_env).unwrap_or_default();
+    crate::cli::refuse_secret_settings(&a.settings).map_err(anyhow::Error::msg)?;
+    if a.devices.iter().any(|d| d.contains(':')) {
+        bail!("--device ID:PASSWORD: a password does not go on the command line; pass --device ID with the password in the environment (--password-env) or in --password-file FILE");
+    }
+    let password = match &a.password_file {
+        Some(f) => crate::cli::read_password_file(f).map_err(anyhow::Error::msg)?,
+        None => std::env::var(&a.password_env).unwrap_or_default(),
+    };
     let deadline = a.duration.map(Duration::from_secs_f64);
+    let signals = watch_signals("stopping the peer")?;
     let stop = async move {
         match deadline {
-            Some(d) => tokio::time::sleep(d).await,
-            None => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+            Some(d) => tokio::select! {
+                _ = tokio::time::sleep(d) => {}
+                _ = signals.wait() => {}
+            },
+            None => signals.wait().await,
         }
     };
     match a.peer {
@@ -181,8 +306,10 @@ pub async fn serve(a: ServeArgs) -> Result<i32> {
                 }
             }
             for (k, v) in &a.settings {
-                if k.contains("password") {
-                    bail!("--set {k}: passwords come from the environment (--password-env)");
+                if k == "device" {
+                    // The ID only; its password is the one from the environment or file.
+                    cfg.devices.insert(v.trim().to_string(), password.clone());
+                    continue;
                 }
                 cfg.apply_option(k, v)
                     .map_err(|e| anyhow::anyhow!("--set {k}: {e}"))?;
@@ -233,9 +360,6 @@ pub async fn serve(a: ServeArgs) -> Result<i32> {
                 }
             }
             for (k, v) in &a.settings {
-                if k.contains("password") {
-                    bail!("--set {k}: passwords come from the environment (--password-env)");
-                }
                 cfg.apply_option(k, v)
                     .map_err(|e| anyhow::anyhow!("--set {k}: {e}"))?;
             }
@@ -272,4 +396,48 @@ pub async fn serve(a: ServeArgs) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_announced_count_is_what_runs_against_a_target() {
+        let suites =
+            load::load_all(&[PathBuf::from("suites/gb28181/register-camera.yaml")]).unwrap();
+        let all: usize = suites[0].cases.iter().map(|c| c.transports.len()).sum();
+        let udp: usize = suites[0]
+            .cases
+            .iter()
+            .filter(|c| c.transports.contains(&crate::proto::Transport::Udp))
+            .count();
+        assert!(udp < all, "the suite runs over more than UDP");
+        let mut opts = RunOptions::default();
+        assert_eq!(planned_runs(&suites, &opts), all);
+        opts.target = Some("udp://127.0.0.1:5060".parse().unwrap());
+        assert_eq!(planned_runs(&suites, &opts), udp);
+        opts.filters = vec![suites[0].cases[0].id.clone()];
+        assert_eq!(planned_runs(&suites, &opts), 1);
+    }
+
+    #[test]
+    fn variables_that_explode_are_refused_before_the_run() {
+        let mut suites =
+            load::load_all(&[PathBuf::from("suites/gb28181/register-camera.yaml")]).unwrap();
+        assert!(check_variable_limits(&suites, &[]).is_ok());
+        let cli = vec![("huge".to_string(), "${random:hex:99999999999}".to_string())];
+        let e = check_variable_limits(&suites, &cli)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("\"huge\"") && e.contains("register-camera.yaml"),
+            "{e}"
+        );
+        suites[0].cases[0]
+            .vars
+            .insert("boom".into(), "${boom}".into());
+        let e = check_variable_limits(&suites, &[]).unwrap_err().to_string();
+        assert!(e.contains("\"boom\"") && e.contains("deep"), "{e}");
+    }
 }

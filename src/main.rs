@@ -1,6 +1,7 @@
 //! `camcert`: parse flags, resolve a plan, run it, map the outcome to an
-//! exit code (0 every mandatory case passed, 1 a case failed, 2 the run
-//! could not be carried out).
+//! exit code (0 every mandatory case passed, 1 a case failed or the run was
+//! interrupted, 2 the run could not be carried out; 130 / 143 when a second
+//! SIGINT / SIGTERM ends the process at once, see `app::watch_signals`).
 
 use std::process::ExitCode;
 

@@ -82,6 +82,45 @@ fn unknown_requirement_and_bad_shapes_exit_2() {
             GOOD.replace("{ response: 401 }", "{ request: X, response: 401 }"),
             "not both",
         ),
+        (
+            GOOD.replace("role: device\n", "role: device\ntransports: [udp, udp]\n"),
+            ":4:1: `transports` lists udp twice",
+        ),
+        (
+            GOOD.replace(
+                "    requirements:",
+                "    transports: [tcp, udp, tcp]\n    requirements:",
+            ),
+            ":6:5: case T-1: `transports` lists tcp twice",
+        ),
+        (
+            GOOD.replace(
+                "{ response: 401 }",
+                "{ response: 401, after: { min: 5s, max: 1s } }",
+            ),
+            ":11:9: case T-1: `after`: min 5s is greater than max 1s",
+        ),
+        (
+            GOOD.replace(
+                "{ response: 401 }",
+                "{ response: 401, match: { expires: { min: 1, max: 0 } } }",
+            ),
+            ":11:9: case T-1: match \"expires\": min 1 is greater than max 0",
+        ),
+        (
+            GOOD.replace(
+                "      - expect: { response: 401 }",
+                "      - invite: { session: playback, start: \"200\", end: \"100\" }",
+            ),
+            ":11:9: case T-1: `invite`: start 200 is after end 100",
+        ),
+        (
+            GOOD.replace(
+                "{ request: REGISTER }",
+                "{ request: REGISTER, uri: \"sip:${random:hex:99999999999}@x\" }",
+            ),
+            ":10:46: ${random:hex:99999999999}: length 99999999999 is over the limit",
+        ),
     ] {
         let p = write_suite(d.path(), &bad);
         let out = camcert().args(["list"]).arg(&p).output().unwrap();
@@ -178,6 +217,209 @@ fn ctrl_c_leaves_a_report_of_what_finished() {
     let n = json["cases"].as_array().unwrap().len();
     assert!((1..33).contains(&n), "{n}");
     assert!(d.path().join("junit.xml").is_file());
+}
+
+/// Start a full run, wait for its first finished case, send `signal`, and
+/// return the exit status, the report folder and what it printed.
+fn interrupt_a_run(signal: &str) -> (std::process::ExitStatus, tempfile::TempDir, String) {
+    let d = tempfile::tempdir().unwrap();
+    let out_path = d.path().join("stdout.txt");
+    let mut child = camcert()
+        .args(["run", "suites/gb28181", "--report-dir"])
+        .arg(d.path())
+        .stdout(Stdio::from(std::fs::File::create(&out_path).unwrap()))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let results = d.path().join("results.json");
+    let t0 = Instant::now();
+    while !results.exists() && t0.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = child.id().to_string();
+    Command::new("kill").args([signal, &pid]).status().unwrap();
+    let status = child.wait().unwrap();
+    let stdout = std::fs::read_to_string(&out_path).unwrap();
+    (status, d, stdout)
+}
+
+#[test]
+fn sigterm_finishes_every_report_marked_interrupted() {
+    let (status, d, stdout) = interrupt_a_run("-TERM");
+    assert_eq!(status.code(), Some(1), "{stdout}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.path().join("results.json")).unwrap()).unwrap();
+    assert_eq!(json["interrupted"], true);
+    assert!(json["finished_at"].is_string(), "{json}");
+    let n = json["cases"].as_array().unwrap().len();
+    assert!((1..33).contains(&n), "{n}");
+    let junit = std::fs::read_to_string(d.path().join("junit.xml")).unwrap();
+    assert!(
+        junit.contains(r#"<property name="interrupted" value="true"/>"#),
+        "{junit}"
+    );
+    assert!(junit.contains("camcert run interrupted"), "{junit}");
+    assert!(
+        stdout.contains("INTERRUPTED: the run was stopped"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_second_signal_exits_at_once_with_128_plus_its_number() {
+    let d = tempfile::tempdir().unwrap();
+    let p = write_suite(
+        d.path(),
+        &GOOD.replace(
+            "      - expect: { response: 401 }",
+            "      - expect: { response: 401 }\n      - wait: 600s",
+        ),
+    );
+    let mut child = camcert()
+        .args(["run"])
+        .arg(&p)
+        .arg("--report-dir")
+        .arg(d.path().join("r"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert!(line.contains("case runs"), "{line}");
+    std::thread::sleep(Duration::from_millis(300));
+    let t0 = Instant::now();
+    let pid = child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    let status = child.wait().unwrap();
+    // Both signals are pending together: the second ends the process at
+    // once (130 or 143, by which came second), or the graceful end won the
+    // race (1). Killed outright (no code) or hanging in the wait is wrong.
+    assert!(
+        matches!(status.code(), Some(1) | Some(130) | Some(143)),
+        "{status:?}"
+    );
+    assert!(t0.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn variables_that_explode_exit_2_naming_the_variable() {
+    let d = tempfile::tempdir().unwrap();
+    let mut vars = String::from("vars:\n  password: \"12345678\"\n  v0: aaaaaaaaaa\n");
+    for i in 1..=10 {
+        vars.push_str(&format!(
+            "  v{i}: \"{}\"\n",
+            format!("${{v{}}}", i - 1).repeat(10)
+        ));
+    }
+    let body = GOOD.replace("vars: { password: \"12345678\" }\n", &vars);
+    let p = write_suite(d.path(), &body);
+    let t0 = Instant::now();
+    let out = camcert()
+        .args(["run"])
+        .arg(&p)
+        .arg("--report-dir")
+        .arg(d.path().join("r"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(t0.elapsed() < Duration::from_secs(20));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("variable \"v6\"") && err.contains("bytes"),
+        "{err}"
+    );
+
+    let out = camcert()
+        .args(["run"])
+        .arg(&p)
+        .args(["--var", "n=${random:hex:99999999999}", "--report-dir"])
+        .arg(d.path().join("r"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("99999999999"), "{err}");
+}
+
+#[test]
+fn secrets_on_the_command_line_are_refused() {
+    let out = camcert()
+        .args(["run", "suites/gb28181", "--var", "password=hunter22"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--password-file") && !err.contains("hunter22"),
+        "{err}"
+    );
+    for set in [
+        ["--set", "device=34020000001320000001:hunter22"],
+        ["--set", "upstream_password=hunter22"],
+        ["--device", "34020000001320000001:hunter22"],
+    ] {
+        let out = camcert()
+            .args(["serve", "gb28181-platform", "--duration", "1"])
+            .args(set)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{set:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("--password-file") && !err.contains("hunter22"),
+            "{err}"
+        );
+    }
+    let help = camcert().args(["run", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(!help.contains("--var password=..."), "{help}");
+    assert!(help.contains("--password-file"), "{help}");
+}
+
+#[test]
+fn password_file_feeds_the_password_variable() {
+    let d = tempfile::tempdir().unwrap();
+    let pw = d.path().join("pw");
+    std::fs::write(&pw, "12345678\n").unwrap();
+    let p = write_suite(
+        d.path(),
+        &GOOD
+            .replace(
+                "vars: { password: \"12345678\" }",
+                "vars: { password: \"wrong\", device_id: \"34020000001320000001\", platform_id: \"34020000002000000001\", domain: \"3402000000\" }",
+            )
+            .replace(
+                "      - expect: { response: 401 }",
+                "      - expect: { response: 401 }\n      - send: { request: REGISTER, authorize: { password: \"12345678\" } }\n      - expect: { response: 200 }",
+            ),
+    );
+    let run = |extra: &[&std::ffi::OsStr]| {
+        camcert()
+            .arg("run")
+            .arg(&p)
+            .args(extra)
+            .arg("--report-dir")
+            .arg(d.path().join("r"))
+            .output()
+            .unwrap()
+    };
+    let out = run(&[]);
+    // The reference platform takes the `password` variable: "wrong" refuses
+    // the digest over 12345678, the file's password accepts it.
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the suite's password is not the one used"
+    );
+    let out = run(&["--password-file".as_ref(), pw.as_os_str()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
 }
 
 #[test]

@@ -52,9 +52,14 @@ pub struct RunArgs {
     /// Run only cases whose ID, tag or requirement ID matches (`PREFIX*` allowed).
     #[arg(long = "filter")]
     pub filters: Vec<String>,
-    /// Set a suite variable: --var password=... (overrides the suite's value).
+    /// Set a suite variable, e.g. --var device_id=34020000001320000001
+    /// (overrides the suite's value). Secrets are refused here: see
+    /// --password-file, or --var password='${env:NAME}'.
     #[arg(long = "var", value_parser = parse_kv)]
     pub vars: Vec<(String, String)>,
+    /// Read the suite variable `password` from this file (first line).
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
     #[arg(long, default_value = "reports")]
     pub report_dir: PathBuf,
     /// JUnit XML path (default REPORT_DIR/junit.xml).
@@ -111,10 +116,14 @@ pub struct ServeArgs {
     /// gb28181-device: digest username (default: the device ID).
     #[arg(long)]
     pub username: Option<String>,
-    /// The device's password (read from the environment; never pass it as a flag).
+    /// The environment variable holding the password (never pass it as a flag).
     #[arg(long = "password-env", default_value = "CAMCERT_PASSWORD")]
     pub password_env: String,
-    /// gb28181-platform: provision a device: ID (password from --password-env).
+    /// Read the password from this file (first line) instead of the environment.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// gb28181-platform: provision a device: ID (password from --password-env
+    /// or --password-file).
     #[arg(long = "device")]
     pub devices: Vec<String>,
     /// gb28181-device: registration expiry to request, seconds.
@@ -148,7 +157,122 @@ pub struct ServeArgs {
     #[arg(long)]
     pub qop: bool,
     /// A peer setting, as under a suite's `peer:` (repeatable), e.g.
-    /// `--set upstream=ID@IP:PORT` or `--set keepalive_interval=30`.
+    /// `--set upstream=ID@IP:PORT`, `--set keepalive_interval=30` or
+    /// `--set device=ID` (the password comes from --password-env or
+    /// --password-file; password settings are refused here).
     #[arg(long = "set", value_parser = parse_kv)]
     pub settings: Vec<(String, String)>,
+}
+
+/// How to pass a secret instead of on the command line.
+const SECRET_HOWTO: &str =
+    "secrets do not go on the command line (other users can read process arguments): \
+put it in a file and pass --password-file FILE, or in an environment variable \
+(CAMCERT_PASSWORD for `serve`, or --var NAME='${env:VAR}' for `run`)";
+
+/// A `--var` value that is only a reference to an environment variable
+/// (`${env:NAME}`, no default) carries no secret itself.
+fn is_env_reference(v: &str) -> bool {
+    v.strip_prefix("${env:")
+        .and_then(|r| r.strip_suffix('}'))
+        .is_some_and(|name| {
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        })
+}
+
+/// Refuse `--var` values that would carry a secret in the process arguments.
+pub fn refuse_secret_vars(vars: &[(String, String)]) -> Result<(), String> {
+    for (k, v) in vars {
+        if crate::suite::vars::looks_secret(k) && !is_env_reference(v) {
+            return Err(format!("--var {k}=...: {SECRET_HOWTO}"));
+        }
+    }
+    Ok(())
+}
+
+/// Refuse `--set` settings that would carry a secret: a password-like key,
+/// or `device=ID:PASSWORD`.
+pub fn refuse_secret_settings(settings: &[(String, String)]) -> Result<(), String> {
+    for (k, v) in settings {
+        if crate::suite::vars::looks_secret(k) {
+            return Err(format!("--set {k}=...: {SECRET_HOWTO}"));
+        }
+        if k == "device" && v.contains(':') {
+            return Err(format!(
+                "--set device=ID:PASSWORD: {SECRET_HOWTO}; use --set device=ID"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The first line of a password file, without its line ending.
+pub fn read_password_file(path: &std::path::Path) -> Result<String, String> {
+    let meta =
+        std::fs::metadata(path).map_err(|e| format!("--password-file {}: {e}", path.display()))?;
+    if meta.len() > 64 * 1024 {
+        return Err(format!(
+            "--password-file {}: {} bytes is too long for a password file",
+            path.display(),
+            meta.len()
+        ));
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("--password-file {}: {e}", path.display()))?;
+    let line = text.lines().next().unwrap_or("");
+    if line.is_empty() {
+        return Err(format!(
+            "--password-file {}: the first line is empty",
+            path.display()
+        ));
+    }
+    Ok(line.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kv(k: &str, v: &str) -> Vec<(String, String)> {
+        vec![(k.to_string(), v.to_string())]
+    }
+
+    #[test]
+    fn secrets_in_flags_are_refused_with_the_way_to_pass_them() {
+        for name in [
+            "password",
+            "upstream_password",
+            "API_KEY",
+            "token",
+            "secret",
+        ] {
+            let e = refuse_secret_vars(&kv(name, "hunter22")).unwrap_err();
+            assert!(e.contains(name) && e.contains("--password-file"), "{e}");
+            assert!(!e.contains("hunter22"), "{e}");
+        }
+        assert!(refuse_secret_vars(&kv("device_id", "34020000001320000001")).is_ok());
+        assert!(refuse_secret_vars(&kv("password", "${env:MY_PW}")).is_ok());
+        assert!(refuse_secret_vars(&kv("password", "${env:MY_PW:-hunter22}")).is_err());
+        assert!(refuse_secret_vars(&kv("password", "x${env:MY_PW}")).is_err());
+
+        let e = refuse_secret_settings(&kv("device", "34020000001320000001:hunter22")).unwrap_err();
+        assert!(
+            e.contains("--set device=ID") && !e.contains("hunter22"),
+            "{e}"
+        );
+        assert!(refuse_secret_settings(&kv("upstream_password", "x")).is_err());
+        assert!(refuse_secret_settings(&kv("device", "34020000001320000001")).is_ok());
+        assert!(refuse_secret_settings(&kv("keepalive_interval", "30")).is_ok());
+    }
+
+    #[test]
+    fn password_file_gives_its_first_line() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("pw");
+        std::fs::write(&p, "s3cret!\r\nignored\n").unwrap();
+        assert_eq!(read_password_file(&p).unwrap(), "s3cret!");
+        std::fs::write(&p, "\n").unwrap();
+        assert!(read_password_file(&p).unwrap_err().contains("empty"));
+        assert!(read_password_file(&d.path().join("missing")).is_err());
+    }
 }

@@ -78,6 +78,20 @@ pub fn to_xml(run: &RunResult) -> Result<String> {
         tc.set_system_out(media + &log);
         suite.add_test_case(tc);
     }
+    if run.interrupted {
+        // Say so where CI dashboards look: a property and a line of output
+        // on every suite (a suite of its own if no case finished).
+        if suites.is_empty() {
+            suites.insert("camcert", TestSuite::new("camcert"));
+        }
+        for s in suites.values_mut() {
+            s.add_property(Property::new("interrupted", "true"));
+            s.set_system_out(format!(
+                "camcert run interrupted: this report holds the {} case run(s) that finished before the signal; the rest did not run\n",
+                run.cases.len()
+            ));
+        }
+    }
     report.add_test_suites(suites.into_values());
     report.to_string().context("serialising JUnit XML")
 }
@@ -89,4 +103,34 @@ pub fn write(run: &RunResult, path: &Path) -> Result<()> {
         }
     }
     std::fs::write(path, to_xml(run)?).with_context(|| format!("writing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(interrupted: bool) -> RunResult {
+        RunResult {
+            tool: "camcert".into(),
+            version: "0".into(),
+            started_at: String::new(),
+            finished_at: None,
+            target: "t".into(),
+            interrupted,
+            cases: vec![],
+            summary: Default::default(),
+        }
+    }
+
+    #[test]
+    fn an_interrupted_run_says_so() {
+        let xml = to_xml(&run(true)).unwrap();
+        assert!(
+            xml.contains(r#"<property name="interrupted" value="true"/>"#),
+            "{xml}"
+        );
+        assert!(xml.contains("<system-out>camcert run interrupted"), "{xml}");
+        let xml = to_xml(&run(false)).unwrap();
+        assert!(!xml.contains("interrupted"), "{xml}");
+    }
 }

@@ -62,7 +62,11 @@ pub fn print_summary(out: &mut impl Write, run: &RunResult) {
     let s = &run.summary;
     let _ = writeln!(out);
     if run.interrupted {
-        let _ = writeln!(out, "interrupted: the report holds the cases that finished");
+        let _ = writeln!(
+            out,
+            "INTERRUPTED: the run was stopped by a signal; the reports hold the {} case run(s) that finished, the rest did not run",
+            run.cases.len()
+        );
     }
     let _ = writeln!(
         out,

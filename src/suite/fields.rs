@@ -22,7 +22,7 @@
 //! | `sdp.direction` | the first of `a=sendrecv`/`sendonly`/`recvonly`/`inactive` |
 
 use crate::proto::gb28181::manscdp;
-use crate::proto::gb28181::register::requested_expires;
+use crate::proto::gb28181::register::{expires_text, parse_requested_expires};
 
 /// A body as text: UTF-8 when it is, else read as GB18030 (GB2312/GBK bodies).
 pub fn decode_text(b: &[u8]) -> String {
@@ -154,7 +154,11 @@ pub fn resolve(m: &SipMessage, path: &str) -> Option<String> {
                 p => v.param(p).map(str::to_string),
             }
         }
-        "expires" => requested_expires(m).map(|e| e.to_string()),
+        // A value that is not a number is shown as written, never as absent.
+        "expires" => match parse_requested_expires(m) {
+            Ok(e) => e.map(|e| e.to_string()),
+            Err(_) => expires_text(m),
+        },
         "header" => m.headers.get(rest).map(str::to_string),
         "header_count" => Some(m.headers.get_all(rest).count().to_string()),
         "auth" | "challenge" => {
@@ -268,6 +272,9 @@ Expires: 3600\r\nContent-Length: 0\r\n\r\n";
         assert_eq!(resolve(&m, "auth.realm").as_deref(), Some("3402000000"));
         assert_eq!(resolve(&m, "challenge.realm"), None);
         assert_eq!(resolve(&m, "expires").as_deref(), Some("3600"));
+        let odd = String::from_utf8_lossy(raw).replace("Expires: 3600", "Expires: 36OO");
+        let odd = SipMessage::parse(odd.as_bytes()).unwrap().message;
+        assert_eq!(resolve(&odd, "expires").as_deref(), Some("36OO"));
         assert_eq!(resolve(&m, "header_count.Via").as_deref(), Some("1"));
         let notify = b"MESSAGE sip:x@y SIP/2.0\r\nContent-Length: 96\r\n\r\n\
 <?xml version=\"1.0\"?><Notify><CmdType>MediaStatus</CmdType><NotifyType>121</NotifyType></Notify>";

@@ -11,7 +11,9 @@ use serde_saphyr::Spanned;
 
 use super::fields;
 use super::model::*;
+use super::vars::MAX_EXPANDED_BYTES;
 use super::{Case, Catalog, Loc, Requirement, Step, Suite};
+use crate::proto::Transport;
 
 /// A problem with a suite file: the user's to fix.
 #[derive(Debug, Clone)]
@@ -240,6 +242,12 @@ fn load_suite(
 ) -> Result<Suite, SuiteError> {
     let text = read(file)?;
     let input: SuiteInput = serde_saphyr::from_str(&text).map_err(|e| yaml_error(file, e))?;
+    check_random_lengths(&text).map_err(|(line, col, message)| SuiteError {
+        file: file.to_path_buf(),
+        line,
+        col,
+        message,
+    })?;
     let catalog = find_catalog(file, cache)?;
     for b in &input.background {
         for (path, m) in &b.when {
@@ -253,6 +261,15 @@ fn load_suite(
                 })?;
         }
     }
+    check_transports(&input.transports).map_err(|m| {
+        let (line, col) = top_level_key(&text, "transports").unwrap_or((0, 0));
+        SuiteError {
+            file: file.to_path_buf(),
+            line,
+            col,
+            message: m,
+        }
+    })?;
     let fname: Arc<str> = file.display().to_string().into();
     let mut cases = Vec::new();
     let mut ids = HashSet::new();
@@ -284,6 +301,9 @@ fn load_suite(
                     )))
                 }
             }
+        }
+        if let Some(t) = &c.transports {
+            check_transports(t).map_err(|m| at(format!("case {}: {m}", c.id)))?;
         }
         let level = c.level.unwrap_or_else(|| {
             reqs.iter()
@@ -343,7 +363,79 @@ fn load_suite(
     })
 }
 
+/// Every literal `${random:KIND:N}` in the file asks for at most
+/// [`MAX_EXPANDED_BYTES`] characters (the run would refuse it anyway; here
+/// the error has its line and column).
+fn check_random_lengths(text: &str) -> Result<(), (u64, u64, String)> {
+    const OPEN: &str = "${random:";
+    for (i, line) in text.lines().enumerate() {
+        let mut from = 0;
+        while let Some(at) = line[from..].find(OPEN).map(|p| p + from) {
+            from = at + OPEN.len();
+            let spec = &line[from..];
+            let Some(end) = spec.find('}') else { break };
+            let Some((_, n)) = spec[..end].split_once(':') else {
+                continue;
+            };
+            let too_long = match n.parse::<u128>() {
+                Ok(n) => n > MAX_EXPANDED_BYTES as u128,
+                Err(_) => n.len() > 30 && n.bytes().all(|b| b.is_ascii_digit()),
+            };
+            if too_long {
+                return Err((
+                    i as u64 + 1,
+                    line[..at].chars().count() as u64 + 1,
+                    format!(
+                        "${{random:{}}}: length {n} is over the limit of {MAX_EXPANDED_BYTES} characters",
+                        &spec[..end]
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `transports:` names each transport once, and at least one.
+fn check_transports(t: &[Transport]) -> Result<(), String> {
+    if t.is_empty() {
+        return Err("`transports` is empty: name at least one (udp, tcp)".into());
+    }
+    for (i, x) in t.iter().enumerate() {
+        if t[..i].contains(x) {
+            return Err(format!(
+                "`transports` lists {x} twice; each transport runs once per case"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Line and column of a top-level `key:` in a YAML text.
+fn top_level_key(text: &str, key: &str) -> Option<(u64, u64)> {
+    text.lines().enumerate().find_map(|(i, l)| {
+        l.strip_prefix(key)
+            .is_some_and(|r| r.trim_start().starts_with(':'))
+            .then_some((i as u64 + 1, 1))
+    })
+}
+
+/// A `min`/`max` pair that no value can satisfy.
+fn check_range<T: PartialOrd + fmt::Display>(
+    what: &str,
+    min: Option<T>,
+    max: Option<T>,
+) -> Result<(), String> {
+    match (min, max) {
+        (Some(lo), Some(hi)) if lo > hi => Err(format!(
+            "{what}: min {lo} is greater than max {hi}, so nothing can match"
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn check_matcher(path: &str, m: &MatcherInput) -> Result<(), String> {
+    check_range(&format!("match {path:?}"), m.min, m.max)?;
     if let Some(r) = &m.regex {
         regex::Regex::new(r).map_err(|e| format!("match {path:?}: bad regex: {e}"))?;
     }
@@ -388,6 +480,17 @@ const STREAM_FIELDS: &[&str] = &[
 
 /// Shape checks serde cannot express.
 fn check_step(s: &StepInput) -> Result<(), String> {
+    if let StepInput::Invite(i) = s {
+        // Only literal times can be compared here; variables wait for the run.
+        let secs = |v: &Option<String>| v.as_deref().and_then(|v| v.trim().parse::<u64>().ok());
+        if let (Some(a), Some(b)) = (secs(&i.start), secs(&i.end)) {
+            if a > b {
+                return Err(format!(
+                    "`invite`: start {a} is after end {b}, an empty time range"
+                ));
+            }
+        }
+    }
     match s {
         StepInput::Send(x) => {
             if x.request.is_none() && x.raw.is_none() {
@@ -418,6 +521,13 @@ fn check_step(s: &StepInput) -> Result<(), String> {
             for (path, m) in x.matches.iter().chain(&x.when) {
                 fields::check_path(path).map_err(|e| format!("match {path:?}: {e}"))?;
                 check_matcher(path, m)?;
+            }
+            if let Some(a) = &x.after {
+                check_range(
+                    "`after`",
+                    a.min.map(|d| DurText(d.0)),
+                    a.max.map(|d| DurText(d.0)),
+                )?;
             }
             for (var, path) in &x.capture {
                 fields::check_path(path).map_err(|e| format!("capture {var:?}: {e}"))?;
@@ -474,4 +584,14 @@ fn check_step(s: &StepInput) -> Result<(), String> {
         | StepInput::SessionEvent(_) => {}
     }
     Ok(())
+}
+
+/// A duration compared and printed as the suite wrote it (seconds).
+#[derive(PartialEq, PartialOrd)]
+struct DurText(std::time::Duration);
+
+impl fmt::Display for DurText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}s", self.0.as_secs_f64())
+    }
 }

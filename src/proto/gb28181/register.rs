@@ -112,15 +112,38 @@ pub fn build_register(p: &RegisterParams<'_>) -> SipMessage {
 }
 
 /// The registration expiry a REGISTER asks for: the `Expires` header, or the
-/// Contact's `expires` parameter (RFC 3261 §10.2.1.1).
+/// Contact's `expires` parameter (RFC 3261 §10.2.1.1). A value that is not
+/// a number reads as absent here; [`parse_requested_expires`] tells them apart.
 pub fn requested_expires(m: &SipMessage) -> Option<u32> {
+    parse_requested_expires(m).ok().flatten()
+}
+
+/// The expiry a REGISTER asks for as written (the `Expires` header, else the
+/// Contact's `expires` parameter), whether or not it is a number.
+pub fn expires_text(m: &SipMessage) -> Option<String> {
     if let Some(v) = m.headers.get("Expires") {
-        return v.trim().parse().ok();
+        return Some(v.trim().to_string());
     }
     m.headers
         .get("Contact")
         .and_then(NameAddr::parse)
-        .and_then(|c| c.param("expires").and_then(|e| e.parse().ok()))
+        .and_then(|c| c.param("expires").map(str::to_string))
+}
+
+/// [`requested_expires`], with an unparseable value as an error that quotes
+/// it. RFC 3261 §20.19: `Expires = "Expires" HCOLON delta-seconds`, and
+/// §10.2.1.1 the Contact `expires` parameter likewise.
+pub fn parse_requested_expires(m: &SipMessage) -> Result<Option<u32>, String> {
+    let delta = |what: &str, v: &str| {
+        v.trim().parse::<u32>().map(Some).map_err(|_| {
+            format!("{what} {v:?} is not a number of seconds (delta-seconds, RFC 3261 §20.19)")
+        })
+    };
+    match (m.headers.get("Expires"), expires_text(m)) {
+        (Some(_), Some(v)) => delta("Expires", &v),
+        (None, Some(v)) => delta("Contact expires", &v),
+        (_, None) => Ok(None),
+    }
 }
 
 /// Why a platform turns a REGISTER away.
@@ -220,5 +243,14 @@ To: <sip:130909113319427420@10.64.49.218:7100>\r\nExpires: 7200\r\nContent-Lengt
         assert_eq!(ids.platform_id, "130909115229300920");
         assert_eq!(ids.device_id, "130909113319427420");
         assert_eq!(requested_expires(&m), Some(7200));
+        let bad = SipMessage::parse(
+            b"REGISTER sip:x@y SIP/2.0\r\nExpires: soon\r\nContent-Length: 0\r\n\r\n",
+        )
+        .unwrap()
+        .message;
+        assert_eq!(requested_expires(&bad), None);
+        let e = parse_requested_expires(&bad).unwrap_err();
+        assert!(e.contains("Expires \"soon\""), "{e}");
+        assert_eq!(expires_text(&bad).as_deref(), Some("soon"));
     }
 }

@@ -236,6 +236,9 @@ pub struct DeviceConfig {
     /// the camera offers (`Passive`: the voice source connects, `Active`: the
     /// camera connects).
     pub broadcast_setup: Option<Setup>,
+    /// Media sessions (INVITE dialogs) under way at once; one more INVITE
+    /// is answered 486 Busy Here (RFC 3261 §21.4.24).
+    pub max_sessions: usize,
 }
 
 impl DeviceConfig {
@@ -285,6 +288,7 @@ impl DeviceConfig {
             media_file: None,
             history_seconds: Duration::from_secs(2),
             broadcast_setup: None,
+            max_sessions: 16,
         }
     }
 }
@@ -340,6 +344,7 @@ pub const OPTION_NAMES: &[&str] = &[
     "media_file",
     "history_seconds",
     "broadcast_media",
+    "max_sessions",
     "fault",
 ];
 
@@ -356,6 +361,7 @@ impl DeviceConfig {
     pub fn apply_option(&mut self, key: &str, value: &str) -> Result<(), String> {
         match key {
             "expires" => self.expires = parse_num(key, value)?,
+            "max_sessions" => self.max_sessions = positive(key, parse_num(key, value)?)?,
             "refresh_ratio" => self.refresh_ratio = parse_num(key, value)?,
             "retry_interval" => self.retry_interval = parse_secs(key, value)?,
             "username" => self.username = value.to_string(),

@@ -12,8 +12,12 @@
 //! §无应答 gives PTZ no reply channel, so the rejection is reported only as
 //! [`DeviceEvent::ControlRejected`]; on the wire it shows as a preset that
 //! was not set (PresetQuery).
+//!
+//! Controls are obeyed only from the registrar (its address and platform
+//! ID); anyone else gets 403 and the command is ignored.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 
 use super::{Device, DeviceEvent, Later};
 use crate::proto::gb28181::manscdp::{
@@ -21,9 +25,45 @@ use crate::proto::gb28181::manscdp::{
     RecordCmd, ResultType, SnapShotConfig,
 };
 use crate::proto::gb28181::ptz::{checksum, Instruction, PresetOp, PtzCmd, PtzError};
-use crate::proto::Now;
+use crate::proto::sip::{NameAddr, SipMessage};
+use crate::proto::{Now, Transport};
 
 impl Device {
+    /// A control (TeleBoot, PTZ, guard, configuration...) is obeyed only
+    /// from the platform the device is registered to: from its address
+    /// (its IP over TCP, where it may open a connection from any port) and
+    /// with its platform ID as the From user. Anyone else who can reach the
+    /// camera could otherwise reboot it.
+    pub(super) fn check_controller(
+        &self,
+        from: SocketAddr,
+        req: &SipMessage,
+    ) -> Result<(), String> {
+        let user = req
+            .headers
+            .get("From")
+            .and_then(NameAddr::parse)
+            .and_then(|n| n.uri.user)
+            .unwrap_or_default();
+        let same_host = match self.cfg.transport {
+            Transport::Udp => from == self.server.addr,
+            Transport::Tcp => from.ip() == self.server.addr.ip(),
+        };
+        if !same_host {
+            return Err(format!(
+                "control from {from}, not from the registrar {}: refused with 403",
+                self.server.addr
+            ));
+        }
+        if user != self.server.id {
+            return Err(format!(
+                "control from user {user:?}, not the registrar's platform ID {}: refused with 403",
+                self.server.id
+            ));
+        }
+        Ok(())
+    }
+
     pub(super) fn control(&mut self, now: Now, m: &Message) {
         match (&m.cmd_type, &m.body) {
             (Some(CmdType::DeviceControl), Body::DeviceControl(c)) => {

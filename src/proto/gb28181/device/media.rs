@@ -136,6 +136,21 @@ impl Device {
         let Some(call_id) = req.call_id().map(str::to_string).filter(|_| ours) else {
             return self.respond(now, from, req, 404, &[]);
         };
+        let live = self
+            .sessions
+            .iter()
+            .filter(|s| s.finished_at.is_none())
+            .count();
+        if live >= self.cfg.max_sessions {
+            // RFC 3261 §21.4.24 486 Busy Here: reachable, but not now.
+            self.events.push_back(DeviceEvent::BadMessage {
+                reason: format!(
+                    "INVITE {call_id}: {live} media sessions already under way (max_sessions {}); answered 486",
+                    self.cfg.max_sessions
+                ),
+            });
+            return self.respond(now, from, req, 486, &[]);
+        }
         let mut cfg = UasConfig::new(&self.cfg.device_id, self.cfg.local, self.media_ip());
         cfg.transport = self.cfg.transport;
         cfg.user_agent = self.cfg.user_agent.clone();

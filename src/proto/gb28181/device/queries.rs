@@ -43,6 +43,13 @@ impl Device {
                 if !self.is_target(&target) {
                     return self.respond(now, from, req, 404, &[]);
                 }
+                if m.root == Root::Control {
+                    if let Err(reason) = self.check_controller(from, req) {
+                        self.events
+                            .push_back(DeviceEvent::ControlRejected { reason });
+                        return self.respond(now, from, req, 403, &[]);
+                    }
+                }
                 self.respond(now, from, req, 200, &[]);
                 if m.root == Root::Query {
                     self.answer_query(now, &m);

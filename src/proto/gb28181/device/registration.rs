@@ -171,12 +171,23 @@ impl Device {
             self.events.push_back(DeviceEvent::Unregistered);
             return;
         }
-        let expires = msg
-            .headers
-            .get("Expires")
-            .and_then(|e| e.trim().parse().ok())
-            .unwrap_or(self.cfg.expires);
         let mut findings = Vec::new();
+        let expires = match msg.headers.get("Expires").map(|e| (e, e.trim().parse())) {
+            Some((_, Ok(e))) => e,
+            Some((raw, Err(_))) => {
+                // Not the same as no Expires: say what was there.
+                findings.push(Finding {
+                    code: "sip.expires-malformed",
+                    message: format!(
+                        "Expires {raw:?} in the 200 to REGISTER is not a number of seconds; refreshing as if {} s were granted",
+                        self.cfg.expires
+                    ),
+                    clause: "RFC 3261 §20.19: Expires = \"Expires\" HCOLON delta-seconds",
+                });
+                self.cfg.expires
+            }
+            None => self.cfg.expires,
+        };
         let date = msg.headers.get("Date").map(str::to_string);
         if let Some(d) = &date {
             match parse_date(d) {

@@ -704,6 +704,112 @@ fn teleboot_restarts_and_registers_afresh() {
     assert_eq!(w.requests("REGISTER").len(), 1);
 }
 
+/// Deliver a control MESSAGE from `from` with From user `from_id`; the
+/// device's answer.
+fn control_from(w: &mut World, from: SocketAddr, from_id: &str, body: &Message) -> u16 {
+    w.cseq += 1;
+    let branch = format!("z9hG4bKother{}", w.cseq);
+    let m = crate::proto::gb28181::message::build_request(
+        &crate::proto::gb28181::message::RequestParams {
+            method: "MESSAGE",
+            from_id,
+            to_id: DEV,
+            domain: "3402000000",
+            local: from,
+            remote: dev_addr(),
+            transport: Transport::Udp,
+            call_id: "other-call",
+            from_tag: "other-from",
+            to_tag: None,
+            cseq: w.cseq,
+            branch: &branch,
+            user_agent: "someone else",
+        },
+    );
+    let m = with_body(
+        m,
+        manscdp::CONTENT_TYPE,
+        body.encode(manscdp::Charset::Utf8),
+    );
+    let before = w.sent.len();
+    w.dev.handle_message_from(w.now, from, &m);
+    w.pump();
+    w.sent[before..]
+        .iter()
+        .find(|s| s.msg.cseq().map(|c| c.seq) == Some(w.cseq) && !s.msg.is_request())
+        .and_then(|s| s.msg.status())
+        .expect("the device answered")
+}
+
+#[test]
+fn an_unparseable_expires_in_the_200_is_a_finding_naming_it() {
+    let mut w = World::new(cfg(), Box::new(|_, _| None));
+    w.dev.start(w.now);
+    w.pump();
+    let reg = w.requests("REGISTER")[0].msg.clone();
+    let r = sip::response_to(&reg, 200, Some("plat-tag"));
+    let mut r = r.with_content_length();
+    r.headers.push("Expires", "forever");
+    w.dev.handle_message_from(w.now, plat_addr(), &r);
+    w.pump();
+    let found = w.events.iter().find_map(|(_, e)| match e {
+        DeviceEvent::Registered {
+            expires, findings, ..
+        } => Some((*expires, findings.clone())),
+        _ => None,
+    });
+    let (expires, findings) = found.expect("registered");
+    assert_eq!(expires, 3600);
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.code == "sip.expires-malformed" && f.message.contains("\"forever\"")),
+        "{findings:?}"
+    );
+}
+
+#[test]
+fn only_the_registrar_can_reboot_the_camera() {
+    let boot = |sn| control(sn, |c| c.tele_boot = Some(manscdp::TeleBoot::Boot));
+    let mut w = World::registered(cfg(), all_ok());
+    // Another host, even naming the platform ID: 403, no reboot.
+    assert_eq!(control_from(&mut w, addr(6666), PLAT, &boot(61)), 403);
+    // The registrar's address with someone else's ID: 403 too.
+    assert_eq!(
+        control_from(&mut w, plat_addr(), "34020000002000000999", &boot(62)),
+        403
+    );
+    w.run(secs(10));
+    assert_eq!(w.requests("REGISTER").len(), 1, "no restart");
+    assert!(!w
+        .events
+        .iter()
+        .any(|(_, e)| matches!(e, DeviceEvent::Rebooting)));
+    let reasons: Vec<&str> = w
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            DeviceEvent::ControlRejected { reason } => Some(reason.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        reasons[0].contains("127.0.0.1:6666") && reasons[1].contains("34020000002000000999"),
+        "{reasons:?}"
+    );
+    // Other controls are refused the same way: a preset set from elsewhere.
+    let before = presets(&mut w);
+    let set = control(63, |c| {
+        c.ptz_cmd = Some(PtzCmd::preset(PresetOp::Set, 9).to_hex().unwrap())
+    });
+    assert_eq!(control_from(&mut w, addr(6666), PLAT, &set), 403);
+    assert_eq!(presets(&mut w), before);
+    // The registrar itself is obeyed.
+    assert_eq!(w.message(&boot(64)), 200);
+    w.run(secs(10));
+    assert_eq!(w.requests("REGISTER").len(), 2);
+}
+
 #[test]
 fn device_config_applies_basic_params_and_reports_snapshots() {
     let mut w = World::registered(cfg(), all_ok());
@@ -1281,6 +1387,56 @@ mod media {
                 ..
             }
         )));
+    }
+
+    #[test]
+    fn invites_past_max_sessions_get_486_busy_here() {
+        let n = now();
+        let mut c = cfg();
+        assert_eq!(c.max_sessions, 16);
+        c.apply_option("max_sessions", "2").unwrap();
+        assert!(c.apply_option("max_sessions", "0").is_err());
+        let mut dev = Device::new(c);
+        let mut calls = Vec::new();
+        for _ in 0..3 {
+            let mut plat = uac(DEV, |t| CallRequest::live(t, 6000, None));
+            plat.start(n);
+            let (de, pe) = relay(n, &mut dev, &mut plat);
+            calls.push((plat, de, pe));
+        }
+        for (plat, de, _) in &calls[..2] {
+            assert!(matches!(
+                session_events(de, plat.call_id())[..],
+                [SessionEvent::Offer { .. }]
+            ));
+        }
+        let (plat, de, pe) = &calls[2];
+        assert!(session_events(de, plat.call_id()).is_empty());
+        assert!(
+            pe.iter().any(|e| matches!(
+                e,
+                SessionEvent::Ended {
+                    reason: EndReason::Rejected(486),
+                    ..
+                }
+            )),
+            "{pe:?}"
+        );
+        assert_eq!(dev.media_sessions().len(), 2);
+        // One ends: there is room again.
+        let (plat, _, _) = &mut calls[0];
+        let id = plat.call_id().to_string();
+        dev.apply_session(n, &id, SessionCommand::Accept(7000));
+        relay(n, &mut dev, plat);
+        plat.hangup(n);
+        relay(n, &mut dev, plat);
+        let mut plat = uac(DEV, |t| CallRequest::live(t, 6000, None));
+        plat.start(n);
+        let (de, _) = relay(n, &mut dev, &mut plat);
+        assert!(matches!(
+            session_events(&de, plat.call_id())[..],
+            [SessionEvent::Offer { .. }]
+        ));
     }
 
     #[test]

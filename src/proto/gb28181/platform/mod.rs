@@ -194,8 +194,8 @@ pub struct Channel {
 
 pub struct Platform {
     cfg: PlatformConfig,
-    /// Nonces issued, by device ID.
-    nonces: HashMap<String, String>,
+    /// Nonces issued and not yet used, by device ID.
+    nonces: HashMap<String, Vec<registrar::IssuedNonce>>,
     registrations: HashMap<String, Registration>,
     /// The device that registered last: the default target of triggers.
     last_registered: Option<String>,
@@ -402,8 +402,9 @@ impl Platform {
         }
         // RFC 3261 §17.2.2: a retransmitted request gets the response it
         // had, and is not acted on twice (an alarm acknowledged twice, a
-        // catalog sent twice).
-        let key = server_key(msg);
+        // catalog sent twice). Only from where the request first came: the
+        // same bytes from another host are a replay, judged afresh.
+        let key = server_key(msg).map(|k| format!("{k}|{from}"));
         if let Some(k) = &key {
             self.answered.retain(|_, (_, until)| *until > now.mono);
             if let Some((resp, _)) = self.answered.get(k) {

@@ -7,11 +7,34 @@ use rand::Rng;
 
 use super::{Platform, PlatformEvent, Registration};
 use crate::proto::gb28181::register::{
-    format_date, host_port, register_ids, requested_expires, Rejection,
+    format_date, host_port, parse_requested_expires, register_ids, Rejection,
 };
 use crate::proto::sip::digest::{Challenge, Credentials};
 use crate::proto::sip::{self, SipMessage};
 use crate::proto::Now;
+
+/// Challenges outstanding per device: a device that lost a 401 and asked
+/// again may answer either; an endless stream of unanswered requests does
+/// not grow the table.
+const MAX_NONCES_PER_DEVICE: usize = 4;
+
+/// A challenge nonce and the REGISTER it was issued to.
+#[derive(Debug, Clone)]
+pub(super) struct IssuedNonce {
+    nonce: String,
+    from: SocketAddr,
+    call_id: String,
+}
+
+/// What a digest response's nonce turned out to be.
+enum NonceUse {
+    /// Issued to this source and Call-ID, now retired.
+    Fresh,
+    /// Issued to another source or Call-ID.
+    Elsewhere { from: SocketAddr, call_id: String },
+    /// Never issued, or already used.
+    Unknown,
+}
 
 impl Platform {
     fn reject(
@@ -23,6 +46,11 @@ impl Platform {
     ) {
         let tag = sip::new_tag(&mut self.rng);
         let mut r = sip::response_to(msg, why.status(), Some(&tag));
+        if let Rejection::Malformed(m) = &why {
+            // RFC 3261 §20.43: 399 is a miscellaneous warning; say what was wrong.
+            let text = m.replace('\\', "\\\\").replace('"', "\\\"");
+            r.headers.push("Warning", format!("399 camcert \"{text}\""));
+        }
         r.headers.push("User-Agent", self.cfg.user_agent.clone());
         self.events.push_back(PlatformEvent::Rejected {
             device_id: device,
@@ -61,11 +89,37 @@ impl Platform {
                 );
             }
         };
+        // An Expires that is not a number is a malformed request, not a
+        // request for the default: say which value was wrong.
+        let requested = match parse_requested_expires(msg) {
+            Ok(e) => e,
+            Err(e) => return self.reject(from, msg, Rejection::Malformed(e), Some(ids.device_id)),
+        };
         if !f.no_challenge {
             let creds = msg.headers.get("Authorization").map(Credentials::parse);
-            let issued = self.nonces.get(&ids.device_id).cloned();
+            let call_id = msg.headers.get("Call-ID").unwrap_or("").trim();
+            // A nonce answers only the REGISTER it was issued to (source
+            // address and Call-ID), and only once: a digest response copied
+            // from elsewhere, or replayed, gets a fresh challenge.
+            let issued = match &creds {
+                Some(Ok(c)) => self.take_nonce(&ids.device_id, &c.nonce, from, call_id),
+                _ => NonceUse::Unknown,
+            };
+            if let NonceUse::Elsewhere {
+                from: was,
+                call_id: was_call,
+            } = &issued
+            {
+                self.events.push_back(PlatformEvent::Rejected {
+                    device_id: Some(ids.device_id.clone()),
+                    status: 401,
+                    reason: format!(
+                        "digest nonce issued to {was} (Call-ID {was_call:?}) replayed from {from} (Call-ID {call_id:?}); challenged afresh"
+                    ),
+                });
+            }
             match (creds, issued) {
-                (Some(Ok(c)), Some(nonce)) if c.nonce == nonce => {
+                (Some(Ok(c)), NonceUse::Fresh) => {
                     let ok = match &password {
                         Some(p) => c.verify(p, "REGISTER"),
                         None => true,
@@ -93,9 +147,7 @@ impl Platform {
                 _ => return self.challenge(from, msg, &ids.device_id),
             }
         }
-        let expires = requested_expires(msg)
-            .unwrap_or(3600)
-            .min(self.cfg.max_expires);
+        let expires = requested.unwrap_or(3600).min(self.cfg.max_expires);
         let tag = sip::new_tag(&mut self.rng);
         if expires == 0 {
             if f.refuse_unregister {
@@ -194,10 +246,44 @@ impl Platform {
         }
     }
 
+    /// Look up and retire the nonce a digest response names.
+    fn take_nonce(
+        &mut self,
+        device_id: &str,
+        nonce: &str,
+        from: SocketAddr,
+        call_id: &str,
+    ) -> NonceUse {
+        let Some(list) = self.nonces.get_mut(device_id) else {
+            return NonceUse::Unknown;
+        };
+        let Some(i) = list.iter().position(|n| n.nonce == nonce) else {
+            return NonceUse::Unknown;
+        };
+        let n = &list[i];
+        if n.from != from || n.call_id != call_id {
+            // Left in place: the device it was issued to may still use it.
+            return NonceUse::Elsewhere {
+                from: n.from,
+                call_id: n.call_id.clone(),
+            };
+        }
+        list.remove(i);
+        NonceUse::Fresh
+    }
+
     fn challenge(&mut self, from: SocketAddr, msg: &SipMessage, device_id: &str) {
         let nonce = format!("{:032x}", self.rng.gen::<u128>());
         let opaque = format!("{:032x}", self.rng.gen::<u128>());
-        self.nonces.insert(device_id.to_string(), nonce.clone());
+        let list = self.nonces.entry(device_id.to_string()).or_default();
+        if list.len() >= MAX_NONCES_PER_DEVICE {
+            list.remove(0);
+        }
+        list.push(IssuedNonce {
+            nonce: nonce.clone(),
+            from,
+            call_id: msg.headers.get("Call-ID").unwrap_or("").trim().to_string(),
+        });
         let ch = Challenge {
             realm: self.cfg.realm.clone(),
             nonce,

@@ -1308,3 +1308,150 @@ fn lower_platform_answers_deviceinfo_about_itself() {
         PlatformEvent::Answer { cmd, result, .. } if cmd == "DeviceInfo" && result.as_deref() == Some("OK")
     )));
 }
+
+/// A REGISTER for DEV built by hand at raw peer `from`.
+fn hand_register(
+    from: u16,
+    call_id: &str,
+    cseq: u32,
+    auth: Option<&crate::proto::sip::digest::Credentials>,
+) -> SipMessage {
+    crate::proto::gb28181::register::build_register(
+        &crate::proto::gb28181::register::RegisterParams {
+            device_id: DEV,
+            platform_id: PLAT,
+            domain: "3402000000",
+            local: addr(from),
+            server: addr(PLAT_ADDR),
+            transport: Transport::Udp,
+            call_id,
+            from_tag: "hand",
+            branch: &format!("z9hG4bKhand{cseq}"),
+            cseq,
+            expires: 3600,
+            authorization: auth,
+            user_agent: "hand",
+        },
+    )
+}
+
+/// Deliver `m` from raw peer `from` to the platform; what came back to `from`.
+fn to_platform(n: &mut Net, from: u16, m: &SipMessage) -> Vec<SipMessage> {
+    n.deliver(addr(from), addr(PLAT_ADDR), &m.to_bytes());
+    n.pump();
+    n.inbox(from)
+}
+
+fn answer_401(r: &SipMessage, password: &str) -> crate::proto::sip::digest::Credentials {
+    let ch =
+        crate::proto::sip::digest::Challenge::parse(r.headers.get("WWW-Authenticate").unwrap())
+            .unwrap();
+    let uri = crate::proto::gb28181::register::register_uri(PLAT, addr(PLAT_ADDR));
+    crate::proto::sip::digest::Credentials::answer(&ch, DEV, password, "REGISTER", &uri, "c0ffee")
+}
+
+#[test]
+fn a_replayed_digest_response_is_challenged_and_the_registration_stays() {
+    let mut n = Net::with(platform_config(PLAT));
+    n.register(DEV_ADDR);
+    let authed = n
+        .wire
+        .iter()
+        .rev()
+        .find(|(_, f, _, m)| *f == addr(DEV_ADDR) && m.headers.get("Authorization").is_some())
+        .map(|(_, _, _, m)| m.clone())
+        .expect("the camera answered a challenge");
+    // The same bytes from another host: a fresh 401, the binding stays put.
+    n.add_raw(5099, None);
+    let r = to_platform(&mut n, 5099, &authed);
+    assert_eq!(statuses(&r), vec![401], "{r:?}");
+    assert_eq!(
+        n.plat(PLAT_ADDR).registration(DEV).unwrap().addr,
+        addr(DEV_ADDR)
+    );
+    // From the camera's own address too, as a new transaction (a
+    // retransmission would get the cached 200): the nonce was used already.
+    let mut again = authed.clone();
+    let via = again
+        .headers
+        .get("Via")
+        .unwrap()
+        .replace("branch=", "branch=z9hG4bKagain");
+    again.headers.set("Via", via);
+    n.deliver(addr(DEV_ADDR), addr(PLAT_ADDR), &again.to_bytes());
+    n.pump();
+    let r: Vec<SipMessage> = n.inbox(DEV_ADDR);
+    assert_eq!(statuses(&r), vec![401], "{r:?}");
+    assert!(n.events_of(PLAT_ADDR).iter().all(|e| !matches!(
+        e,
+        PlatformEvent::Registered { from, .. } if *from != addr(DEV_ADDR)
+    )));
+}
+
+#[test]
+fn a_nonce_answers_only_the_source_and_call_id_it_was_issued_to() {
+    let mut n = Net::new();
+    n.add_platform(PLAT_ADDR, platform_config(PLAT));
+    n.add_raw(5098, None);
+    n.add_raw(5099, None);
+    let r = to_platform(&mut n, 5098, &hand_register(5098, "call-a", 1, None));
+    assert_eq!(statuses(&r), vec![401]);
+    let creds = answer_401(&r[0], PW);
+    // Right password, right nonce, but another host or another Call-ID.
+    let r = to_platform(
+        &mut n,
+        5099,
+        &hand_register(5099, "call-a", 2, Some(&creds)),
+    );
+    assert_eq!(statuses(&r), vec![401]);
+    let r = to_platform(
+        &mut n,
+        5098,
+        &hand_register(5098, "call-b", 2, Some(&creds)),
+    );
+    assert_eq!(statuses(&r), vec![401]);
+    assert!(n.plat(PLAT_ADDR).registration(DEV).is_none());
+    assert!(n.events_of(PLAT_ADDR).iter().any(|e| matches!(
+        e,
+        PlatformEvent::Rejected { status: 401, reason, .. }
+            if reason.contains("replayed from 127.0.0.1:5099")
+    )));
+    // The host it was issued to can still use it, once.
+    let r = to_platform(
+        &mut n,
+        5098,
+        &hand_register(5098, "call-a", 3, Some(&creds)),
+    );
+    assert_eq!(statuses(&r), vec![200]);
+    assert_eq!(
+        n.plat(PLAT_ADDR).registration(DEV).unwrap().addr,
+        addr(5098)
+    );
+    let r = to_platform(
+        &mut n,
+        5098,
+        &hand_register(5098, "call-a", 4, Some(&creds)),
+    );
+    assert_eq!(statuses(&r), vec![401]);
+}
+
+#[test]
+fn an_unparseable_expires_is_malformed_not_absent() {
+    let mut n = Net::new();
+    n.add_platform(PLAT_ADDR, platform_config(PLAT));
+    n.add_raw(5098, None);
+    let mut m = hand_register(5098, "call-x", 1, None);
+    m.headers.set("Expires", "soon");
+    let r = to_platform(&mut n, 5098, &m);
+    assert_eq!(statuses(&r), vec![400], "{r:?}");
+    let w = r[0].headers.get("Warning").unwrap_or_default();
+    assert!(
+        w.starts_with("399 ") && w.contains("Expires \\\"soon\\\""),
+        "{w}"
+    );
+    assert!(n.events_of(PLAT_ADDR).iter().any(|e| matches!(
+        e,
+        PlatformEvent::Rejected { status: 400, reason, .. } if reason.contains("\"soon\"")
+    )));
+    assert!(n.plat(PLAT_ADDR).registration(DEV).is_none());
+}
