@@ -445,6 +445,8 @@ pub struct StreamFramer {
     /// The pending message's length, once its header section is read.
     pending: Option<PendingHead>,
     broken: bool,
+    /// Handed up as [`Framed::Broken`] by the next call.
+    breaking: Option<StreamFault>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -485,6 +487,9 @@ pub enum StreamFault {
     /// A Content-Length that is not a decimal number that fits 64 bits, is
     /// folded, or disagrees with another Content-Length in the same message.
     BadContentLength { value: String },
+    /// Bytes that cannot start a SIP message where one must start: where the
+    /// next message begins can no longer be known.
+    NotSip,
 }
 
 impl StreamFault {
@@ -518,6 +523,13 @@ impl StreamFault {
                      number); connection closed"
                 ),
                 clause: "RFC 3261 §20.14: Content-Length = 1*DIGIT; §18.3: it MUST be used with stream oriented transports",
+            },
+            StreamFault::NotSip => Finding {
+                code: "sip.stream-not-sip",
+                message: "bytes that cannot start a SIP message arrived where a message must \
+                          start; the stream cannot be framed any further; connection closed"
+                    .into(),
+                clause: "RFC 3261 §18.3: a stream is framed by Content-Length",
             },
         }
     }
@@ -586,6 +598,7 @@ impl StreamFramer {
             scanned: 0,
             pending: None,
             broken: false,
+            breaking: None,
         }
     }
 
@@ -633,11 +646,14 @@ impl StreamFramer {
 
     /// Next whole message, or `None` until more bytes arrive. Bytes that
     /// cannot start a SIP message are handed up at once (to the next blank
-    /// line) so the parse reports them; a stream that cannot be framed any
+    /// line) so the parse reports them, and the stream breaks; a stream that cannot be framed any
     /// further yields [`Framed::Broken`] once and then `None` for ever.
     pub fn next_item(&mut self) -> Option<Framed> {
         if self.broken {
             return None;
+        }
+        if let Some(f) = self.breaking.take() {
+            return self.fail(f);
         }
         if self.pending.is_none() {
             if self.buf.starts_with(b"\r\n\r\n") {
@@ -654,12 +670,14 @@ impl StreamFramer {
             }
             if !plausible_start(&self.buf[lead..]) {
                 // Not SIP: hand the bytes up (to the next blank line, or all of
-                // them) instead of waiting for a header end that may never come.
+                // them) as evidence, then break: what follows may be the rest
+                // of a body, and must never be read as a message.
                 let end = find_header_end(&self.buf[lead..])
                     .map(|(_, e)| lead + e)
                     .unwrap_or(self.buf.len());
                 let raw = self.take(end);
                 let parsed = SipMessage::parse(&raw);
+                self.breaking = Some(StreamFault::NotSip);
                 return Some(Framed::Message(raw, Box::new(parsed)));
             }
             let from = self.scanned.max(lead);
@@ -818,8 +836,13 @@ Content-Length: 0\r\n\r\n";
             }
             other => panic!("{other:?}"),
         }
+        // What follows may be the rest of a body: the stream is over.
         f.push(REGISTER);
-        assert!(matches!(f.next_item(), Some(Framed::Message(_, p)) if p.is_ok()));
+        assert!(matches!(
+            f.next_item(),
+            Some(Framed::Broken(StreamFault::NotSip))
+        ));
+        assert!(f.next_item().is_none());
     }
 
     #[test]
