@@ -296,29 +296,30 @@ fn start_conn(
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
     let (qtx, qrx) = mpsc::channel(shared.limits.write_queue.max(1));
     let queued_bytes = Arc::new(AtomicUsize::new(0));
-    let reader = tokio::spawn(read_loop(shared.clone(), rd, peer, local, id, tx, slot));
-    let writer = tokio::spawn(write_loop(
-        shared.clone(),
-        wr,
-        qrx,
-        queued_bytes.clone(),
-        peer,
-        id,
-    ));
+    // Registered before its tasks start, so a reader that ends at once
+    // finds (and removes) it.
     let old = lock(&shared.conns).insert(
         peer,
         Conn {
             id,
             local,
             queue: qtx,
-            queued_bytes,
-            tasks: vec![reader.abort_handle(), writer.abort_handle()],
+            queued_bytes: queued_bytes.clone(),
+            tasks: Vec::new(),
         },
     );
     if let Some(old) = old {
         for t in old.tasks {
             t.abort();
         }
+    }
+    let reader = tokio::spawn(read_loop(shared.clone(), rd, peer, local, id, tx, slot));
+    let writer = tokio::spawn(write_loop(shared.clone(), wr, qrx, queued_bytes, peer, id));
+    match lock(&shared.conns).get_mut(&peer) {
+        Some(c) if c.id == id => c.tasks = vec![reader.abort_handle(), writer.abort_handle()],
+        // Already over: the reader has ended, and the writer ends once it
+        // has written what was queued.
+        _ => {}
     }
     Some(id)
 }
