@@ -631,3 +631,64 @@ async fn flood_sender() {
     let took = probe_udp(target, Duration::from_secs(10)).await;
     println!("liveness REGISTER answered in {took:?}");
 }
+
+/// A peer that does not read fills its own queue and is dropped; sending
+/// to it never waits, and the drop is counted and reported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_write_queue_drops_the_connection_without_waiting() {
+    let limits = Limits {
+        write_queue: 8,
+        ..Limits::default()
+    };
+    let mut ep = Endpoint::bind_with(Transport::Tcp, SocketAddr::new(lo(), 0), limits)
+        .await
+        .unwrap();
+    let sock = TcpSocket::new_v4().unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    let mut s = sock.connect(ep.local_addr()).await.unwrap();
+    s.write_all(&register("hello", 0)).await.unwrap();
+    let inc = ep
+        .recv(Instant::now() + Duration::from_secs(3))
+        .await
+        .unwrap()
+        .expect("the request");
+    let big = vec![b'r'; 64 * 1024];
+    let t0 = Instant::now();
+    let mut refused = None;
+    for i in 0..10_000 {
+        let started = Instant::now();
+        let r = ep.send(Some(inc.from), &big).await;
+        assert!(
+            started.elapsed() < Duration::from_millis(200),
+            "send {i} waited"
+        );
+        if r.is_err() {
+            refused = Some(i);
+            break;
+        }
+    }
+    assert!(refused.is_some(), "the queue never filled");
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    assert_eq!(ep.stats().write_queue_full, 1);
+    let f = ep.take_findings();
+    assert!(
+        f.iter()
+            .any(|(p, f)| *p == inc.from && f.code == "transport.write-queue-full"),
+        "{f:?}"
+    );
+    // The connection is gone: what the peer reads ends in a close.
+    let mut closed = false;
+    let mut buf = vec![0u8; 65536];
+    let until = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < until {
+        match tokio::time::timeout_at(until.into(), s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                closed = true;
+                break;
+            }
+            Ok(Ok(_)) => {}
+            Err(_) => break,
+        }
+    }
+    assert!(closed);
+}

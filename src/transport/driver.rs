@@ -4,7 +4,7 @@
 //! stops the loop.
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
@@ -72,6 +72,16 @@ sip_machine!(Platform, PlatformEvent, handle_message, unparseable => handle_unpa
 /// A command applied to the machine inside the loop.
 pub type Command<M> = Box<dyn FnOnce(&mut M, Now) + Send>;
 
+/// Messages already waiting that are taken before a command.
+const MAX_AHEAD_OF_COMMAND: usize = 64;
+
+fn deliver<M: SipMachine>(m: &mut M, clock: &impl Clock, inc: &super::Incoming) {
+    match SipMessage::parse(&inc.raw) {
+        Ok(p) => m.on_message(clock.now(), inc.from, &p.message),
+        Err(_) => m.on_unparseable(clock.now(), inc.from, &inc.raw),
+    }
+}
+
 /// Runs `m` until the control sender is dropped, then hands it back.
 ///
 /// The loop sleeps until something happens: a command, a message from the
@@ -108,27 +118,51 @@ pub async fn run<M: SipMachine>(
                 continue;
             }
         }
+        // Commands that are waiting go in now, so a flood on the endpoint
+        // cannot keep them out.
+        match ctl.try_recv() {
+            Ok(cmd) => {
+                cmd(&mut m, clock.now());
+                continue;
+            }
+            Err(mpsc::error::TryRecvError::Disconnected) => return Ok(m),
+            Err(mpsc::error::TryRecvError::Empty) => {}
+        }
         let sleep = async {
             match wake {
                 Some(t) => tokio::time::sleep_until(t.into()).await,
                 None => std::future::pending().await,
             }
         };
+        // When a message and a command are both ready, the message goes
+        // first: the peer sent it before whoever sent the command saw it.
         tokio::select! {
             biased;
-            cmd = ctl.recv() => match cmd {
-                Some(cmd) => cmd(&mut m, clock.now()),
-                None => return Ok(m),
-            },
             r = ep.recv_next(), if receiving => match r {
-                Ok(inc) => match SipMessage::parse(&inc.raw) {
-                    Ok(p) => m.on_message(clock.now(), inc.from, &p.message),
-                    Err(_) => m.on_unparseable(clock.now(), inc.from, &inc.raw),
-                },
+                Ok(inc) => deliver(&mut m, &clock, &inc),
                 // A stream that closed is over; a datagram socket error
                 // (an ICMP report) is not.
                 Err(_) if ep.transport() == crate::proto::Transport::Tcp => receiving = false,
-                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(1)).await,
+                Err(_) => tokio::time::sleep(Duration::from_millis(1)).await,
+            },
+            cmd = ctl.recv() => match cmd {
+                Some(cmd) => {
+                    // Whoever sent the command may have reacted to a message
+                    // of ours whose answer is already here but not yet seen
+                    // by the runtime: let it look, and take those first.
+                    tokio::task::yield_now().await;
+                    for _ in 0..MAX_AHEAD_OF_COMMAND {
+                        if !receiving {
+                            break;
+                        }
+                        match tokio::time::timeout(Duration::ZERO, ep.recv_next()).await {
+                            Ok(Ok(inc)) => deliver(&mut m, &clock, &inc),
+                            _ => break,
+                        }
+                    }
+                    cmd(&mut m, clock.now())
+                }
+                None => return Ok(m),
             },
             () = sleep => {}
         }

@@ -759,7 +759,7 @@ impl Endpoint {
                             "tcp://{to} is not reading: {} bytes in {} messages wait to be written \
                              (write_queue {}, write_queue_bytes {}); connection dropped",
                             before,
-                            l.write_queue - queue.capacity(),
+                            queue.max_capacity() - queue.capacity(),
                             l.write_queue,
                             l.write_queue_bytes
                         );
