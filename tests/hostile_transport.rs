@@ -240,7 +240,7 @@ async fn a_client_that_never_reads_does_not_delay_other_devices() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(
-        worst < Duration::from_secs(1),
+        worst < Duration::from_millis(1500),
         "answers took up to {worst:?}"
     );
     let _ = tokio::time::timeout(Duration::from_secs(10), flood).await;
@@ -275,7 +275,8 @@ fn short_limits() -> Limits {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn huge_declared_body_is_refused_at_once() {
-    let h = platform(Transport::Tcp, short_limits()).await;
+    // Default timeouts (30 s): a close within seconds comes from the size check.
+    let h = platform(Transport::Tcp, Limits::default()).await;
     let mut s = TcpStream::connect(h.addr).await.unwrap();
     let t0 = Instant::now();
     s.write_all(
@@ -284,9 +285,9 @@ async fn huge_declared_body_is_refused_at_once() {
     )
     .await
     .unwrap();
-    assert!(closed_within(&mut s, Duration::from_secs(3)).await);
+    assert!(closed_within(&mut s, Duration::from_secs(5)).await);
     assert!(
-        t0.elapsed() < Duration::from_millis(700),
+        t0.elapsed() < Duration::from_secs(5),
         "closed only after {:?}",
         t0.elapsed()
     );
@@ -331,14 +332,14 @@ async fn trickled_messages_are_closed_after_their_timeouts() {
     let (closed, after) = trickle(body.into_bytes()).await;
     assert!(closed, "a trickled body kept its connection open");
     assert!(
-        after >= Duration::from_millis(700) && after < Duration::from_millis(2500),
+        after >= Duration::from_millis(700) && after < Duration::from_millis(4000),
         "body timeout 800 ms; closed after {after:?}"
     );
     // A header section that never ends.
     let (closed, after) = trickle(b"MESSAGE sip:a@b SIP/2.0\r\nX-Slow: ".to_vec()).await;
     assert!(closed, "a trickled header kept its connection open");
     assert!(
-        after >= Duration::from_millis(700) && after < Duration::from_millis(2500),
+        after >= Duration::from_millis(700) && after < Duration::from_millis(4000),
         "header timeout 800 ms; closed after {after:?}"
     );
     // A connection that says nothing.

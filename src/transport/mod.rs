@@ -56,7 +56,8 @@ pub struct Limits {
     pub max_connections: usize,
     /// Open TCP connections a listener accepts from one source address.
     pub max_connections_per_ip: usize,
-    /// A connection that sends nothing for this long is closed.
+    /// A connection a listener accepted that sends nothing for this long is
+    /// closed (connections this side opened are kept).
     pub idle_timeout: Duration,
     /// Once a message has begun, its header section must be complete within this.
     pub header_timeout: Duration,
@@ -288,6 +289,7 @@ fn start_conn(
     stream: TcpStream,
     slot: Slot,
     tx: mpsc::Sender<Incoming>,
+    accepted: bool,
 ) -> Option<u64> {
     let peer = stream.peer_addr().ok()?;
     let local = stream.local_addr().unwrap_or(shared.local);
@@ -313,7 +315,14 @@ fn start_conn(
             t.abort();
         }
     }
-    let reader = tokio::spawn(read_loop(shared.clone(), rd, peer, local, id, tx, slot));
+    let conn = ConnInfo {
+        shared: shared.clone(),
+        peer,
+        local,
+        id,
+        accepted,
+    };
+    let reader = tokio::spawn(read_loop(conn, rd, tx, slot));
     let writer = tokio::spawn(write_loop(shared.clone(), wr, qrx, queued_bytes, peer, id));
     match lock(&shared.conns).get_mut(&peer) {
         Some(c) if c.id == id => c.tasks = vec![reader.abort_handle(), writer.abort_handle()],
@@ -331,16 +340,32 @@ enum Wait {
     Body,
 }
 
-async fn read_loop(
+/// Who a connection's reader reads for.
+struct ConnInfo {
     shared: Arc<Shared>,
-    mut rd: OwnedReadHalf,
     peer: SocketAddr,
     local: SocketAddr,
     id: u64,
-    tx: mpsc::Sender<Incoming>,
-    _slot: Slot,
-) {
+    /// Accepted by a listener (not opened by this side).
+    accepted: bool,
+}
+
+async fn read_loop(conn: ConnInfo, mut rd: OwnedReadHalf, tx: mpsc::Sender<Incoming>, _slot: Slot) {
+    let ConnInfo {
+        shared,
+        peer,
+        local,
+        id,
+        accepted,
+    } = conn;
     let l = shared.limits.clone();
+    // Only a connection a listener accepted is closed for silence: one we
+    // opened is ours to keep, however quiet the peer.
+    let idle = if accepted {
+        l.idle_timeout
+    } else {
+        Duration::from_secs(365 * 24 * 3600)
+    };
     let c = &shared.counters;
     let mut framer = StreamFramer::new(l.max_message);
     let mut buf = vec![0u8; READ_CHUNK];
@@ -351,7 +376,7 @@ async fn read_loop(
         let (deadline, wait) = match began {
             Some(b) if framer.header_complete() => (b + l.body_timeout, Wait::Body),
             Some(b) => (b + l.header_timeout, Wait::Header),
-            None => (last_byte + l.idle_timeout, Wait::Idle),
+            None => (last_byte + idle, Wait::Idle),
         };
         let n = tokio::select! {
             r = rd.read(&mut buf) => match r {
@@ -544,7 +569,7 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, tx: mpsc::Sende
                     drop(stream);
                     continue;
                 };
-                start_conn(&shared, stream, slot, tx.clone());
+                start_conn(&shared, stream, slot, tx.clone(), true);
             }
             Err(e) => {
                 // Out of file descriptors (EMFILE, ENFILE) or a connection
@@ -645,7 +670,7 @@ impl Endpoint {
                 let shared = Shared::new(local, limits, tap.clone());
                 let slot = Slot::take(&shared, remote.addr.ip(), false)
                     .ok_or_else(|| anyhow!("no connection slot"))?;
-                start_conn(&shared, s, slot, tx);
+                start_conn(&shared, s, slot, tx, false);
                 Ok(Endpoint {
                     kind: Kind::Tcp { rx, tx: None },
                     local,
@@ -734,7 +759,7 @@ impl Endpoint {
                     let s = connect_tcp(to).await?;
                     let slot = Slot::take(&self.shared, to.ip(), false)
                         .ok_or_else(|| anyhow!("no connection slot"))?;
-                    start_conn(&self.shared, s, slot, tx.clone());
+                    start_conn(&self.shared, s, slot, tx.clone(), false);
                 }
                 let (id, local, queue, queued) = {
                     let conns = lock(&self.shared.conns);
