@@ -693,3 +693,46 @@ async fn a_full_write_queue_drops_the_connection_without_waiting() {
     }
     assert!(closed);
 }
+
+/// A listener that must reach a peer it has no connection to connects in
+/// the background: sending never waits for the connect, and a refused one
+/// is counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sending_to_a_new_peer_connects_in_the_background() {
+    let mut ep = Endpoint::bind(Transport::Tcp, SocketAddr::new(lo(), 0))
+        .await
+        .unwrap();
+    let upper = tokio::net::TcpListener::bind(SocketAddr::new(lo(), 0))
+        .await
+        .unwrap();
+    let t0 = Instant::now();
+    let req = register("upward", 0);
+    ep.send(Some(upper.local_addr().unwrap()), &req)
+        .await
+        .unwrap();
+    assert!(t0.elapsed() < Duration::from_millis(200));
+    let (mut s, _) = tokio::time::timeout(Duration::from_secs(3), upper.accept())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut got = vec![0u8; req.len()];
+    tokio::time::timeout(Duration::from_secs(3), s.read_exact(&mut got))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, req);
+    // Nobody listens here: the send still returns at once, and the failed
+    // connect is counted.
+    let refused = std::net::TcpListener::bind(SocketAddr::new(lo(), 0))
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let t0 = Instant::now();
+    ep.send(Some(refused), &req).await.unwrap();
+    assert!(t0.elapsed() < Duration::from_millis(200));
+    let until = Instant::now() + Duration::from_secs(3);
+    while ep.stats().write_failures == 0 && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(ep.stats().write_failures, 1);
+}

@@ -283,23 +283,19 @@ impl Drop for Slot {
     }
 }
 
-/// Start the reader and writer of an established connection and register it.
-fn start_conn(
-    shared: &Arc<Shared>,
-    stream: TcpStream,
-    slot: Slot,
-    tx: mpsc::Sender<Incoming>,
-    accepted: bool,
-) -> Option<u64> {
-    let peer = stream.peer_addr().ok()?;
-    let local = stream.local_addr().unwrap_or(shared.local);
-    let _ = stream.set_nodelay(true);
-    let (rd, wr) = stream.into_split();
+/// A connection's place in [`Shared::conns`], before its tasks run.
+struct Registered {
+    id: u64,
+    queue: mpsc::Receiver<Vec<u8>>,
+    queued_bytes: Arc<AtomicUsize>,
+}
+
+/// Give the connection to `peer` its entry and write queue (replacing, and
+/// stopping, any older one), so messages can be queued for it at once.
+fn register_conn(shared: &Arc<Shared>, peer: SocketAddr, local: SocketAddr) -> Registered {
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-    let (qtx, qrx) = mpsc::channel(shared.limits.write_queue.max(1));
+    let (qtx, queue) = mpsc::channel(shared.limits.write_queue.max(1));
     let queued_bytes = Arc::new(AtomicUsize::new(0));
-    // Registered before its tasks start, so a reader that ends at once
-    // finds (and removes) it.
     let old = lock(&shared.conns).insert(
         peer,
         Conn {
@@ -315,6 +311,34 @@ fn start_conn(
             t.abort();
         }
     }
+    Registered {
+        id,
+        queue,
+        queued_bytes,
+    }
+}
+
+/// Start the reader and writer of an established connection registered as
+/// `reg`; a connection whose entry is gone by now is closed instead.
+fn run_conn(
+    shared: &Arc<Shared>,
+    stream: TcpStream,
+    reg: Registered,
+    slot: Slot,
+    tx: mpsc::Sender<Incoming>,
+    accepted: bool,
+) {
+    let Ok(peer) = stream.peer_addr() else {
+        return;
+    };
+    let local = stream.local_addr().unwrap_or(shared.local);
+    let _ = stream.set_nodelay(true);
+    let id = reg.id;
+    match lock(&shared.conns).get_mut(&peer) {
+        Some(c) if c.id == id => c.local = local,
+        _ => return,
+    }
+    let (rd, wr) = stream.into_split();
     let conn = ConnInfo {
         shared: shared.clone(),
         peer,
@@ -323,14 +347,38 @@ fn start_conn(
         accepted,
     };
     let reader = tokio::spawn(read_loop(conn, rd, tx, slot));
-    let writer = tokio::spawn(write_loop(shared.clone(), wr, qrx, queued_bytes, peer, id));
+    let writer = tokio::spawn(write_loop(
+        shared.clone(),
+        wr,
+        reg.queue,
+        reg.queued_bytes,
+        peer,
+        id,
+    ));
     match lock(&shared.conns).get_mut(&peer) {
         Some(c) if c.id == id => c.tasks = vec![reader.abort_handle(), writer.abort_handle()],
         // Already over: the reader has ended, and the writer ends once it
         // has written what was queued.
         _ => {}
     }
-    Some(id)
+}
+
+/// Register an established connection and start its reader and writer.
+fn start_conn(
+    shared: &Arc<Shared>,
+    stream: TcpStream,
+    slot: Slot,
+    tx: mpsc::Sender<Incoming>,
+    accepted: bool,
+) {
+    let Ok(peer) = stream.peer_addr() else {
+        return;
+    };
+    let local = stream.local_addr().unwrap_or(shared.local);
+    // Registered before its tasks start, so a reader that ends at once
+    // finds (and removes) it.
+    let reg = register_conn(shared, peer, local);
+    run_conn(shared, stream, reg, slot, tx, accepted);
 }
 
 #[derive(Clone, Copy)]
@@ -661,9 +709,7 @@ impl Endpoint {
                 Ok(e)
             }
             Transport::Tcp => {
-                let s = connect_tcp(remote.addr)
-                    .await
-                    .map_err(|e| anyhow!("{e:#}").context(format!("connecting to {remote}")))?;
+                let s = connect_tcp(remote.addr).await?;
                 let local = s.local_addr()?;
                 let (tx, rx) = mpsc::channel(1024);
                 let tap = Tap::default();
@@ -756,10 +802,33 @@ impl Endpoint {
                 if let (true, Some(tx)) = (missing, tx.as_ref()) {
                     // RFC 3261 §18.1.1: open a connection to a peer we must
                     // reach and have none to (a platform registering upward).
-                    let s = connect_tcp(to).await?;
-                    let slot = Slot::take(&self.shared, to.ip(), false)
-                        .ok_or_else(|| anyhow!("no connection slot"))?;
-                    start_conn(&self.shared, s, slot, tx.clone(), false);
+                    // The connection opens in the background; what is sent
+                    // meanwhile waits in its queue.
+                    let reg = register_conn(&self.shared, to, self.local);
+                    let id = reg.id;
+                    let (shared, tx) = (self.shared.clone(), tx.clone());
+                    let connector = tokio::spawn(async move {
+                        let s = match connect_tcp(to).await {
+                            Ok(s) => s,
+                            Err(e) => {
+                                shared.hit(
+                                    &shared.counters.write_failures,
+                                    format_args!("{e:#}; what was queued for it is dropped"),
+                                );
+                                shared.drop_conn(to, id, true);
+                                return;
+                            }
+                        };
+                        match Slot::take(&shared, to.ip(), false) {
+                            Some(slot) => run_conn(&shared, s, reg, slot, tx, false),
+                            None => shared.drop_conn(to, id, true),
+                        }
+                    });
+                    if let Some(c) = lock(&self.shared.conns).get_mut(&to) {
+                        if c.id == id && c.tasks.is_empty() {
+                            c.tasks = vec![connector.abort_handle()];
+                        }
+                    }
                 }
                 let (id, local, queue, queued) = {
                     let conns = lock(&self.shared.conns);
