@@ -57,27 +57,80 @@ pub fn write_pcap(path: &Path, packets: &[Packet]) -> Result<()> {
 }
 
 pub fn write_pcap_to(out: impl Write, packets: &[Packet]) -> Result<()> {
-    let mut w = PcapWriter::new(out).context("pcap header")?;
-    let mut next_seq: HashMap<(SocketAddr, SocketAddr), u32> = HashMap::new();
+    let mut sink = PcapSink::new(out)?;
     let mut sorted: Vec<&Packet> = packets.iter().collect();
     sorted.sort_by_key(|p| p.time);
     for p in sorted {
+        sink.write(p)?;
+    }
+    Ok(())
+}
+
+/// Largest payload put in one synthetic frame: a bigger TCP write is split
+/// into several segments, so it still fits the 16-bit IP length.
+const MAX_SEGMENT: usize = 60_000;
+
+/// Flows whose TCP sequence numbers a sink remembers; past that it starts
+/// over (a days-long capture must not grow with every connection it saw).
+const MAX_FLOWS: usize = 65_536;
+
+/// A pcap file written one packet at a time, in the order given.
+pub struct PcapSink<W: Write> {
+    w: PcapWriter<W>,
+    next_seq: HashMap<(SocketAddr, SocketAddr), u32>,
+}
+
+impl<W: Write> PcapSink<W> {
+    pub fn new(out: W) -> Result<Self> {
+        Ok(PcapSink {
+            w: PcapWriter::new(out).context("pcap header")?,
+            next_seq: HashMap::new(),
+        })
+    }
+
+    pub fn write(&mut self, p: &Packet) -> Result<()> {
+        if p.transport == Transport::Tcp && p.bytes.len() > MAX_SEGMENT {
+            for chunk in p.bytes.chunks(MAX_SEGMENT) {
+                let seg = Packet {
+                    time: p.time,
+                    src: p.src,
+                    dst: p.dst,
+                    transport: p.transport,
+                    bytes: chunk.to_vec(),
+                };
+                self.write_one(&seg)?;
+            }
+            return Ok(());
+        }
+        self.write_one(p)
+    }
+
+    fn write_one(&mut self, p: &Packet) -> Result<()> {
         let (seq, ack) = if p.transport == Transport::Tcp {
-            let seq = *next_seq.entry((p.src, p.dst)).or_insert(1);
-            let ack = *next_seq.entry((p.dst, p.src)).or_insert(1);
-            next_seq.insert((p.src, p.dst), seq.wrapping_add(p.bytes.len() as u32));
+            if self.next_seq.len() >= MAX_FLOWS {
+                self.next_seq.clear();
+            }
+            let seq = *self.next_seq.entry((p.src, p.dst)).or_insert(1);
+            let ack = *self.next_seq.entry((p.dst, p.src)).or_insert(1);
+            self.next_seq
+                .insert((p.src, p.dst), seq.wrapping_add(p.bytes.len() as u32));
             (seq, ack)
         } else {
             (0, 0)
         };
         let Some(data) = frame(p, seq, ack) else {
-            continue;
+            return Ok(());
         };
         let ts = p.time.duration_since(UNIX_EPOCH).unwrap_or_default();
-        w.write_packet(&PcapPacket::new(ts, data.len() as u32, &data))
+        self.w
+            .write_packet(&PcapPacket::new(ts, data.len() as u32, &data))
             .context("pcap packet")?;
+        Ok(())
     }
-    Ok(())
+
+    pub fn into_inner(self) -> W {
+        self.w.into_writer()
+    }
 }
 
 #[cfg(test)]
@@ -117,5 +170,32 @@ mod tests {
         }
         assert_eq!(n, 3);
         assert_eq!(seqs, vec![1, 4]);
+    }
+
+    #[test]
+    fn large_tcp_writes_become_several_segments() {
+        let a: SocketAddr = "127.0.0.1:5060".parse().unwrap();
+        let b: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+        let p = Packet {
+            time: SystemTime::now(),
+            src: a,
+            dst: b,
+            transport: Transport::Tcp,
+            bytes: vec![7; 150_000],
+        };
+        let mut out = Vec::new();
+        write_pcap_to(&mut out, &[p]).unwrap();
+        let mut r = PcapReader::new(&out[..]).unwrap();
+        let mut total = 0;
+        let mut n = 0;
+        while let Some(p) = r.next_packet() {
+            let p = p.unwrap();
+            let s = etherparse::SlicedPacket::from_ethernet(&p.data).unwrap();
+            if let Some(etherparse::TransportSlice::Tcp(t)) = s.transport {
+                total += t.payload().len();
+            }
+            n += 1;
+        }
+        assert_eq!((n, total), (3, 150_000));
     }
 }

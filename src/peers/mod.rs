@@ -24,7 +24,7 @@ use crate::proto::rtp::PacketizerFaults;
 use crate::proto::Now;
 use crate::transport::clock::{Clock, SystemClock};
 use crate::transport::driver::{self, Command, SipMachine};
-use crate::transport::{Endpoint, PeerAddr, Tap};
+use crate::transport::{Endpoint, Limits, PeerAddr, Tap};
 use session::{MediaPlan, SessionReport};
 
 /// A running peer. Dropping it stops it.
@@ -269,11 +269,18 @@ fn platform_media_plan(ip: IpAddr, faults: &PlatformFaults) -> MediaPlan {
 /// sessions it places (and the audio of its broadcasts) run on the listening
 /// IP, or `cfg.media_ip` when set; a wildcard listener uses the address the
 /// host routes to the outside from, loopback when it has none.
-pub async fn start_platform(
+pub async fn start_platform(cfg: PlatformConfig, listen: PeerAddr) -> Result<PeerHandle<Platform>> {
+    start_platform_with(cfg, listen, Limits::default()).await
+}
+
+/// [`start_platform`] with transport limits of its own (a test shortens the
+/// timeouts, a lab raises the connection caps).
+pub async fn start_platform_with(
     mut cfg: PlatformConfig,
     listen: PeerAddr,
+    limits: Limits,
 ) -> Result<PeerHandle<Platform>> {
-    let ep = Endpoint::bind(listen.transport, listen.addr).await?;
+    let ep = Endpoint::bind_with(listen.transport, listen.addr, limits).await?;
     cfg.local = ep.local_addr();
     cfg.transport = listen.transport;
     let ip = cfg.media_ip.unwrap_or(cfg.local.ip());

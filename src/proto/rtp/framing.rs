@@ -45,6 +45,13 @@ pub fn encode_frame_into(packet: &[u8], out: &mut BytesMut) -> Result<(), Framin
 }
 
 /// Incremental RFC 4571 decoder: feed byte chunks of any size, pull whole packets.
+///
+/// Framing is exact: each packet is the bytes its 16-bit length announces
+/// (at most 65535), nothing is skipped and nothing is read twice, so no part
+/// of a packet can surface as a packet of its own whatever the chunking
+/// (`tests/hostile_framing.rs`). What is buffered is bounded by one length
+/// prefix and packet plus the chunk last fed, as long as the caller pulls
+/// packets after each feed.
 #[derive(Debug, Default)]
 pub struct FramingDecoder {
     buf: BytesMut,

@@ -122,13 +122,28 @@ pub struct Parsed {
     pub consumed: usize,
 }
 
+/// Where the header section ends: the earliest CRLF CRLF (or bare LF LF) in
+/// `data`, as (end of the last header line, first body byte). Taking the
+/// earliest of the two means the answer never depends on how much of the
+/// body has arrived yet.
 fn find_header_end(data: &[u8]) -> Option<(usize, usize)> {
-    if let Some(p) = data.windows(4).position(|w| w == b"\r\n\r\n") {
-        return Some((p, p + 4));
+    find_header_end_from(data, 0)
+}
+
+/// [`find_header_end`] that starts looking at `from` (bytes before it are
+/// known to hold no terminator that ends before `from + 3`).
+fn find_header_end_from(data: &[u8], from: usize) -> Option<(usize, usize)> {
+    let mut i = from;
+    while i + 1 < data.len() {
+        if data[i] == b'\n' && data[i + 1] == b'\n' {
+            return Some((i, i + 2));
+        }
+        if data[i..].starts_with(b"\r\n\r\n") {
+            return Some((i, i + 4));
+        }
+        i += 1;
     }
-    data.windows(2)
-        .position(|w| w == b"\n\n")
-        .map(|p| (p, p + 2))
+    None
 }
 
 impl SipMessage {
@@ -406,12 +421,45 @@ fn plausible_start(data: &[u8]) -> bool {
     true
 }
 
+/// The largest message a [`StreamFramer`] accepts unless told otherwise.
+pub const DEFAULT_MAX_MESSAGE: usize = 1024 * 1024;
+
 /// Splits a byte stream (SIP over TCP) into messages by Content-Length
 /// (RFC 3261 §18.3: "the Content-Length header field MUST be used with
 /// stream oriented transports").
-#[derive(Debug, Default)]
+///
+/// Framing is strict: a message is exactly its header section plus the
+/// number of bytes its Content-Length declares, computed with checked
+/// arithmetic. Bytes inside a body are never looked at for a message start,
+/// so a body that hides a request cannot make that request arrive. When the
+/// stream cannot be framed safely (a message larger than the limit, a header
+/// section that does not end within it, a Content-Length that is not one
+/// decimal number) the framer hands up [`Framed::Broken`] once and then
+/// nothing more: the connection must be closed, never re-synchronised.
+#[derive(Debug)]
 pub struct StreamFramer {
     buf: Vec<u8>,
+    max_message: usize,
+    /// Header search resumes here (bytes before it hold no terminator).
+    scanned: usize,
+    /// The pending message's length, once its header section is read.
+    pending: Option<PendingHead>,
+    broken: bool,
+    /// Handed up as [`Framed::Broken`] by the next call.
+    breaking: Option<StreamFault>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct PendingHead {
+    /// Bytes from the buffer start to the end of the body.
+    total: usize,
+    has_length: bool,
+}
+
+impl Default for StreamFramer {
+    fn default() -> Self {
+        StreamFramer::new(DEFAULT_MAX_MESSAGE)
+    }
 }
 
 /// One framed item from a stream.
@@ -421,67 +469,268 @@ pub enum Framed {
     Message(Vec<u8>, Box<Result<Parsed, ParseError>>),
     /// RFC 5626 §3.5.1 keepalive (CRLF CRLF ping).
     Keepalive,
+    /// The stream cannot be framed any further: close the connection.
+    Broken(StreamFault),
+}
+
+/// Why a stream cannot be framed any further.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamFault {
+    /// The header section plus the declared body exceed the size limit.
+    TooLarge {
+        declared: u64,
+        header: usize,
+        limit: usize,
+    },
+    /// No blank line ends the header section within the size limit.
+    HeaderTooLong { buffered: usize, limit: usize },
+    /// A Content-Length that is not a decimal number that fits 64 bits, is
+    /// folded, or disagrees with another Content-Length in the same message.
+    BadContentLength { value: String },
+    /// Bytes that cannot start a SIP message where one must start: where the
+    /// next message begins can no longer be known.
+    NotSip,
+}
+
+impl StreamFault {
+    /// The finding to report against the peer that sent the stream.
+    pub fn finding(&self) -> Finding {
+        match self {
+            StreamFault::TooLarge {
+                declared,
+                header,
+                limit,
+            } => Finding {
+                code: "sip.stream-message-too-large",
+                message: format!(
+                    "Content-Length declares {declared} bytes after a {header}-byte header section; \
+                     the limit for one message is {limit} bytes; connection closed"
+                ),
+                clause: "RFC 3261 §18.3: a stream is framed by Content-Length",
+            },
+            StreamFault::HeaderTooLong { buffered, limit } => Finding {
+                code: "sip.stream-header-too-long",
+                message: format!(
+                    "{buffered} bytes arrived without the blank line that ends a header section; \
+                     the limit for one message is {limit} bytes; connection closed"
+                ),
+                clause: "RFC 3261 §7: a blank line ends the header section",
+            },
+            StreamFault::BadContentLength { value } => Finding {
+                code: "sip.stream-bad-content-length",
+                message: format!(
+                    "Content-Length {value:?} cannot frame a stream (expected one decimal \
+                     number); connection closed"
+                ),
+                clause: "RFC 3261 §20.14: Content-Length = 1*DIGIT; §18.3: it MUST be used with stream oriented transports",
+            },
+            StreamFault::NotSip => Finding {
+                code: "sip.stream-not-sip",
+                message: "bytes that cannot start a SIP message arrived where a message must \
+                          start; the stream cannot be framed any further; connection closed"
+                    .into(),
+                clause: "RFC 3261 §18.3: a stream is framed by Content-Length",
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for StreamFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.finding().message)
+    }
+}
+
+/// The Content-Length of a header section, as the framer must read it:
+/// `Ok(None)` when there is none, an error when it cannot frame a stream.
+fn stream_content_length(head: &[u8]) -> Result<Option<u64>, StreamFault> {
+    let head = String::from_utf8_lossy(head);
+    let mut found: Option<&str> = None;
+    let mut last_was_length = false;
+    for line in head.split('\n').skip(1) {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.starts_with(' ') || line.starts_with('\t') {
+            if last_was_length {
+                return Err(StreamFault::BadContentLength {
+                    value: format!("{} {}", found.unwrap_or_default(), line.trim()),
+                });
+            }
+            continue;
+        }
+        last_was_length = false;
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        if !same_name(name.trim_end(), "Content-Length") {
+            continue;
+        }
+        let value = value.trim();
+        if let Some(prev) = found {
+            if prev != value && prev.parse::<u64>().ok() != value.parse::<u64>().ok() {
+                return Err(StreamFault::BadContentLength {
+                    value: format!("{prev}, {value}"),
+                });
+            }
+        }
+        found = Some(value);
+        last_was_length = true;
+    }
+    let Some(v) = found else { return Ok(None) };
+    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(StreamFault::BadContentLength {
+            value: v.to_string(),
+        });
+    }
+    v.parse::<u64>()
+        .map(Some)
+        .map_err(|_| StreamFault::BadContentLength {
+            value: v.to_string(),
+        })
 }
 
 impl StreamFramer {
+    /// A framer that refuses messages (header section and body) larger than
+    /// `max_message` bytes.
+    pub fn new(max_message: usize) -> Self {
+        StreamFramer {
+            buf: Vec::new(),
+            max_message: max_message.max(64),
+            scanned: 0,
+            pending: None,
+            broken: false,
+            breaking: None,
+        }
+    }
+
+    pub fn max_message(&self) -> usize {
+        self.max_message
+    }
+
     pub fn push(&mut self, data: &[u8]) {
-        self.buf.extend_from_slice(data);
+        if !self.broken {
+            self.buf.extend_from_slice(data);
+        }
     }
 
     pub fn buffered(&self) -> &[u8] {
         &self.buf
     }
 
-    /// Next whole message, or `None` until more bytes arrive. A message whose
-    /// header section cannot be read is returned as an error and the buffer is
-    /// dropped up to the blank line, so one bad message does not stall the
-    /// connection forever.
+    /// Has part of a message (anything but CR and LF) arrived?
+    pub fn in_message(&self) -> bool {
+        self.buf.iter().any(|b| *b != b'\r' && *b != b'\n')
+    }
+
+    /// Has the pending message's header section arrived in full?
+    pub fn header_complete(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// Did the stream break ([`Framed::Broken`] was handed up)?
+    pub fn is_broken(&self) -> bool {
+        self.broken
+    }
+
+    fn take(&mut self, n: usize) -> Vec<u8> {
+        self.scanned = 0;
+        self.pending = None;
+        self.buf.drain(..n).collect()
+    }
+
+    fn fail(&mut self, fault: StreamFault) -> Option<Framed> {
+        self.broken = true;
+        self.buf = Vec::new();
+        self.pending = None;
+        Some(Framed::Broken(fault))
+    }
+
+    /// Next whole message, or `None` until more bytes arrive. Bytes that
+    /// cannot start a SIP message are handed up at once (to the next blank
+    /// line) so the parse reports them, and the stream breaks; a stream that cannot be framed any
+    /// further yields [`Framed::Broken`] once and then `None` for ever.
     pub fn next_item(&mut self) -> Option<Framed> {
-        if self.buf.starts_with(b"\r\n\r\n") {
-            self.buf.drain(..4);
-            return Some(Framed::Keepalive);
-        }
-        let lead = self
-            .buf
-            .iter()
-            .take_while(|b| **b == b'\r' || **b == b'\n')
-            .count();
-        if lead == self.buf.len() {
+        if self.broken {
             return None;
         }
-        if !plausible_start(&self.buf[lead..]) {
-            // Not SIP: hand the bytes up (to the next blank line, or all of
-            // them) instead of waiting for a header end that may never come.
-            let end = find_header_end(&self.buf[lead..])
-                .map(|(_, e)| lead + e)
-                .unwrap_or(self.buf.len());
-            let raw: Vec<u8> = self.buf.drain(..end).collect();
-            let parsed = SipMessage::parse(&raw);
-            return Some(Framed::Message(raw, Box::new(parsed)));
+        if let Some(f) = self.breaking.take() {
+            return self.fail(f);
         }
-        let (_, body_start) = find_header_end(&self.buf[lead..])?;
-        let body_start = lead + body_start;
-        let head = String::from_utf8_lossy(&self.buf[..body_start]);
-        let cl = head.lines().find_map(|l| {
-            let (n, v) = l.split_once(':')?;
-            if same_name(n.trim(), "Content-Length") {
-                Some(v.trim().parse::<usize>().ok())
-            } else {
-                None
+        if self.pending.is_none() {
+            if self.buf.starts_with(b"\r\n\r\n") {
+                self.take(4);
+                return Some(Framed::Keepalive);
             }
-        });
-        let total = match cl {
-            Some(Some(n)) => body_start + n,
-            // Missing or unreadable Content-Length on a stream: the message
-            // ends at the blank line; the parse reports what is wrong.
-            _ => body_start,
-        };
-        if self.buf.len() < total {
+            let lead = self
+                .buf
+                .iter()
+                .take_while(|b| **b == b'\r' || **b == b'\n')
+                .count();
+            if lead == self.buf.len() {
+                return None;
+            }
+            if !plausible_start(&self.buf[lead..]) {
+                // Not SIP: hand the bytes up (to the next blank line, or all of
+                // them) as evidence, then break: what follows may be the rest
+                // of a body, and must never be read as a message.
+                let end = find_header_end(&self.buf[lead..])
+                    .map(|(_, e)| lead + e)
+                    .unwrap_or(self.buf.len());
+                let raw = self.take(end);
+                let parsed = SipMessage::parse(&raw);
+                self.breaking = Some(StreamFault::NotSip);
+                return Some(Framed::Message(raw, Box::new(parsed)));
+            }
+            let from = self.scanned.max(lead);
+            let Some((_, end)) = find_header_end_from(&self.buf, from) else {
+                self.scanned = self.buf.len().saturating_sub(3).max(lead);
+                if self.buf.len() > self.max_message {
+                    let buffered = self.buf.len();
+                    let limit = self.max_message;
+                    return self.fail(StreamFault::HeaderTooLong { buffered, limit });
+                }
+                return None;
+            };
+            let body_start = end;
+            if body_start > self.max_message {
+                let limit = self.max_message;
+                return self.fail(StreamFault::HeaderTooLong {
+                    buffered: body_start,
+                    limit,
+                });
+            }
+            let declared = match stream_content_length(&self.buf[lead..body_start]) {
+                Ok(d) => d,
+                Err(f) => return self.fail(f),
+            };
+            let total = match declared {
+                // Missing Content-Length on a stream: the message ends at the
+                // blank line; the parse reports what is wrong.
+                None => Some(body_start as u64),
+                Some(n) => (body_start as u64).checked_add(n),
+            };
+            let total = match total {
+                Some(t) if t <= self.max_message as u64 => t as usize,
+                _ => {
+                    let limit = self.max_message;
+                    return self.fail(StreamFault::TooLarge {
+                        declared: declared.unwrap_or(0),
+                        header: body_start - lead,
+                        limit,
+                    });
+                }
+            };
+            self.pending = Some(PendingHead {
+                total,
+                has_length: declared.is_some(),
+            });
+        }
+        let head = self.pending?;
+        if self.buf.len() < head.total {
             return None;
         }
-        let raw: Vec<u8> = self.buf.drain(..total).collect();
+        let raw = self.take(head.total);
         let mut parsed = SipMessage::parse(&raw);
-        if let (Ok(p), None) = (&mut parsed, cl) {
+        if let (Ok(p), false) = (&mut parsed, head.has_length) {
             p.findings.retain(|f| f.code != "sip.no-content-length");
             p.findings.push(Finding {
                 code: "sip.no-content-length-on-stream",
@@ -587,8 +836,13 @@ Content-Length: 0\r\n\r\n";
             }
             other => panic!("{other:?}"),
         }
+        // What follows may be the rest of a body: the stream is over.
         f.push(REGISTER);
-        assert!(matches!(f.next_item(), Some(Framed::Message(_, p)) if p.is_ok()));
+        assert!(matches!(
+            f.next_item(),
+            Some(Framed::Broken(StreamFault::NotSip))
+        ));
+        assert!(f.next_item().is_none());
     }
 
     #[test]
@@ -605,5 +859,214 @@ Content-Length: 0\r\n\r\n";
         assert!(matches!(f.next_item(), Some(Framed::Keepalive)));
         assert!(matches!(f.next_item(), Some(Framed::Message(..))));
         assert!(f.next_item().is_none());
+    }
+}
+
+#[cfg(test)]
+mod stream_tests {
+    use super::*;
+
+    fn message(body: &[u8]) -> Vec<u8> {
+        let mut m = SipMessage::request("MESSAGE", "sip:34020000002000000001@3402000000");
+        for (n, v) in [
+            ("Via", "SIP/2.0/TCP 127.0.0.1:5070;branch=z9hG4bK1"),
+            ("From", "<sip:a@b>;tag=1"),
+            ("To", "<sip:c@d>"),
+            ("Call-ID", "outer"),
+            ("CSeq", "1 MESSAGE"),
+            ("Content-Type", "text/plain"),
+        ] {
+            m.headers.push(n, v);
+        }
+        m.body = body.to_vec();
+        m.with_content_length().to_bytes()
+    }
+
+    fn drain(f: &mut StreamFramer) -> Vec<Framed> {
+        let mut out = Vec::new();
+        while let Some(x) = f.next_item() {
+            out.push(x);
+        }
+        out
+    }
+
+    const HIDDEN: &[u8] = b"REGISTER sip:hidden SIP/2.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bK2\r\n\
+From: <sip:x@y>;tag=2\r\nTo: <sip:x@y>\r\nCall-ID: hidden\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n";
+
+    #[test]
+    fn padded_body_hiding_a_request_is_one_message() {
+        let mut body = vec![b'x'; 300 * 1024];
+        body.extend_from_slice(b"\r\n\r\n");
+        body.extend_from_slice(HIDDEN);
+        let wire = message(&body);
+        let mut f = StreamFramer::default();
+        let mut got = Vec::new();
+        for chunk in wire.chunks(65536) {
+            f.push(chunk);
+            got.extend(drain(&mut f));
+        }
+        assert_eq!(got.len(), 1, "{got:?}");
+        match &got[0] {
+            Framed::Message(raw, p) => {
+                assert_eq!(raw, &wire);
+                let p = p.as_ref().as_ref().unwrap();
+                assert_eq!(p.message.call_id(), Some("outer"));
+                assert_eq!(p.message.body, body);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(f.buffered().is_empty());
+    }
+
+    #[test]
+    fn content_length_near_u64_max_breaks_the_stream() {
+        for declared in [u64::MAX, u64::MAX - 10, (1u64 << 63) + 7] {
+            let mut f = StreamFramer::default();
+            f.push(
+                format!(
+                    "MESSAGE sip:a@b SIP/2.0\r\nCall-ID: 1\r\nContent-Length: {declared}\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+            f.push(HIDDEN);
+            match f.next_item() {
+                Some(Framed::Broken(StreamFault::TooLarge {
+                    declared: d, limit, ..
+                })) => {
+                    assert_eq!(d, declared);
+                    assert_eq!(limit, DEFAULT_MAX_MESSAGE);
+                    let finding = StreamFault::TooLarge {
+                        declared: d,
+                        header: 10,
+                        limit,
+                    }
+                    .finding();
+                    assert!(finding.message.contains(&declared.to_string()));
+                    assert!(finding.message.contains(&limit.to_string()));
+                }
+                other => panic!("{declared}: {other:?}"),
+            }
+            // Nothing after the break: the hidden request never surfaces.
+            f.push(HIDDEN);
+            assert!(f.next_item().is_none());
+            assert!(f.is_broken());
+        }
+    }
+
+    #[test]
+    fn unreadable_content_length_breaks_the_stream() {
+        for cl in [
+            "Content-Length: 18446744073709551616",
+            "Content-Length: +5",
+            "Content-Length: -1",
+            "Content-Length: 5 5",
+            "Content-Length: 0x10",
+            "Content-Length:",
+            "Content-Length: 3\r\nl: 4",
+            "Content-Length: 3\r\n 4",
+        ] {
+            let mut f = StreamFramer::default();
+            f.push(format!("MESSAGE sip:a@b SIP/2.0\r\nCall-ID: 1\r\n{cl}\r\n\r\nabcd").as_bytes());
+            f.push(HIDDEN);
+            assert!(
+                matches!(
+                    f.next_item(),
+                    Some(Framed::Broken(StreamFault::BadContentLength { .. }))
+                ),
+                "{cl:?}"
+            );
+            assert!(f.next_item().is_none(), "{cl:?}");
+        }
+        // The same value twice is one length.
+        let mut f = StreamFramer::default();
+        f.push(b"MESSAGE sip:a@b SIP/2.0\r\nCall-ID: 1\r\nContent-Length: 2\r\nl: 2\r\n\r\nab");
+        assert!(matches!(f.next_item(), Some(Framed::Message(raw, _)) if raw.ends_with(b"ab")));
+    }
+
+    #[test]
+    fn ten_megabyte_body_arrives_whole_under_a_large_enough_limit() {
+        let body = vec![b'z'; 10 * 1024 * 1024];
+        let wire = message(&body);
+        let mut f = StreamFramer::new(16 * 1024 * 1024);
+        let mut got = Vec::new();
+        for chunk in wire.chunks(65536) {
+            f.push(chunk);
+            got.extend(drain(&mut f));
+        }
+        assert_eq!(got.len(), 1);
+        let Framed::Message(raw, p) = &got[0] else {
+            panic!("{:?}", got[0])
+        };
+        assert_eq!(raw.len(), wire.len());
+        let p = p.as_ref().as_ref().expect("not truncated");
+        assert_eq!(p.message.body.len(), body.len());
+    }
+
+    #[test]
+    fn ten_megabyte_body_over_the_default_limit_is_too_large_not_truncated() {
+        let body = vec![b'z'; 10 * 1024 * 1024];
+        let wire = message(&body);
+        let mut f = StreamFramer::default();
+        f.push(&wire[..4096]);
+        match f.next_item() {
+            Some(Framed::Broken(StreamFault::TooLarge {
+                declared, limit, ..
+            })) => {
+                assert_eq!(declared, body.len() as u64);
+                assert_eq!(limit, DEFAULT_MAX_MESSAGE);
+            }
+            other => panic!("{other:?}"),
+        }
+        // Dropped, not buffered.
+        f.push(&wire[4096..]);
+        assert!(f.buffered().is_empty());
+    }
+
+    #[test]
+    fn header_section_without_end_breaks_at_the_limit() {
+        let mut f = StreamFramer::new(4096);
+        f.push(b"MESSAGE sip:a@b SIP/2.0\r\n");
+        for _ in 0..200 {
+            f.push(b"X-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
+            if let Some(x) = f.next_item() {
+                assert!(matches!(
+                    x,
+                    Framed::Broken(StreamFault::HeaderTooLong { limit: 4096, .. })
+                ));
+                assert!(f.next_item().is_none());
+                return;
+            }
+        }
+        panic!("never broke");
+    }
+
+    #[test]
+    fn header_end_is_the_earliest_terminator() {
+        // LF-only header; a CRLF CRLF inside the body must not move the end.
+        let wire = b"MESSAGE sip:a@b SIP/2.0\nCall-ID: 1\nContent-Length: 6\n\nab\r\n\r\n";
+        for cut in 1..wire.len() {
+            let mut f = StreamFramer::default();
+            f.push(&wire[..cut]);
+            let mut got = drain(&mut f);
+            f.push(&wire[cut..]);
+            got.extend(drain(&mut f));
+            assert_eq!(got.len(), 1, "cut {cut}: {got:?}");
+            assert!(matches!(&got[0], Framed::Message(raw, _) if raw == wire));
+        }
+    }
+
+    #[test]
+    fn partial_message_state() {
+        let mut f = StreamFramer::default();
+        f.push(b"\r\n");
+        assert!(!f.in_message());
+        f.push(b"MESSAGE sip:a@b SIP/2.0\r\n");
+        assert!(f.in_message() && !f.header_complete());
+        f.push(b"Content-Length: 4\r\n\r\nab");
+        assert!(f.next_item().is_none());
+        assert!(f.header_complete());
+        f.push(b"cd");
+        assert!(matches!(f.next_item(), Some(Framed::Message(..))));
+        assert!(!f.in_message() && !f.header_complete());
     }
 }

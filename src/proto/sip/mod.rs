@@ -8,7 +8,8 @@ pub mod message;
 
 pub use header::{AuthParams, CSeq, NameAddr, SipUri, Via};
 pub use message::{
-    Finding, Framed, Headers, ParseError, Parsed, SipMessage, StartLine, StreamFramer,
+    Finding, Framed, Headers, ParseError, Parsed, SipMessage, StartLine, StreamFault, StreamFramer,
+    DEFAULT_MAX_MESSAGE,
 };
 
 use rand::Rng;
