@@ -130,6 +130,7 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
     let mut next_progress = t0 + Duration::from_secs(1);
     let tty = std::io::stderr().is_terminal();
     let mut interrupted = false;
+    let mut last_count = 0u64;
     let mut ctx = Ctx {
         sockets: &sockets,
         per_socket,
@@ -198,7 +199,7 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
             work += 1;
         }
         if now.mono >= next_progress {
-            let line = progress(ctx.metrics, t0, n, &cams);
+            let line = progress(ctx.metrics, t0, n, &mut last_count);
             if tty {
                 eprint!("\r{line}\x1b[K");
             } else {
@@ -262,15 +263,18 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
     })
 }
 
-fn progress(m: &Metrics, t0: Instant, n: usize, _cams: &[Cam]) -> String {
+/// One line a second: counts so far, and first registrations in the last second.
+fn progress(m: &Metrics, t0: Instant, n: usize, last_count: &mut u64) -> String {
     let t = t0.elapsed().as_secs_f64();
+    let per_s = m.registered - *last_count;
+    *last_count = m.registered;
     let lag = super::metrics::Percentiles::of(&m.send_lag);
     let lat = super::metrics::Percentiles::of(&m.register_latency);
     format!(
-        "t={t:>6.1}s started {}/{n} registered {} ({:.0}/s) p99 {:.1} ms keepalives {}/{} failures {} lag p99 {:.2} ms",
+        "t={t:>6.1}s started {}/{n} registered {} ({}/s) p99 {:.1} ms keepalives {}/{} failures {} lag p99 {:.2} ms",
         m.started,
         m.registered,
-        m.registered as f64 / t.max(1e-9),
+        per_s,
         lat.p99_ms,
         m.keepalives_answered,
         m.keepalives_sent,
