@@ -25,7 +25,7 @@ out=$(mktemp -d)
 kpid=
 cleanup() {
   [ -n "$kpid" ] && kill "$kpid" 2>/dev/null && wait "$kpid" 2>/dev/null
-  rm -rf "$out"
+  if [ -n "${KEEP:-}" ]; then echo "kept $out"; else rm -rf "$out"; fi
 }
 trap cleanup EXIT
 
@@ -61,24 +61,28 @@ stop_kamailio() {
   kill "$kpid"; wait "$kpid" 2>/dev/null || true; kpid=
 }
 
-# The registration half of the shared scenario, with the device ID and the
-# password taken from the injection file.
-python3 - ci/interop/sipp-register.xml "$out/register.xml" <<'PY'
-import sys
+# The registration half of the shared scenario, with the device ID from the
+# injection file. SIPp expands no field inside [authentication ...], so
+# every SIPp device answers the challenge as one username (Kamailio's
+# pv_www_authenticate checks the digest, not the name), with the password
+# written into the scenario copy rather than onto the command line.
+# Kamailio sends no Date:, so the scenario's Date check is left out.
+python3 - ci/interop/sipp-register.xml "$out/register.xml" "$password" <<'PY'
+import re, sys
 src = open(sys.argv[1], encoding="iso-8859-1").read()
 cut = src.index("</recv>", src.index("CSeq: 2 REGISTER")) + len("</recv>")
 body = src[:cut].replace("[device_id]", "[field0]").replace(
-    "[authentication]", "[authentication username=[field0] password=[field1]]")
-open(sys.argv[2], "w", encoding="iso-8859-1").write(
-    body + '\n  <Reference variables="date"/>\n</scenario>\n')
+    "[authentication]", f"[authentication username=camcert password={sys.argv[3]}]")
+body = re.sub(r'<recv response="200">.*?</recv>', '<recv response="200"/>', body, flags=re.S)
+open(sys.argv[2], "w", encoding="iso-8859-1").write(body + "\n</scenario>\n")
 PY
-python3 - "$base" "$cameras" "$password" >"$out/devices.csv" <<'PY'
+python3 - "$base" "$cameras" >"$out/devices.csv" <<'PY'
 import sys
-base, n, pw = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+base, n = int(sys.argv[1]), int(sys.argv[2])
 w = len(sys.argv[1])
 print("SEQUENTIAL")
 for k in range(n):
-    print(f"{base + k:0{w}d};{pw};")
+    print(f"{base + k:0{w}d};")
 PY
 
 # --- SIPp ---
@@ -92,7 +96,7 @@ k0=$(kamailio_cpu)
       >/dev/null 2>&1 ) || true
 k1=$(kamailio_cpu)
 stop_kamailio
-read -r s_wall s_user s_sys <"$out/sipp.time"
+read -r s_wall s_user s_sys < <(tail -n 1 "$out/sipp.time")
 s_ok=$(python3 - "$out/sipp-stat.csv" <<'PY'
 import sys
 rows = [l.rstrip("\n").split(";") for l in open(sys.argv[1]) if l.strip()]
@@ -111,7 +115,7 @@ CAMCERT_PASSWORD=$password /usr/bin/time -f "%e %U %S" -o "$out/camcert.time" \
     --id-base "$base" --json "$out/camcert.json" >/dev/null 2>&1 || true
 k3=$(kamailio_cpu)
 stop_kamailio
-read -r c_wall c_user c_sys <"$out/camcert.time"
+read -r c_wall c_user c_sys < <(tail -n 1 "$out/camcert.time")
 
 python3 - "$out/camcert.json" "$cameras" "$ramp" \
   "$s_ok" "$s_wall" "$s_user" "$s_sys" "$k0" "$k1" \
