@@ -49,6 +49,8 @@ pub struct Outcome {
     pub elapsed: Duration,
     pub sockets: usize,
     pub interrupted: bool,
+    /// CPU seconds spent building the cameras, before the first send.
+    pub setup_cpu_s: f64,
 }
 
 fn now() -> Now {
@@ -71,6 +73,7 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
             .with_context(|| format!("binding a camera socket on {addr}"))?;
         sockets.push(Arc::new(sock));
     }
+    let setup_start = super::metrics::ProcStats::read(None);
     let mut cams: Vec<Cam> = Vec::with_capacity(n);
     for (i, id) in plan.ids.iter().enumerate() {
         let local = sockets[i / per_socket].local_addr()?;
@@ -91,6 +94,10 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
         });
     }
 
+    let setup_cpu_s = match (setup_start, super::metrics::ProcStats::read(None)) {
+        (Some(a), Some(b)) => b.cpu_s - a.cpu_s,
+        _ => 0.0,
+    };
     // One receive task per socket feeds a bounded queue: a loop that falls
     // behind makes the kernel drop datagrams, which the lag figures show.
     let (tx, mut rx) = mpsc::channel::<(usize, SocketAddr, Vec<u8>)>(16 * 1024);
@@ -260,6 +267,7 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
         elapsed: t0.elapsed(),
         sockets: nsock,
         interrupted,
+        setup_cpu_s,
     })
 }
 

@@ -155,6 +155,8 @@ pub struct Generator {
     /// limits, not the target's.
     pub saturated: bool,
     pub cpu_s: f64,
+    /// Part of `cpu_s` spent building the cameras before the first send.
+    pub setup_cpu_s: f64,
     pub rss_bytes: u64,
     /// RSS growth over the run divided by the cameras.
     pub rss_per_camera_bytes: f64,
@@ -252,12 +254,13 @@ impl Report {
         let g = &self.generator;
         writeln!(
             w,
-            "  generator      send lag p50 {:.3} ms p99 {:.3} ms max {:.3} ms; CPU {:.2} s ({}); RSS {:.1} MiB ({:.0} B/camera); {} sockets",
+            "  generator      send lag p50 {:.3} ms p99 {:.3} ms max {:.3} ms; CPU {:.2} s ({}, setup {:.2} s); RSS {:.1} MiB ({:.0} B/camera); {} sockets",
             g.send_lag.p50_ms,
             g.send_lag.p99_ms,
             g.send_lag.max_ms,
             g.cpu_s,
             per_reg(g.cpu_per_registration_ms),
+            g.setup_cpu_s,
             g.rss_bytes as f64 / 1048576.0,
             g.rss_per_camera_bytes,
             g.sockets

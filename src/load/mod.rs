@@ -130,7 +130,19 @@ pub async fn run(
 ) -> Result<Report> {
     let before = ProcStats::read(None).unwrap_or_default();
     let platform_before = platform_pid.and_then(|p| ProcStats::read(Some(p)));
-    let out = fleet::run(plan, stop).await?;
+    // The fleet runs on a thread of its own with a single-threaded
+    // runtime: its socket readers and its loop wake each other without
+    // crossing threads.
+    let fleet_plan = plan.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting the fleet's runtime")?
+            .block_on(fleet::run(&fleet_plan, stop))
+    })
+    .await
+    .context("the fleet's thread")??;
     let after = ProcStats::read(None).unwrap_or_default();
     let platform_after = platform_pid.and_then(|p| ProcStats::read(Some(p)));
     let m = &out.metrics;
@@ -203,6 +215,7 @@ pub async fn run(
             lag_threshold_ms: threshold_ms,
             saturated,
             cpu_s: gen_cpu,
+            setup_cpu_s: out.setup_cpu_s,
             rss_bytes: after.rss_bytes,
             rss_per_camera_bytes: if n == 0 {
                 0.0
