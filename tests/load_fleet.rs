@@ -174,3 +174,33 @@ fn the_password_is_refused_on_the_command_line() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn a_generator_that_falls_behind_says_so() {
+    // Any lag at all passes a zero threshold: the verdict blames the
+    // generator, not the target, and the run does not pass.
+    let dir = tempfile::tempdir().unwrap();
+    let (code, r) = load(
+        dir.path(),
+        "saturated",
+        "pw-sat",
+        &[
+            "--cameras",
+            "20",
+            "--ramp",
+            "200",
+            "--duration",
+            "1",
+            "--lag-threshold-ms",
+            "0",
+        ],
+    );
+    assert_eq!(r["registered"], 20, "{r:#}");
+    assert_eq!(r["generator"]["saturated"], true, "{r:#}");
+    let verdict = r["verdict"].as_str().unwrap();
+    assert!(
+        verdict.contains("generator saturated") && verdict.contains("not the target"),
+        "{verdict}"
+    );
+    assert_eq!(code, 1);
+}

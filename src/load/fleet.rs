@@ -135,7 +135,16 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
     let mut first_start = None;
     let mut last_first_reg = None;
     let mut next_progress = t0 + Duration::from_secs(1);
-    let tty = std::io::stderr().is_terminal();
+    // A progress bar on a terminal, a plain line a second otherwise.
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let b = indicatif::ProgressBar::new(n as u64);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:30}] {pos}/{len} registered  {msg}",
+        ) {
+            b.set_style(style.progress_chars("=> "));
+        }
+        b
+    });
     let mut interrupted = false;
     let mut last_count = 0u64;
     let mut ctx = Ctx {
@@ -207,10 +216,12 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
         }
         if now.mono >= next_progress {
             let line = progress(ctx.metrics, t0, n, &mut last_count);
-            if tty {
-                eprint!("\r{line}\x1b[K");
-            } else {
-                eprintln!("{line}");
+            match &bar {
+                Some(b) => {
+                    b.set_position(ctx.metrics.registered);
+                    b.set_message(line);
+                }
+                None => eprintln!("{line}"),
             }
             next_progress += Duration::from_secs(1);
         }
@@ -252,8 +263,9 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
             _ => break,
         }
     }
-    if tty {
-        eprintln!();
+    if let Some(b) = &bar {
+        b.set_position(ctx.metrics.registered);
+        b.finish();
     }
     for r in readers {
         r.abort();
