@@ -509,6 +509,13 @@ pub async fn load(a: crate::cli::LoadArgs) -> Result<i32> {
         }
     }
     let (offset, count) = a.shard.block(a.cameras);
+    if count == 0 {
+        bail!(
+            "--shard {} of --cameras {}: this shard has no cameras",
+            a.shard,
+            a.cameras
+        );
+    }
     let ids = id_range(&a.id_base, offset, count)?;
     // Shard I binds its ports after those of shards 0..I.
     let per_socket = a.per_socket.max(1) as u64;
