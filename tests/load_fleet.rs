@@ -204,3 +204,61 @@ fn a_generator_that_falls_behind_says_so() {
     );
     assert_eq!(code, 1);
 }
+
+#[test]
+fn stray_and_garbage_datagrams_are_counted_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    // A free port for the fleet's one socket.
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let json = dir.path().join("stray.json");
+    let mut child = Command::new(BIN)
+        .args([
+            "load",
+            "gb28181",
+            "--cameras",
+            "10",
+            "--ramp",
+            "50",
+            "--duration",
+            "2",
+        ])
+        .args(["--port-base", &port.to_string(), "--per-socket", "10"])
+        .arg("--json")
+        .arg(&json)
+        .env("CAMCERT_PASSWORD", "pw-stray")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let to = ("127.0.0.1", port);
+    let strays: [&[u8]; 4] = [
+        b"\x00\xff not SIP",
+        // A response for a device outside the fleet.
+        b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:1;branch=z9hG4bKx\r\nFrom: <sip:34020000001329999999@3402000000>;tag=a\r\nTo: <sip:34020000001329999999@3402000000>;tag=b\r\nCall-ID: x\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n",
+        // A From user that is no ID at all.
+        b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:1;branch=z9hG4bKy\r\nFrom: <sip:nobody@3402000000>;tag=a\r\nTo: <sip:nobody@3402000000>;tag=b\r\nCall-ID: y\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n",
+        b"",
+    ];
+    for d in strays {
+        s.send_to(d, to).unwrap();
+    }
+    let status = child.wait().unwrap();
+    let r: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(r["registered"], 10, "{r:#}");
+    assert_eq!(r["failures_total"], 0, "{r:#}");
+    assert!(
+        r["generator"]["unroutable_datagrams"].as_u64().unwrap() >= 3,
+        "{r:#}"
+    );
+    assert_eq!(r["generator"]["sockets"], 1, "{r:#}");
+    assert!(
+        status.code() == Some(0) || r["generator"]["saturated"] == true,
+        "{r:#}"
+    );
+}
