@@ -289,7 +289,12 @@ pub async fn serve(a: ServeArgs) -> Result<i32> {
             for d in &a.devices {
                 cfg.devices.insert(d.clone(), password.clone());
             }
-            if a.devices.is_empty() {
+            if let (Some(from), Some(n)) = (&a.devices_from, a.devices_count) {
+                for id in crate::load::id_range(from, 0, n)? {
+                    cfg.devices.insert(id, password.clone());
+                }
+            }
+            if a.devices.is_empty() && a.devices_from.is_none() {
                 cfg.devices.insert(a.device_id.clone(), password.clone());
             }
             cfg.time_scale = a.time_scale;
@@ -396,6 +401,206 @@ pub async fn serve(a: ServeArgs) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// The built-in platform of a load run, in its own process; killed when dropped.
+struct PlatformProcess {
+    child: std::process::Child,
+    addr: std::net::SocketAddr,
+}
+
+impl Drop for PlatformProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Start `camcert serve gb28181-platform` on loopback with the fleet's
+/// device range provisioned; the password goes through its environment.
+async fn spawn_platform(
+    a: &crate::cli::LoadArgs,
+    first_id: &str,
+    count: u64,
+    password: &str,
+) -> Result<PlatformProcess> {
+    use std::io::BufRead;
+    let exe = std::env::current_exe().context("finding the camcert executable")?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(["serve", "gb28181-platform", "--listen", "udp://127.0.0.1:0"])
+        .args(["--platform-id", &a.platform_id])
+        .args(["--devices-from", first_id])
+        .args(["--devices-count", &count.to_string()])
+        .args(["--duration", &format!("{}", a.duration + 60.0)])
+        .args(["--set", &format!("keepalive_interval={}", a.keepalive)])
+        .env("CAMCERT_PASSWORD", password)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    if let Some(d) = &a.domain {
+        cmd.args(["--domain", d]);
+    }
+    let mut child = cmd.spawn().context("starting the reference platform")?;
+    let stdout = child.stdout.take().context("platform stdout")?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(addr) = line.split("listening on udp://").nth(1) {
+                if let Some(tx) = tx.take() {
+                    let _ = tx.send(addr.trim().to_string());
+                }
+            }
+        }
+    });
+    let mut p = PlatformProcess {
+        child,
+        addr: "127.0.0.1:0".parse()?,
+    };
+    let addr = tokio::time::timeout(Duration::from_secs(30), rx)
+        .await
+        .context("the reference platform did not start within 30 s")?
+        .context("the reference platform exited before listening")?;
+    p.addr = addr
+        .parse()
+        .with_context(|| format!("reference platform address {addr:?}"))?;
+    Ok(p)
+}
+
+/// `camcert load gb28181`: exit 0 when every camera registered with no
+/// failure and the generator kept up, 1 otherwise.
+pub async fn load(a: crate::cli::LoadArgs) -> Result<i32> {
+    use crate::load::{id_range, LoadPlan};
+    let password = match &a.password_file {
+        Some(f) => crate::cli::read_password_file(f).map_err(anyhow::Error::msg)?,
+        None => std::env::var("CAMCERT_PASSWORD").unwrap_or_default(),
+    };
+    if !(a.ramp > 0.0 && a.ramp <= 1e6) {
+        bail!(
+            "--ramp {}: expected registrations per second in (0, 1000000]",
+            a.ramp
+        );
+    }
+    if !(a.duration > 0.0 && a.duration <= 30.0 * 86400.0) {
+        bail!(
+            "--duration {}: expected seconds in (0, 30 days]",
+            a.duration
+        );
+    }
+    if !(a.keepalive >= 0.01 && a.keepalive <= 86400.0) {
+        bail!(
+            "--keepalive {}: expected seconds in [0.01, 86400]",
+            a.keepalive
+        );
+    }
+    if !(a.retry_interval >= 0.0 && a.retry_interval <= 86400.0) {
+        bail!(
+            "--retry-interval {}: expected seconds in [0, 86400]",
+            a.retry_interval
+        );
+    }
+    if a.cameras == 0 {
+        bail!("--cameras 0: nothing to simulate");
+    }
+    if let Some(t) = &a.target {
+        if t.transport != crate::proto::Transport::Udp {
+            bail!("--target {t}: load runs speak UDP for now (TCP signalling is not there yet)");
+        }
+    }
+    let (offset, count) = a.shard.block(a.cameras);
+    if count == 0 {
+        bail!(
+            "--shard {} of --cameras {}: this shard has no cameras",
+            a.shard,
+            a.cameras
+        );
+    }
+    let ids = id_range(&a.id_base, offset, count)?;
+    // Shard I binds its ports after those of shards 0..I.
+    let per_socket = a.per_socket.max(1) as u64;
+    let stride = a.cameras.div_ceil(a.shard.count).div_ceil(per_socket);
+    let port_base = match a.port_base {
+        Some(p) => {
+            let first = p as u64 + a.shard.index * stride;
+            if first + stride > 65536 {
+                bail!(
+                    "--port-base {p}: shard {} needs ports {first}..{} ",
+                    a.shard,
+                    first + stride
+                );
+            }
+            Some(first as u16)
+        }
+        None => None,
+    };
+    let first_id = id_range(&a.id_base, 0, 1)?.remove(0);
+    let platform = match a.target {
+        Some(_) => None,
+        None => Some(spawn_platform(&a, &first_id, a.cameras, &password).await?),
+    };
+    let target = match (&a.target, &platform) {
+        (Some(t), _) => t.addr,
+        (None, Some(p)) => p.addr,
+        (None, None) => unreachable!("a platform was started"),
+    };
+    let bind_ip = a.bind.unwrap_or(if target.ip().is_loopback() {
+        target.ip()
+    } else if target.is_ipv6() {
+        std::net::Ipv6Addr::UNSPECIFIED.into()
+    } else {
+        std::net::Ipv4Addr::UNSPECIFIED.into()
+    });
+    let plan = LoadPlan {
+        target,
+        target_label: match &a.target {
+            Some(t) => t.to_string(),
+            None => format!("the reference platform at udp://{target}"),
+        },
+        builtin_platform: platform.is_some(),
+        platform_id: a.platform_id.clone(),
+        domain: a.domain.clone(),
+        password,
+        ids,
+        first_index: offset,
+        shard: a.shard,
+        ramp: a.ramp,
+        duration: Duration::from_secs_f64(a.duration),
+        keepalive: Duration::from_secs_f64(a.keepalive),
+        expires: a.expires,
+        retry_interval: Duration::from_secs_f64(a.retry_interval),
+        seed: a.seed,
+        per_socket: a.per_socket.max(1),
+        bind_ip,
+        port_base,
+        lag_threshold: Duration::from_secs_f64(a.lag_threshold_ms.max(0.0) / 1000.0),
+    };
+    eprintln!(
+        "camcert load gb28181: {} cameras ({} .. {}, shard {}) against {}, ramp {}/s, {} s",
+        plan.ids.len(),
+        plan.ids.first().map(String::as_str).unwrap_or(""),
+        plan.ids.last().map(String::as_str).unwrap_or(""),
+        plan.shard,
+        plan.target_label,
+        plan.ramp,
+        a.duration
+    );
+    let stop = watch_signals("ending the run and writing the report")?;
+    let report = crate::load::run(
+        &plan,
+        stop.flag.clone(),
+        platform.as_ref().map(|p| p.child.id()),
+    )
+    .await?;
+    drop(platform);
+    report.print_summary(&mut std::io::stdout())?;
+    if let Some(path) = &a.json {
+        let text = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, text + "\n")
+            .with_context(|| format!("writing the report to {}", path.display()))?;
+        println!("report: {}", path.display());
+    }
+    Ok(if report.passed() { 0 } else { 1 })
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ pub mod app;
 pub mod capture;
 pub mod cli;
 pub mod lab;
+pub mod load;
 pub mod media;
 pub mod peers;
 pub mod proto;

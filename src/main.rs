@@ -27,6 +27,7 @@ fn main() -> ExitCode {
             Command::Run(a) => camcert::app::run(a).await,
             Command::List { paths } => camcert::app::list(&paths),
             Command::Serve(a) => camcert::app::serve(a).await,
+            Command::Load(camcert::cli::LoadCommand::Gb28181(a)) => camcert::app::load(a).await,
             Command::Schema { catalog } => camcert::app::schema(catalog),
         }
     });

@@ -29,6 +29,9 @@ pub enum Command {
     },
     /// Run a built-in reference peer in the foreground.
     Serve(ServeArgs),
+    /// Simulate many devices against a platform from one process.
+    #[command(subcommand)]
+    Load(LoadCommand),
     /// Print the JSON Schema of suite files (or of requirement catalogs).
     Schema {
         #[arg(long)]
@@ -75,6 +78,78 @@ pub struct RunArgs {
     /// Fail the run on optional and conditional failures too.
     #[arg(long)]
     pub strict: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LoadCommand {
+    /// GB/T 28181 cameras over UDP: digest registration and keepalives.
+    /// TCP signalling and media streams (--transport tcp, --streams) are
+    /// not there yet.
+    Gb28181(LoadArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LoadArgs {
+    /// Simulated cameras in the whole fleet (split between shards).
+    #[arg(long, default_value_t = 100)]
+    pub cameras: u64,
+    /// The platform, udp://HOST:PORT. Without it camcert starts its
+    /// reference platform in a separate process on loopback, with the
+    /// fleet's devices provisioned.
+    #[arg(long)]
+    pub target: Option<PeerAddr>,
+    /// First registrations started per second.
+    #[arg(long, default_value_t = 100.0)]
+    pub ramp: f64,
+    /// Length of the run, seconds (the ramp included).
+    #[arg(long, default_value_t = 30.0)]
+    pub duration: f64,
+    /// Keepalive interval, seconds.
+    #[arg(long, default_value_t = 60.0)]
+    pub keepalive: f64,
+    /// Registration expiry the cameras ask for, seconds.
+    #[arg(long, default_value_t = 3600)]
+    pub expires: u32,
+    /// Seconds a camera waits after a refused registration before it tries again.
+    #[arg(long, default_value_t = 60.0)]
+    pub retry_interval: f64,
+    /// Device ID of the fleet's first camera; the others count up from it.
+    #[arg(long, default_value = "34020000001320000001")]
+    pub id_base: String,
+    #[arg(long, default_value = "34020000002000000001")]
+    pub platform_id: String,
+    /// SIP domain / digest realm (default: the platform ID's first 10 digits).
+    #[arg(long)]
+    pub domain: Option<String>,
+    /// Read the cameras' password from this file (first line) instead of
+    /// the CAMCERT_PASSWORD environment variable.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// Seed of the cameras' Call-IDs, tags and branches.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Run shard I of N: this process takes the I-th block of the fleet's
+    /// device IDs (and of local ports with --port-base).
+    #[arg(long, default_value = "0/1")]
+    pub shard: crate::load::Shard,
+    /// Cameras per UDP socket; they share its address as Contact and Via
+    /// (1: a port, and a file descriptor, per camera).
+    #[arg(long, default_value_t = 500)]
+    pub per_socket: usize,
+    /// Local IP the camera sockets bind (default: loopback for a loopback
+    /// target, else all interfaces).
+    #[arg(long)]
+    pub bind: Option<std::net::IpAddr>,
+    /// Bind the camera sockets on consecutive ports from this one (shard I
+    /// starts after the ports of shards 0..I); default: ephemeral ports.
+    #[arg(long)]
+    pub port_base: Option<u16>,
+    /// p99 send lag above this many milliseconds marks the generator saturated.
+    #[arg(long, default_value_t = 10.0)]
+    pub lag_threshold_ms: f64,
+    /// Write the JSON report here.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
 }
 
 fn parse_kv(s: &str) -> Result<(String, String), String> {
@@ -126,6 +201,13 @@ pub struct ServeArgs {
     /// or --password-file).
     #[arg(long = "device")]
     pub devices: Vec<String>,
+    /// gb28181-platform: provision --devices-count devices with consecutive
+    /// 20-digit IDs from this one, all with the one password (load runs).
+    #[arg(long, value_name = "ID", requires = "devices_count")]
+    pub devices_from: Option<String>,
+    /// gb28181-platform: how many devices --devices-from provisions.
+    #[arg(long, value_name = "N", requires = "devices_from")]
+    pub devices_count: Option<u64>,
     /// gb28181-device: registration expiry to request, seconds.
     #[arg(long, default_value_t = 3600)]
     pub expires: u32,

@@ -30,7 +30,8 @@ mod transaction;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -216,6 +217,15 @@ pub struct Platform {
     upstream: Option<Upstream>,
     /// Responses sent, by server transaction, kept for retransmissions.
     answered: HashMap<String, (Vec<u8>, Instant)>,
+    /// The keys of `answered` in the order they expire.
+    answered_expiry: BTreeMap<(Instant, u64), String>,
+    answered_seq: u64,
+    /// Registration deadlines (expiry, keepalive), earliest first. An entry
+    /// may be early (the deadline moved later since): it is checked when it
+    /// comes due and pushed again with the current deadline.
+    reg_deadlines: BinaryHeap<Reverse<(Instant, String)>>,
+    /// The earliest entry `reg_deadlines` holds for each device.
+    reg_scheduled: HashMap<String, Instant>,
     /// Media sessions and broadcasts under way, oldest first.
     media: Vec<Hosted>,
 }
@@ -244,6 +254,10 @@ impl Platform {
             next_subscription: 0,
             upstream,
             answered: HashMap::new(),
+            answered_expiry: BTreeMap::new(),
+            answered_seq: 0,
+            reg_deadlines: BinaryHeap::new(),
+            reg_scheduled: HashMap::new(),
             media: Vec::new(),
         }
     }
@@ -406,7 +420,7 @@ impl Platform {
         // same bytes from another host are a replay, judged afresh.
         let key = server_key(msg).map(|k| format!("{k}|{from}"));
         if let Some(k) = &key {
-            self.answered.retain(|_, (_, until)| *until > now.mono);
+            self.expire_answered(now.mono);
             if let Some((resp, _)) = self.answered.get(k) {
                 let bytes = resp.clone();
                 self.transmits.push_back(Transmit { to: from, bytes });
@@ -415,6 +429,11 @@ impl Platform {
         }
         let before = self.transmits.len();
         self.dispatch(now, from, msg);
+        if msg.is_request() {
+            if let Some(id) = from_user(msg) {
+                self.schedule_registration(&id);
+            }
+        }
         if let Some(k) = key {
             let resp = self
                 .transmits
@@ -423,8 +442,52 @@ impl Platform {
                 .find(|t| t.to == from && t.bytes.starts_with(b"SIP/2.0 "))
                 .map(|t| t.bytes.clone());
             if let Some(r) = resp {
-                self.answered
-                    .insert(k, (r, now.mono + transaction::TIMER_F));
+                let until = now.mono + transaction::TIMER_F;
+                self.answered_seq += 1;
+                self.answered_expiry
+                    .insert((until, self.answered_seq), k.clone());
+                self.answered.insert(k, (r, until));
+            }
+        }
+    }
+
+    /// Drop cached responses whose time has passed, oldest first: the cost
+    /// is the number dropped, not the size of the cache.
+    fn expire_answered(&mut self, now: Instant) {
+        while let Some(entry) = self.answered_expiry.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let (until, k) = (entry.key().0, entry.remove());
+            if self.answered.get(&k).is_some_and(|(_, u)| *u == until) {
+                self.answered.remove(&k);
+            }
+        }
+    }
+
+    /// The earliest time `device_id`'s registration needs looking at.
+    fn registration_deadline(&self, device_id: &str) -> Option<Instant> {
+        let r = self.registrations.get(device_id)?;
+        Some(if self.cfg.faults.no_offline_detection {
+            r.expires_at
+        } else {
+            r.expires_at.min(r.keepalive_deadline)
+        })
+    }
+
+    /// Make sure the deadline index wakes the platform no later than
+    /// `device_id`'s registration needs it (after a message that may have
+    /// created or changed it). O(log n).
+    fn schedule_registration(&mut self, device_id: &str) {
+        let Some(at) = self.registration_deadline(device_id) else {
+            return;
+        };
+        match self.reg_scheduled.get(device_id) {
+            Some(s) if *s <= at => {}
+            _ => {
+                self.reg_scheduled.insert(device_id.to_string(), at);
+                self.reg_deadlines
+                    .push(Reverse((at, device_id.to_string())));
             }
         }
     }
@@ -603,34 +666,38 @@ impl Platform {
     }
 
     pub fn handle_timeout(&mut self, now: Now) {
-        let expired: Vec<String> = self
-            .registrations
-            .iter()
-            .filter(|(_, r)| r.expires_at <= now.mono)
-            .map(|(d, _)| d.clone())
-            .collect();
-        for d in expired {
-            self.registrations.remove(&d);
-            self.events.push_back(PlatformEvent::Expired {
-                device_id: d.clone(),
-            });
-            self.device_gone(now, &d);
-        }
-        // §保活: "心跳接收方在心跳发送方上线状态下，检测到连续超时达到超时次数认为心跳发送方离线".
-        if !self.cfg.faults.no_offline_detection {
-            let silent: Vec<String> = self
-                .registrations
-                .iter()
-                .filter(|(_, r)| r.keepalive_deadline <= now.mono)
-                .map(|(d, _)| d.clone())
-                .collect();
-            for d in silent {
+        // Registrations in deadline order; an entry whose deadline has moved
+        // later is put back with the new one.
+        while let Some(Reverse((at, _))) = self.reg_deadlines.peek() {
+            if *at > now.mono {
+                break;
+            }
+            let Some(Reverse((at, d))) = self.reg_deadlines.pop() else {
+                break;
+            };
+            if self.reg_scheduled.get(&d) != Some(&at) {
+                continue; // superseded by an earlier entry for the same device
+            }
+            self.reg_scheduled.remove(&d);
+            let Some(r) = self.registrations.get(&d) else {
+                continue;
+            };
+            if r.expires_at <= now.mono {
+                self.registrations.remove(&d);
+                self.events.push_back(PlatformEvent::Expired {
+                    device_id: d.clone(),
+                });
+                self.device_gone(now, &d);
+            } else if r.keepalive_deadline <= now.mono && !self.cfg.faults.no_offline_detection {
+                // §保活: "心跳接收方在心跳发送方上线状态下，检测到连续超时达到超时次数认为心跳发送方离线".
                 self.registrations.remove(&d);
                 self.nonces.remove(&d);
                 self.events.push_back(PlatformEvent::Offline {
                     device_id: d.clone(),
                 });
                 self.device_gone(now, &d);
+            } else {
+                self.schedule_registration(&d);
             }
         }
         self.tick_transactions(now);
@@ -675,10 +742,7 @@ impl Platform {
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let regs = self.registrations.values().flat_map(|r| {
-            let ka = (!self.cfg.faults.no_offline_detection).then_some(r.keepalive_deadline);
-            [Some(r.expires_at), ka]
-        });
+        let regs = self.reg_deadlines.peek().map(|Reverse((at, _))| Some(*at));
         let txs = self.txs.iter().map(|t| Some(t.wake()));
         let pending = self.pending.values().map(|p| Some(p.deadline));
         let forwards = self.forwards.values().map(|f| Some(f.deadline));
@@ -687,7 +751,8 @@ impl Platform {
             .upstream
             .iter()
             .flat_map(|u| [u.dev.poll_timeout(), u.keepalive_at]);
-        regs.chain(txs)
+        regs.into_iter()
+            .chain(txs)
             .chain(pending)
             .chain(forwards)
             .chain(subs)

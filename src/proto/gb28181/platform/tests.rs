@@ -414,6 +414,42 @@ fn three_missed_keepalives_take_the_device_offline() {
 }
 
 #[test]
+fn devices_go_offline_in_deadline_order_whatever_their_registration_order() {
+    let mut n = Net::with(platform_config(PLAT));
+    n.add_raw(5071, Some(camera(DEV2, 5071, PLAT_ADDR, PLAT)));
+    n.add_raw(5072, Some(camera(DEV3, 5072, PLAT_ADDR, PLAT)));
+    n.register(DEV_ADDR);
+    n.run(secs(10));
+    n.register(5071);
+    n.run(secs(10));
+    n.register(5072);
+    // DEV2 keeps alive at 60 and 120 s; the others stay silent.
+    n.run(secs(40));
+    n.keepalive(5071, DEV2, PLAT_ADDR, PLAT);
+    n.run(secs(60));
+    n.keepalive(5071, DEV2, PLAT_ADDR, PLAT);
+    n.run(secs(400));
+    let off: Vec<_> = n
+        .events
+        .iter()
+        .filter_map(|(t, _, e)| match e {
+            PlatformEvent::Offline { device_id } => Some((*t, device_id.as_str())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        off,
+        vec![(secs(180), DEV), (secs(200), DEV3), (secs(300), DEV2)]
+    );
+    assert_eq!(n.plat(PLAT_ADDR).registered_count(), 0);
+    assert_eq!(
+        n.plat(PLAT_ADDR).poll_timeout(),
+        None,
+        "nothing left to wake for"
+    );
+}
+
+#[test]
 fn keepalives_every_interval_keep_the_device_online_for_a_day() {
     let mut n = Net::with(platform_config(PLAT));
     n.register(DEV_ADDR);

@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# The same number of digest-authenticated registrations against the same
+# Kamailio (ci/interop/kamailio.cfg, one password for every device), once
+# from SIPp (the registration half of ci/interop/sipp-register.xml, device
+# IDs from an injection file) and once from `camcert load gb28181`. Prints
+# registrations per second and CPU seconds per registration of each
+# generator, and of Kamailio while it served each, side by side.
+#
+#   CAMERAS=10000 RAMP=2000 ci/bench/register-vs-sipp.sh
+#
+# registrations/s: SIPp, successful calls over its wall time (it exits after
+# its last call); camcert, first REGISTER to last 200 (from its report).
+# CPU: user + system of the generator process (GNU time), and the sum over
+# Kamailio's processes (/proc) during the run.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+command -v kamailio >/dev/null || { echo "kamailio not installed (ci/install-deps.sh)"; exit 2; }
+command -v sipp >/dev/null || { echo "sipp not installed (ci/install-deps.sh)"; exit 2; }
+cameras=${CAMERAS:-10000}
+ramp=${RAMP:-2000}
+base=${ID_BASE:-34020000001320000001}
+password=bench-password-$$
+cargo build --quiet --release
+out=$(mktemp -d)
+kpid=
+cleanup() {
+  [ -n "$kpid" ] && kill "$kpid" 2>/dev/null && wait "$kpid" 2>/dev/null
+  if [ -n "${KEEP:-}" ]; then echo "kept $out"; else rm -rf "$out"; fi
+}
+trap cleanup EXIT
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# CPU seconds of Kamailio's processes (the main one and its children).
+kamailio_cpu() {
+  local pids
+  pids="$kpid $(ps -o pid= --ppid "$kpid" | tr '\n' ' ')"
+  for p in $pids; do
+    [ -r "/proc/$p/stat" ] && sed 's/.*) //' "/proc/$p/stat" | awk '{ print $12 + $13 }'
+  done | awk '{ s += $1 } END { printf "%.2f", s / 100 }'
+}
+
+start_kamailio() {
+  kport=$(free_port)
+  sed -e "s/CAMCERT_PORT/$kport/g" -e "s/CAMCERT_PASSWORD/$password/g" \
+    ci/interop/kamailio.cfg >"$out/kamailio.cfg"
+  mkdir -p "$out/k"
+  kamailio -f "$out/kamailio.cfg" -DD -E -w "$out/k" -P "$out/k/kamailio.pid" \
+    >/dev/null 2>"$out/kamailio.log" &
+  kpid=$!
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$kport") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "kamailio did not start:"; cat "$out/kamailio.log"; exit 2
+}
+
+stop_kamailio() {
+  kill "$kpid"; wait "$kpid" 2>/dev/null || true; kpid=
+}
+
+# The registration half of the shared scenario, with the device ID from the
+# injection file. SIPp expands no field inside [authentication ...], so
+# every SIPp device answers the challenge as one username (Kamailio's
+# pv_www_authenticate checks the digest, not the name), with the password
+# written into the scenario copy rather than onto the command line.
+# Kamailio sends no Date:, so the scenario's Date check is left out.
+python3 - ci/interop/sipp-register.xml "$out/register.xml" "$password" <<'PY'
+import re, sys
+src = open(sys.argv[1], encoding="iso-8859-1").read()
+cut = src.index("</recv>", src.index("CSeq: 2 REGISTER")) + len("</recv>")
+body = src[:cut].replace("[device_id]", "[field0]").replace(
+    "[authentication]", f"[authentication username=camcert password={sys.argv[3]}]")
+body = re.sub(r'<recv response="200">.*?</recv>', '<recv response="200"/>', body, flags=re.S)
+open(sys.argv[2], "w", encoding="iso-8859-1").write(body + "\n</scenario>\n")
+PY
+python3 - "$base" "$cameras" >"$out/devices.csv" <<'PY'
+import sys
+base, n = int(sys.argv[1]), int(sys.argv[2])
+w = len(sys.argv[1])
+print("SEQUENTIAL")
+for k in range(n):
+    print(f"{base + k:0{w}d};")
+PY
+
+# --- SIPp ---
+start_kamailio
+k0=$(kamailio_cpu)
+( cd "$out" && /usr/bin/time -f "%e %U %S" -o "$out/sipp.time" \
+    sipp -sf "$out/register.xml" -inf "$out/devices.csv" -m "$cameras" -r "$ramp" \
+      -s 34020000002000000001 -key domain 3402000000 \
+      -i 127.0.0.1 -p "$(free_port)" "127.0.0.1:$kport" \
+      -nostdin -timeout 120s -trace_stat -stf "$out/sipp-stat.csv" -fd 60 \
+      >/dev/null 2>&1 ) || true
+k1=$(kamailio_cpu)
+stop_kamailio
+read -r s_wall s_user s_sys < <(tail -n 1 "$out/sipp.time")
+s_ok=$(python3 - "$out/sipp-stat.csv" <<'PY'
+import sys
+rows = [l.rstrip("\n").split(";") for l in open(sys.argv[1]) if l.strip()]
+head, last = rows[0], rows[-1]
+print(last[head.index("SuccessfulCall(C)")])
+PY
+)
+
+# --- camcert ---
+start_kamailio
+k2=$(kamailio_cpu)
+duration=$(awk -v n="$cameras" -v r="$ramp" 'BEGIN { printf "%.1f", n / r + 1 }')
+CAMCERT_PASSWORD=$password /usr/bin/time -f "%e %U %S" -o "$out/camcert.time" \
+  ./target/release/camcert load gb28181 --target "udp://127.0.0.1:$kport" \
+    --cameras "$cameras" --ramp "$ramp" --duration "$duration" --keepalive 3600 \
+    --id-base "$base" --json "$out/camcert.json" >/dev/null 2>&1 || true
+k3=$(kamailio_cpu)
+stop_kamailio
+read -r c_wall c_user c_sys < <(tail -n 1 "$out/camcert.time")
+
+python3 - "$out/camcert.json" "$cameras" "$ramp" \
+  "$s_ok" "$s_wall" "$s_user" "$s_sys" "$k0" "$k1" \
+  "$c_wall" "$c_user" "$c_sys" "$k2" "$k3" <<'PY'
+import json, sys
+a = sys.argv
+r = json.load(open(a[1]))
+n, ramp = int(a[2]), a[3]
+s_ok, s_wall, s_cpu = int(a[4]), float(a[5]), float(a[6]) + float(a[7])
+sk = float(a[9]) - float(a[8])
+c_ok, c_rate = r["registered"], r["registrations_per_s"]
+c_cpu = float(a[11]) + float(a[12])
+ck = float(a[14]) - float(a[13])
+def per(cpu, ok):
+    return f"{cpu * 1000 / ok:.3f} ms" if ok else "n/a"
+print(f"{n} digest registrations at {ramp}/s against Kamailio on loopback")
+print(f"{'':28}{'SIPp':>16}{'camcert load':>16}")
+print(f"{'registered':28}{s_ok:>16}{c_ok:>16}")
+print(f"{'registrations/s':28}{s_ok / s_wall:>16.0f}{c_rate:>16.0f}")
+print(f"{'generator CPU':28}{s_cpu:>14.2f} s{c_cpu:>14.2f} s")
+print(f"{'generator CPU/registration':28}{per(s_cpu, s_ok):>16}{per(c_cpu, c_ok):>16}")
+print(f"{'Kamailio CPU/registration':28}{per(sk, s_ok):>16}{per(ck, c_ok):>16}")
+g = r["generator"]
+print(f"camcert's own report: {g['cpu_s']:.2f} s CPU during the run ({per(g['cpu_s'], c_ok)}/registration; process start and exit excluded)")
+print(f"camcert: p99 register latency {r['register_latency']['p99_ms']:.2f} ms, failures {r['failures'] or 'none'}, {r['verdict']}")
+PY

@@ -1,0 +1,448 @@
+//! N simulated cameras in one task: the same sans-IO [`Device`] as the
+//! reference camera, driven by one deadline heap and a few UDP sockets.
+//!
+//! Each socket carries `per_socket` cameras; they share its address as
+//! Contact and Via. An arriving datagram goes to the camera its GB/T 28181
+//! ID names: the From user of a response (the camera's own request), the
+//! To user of a request. Each pass of the loop does a bounded amount of
+//! work per kind (starts, timers, datagrams) before it looks again at the
+//! others, and the run ends at its deadline.
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+use super::metrics::{record, Metrics};
+use super::schedule::{Ramp, Timers};
+use super::LoadPlan;
+use crate::proto::gb28181::device::{Device, DeviceConfig, DeviceEvent};
+use crate::proto::sip::{NameAddr, SipMessage};
+use crate::proto::Now;
+
+/// Work of one kind done per loop pass before the others get a turn.
+const BUDGET: usize = 512;
+/// After the deadline: how long answers to keepalives already sent may
+/// still arrive (no new requests go out meanwhile).
+const DRAIN: Duration = Duration::from_secs(2);
+
+struct Cam {
+    dev: Device,
+    /// When the first REGISTER went out.
+    started: Option<Instant>,
+    registered_once: bool,
+    /// Call-ID of the keepalive awaiting its answer.
+    keepalive: Option<String>,
+}
+
+/// What the fleet hands back when the run ends.
+pub struct Outcome {
+    pub metrics: Metrics,
+    pub registered_at_end: u64,
+    pub first_start: Option<Instant>,
+    pub last_first_registration: Option<Instant>,
+    pub elapsed: Duration,
+    pub sockets: usize,
+    pub interrupted: bool,
+    /// CPU seconds spent building the cameras, before the first send.
+    pub setup_cpu_s: f64,
+}
+
+fn now() -> Now {
+    Now {
+        mono: Instant::now(),
+        wall: chrono::Local::now().naive_local(),
+    }
+}
+
+pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
+    let n = plan.ids.len();
+    let per_socket = plan.per_socket.max(1);
+    let nsock = n.div_ceil(per_socket).max(1);
+    let mut sockets = Vec::with_capacity(nsock);
+    for s in 0..nsock {
+        let port = plan.port_base.map(|p| p + s as u16).unwrap_or(0);
+        let addr = SocketAddr::new(plan.bind_ip, port);
+        let sock = UdpSocket::bind(addr)
+            .await
+            .with_context(|| format!("binding a camera socket on {addr}"))?;
+        sockets.push(Arc::new(sock));
+    }
+    let setup_start = super::metrics::ProcStats::read(None);
+    let mut cams: Vec<Cam> = Vec::with_capacity(n);
+    for (i, id) in plan.ids.iter().enumerate() {
+        let local = sockets[i / per_socket].local_addr()?;
+        let mut cfg = DeviceConfig::new(id, &plan.platform_id, &plan.password, local, plan.target);
+        if let Some(d) = &plan.domain {
+            cfg.domain = d.clone();
+        }
+        cfg.expires = plan.expires;
+        cfg.keepalive_interval = plan.keepalive;
+        cfg.retry_interval = plan.retry_interval;
+        cfg.user_agent = "camcert load".into();
+        cfg.seed = plan.seed ^ (plan.first_index + i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        cams.push(Cam {
+            dev: Device::new(cfg),
+            started: None,
+            registered_once: false,
+            keepalive: None,
+        });
+    }
+
+    let setup_cpu_s = match (setup_start, super::metrics::ProcStats::read(None)) {
+        (Some(a), Some(b)) => b.cpu_s - a.cpu_s,
+        _ => 0.0,
+    };
+    // One receive task per socket feeds a bounded queue: a loop that falls
+    // behind makes the kernel drop datagrams, which the lag figures show.
+    let (tx, mut rx) = mpsc::channel::<(usize, SocketAddr, Vec<u8>)>(16 * 1024);
+    let mut readers = Vec::new();
+    for (s, sock) in sockets.iter().enumerate() {
+        let sock = sock.clone();
+        let tx = tx.clone();
+        readers.push(tokio::spawn(async move {
+            let mut buf = vec![0u8; 65536];
+            loop {
+                match sock.recv_from(&mut buf).await {
+                    Ok((len, from)) => {
+                        if tx.send((s, from, buf[..len].to_vec())).await.is_err() {
+                            return;
+                        }
+                    }
+                    // ICMP port unreachable and the like: keep listening.
+                    Err(_) => tokio::time::sleep(Duration::from_millis(1)).await,
+                }
+            }
+        }));
+    }
+    drop(tx);
+
+    let mut m = Metrics::default();
+    let mut timers = Timers::new(n);
+    let t0 = Instant::now();
+    let ramp = Ramp {
+        t0,
+        per_second: plan.ramp,
+        count: n as u32,
+    };
+    let end = t0 + plan.duration;
+    let mut next_start: u32 = 0;
+    let mut first_start = None;
+    let mut last_first_reg = None;
+    let mut next_progress = t0 + Duration::from_secs(1);
+    // A progress bar on a terminal, a plain line a second otherwise.
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let b = indicatif::ProgressBar::new(n as u64);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:30}] {pos}/{len} registered  {msg}",
+        ) {
+            b.set_style(style.progress_chars("=> "));
+        }
+        b
+    });
+    let mut interrupted = false;
+    let mut last_count = 0u64;
+    let mut ctx = Ctx {
+        sockets: &sockets,
+        per_socket,
+        metrics: &mut m,
+        last_first_reg: &mut last_first_reg,
+    };
+
+    loop {
+        let mut now = now();
+        if stop.load(Ordering::Relaxed) {
+            interrupted = true;
+            break;
+        }
+        if now.mono >= end {
+            break;
+        }
+        // Ramp: first registrations due by now.
+        let mut work = 0;
+        while next_start < ramp.count && work < BUDGET {
+            let at = ramp.start_of(next_start);
+            if at > now.mono {
+                break;
+            }
+            now.mono = Instant::now();
+            record(
+                &mut ctx.metrics.send_lag,
+                now.mono.saturating_duration_since(at),
+            );
+            let i = next_start as usize;
+            cams[i].started = Some(now.mono);
+            first_start.get_or_insert(now.mono);
+            cams[i].dev.start(now);
+            ctx.metrics.started += 1;
+            ctx.flush(&mut cams[i], i, now.mono).await;
+            timers.schedule(i as u32, cams[i].dev.poll_timeout());
+            next_start += 1;
+            work += 1;
+        }
+        // Timers due by now.
+        work = 0;
+        while work < BUDGET {
+            now.mono = Instant::now();
+            let Some((at, i)) = timers.pop_due(now.mono) else {
+                break;
+            };
+            record(
+                &mut ctx.metrics.send_lag,
+                now.mono.saturating_duration_since(at),
+            );
+            let i = i as usize;
+            cams[i].dev.handle_timeout(now);
+            ctx.flush(&mut cams[i], i, now.mono).await;
+            timers.schedule(i as u32, cams[i].dev.poll_timeout());
+            work += 1;
+        }
+        // Datagrams that arrived.
+        work = 0;
+        while work < BUDGET {
+            let Ok((s, from, bytes)) = rx.try_recv() else {
+                break;
+            };
+            now.mono = Instant::now();
+            if let Some(i) = ctx.deliver(&mut cams, n, s, from, &bytes, now).await {
+                timers.schedule(i as u32, cams[i].dev.poll_timeout());
+            }
+            work += 1;
+        }
+        if now.mono >= next_progress {
+            let line = progress(ctx.metrics, t0, n, &mut last_count);
+            match &bar {
+                Some(b) => {
+                    b.set_position(ctx.metrics.registered);
+                    b.set_message(line);
+                }
+                None => eprintln!("{line}"),
+            }
+            next_progress += Duration::from_secs(1);
+        }
+        if work >= BUDGET {
+            tokio::task::yield_now().await;
+            continue;
+        }
+        let mut wake = end.min(next_progress);
+        if next_start < ramp.count {
+            wake = wake.min(ramp.start_of(next_start));
+        }
+        if let Some(t) = timers.next() {
+            wake = wake.min(t);
+        }
+        let wake = tokio::time::Instant::from_std(wake);
+        tokio::select! {
+            biased;
+            r = rx.recv() => if let Some((s, from, bytes)) = r {
+                let now = self::now();
+                if let Some(i) = ctx.deliver(&mut cams, n, s, from, &bytes, now).await {
+                    timers.schedule(i as u32, cams[i].dev.poll_timeout());
+                }
+            },
+            _ = tokio::time::sleep_until(wake) => {}
+        }
+    }
+    // Drain: answers to requests already sent may still come; nothing new goes out.
+    let drain_end = Instant::now() + DRAIN;
+    while !interrupted && cams.iter().any(|c| c.keepalive.is_some()) {
+        let left = drain_end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        match tokio::time::timeout(left, rx.recv()).await {
+            Ok(Some((s, from, bytes))) => {
+                let now = self::now();
+                ctx.deliver_quiet(&mut cams, n, s, from, &bytes, now);
+            }
+            _ => break,
+        }
+    }
+    if let Some(b) = &bar {
+        b.set_position(ctx.metrics.registered);
+        b.finish();
+    }
+    for r in readers {
+        r.abort();
+    }
+    let registered_at_end = cams.iter().filter(|c| c.dev.is_registered()).count() as u64;
+    Ok(Outcome {
+        metrics: m,
+        registered_at_end,
+        first_start,
+        last_first_registration: last_first_reg,
+        elapsed: t0.elapsed(),
+        sockets: nsock,
+        interrupted,
+        setup_cpu_s,
+    })
+}
+
+/// One line a second: counts so far, and first registrations in the last second.
+fn progress(m: &Metrics, t0: Instant, n: usize, last_count: &mut u64) -> String {
+    let t = t0.elapsed().as_secs_f64();
+    let per_s = m.registered - *last_count;
+    *last_count = m.registered;
+    let lag = super::metrics::Percentiles::of(&m.send_lag);
+    let lat = super::metrics::Percentiles::of(&m.register_latency);
+    format!(
+        "t={t:>6.1}s started {}/{n} registered {} ({}/s) p99 {:.1} ms keepalives {}/{} failures {} lag p99 {:.2} ms",
+        m.started,
+        m.registered,
+        per_s,
+        lat.p99_ms,
+        m.keepalives_answered,
+        m.keepalives_sent,
+        m.failures_total(),
+        lag.p99_ms
+    )
+}
+
+struct Ctx<'a> {
+    sockets: &'a [Arc<UdpSocket>],
+    per_socket: usize,
+    metrics: &'a mut Metrics,
+    last_first_reg: &'a mut Option<Instant>,
+}
+
+impl Ctx<'_> {
+    /// The camera a datagram is for, by the GB/T 28181 ID it names.
+    fn route(&self, cams: &[Cam], n: usize, s: usize, msg: &SipMessage) -> Option<usize> {
+        let header = if msg.is_request() { "To" } else { "From" };
+        let user = msg
+            .headers
+            .get(header)
+            .and_then(NameAddr::parse)
+            .and_then(|a| a.uri.user)?;
+        let first = cams.first()?.dev.config().device_id.as_str();
+        let i = super::id_offset(first, &user)?;
+        let i = usize::try_from(i).ok().filter(|&i| i < n)?;
+        // A camera's traffic comes to its own socket.
+        (i / self.per_socket == s).then_some(i)
+    }
+
+    async fn deliver(
+        &mut self,
+        cams: &mut [Cam],
+        n: usize,
+        s: usize,
+        from: SocketAddr,
+        bytes: &[u8],
+        now: Now,
+    ) -> Option<usize> {
+        let i = self.deliver_quiet(cams, n, s, from, bytes, now)?;
+        self.flush(&mut cams[i], i, now.mono).await;
+        Some(i)
+    }
+
+    /// Feed a datagram to its camera and count what it says; sends nothing.
+    fn deliver_quiet(
+        &mut self,
+        cams: &mut [Cam],
+        n: usize,
+        s: usize,
+        from: SocketAddr,
+        bytes: &[u8],
+        now: Now,
+    ) -> Option<usize> {
+        self.metrics.datagrams_received += 1;
+        let Ok(parsed) = SipMessage::parse(bytes) else {
+            self.metrics.unroutable += 1;
+            return None;
+        };
+        let msg = parsed.message;
+        let Some(i) = self.route(cams, n, s, &msg) else {
+            self.metrics.unroutable += 1;
+            return None;
+        };
+        let cam = &mut cams[i];
+        if let (Some(code), Some(k)) = (msg.status(), &cam.keepalive) {
+            if msg.call_id() == Some(k.as_str()) && code >= 200 {
+                if (200..300).contains(&code) {
+                    self.metrics.keepalives_answered += 1;
+                } else {
+                    self.metrics.fail(format!("keepalive refused {code}"));
+                }
+                cam.keepalive = None;
+            }
+        }
+        cam.dev.handle_message_from(now, from, &msg);
+        self.events(cam, now.mono);
+        Some(i)
+    }
+
+    fn events(&mut self, cam: &mut Cam, now: Instant) {
+        while let Some(e) = cam.dev.poll_event() {
+            match e {
+                DeviceEvent::Registered { .. } => {
+                    if cam.registered_once {
+                        self.metrics.refreshes += 1;
+                    } else {
+                        cam.registered_once = true;
+                        self.metrics.registered += 1;
+                        *self.last_first_reg = Some(now);
+                        if let Some(t) = cam.started {
+                            record(&mut self.metrics.register_latency, now - t);
+                        }
+                    }
+                }
+                DeviceEvent::Rejected { status } => {
+                    self.metrics.fail(format!("register refused {status}"))
+                }
+                DeviceEvent::TimedOut => self.metrics.fail("register timed out".into()),
+                DeviceEvent::PlatformOffline { missed } => self
+                    .metrics
+                    .fail(format!("platform offline ({missed} keepalives unanswered)")),
+                DeviceEvent::BadMessage { .. } => self
+                    .metrics
+                    .fail("unusable message from the platform".into()),
+                DeviceEvent::RequestFailed { method, status } => self.metrics.fail(match status {
+                    Some(c) => format!("{method} refused {c}"),
+                    None => format!("{method} timed out"),
+                }),
+                _ => {}
+            }
+        }
+    }
+
+    /// Send what the camera has to send and count its keepalives.
+    async fn flush(&mut self, cam: &mut Cam, i: usize, now: Instant) {
+        self.events(cam, now);
+        let sock = &self.sockets[i / self.per_socket];
+        while let Some(t) = cam.dev.poll_transmit() {
+            if t.bytes.starts_with(b"MESSAGE ") && memfind(&t.bytes, b">Keepalive<") {
+                let call_id = SipMessage::parse(&t.bytes)
+                    .ok()
+                    .and_then(|p| p.message.call_id().map(str::to_string));
+                // A retransmission carries the same Call-ID: one keepalive.
+                if call_id.is_some() && call_id != cam.keepalive {
+                    if cam.keepalive.is_some() {
+                        // The previous one was never answered.
+                        self.metrics.fail("keepalive unanswered".into());
+                    }
+                    self.metrics.keepalives_sent += 1;
+                    cam.keepalive = call_id;
+                }
+            }
+            self.metrics.datagrams_sent += 1;
+            let sent = match sock.try_send_to(&t.bytes, t.to) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    sock.send_to(&t.bytes, t.to).await.map(|_| ())
+                }
+                r => r.map(|_| ()),
+            };
+            if sent.is_err() {
+                self.metrics.send_errors += 1;
+            }
+        }
+    }
+}
+
+fn memfind(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
