@@ -27,6 +27,7 @@ fn main() -> ExitCode {
             Command::List { paths } => camcert::app::list(&paths),
             Command::Serve(a) => camcert::app::serve(a).await,
             Command::Schema { catalog } => camcert::app::schema(catalog),
+            Command::Report(r) => camcert::app::report(r),
         }
     });
     match code {
