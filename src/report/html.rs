@@ -910,18 +910,30 @@ fn media_section(h: &mut String, media: &[Value], n: usize) {
             }
         }
     }
-    h.push_str("<table class=\"media\"><tr>");
-    for k in &keys {
-        let _ = write!(h, "<th>{}</th>", esc(k));
+    // One column per stream, one row per figure: streams are few, figures many.
+    h.push_str("<table class=\"media\"><tr><th>figure</th>");
+    for m in media {
+        let _ = write!(
+            h,
+            "<th>session {} {} {}</th>",
+            esc(&m.get("session").map(text_of).unwrap_or_default()),
+            esc(st(m, "kind")),
+            esc(st(m, "direction"))
+        );
     }
     h.push_str("</tr>\n");
-    for m in media {
-        h.push_str("<tr>");
-        for k in &keys {
-            let v = m.get(k).cloned().unwrap_or(Value::Null);
-            let t = match &v {
-                Value::Number(x) if x.is_f64() => format!("{:.3}", x.as_f64().unwrap_or(0.0)),
-                other => text_of(other),
+    for k in keys
+        .iter()
+        .filter(|k| !matches!(k.as_str(), "session" | "kind" | "direction"))
+    {
+        let _ = write!(h, "<tr><td>{}</td>", esc(k));
+        for m in media {
+            let t = match m.get(k) {
+                Some(Value::Number(x)) if x.is_f64() => {
+                    format!("{:.3}", x.as_f64().unwrap_or(0.0))
+                }
+                Some(other) => text_of(other),
+                None => String::new(),
             };
             let _ = write!(h, "<td>{}</td>", esc(&t));
         }
@@ -994,7 +1006,7 @@ pub fn bar_chart(title: &str, labels: &[String], vals: &[Option<f64>]) -> Result
             .margin(6)
             .x_label_area_size(24)
             .y_label_area_size(44)
-            .build_cartesian_2d((0u32..n).into_segmented(), 0.0..top)
+            .build_cartesian_2d((0u32..n - 1).into_segmented(), 0.0..top)
             .map_err(|e| e.to_string())?;
         chart
             .configure_mesh()
@@ -1019,12 +1031,37 @@ pub fn bar_chart(title: &str, labels: &[String], vals: &[Option<f64>]) -> Result
                 Histogram::vertical(&chart)
                     .style(RGBColor(0x1f, 0x4f, 0x99).filled())
                     .margin(12)
-                    .data(data),
+                    .data(data.iter().copied()),
             )
+            .map_err(|e| e.to_string())?;
+        // The value above each bar, so a zero still reads as a figure.
+        chart
+            .draw_series(data.iter().map(|&(i, v)| {
+                Text::new(
+                    format_figure(v),
+                    (SegmentValue::CenterOf(i), v + top * 0.01),
+                    ("sans-serif", 11).into_font().color(&BLACK).pos(
+                        plotters::style::text_anchor::Pos::new(
+                            plotters::style::text_anchor::HPos::Center,
+                            plotters::style::text_anchor::VPos::Bottom,
+                        ),
+                    ),
+                )
+            }))
             .map_err(|e| e.to_string())?;
         root.present().map_err(|e| e.to_string())?;
     }
     Ok(buf)
+}
+
+fn format_figure(v: f64) -> String {
+    if v == v.trunc() && v.abs() < 1e9 {
+        format!("{v:.0}")
+    } else if v.abs() >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
 }
 
 #[cfg(test)]
