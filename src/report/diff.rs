@@ -22,6 +22,8 @@ pub struct CaseState {
     pub error_findings: BTreeSet<String>,
     /// The failed checks (`step N: check`).
     pub failed_checks: BTreeSet<String>,
+    /// Each failure in one line, with what was expected and received.
+    pub failure_lines: Vec<String>,
 }
 
 impl CaseState {
@@ -48,6 +50,19 @@ impl CaseState {
                 .map(|f| {
                     let step = f.get("step").map(|x| x.to_string()).unwrap_or_default();
                     format!("step {step}: {}", s(f, "check"))
+                })
+                .collect(),
+            failure_lines: list("failures")
+                .iter()
+                .map(|f| {
+                    let step = f.get("step").map(|x| x.to_string()).unwrap_or_default();
+                    let mut l = format!("step {step}: {}", s(f, "message"));
+                    for k in ["expected", "received"] {
+                        if let Some(v) = f.get(k).and_then(Value::as_str) {
+                            l.push_str(&format!("; {k} {v}"));
+                        }
+                    }
+                    l
                 })
                 .collect(),
         }
@@ -177,8 +192,8 @@ impl Diff {
                 c.new.status,
                 c.new.title
             );
-            for chk in &c.new.failed_checks {
-                let _ = writeln!(o, "      failed: {chk}");
+            for l in &c.new.failure_lines {
+                let _ = writeln!(o, "      failed: {l}");
             }
         }
         let _ = writeln!(o, "\nnewly passing ({}):", self.newly_passing.len());

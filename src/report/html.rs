@@ -155,7 +155,7 @@ td.v-fail,span.v-fail{background:#fbe0e0;color:#9b1c1c;font-weight:600}
 td.v-error,span.v-error{background:#fde9d2;color:#8a4b00;font-weight:600}
 td.v-none,span.v-none{background:#eef0f3;color:#6b7280}
 span.v-pass,span.v-fail,span.v-error,span.v-none{padding:1px 6px;border-radius:3px}
-td.cell a{display:block;font-size:11.5px}
+td.cell a{display:inline-block;margin-right:6px;font-size:11.5px}
 dl.kv{display:grid;grid-template-columns:max-content 1fr;gap:2px 14px;margin:6px 0}
 dl.kv dt{color:#555}dl.kv dd{margin:0}
 section.case{background:#fff;border:1px solid #d5d9df;border-radius:6px;margin:10px 0;padding:0 12px}
@@ -564,9 +564,9 @@ fn case_section(h: &mut String, c: &Value, n: usize, evidence_base: &str) {
     } else {
         ""
     };
-    let _ = write!(
+    let _ = writeln!(
         h,
-        "<section class=\"case {}\" id=\"{}\" data-case=\"{}\" data-transport=\"{}\" data-status=\"{}\"><details{open}><summary><span class=\"{}\">{}</span> {} [{}] {}</summary>\n",
+        "<section class=\"case {}\" id=\"{}\" data-case=\"{}\" data-transport=\"{}\" data-status=\"{}\"><details{open}><summary><span class=\"{}\">{}</span> {} [{}] {}</summary>",
         esc(status),
         case_anchor(id, tr),
         esc(id),
@@ -837,17 +837,17 @@ pub fn ladder(msgs: &[Value], n: usize) -> String {
         })
         .collect();
     let mut s = String::new();
-    let _ = write!(
+    let _ = writeln!(
         s,
         "<svg class=\"ladder\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" role=\"img\" aria-label=\"SIP message ladder\">\
-         <defs><marker id=\"ah{n}\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"8\" markerHeight=\"8\" orient=\"auto-start-reverse\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"#333\"/></marker></defs>\n"
+         <defs><marker id=\"ah{n}\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"8\" markerHeight=\"8\" orient=\"auto-start-reverse\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"#333\"/></marker></defs>"
     );
     let life = |s: &mut String, x: f64, name: &str, cls: &str| {
-        let _ = write!(
+        let _ = writeln!(
             s,
             "<g class=\"lifeline {cls}\"><rect x=\"{}\" y=\"8\" width=\"160\" height=\"24\" rx=\"4\" fill=\"#eceff3\" stroke=\"#8a93a0\"/>\
              <text x=\"{x}\" y=\"24\" text-anchor=\"middle\">{}</text>\
-             <line x1=\"{x}\" y1=\"32\" x2=\"{x}\" y2=\"{}\" stroke=\"#8a93a0\" stroke-dasharray=\"4 3\"/></g>\n",
+             <line x1=\"{x}\" y1=\"32\" x2=\"{x}\" y2=\"{}\" stroke=\"#8a93a0\" stroke-dasharray=\"4 3\"/></g>",
             x - 80.0,
             esc(&truncate(name, 22)),
             height - 8.0
@@ -875,12 +875,12 @@ pub fn ladder(msgs: &[Value], n: usize) -> String {
         let mid = (x1 + x2) / 2.0;
         let span = (x1 - x2).abs();
         let max_chars = ((span / 6.6) as usize).max(12);
-        let _ = write!(
+        let _ = writeln!(
             s,
             "<a href=\"#m{n}-{i}\"><g class=\"msg {}\" data-index=\"{}\"><title>#{} +{at} ms {} {}</title>\
              <text x=\"8\" y=\"{:.1}\" fill=\"#555\">#{} +{at} ms</text>\
              <line class=\"arrow\" x1=\"{x1:.1}\" y1=\"{y:.1}\" x2=\"{x2:.1}\" y2=\"{y:.1}\" stroke=\"{color}\" stroke-width=\"1.5\" marker-end=\"url(#ah{n})\"/>\
-             <text x=\"{mid:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"{color}\">{}</text></g></a>\n",
+             <text x=\"{mid:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"{color}\">{}</text></g></a>",
             if sent { "sent" } else { "received" },
             i + 1,
             i + 1,
@@ -984,9 +984,9 @@ fn media_section(h: &mut String, media: &[Value], n: usize) {
         }
     }
     if !charts.is_empty() {
-        let _ = write!(
+        let _ = writeln!(
             h,
-            "<div class=\"charts\" id=\"media-charts-{n}\">{charts}</div>\n"
+            "<div class=\"charts\" id=\"media-charts-{n}\">{charts}</div>"
         );
     }
 }
