@@ -155,7 +155,7 @@ td.v-fail,span.v-fail{background:#fbe0e0;color:#9b1c1c;font-weight:600}
 td.v-error,span.v-error{background:#fde9d2;color:#8a4b00;font-weight:600}
 td.v-none,span.v-none{background:#eef0f3;color:#6b7280}
 span.v-pass,span.v-fail,span.v-error,span.v-none{padding:1px 6px;border-radius:3px}
-td.cell a{display:inline-block;margin-right:6px;font-size:11.5px}
+td.cell a{display:inline-block;margin-right:6px;font-size:11.5px}td.cell .vw{font-weight:600}
 dl.kv{display:grid;grid-template-columns:max-content 1fr;gap:2px 14px;margin:6px 0}
 dl.kv dt{color:#555}dl.kv dd{margin:0}
 section.case{background:#fff;border:1px solid #d5d9df;border-radius:6px;margin:10px 0;padding:0 12px}
@@ -495,18 +495,26 @@ fn matrix(h: &mut String, cases: &[Value]) {
             };
             let _ = write!(
                 h,
-                "<td class=\"cell {}\" data-transport=\"{}\" data-verdict=\"{verdict}\">{verdict}",
+                "<td class=\"cell {}\" data-transport=\"{}\" data-verdict=\"{verdict}\"><div class=\"vw\">{verdict}</div>",
                 vclass(verdict),
                 esc(t)
             );
             for c in cs {
+                let status = st(c, "status");
+                // Only a case that did not pass says so; the cell's colour
+                // carries the rest.
+                let note = if status == "passed" {
+                    String::new()
+                } else {
+                    format!(" ({})", esc(status))
+                };
                 let _ = write!(
                     h,
-                    "<a href=\"#{}\" title=\"{}\">{} ({})</a>",
+                    "<a href=\"#{}\" title=\"{}: {}\">{}{note}</a>",
                     case_anchor(st(c, "id"), st(c, "transport")),
+                    esc(status),
                     esc(st(c, "title")),
                     esc(st(c, "id")),
-                    esc(st(c, "status"))
                 );
             }
             h.push_str("</td>");
@@ -1112,6 +1120,23 @@ mod tests {
         assert_eq!(s.matches("class=\"arrow\"").count(), 2);
         assert!(s.contains("200 OK (REGISTER)"));
         assert!(s.contains("+3 ms"));
+    }
+
+    #[test]
+    fn media_streams_get_a_table_and_a_chart_per_figure() {
+        let v = json!({"cases":[{"id":"M-1","transport":"udp","status":"passed","level":"mandatory",
+            "requirements":[],"failures":[],"findings":[],"messages":[],
+            "media":[
+              {"session":1,"kind":"video","direction":"received","packets":32,"frame_rate":25.0,
+               "bitrate_kbps":125.5,"jitter_ms":0.25,"loss_ratio":0.0,"first_key_frame_ms":0},
+              {"session":1,"kind":"audio","direction":"sent","packets":50,"frame_rate":null,
+               "bitrate_kbps":64.0,"jitter_ms":null,"loss_ratio":null,"first_key_frame_ms":null}]}]});
+        let h = render(&v, "");
+        let charts = &h[h.find("id=\"media-charts-0\"").expect("charts")..];
+        // bit rate, frame rate, jitter, loss, first key frame
+        assert_eq!(charts.matches("<svg").count(), 5);
+        assert!(h.contains("<th>session 1 audio sent</th>"));
+        assert!(charts.contains("125.5") && charts.contains("s1 audio tx"));
     }
 
     #[test]
