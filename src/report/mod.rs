@@ -1,6 +1,7 @@
 //! One result schema ([`RunResult`]) and its exporters: terminal summary,
 //! JSON (rewritten after every case, so an interrupted run leaves what
-//! finished), and JUnit XML.
+//! finished), JUnit XML, and a self-contained HTML page ([`html`]); [`diff`]
+//! compares two runs.
 
 pub mod diff;
 pub mod html;
