@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real components the tests talk to (Debian packages):
 # Kamailio (SIP registrar/proxy), SIPp, tshark, and ffmpeg (ffprobe decodes
-# camcert's PS; ffmpeg's PS muxer feeds camcert's demuxer). Idempotent: skips
+# camcert's PS; ffmpeg's PS muxer feeds camcert's demuxer), and Chromium
+# (headless, renders report.html in tests/report_html.rs). Idempotent: skips
 # what is there.
 set -euo pipefail
 need=()
@@ -9,8 +10,9 @@ command -v kamailio >/dev/null 2>&1 || need+=(kamailio)
 command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
 command -v tshark >/dev/null 2>&1 || need+=(tshark)
 { command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1; } || need+=(ffmpeg)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ ${#need[@]} -eq 0 ]; then
-  echo "install-deps: kamailio, sipp, tshark and ffmpeg are present"
+  echo "install-deps: kamailio, sipp, tshark, ffmpeg and chromium are present"
   exit 0
 fi
 SUDO=""

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test run: installs what the tests talk to (Kamailio, SIPp,
-# tshark, ffmpeg), then format check, clippy with warnings denied, and every test,
-# with the interop tests required to run.
+# tshark, ffmpeg, Chromium), then format check, clippy with warnings denied,
+# and every test, with the interop tests required to run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash ci/install-deps.sh

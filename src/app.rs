@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use crate::cli::{PeerKind, RunArgs, ServeArgs};
+use crate::cli::{PeerKind, ReportCommand, RunArgs, ServeArgs};
 use crate::peers;
 use crate::proto::gb28181::device::DeviceConfig;
 use crate::proto::gb28181::platform::PlatformConfig;
@@ -63,9 +63,12 @@ pub async fn run(mut a: RunArgs) -> Result<i32> {
     );
     let stop = watch_signals("finishing the reports")?;
     let result = runner::run(&suites, &opts, stop.flag.clone()).await?;
+    let html = opts.report_dir.join("report.html");
+    crate::report::html::write(&result, &html)?;
     terminal::print_summary(&mut std::io::stdout(), &result);
     println!(
-        "reports: {}/results.json, {}, {}/pcap/",
+        "reports: {}, {}/results.json, {}, {}/pcap/",
+        html.display(),
         opts.report_dir.display(),
         opts.junit
             .clone()
@@ -241,6 +244,20 @@ pub fn schema(catalog: bool) -> Result<i32> {
     };
     println!("{}", serde_json::to_string_pretty(&s)?);
     Ok(0)
+}
+
+/// `camcert report html|diff`.
+pub fn report(r: ReportCommand) -> Result<i32> {
+    match r {
+        ReportCommand::Html { results, output } => {
+            let out = crate::report::html::write_from_json(&results, output.as_deref())?;
+            println!("{}", out.display());
+            Ok(0)
+        }
+        ReportCommand::Diff { old, new } => {
+            crate::report::diff::run(&old, &new, &mut std::io::stdout())
+        }
+    }
 }
 
 /// Log the camera's events until `stop` fires or the camera ends.

@@ -14,7 +14,8 @@
 //! receiver over UDP and both TCP modes, built on the sans-IO `proto::ps`,
 //! `proto::rtp` and `proto::sdp`.
 //!
-//! [`report`] turns one result schema into terminal, JSON and JUnit output;
+//! [`report`] turns one result schema into terminal, JSON, JUnit and HTML
+//! output, and compares two runs;
 //! [`capture`] writes the evidence pcaps.
 
 pub mod app;

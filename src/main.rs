@@ -29,6 +29,7 @@ fn main() -> ExitCode {
             Command::Serve(a) => camcert::app::serve(a).await,
             Command::Load(camcert::cli::LoadCommand::Gb28181(a)) => camcert::app::load(a).await,
             Command::Schema { catalog } => camcert::app::schema(catalog),
+            Command::Report(r) => camcert::app::report(r),
         }
     });
     match code {

@@ -37,6 +37,28 @@ pub enum Command {
         #[arg(long)]
         catalog: bool,
     },
+    /// Write a report from a results.json, or compare two runs.
+    #[command(subcommand)]
+    Report(ReportCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Write the self-contained HTML report of a run.
+    Html {
+        /// A results.json written by `camcert run`.
+        results: PathBuf,
+        /// Where to write (default: report.html beside results.json).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// List what changed between two runs; exit 1 if something regressed.
+    Diff {
+        /// The earlier run's results.json.
+        old: PathBuf,
+        /// The later run's results.json.
+        new: PathBuf,
+    },
 }
 
 #[derive(Debug, clap::Args)]

@@ -1,7 +1,10 @@
 //! One result schema ([`RunResult`]) and its exporters: terminal summary,
 //! JSON (rewritten after every case, so an interrupted run leaves what
-//! finished), and JUnit XML.
+//! finished), JUnit XML, and a self-contained HTML page ([`html`]); [`diff`]
+//! compares two runs.
 
+pub mod diff;
+pub mod html;
 pub mod junit;
 pub mod terminal;
 
@@ -24,6 +27,30 @@ pub struct RunResult {
     pub interrupted: bool,
     pub cases: Vec<CaseResult>,
     pub summary: Summary,
+    /// Each suite file the run loaded, with the SHA-256 of its bytes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub suite_files: Vec<SuiteFile>,
+}
+
+/// A suite file as it was when the run loaded it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SuiteFile {
+    pub path: String,
+    /// Lowercase hex SHA-256 of the file's bytes (empty when it could not be
+    /// read again).
+    pub sha256: String,
+}
+
+impl SuiteFile {
+    pub fn of(path: &Path) -> SuiteFile {
+        use sha2::Digest;
+        SuiteFile {
+            path: path.display().to_string(),
+            sha256: std::fs::read(path)
+                .map(|b| hex::encode(sha2::Sha256::digest(&b)))
+                .unwrap_or_default(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

@@ -103,6 +103,10 @@ pub async fn run(suites: &[Suite], opts: &RunOptions, stop: Arc<AtomicBool>) -> 
         interrupted: false,
         cases: vec![],
         summary: Default::default(),
+        suite_files: suites
+            .iter()
+            .map(|s| crate::report::SuiteFile::of(&s.file))
+            .collect(),
     };
     let mut out = std::io::stdout();
     'suites: for suite in suites {
