@@ -22,8 +22,19 @@ pub struct RunResult {
     pub target: String,
     /// The run was stopped (Ctrl-C) before every case ran.
     pub interrupted: bool,
+    /// The variables each suite ran with (timing variables included),
+    /// secrets masked.
+    pub settings: Vec<SuiteSettings>,
     pub cases: Vec<CaseResult>,
     pub summary: Summary,
+}
+
+/// The resolved variables of one suite.
+#[derive(Debug, Clone, Serialize)]
+pub struct SuiteSettings {
+    pub suite: String,
+    pub file: String,
+    pub vars: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -32,6 +43,8 @@ pub struct Summary {
     pub passed: usize,
     pub failed: usize,
     pub errors: usize,
+    /// Cases not run (they need an operator and `--no-operator` was given).
+    pub skipped: usize,
     /// Failed cases whose level is mandatory.
     pub mandatory_failed: usize,
 }
@@ -44,6 +57,9 @@ pub enum Status {
     Failed,
     /// The case could not be carried out (bind failed, bad variable, ...).
     Error,
+    /// The case was not run; its first failure says why (it needs an
+    /// operator action and `--no-operator` was given). Not a failure.
+    Skipped,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -120,8 +136,9 @@ impl RunResult {
                 Status::Passed => s.passed += 1,
                 Status::Failed => s.failed += 1,
                 Status::Error => s.errors += 1,
+                Status::Skipped => s.skipped += 1,
             }
-            if c.status != Status::Passed && c.level == Level::Mandatory {
+            if matches!(c.status, Status::Failed | Status::Error) && c.level == Level::Mandatory {
                 s.mandatory_failed += 1;
             }
         }

@@ -128,6 +128,34 @@ impl fmt::Display for Level {
     }
 }
 
+/// What a case needs from the session with the device under test. The
+/// runner keeps one session per suite and transport and reaches each state
+/// the least disruptive way the protocol allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Needs {
+    /// Nothing: the case's steps start from whatever state the session is in.
+    None,
+    /// A registered device: the session's registration is reused (adopted
+    /// from a refresh or keepalive when the device registered before the run).
+    Registered,
+    /// The device is about to register afresh: its next REGISTER goes to the
+    /// case's first step. The runner provokes it (refusing a keepalive),
+    /// falling back to an operator action.
+    FreshRegistration,
+    /// As `fresh-registration`, but the runner may reboot the device
+    /// (DeviceControl TeleBoot) to provoke the registration.
+    Reboot,
+}
+
+impl Needs {
+    /// Whether a case with these needs disturbs the session (a case that
+    /// provokes a registration runs after the cases that reuse it).
+    pub fn disruptive(self) -> bool {
+        matches!(self, Needs::FreshRegistration | Needs::Reboot)
+    }
+}
+
 /// A suite file.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -176,9 +204,16 @@ pub struct CaseInput {
     pub title: String,
     /// Requirement IDs from the catalog (`requirements.yaml`) this case verifies.
     pub requirements: Vec<String>,
-    /// Defaults to the strongest level of the case's requirements.
+    /// Defaults to the weakest level of the case's requirements: a case
+    /// that also exercises a conditional feature (talk over TCP) is only as
+    /// binding as that feature.
     #[serde(default)]
     pub level: Option<Level>,
+    /// The state of the session with the device under test the case starts
+    /// from. Defaults to `registered` for a camera under test (role
+    /// `platform`) and to `none` otherwise.
+    #[serde(default)]
+    pub needs: Option<Needs>,
     #[serde(default)]
     pub tags: Vec<String>,
     /// Spec clause; defaults to the first requirement's clause.
