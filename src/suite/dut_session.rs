@@ -330,8 +330,22 @@ impl CaseRun<'_> {
         sess: &mut DutSession,
         opts: &RunOptions,
     ) -> Result<(), Prep> {
-        if self.suite.role != Role::Platform || needs == Needs::None {
+        if self.suite.role != Role::Platform {
             return Ok(());
+        }
+        // What arrived between cases is no case's business.
+        let fresh = matches!(needs, Needs::FreshRegistration | Needs::Reboot);
+        if sess.reg == Reg::Registered {
+            self.settle(
+                sess,
+                Duration::from_millis(1),
+                Duration::from_secs(1),
+                fresh,
+            )
+            .await?;
+            if fresh && !self.backlog.is_empty() {
+                return Ok(());
+            }
         }
         let ka = secs(&self.vars, "keepalive_interval");
         let count = secs(&self.vars, "keepalive_timeout_count").as_secs_f64() as u32;
@@ -346,14 +360,14 @@ impl CaseRun<'_> {
                     return Ok(());
                 }
                 if sess.reg == Reg::Unregistered {
-                    self.ask_register(sess, opts).await?;
+                    self.ask_register(opts).await?;
                 }
                 for attempt in 0..2 {
                     if self.adopt(sess, first_wait).await? {
                         return Ok(());
                     }
                     if attempt == 0 {
-                        self.ask_register(sess, opts).await?;
+                        self.ask_register(opts).await?;
                     }
                 }
                 Err(Prep::Fail(
@@ -372,7 +386,7 @@ impl CaseRun<'_> {
             }
             Needs::FreshRegistration | Needs::Reboot => {
                 if sess.reg == Reg::Unregistered {
-                    self.ask_register(sess, opts).await?;
+                    self.ask_register(opts).await?;
                     sess.reg = Reg::Unknown;
                 }
                 if needs == Needs::Reboot && sess.reg == Reg::Registered {
@@ -396,7 +410,7 @@ impl CaseRun<'_> {
                     }
                 }
                 // The least disruptive ways did not bring a REGISTER.
-                self.ask_register(sess, opts).await?;
+                self.ask_register(opts).await?;
                 if self.await_register(sess, first_wait, true).await? {
                     return Ok(());
                 }
@@ -408,11 +422,125 @@ impl CaseRun<'_> {
         }
     }
 
+    /// Take what the device sent that belongs to no case: answer it the way
+    /// a platform would (a refresh or keepalive 200, a notification 200)
+    /// until nothing has come for `quiet` (at most `cap` in all). With
+    /// `stop_at_register`, a REGISTER is left for the case and ends it.
+    pub(super) async fn settle(
+        &mut self,
+        sess: &mut DutSession,
+        quiet: Duration,
+        cap: Duration,
+        stop_at_register: bool,
+    ) -> Result<(), Prep> {
+        let end = Instant::now() + cap;
+        loop {
+            let deadline = (Instant::now() + quiet).min(end);
+            let Some(inc) = self.session_recv(deadline).await? else {
+                return Ok(());
+            };
+            let (seen, m) = self.classify(&inc.raw);
+            if stop_at_register && matches!(seen, Seen::Register { .. } | Seen::ForCase) {
+                self.backlog.push_back(inc);
+                return Ok(());
+            }
+            self.log("received", inc.from, &inc.raw);
+            let Some(m) = m else { continue };
+            match seen {
+                Seen::Register { unregister } => {
+                    self.session_reply(&m, inc.from, 200, !unregister).await?;
+                    sess.reg = if unregister {
+                        Reg::Unregistered
+                    } else {
+                        Reg::Registered
+                    };
+                }
+                Seen::Keepalive => self.session_reply(&m, inc.from, 200, false).await?,
+                Seen::Other | Seen::ForCase => {
+                    if m.method() == Some("NOTIFY") {
+                        self.session_reply(&m, inc.from, 200, false).await?;
+                    } else {
+                        self.answer_stray(&m, inc.from).await?;
+                    }
+                }
+            }
+            if Instant::now() >= end {
+                return Ok(());
+            }
+        }
+    }
+
+    /// End the subscriptions the case left running (SUBSCRIBE with
+    /// `Expires: 0` in each dialog that got a 2xx and was not ended), so
+    /// that their NOTIFYs do not reach later cases. `true` when one was sent.
+    pub(super) async fn end_subscriptions(&mut self) -> Result<bool, StepFail> {
+        let mut dialogs: Vec<(SipMessage, Option<String>, bool)> = Vec::new();
+        for m in &self.messages {
+            let Ok(p) = SipMessage::parse(m.text.as_bytes()) else {
+                continue;
+            };
+            let msg = p.message;
+            if msg.cseq().is_none_or(|c| c.method != "SUBSCRIBE") {
+                continue;
+            }
+            let call = msg.call_id().unwrap_or("").to_string();
+            let at = dialogs
+                .iter()
+                .position(|(d, _, _)| d.call_id() == Some(call.as_str()));
+            match (m.direction, msg.is_request()) {
+                ("sent", true) => {
+                    let ended = resolve(&msg, "expires").as_deref() == Some("0");
+                    match at {
+                        Some(i) => {
+                            dialogs[i].0 = msg;
+                            dialogs[i].2 = ended;
+                        }
+                        None => dialogs.push((msg, None, ended)),
+                    }
+                }
+                ("received", false) => {
+                    if let (Some(i), Some(200..=299)) = (at, msg.status()) {
+                        dialogs[i].1 = msg.headers.get("To").map(str::to_string);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut sent = false;
+        for (mut req, to, ended) in dialogs {
+            let Some(to) = to else { continue };
+            if ended {
+                continue;
+            }
+            let seq = req.cseq().map(|c| c.seq).unwrap_or(1) + 1;
+            let branch = sip::new_branch(&mut rand::thread_rng());
+            if let Some(via) = req.headers.get("Via") {
+                let via = match via.find(";branch=") {
+                    Some(i) => {
+                        let rest = &via[i + 8..];
+                        let end = rest.find(';').map(|e| i + 8 + e).unwrap_or(via.len());
+                        format!("{};branch={branch}{}", &via[..i], &via[end..])
+                    }
+                    None => format!("{via};branch={branch}"),
+                };
+                req.headers.set("Via", via);
+            }
+            req.headers.set("To", to);
+            req.headers.set("CSeq", format!("{seq} SUBSCRIBE"));
+            req.headers.set("Expires", "0");
+            req.headers.remove("Content-Length");
+            let req = req.with_content_length();
+            self.send_bytes(None, req.to_bytes()).await?;
+            sent = true;
+        }
+        Ok(sent)
+    }
+
     /// Ask for a registration by an operator action.
-    async fn ask_register(&mut self, sess: &DutSession, opts: &RunOptions) -> Result<(), Prep> {
+    async fn ask_register(&mut self, opts: &RunOptions) -> Result<(), Prep> {
         let device_id = self.remote_id.clone();
         operator_action(
-            sess.peer.as_ref(),
+            self.peer.as_ref(),
             opts,
             "register",
             &Default::default(),

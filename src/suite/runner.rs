@@ -140,7 +140,15 @@ pub async fn run(suites: &[Suite], opts: &RunOptions, stop: Arc<AtomicBool>) -> 
                 .copied()
                 .filter(|c| c.transports.contains(&transport))
                 .collect();
-            cases.sort_by_key(|c| dut_session::disruption(c));
+            // A case with peer settings of its own gets a reference peer
+            // (and a session) of its own; so do the roles where camcert is
+            // the device or the upper platform, which register per case.
+            // Those run first, so that the shared session is not left
+            // unanswered while they run.
+            let own = |c: &Case| {
+                suite.role != Role::Platform || (opts.target.is_none() && !c.peer.is_empty())
+            };
+            cases.sort_by_key(|c| (!own(c), dut_session::disruption(c)));
             let mut sess = DutSession::new();
             for case in cases {
                 if stop.load(Ordering::SeqCst) {
@@ -148,11 +156,7 @@ pub async fn run(suites: &[Suite], opts: &RunOptions, stop: Arc<AtomicBool>) -> 
                     sess.close().await;
                     break 'suites;
                 }
-                // A case with peer settings of its own gets a reference peer
-                // (and a session) of its own; so do the roles where camcert
-                // is the device or the upper platform, which register per case.
-                let own = suite.role != Role::Platform
-                    || (opts.target.is_none() && !case.peer.is_empty());
+                let own = own(case);
                 let mut private = DutSession::new();
                 let s = if own { &mut private } else { &mut sess };
                 let fut = run_case(suite, case, transport, opts, s);
@@ -450,6 +454,16 @@ async fn run_case(
                 }
             }
             let media = run.close_session().await;
+            if suite.role == Role::Platform {
+                // Leave the session clean for the next case: no subscription
+                // left running, late answers taken.
+                let ended = run.end_subscriptions().await.unwrap_or(false);
+                let quiet = crate::proto::scaled(Duration::from_secs(1), run.scale)
+                    .max(Duration::from_millis(if ended { 300 } else { 100 }));
+                let _ = run
+                    .settle(sess, quiet, quiet * 10 + Duration::from_secs(1), false)
+                    .await;
+            }
             // The peer and the endpoint stay with the session for the next case.
             sess.peer = run.peer.take();
             sess.reg = dut_session::reg_after(&run.messages, sess.reg);
