@@ -657,11 +657,16 @@ impl CaseRun<'_> {
             Some(d) => self.x(d)?,
             None => self.remote_id.get(..10).unwrap_or("").to_string(),
         };
-        let mut rng = rand::thread_rng();
-        let call_id = sip::new_call_id(&mut rng);
-        let tag = sip::new_tag(&mut rng);
-        let branch = sip::new_branch(&mut rng);
-        let sn: u32 = rng.gen_range(1..1_000_000);
+        let (call_id, tag, branch, sn) = {
+            let mut rng = rand::thread_rng();
+            let sn: u32 = rng.gen_range(1..1_000_000);
+            (
+                sip::new_call_id(&mut rng),
+                sip::new_tag(&mut rng),
+                sip::new_branch(&mut rng),
+                sn,
+            )
+        };
         let mut m = build_request(&RequestParams {
             method: "MESSAGE",
             from_id: &self.local_id,
