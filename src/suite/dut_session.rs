@@ -24,6 +24,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::proto::gb28181::register::register_uri;
 
 /// Timing variables every suite has, with the spec's defaults (seconds of
 /// protocol time). A suite's `vars` and `--var` override them; the session
@@ -80,15 +81,24 @@ pub(super) struct DutSession {
     pub reg: Reg,
     /// Where the device was last heard from.
     pub device_addr: Option<SocketAddr>,
+    /// Where camcert is the device: the Call-ID, From tag and last CSeq of
+    /// its registration, kept across cases as a camera keeps them.
+    pub call_id: String,
+    pub from_tag: String,
+    pub cseq: u32,
 }
 
 impl DutSession {
     pub fn new() -> DutSession {
+        let mut rng = rand::thread_rng();
         DutSession {
             ep: None,
             peer: None,
             reg: Reg::Unknown,
             device_addr: None,
+            call_id: sip::new_call_id(&mut rng),
+            from_tag: sip::new_tag(&mut rng),
+            cseq: 0,
         }
     }
 
@@ -145,6 +155,16 @@ pub(super) fn disruption(case: &Case) -> u8 {
 /// The registration state a case left the device in, read from the
 /// messages it exchanged: the last REGISTER camcert answered decides.
 pub(super) fn reg_after(messages: &[MessageLog], before: Reg) -> Reg {
+    reg_after_as(messages, before, "received", "sent")
+}
+
+/// [`reg_after`] where camcert is the device: the REGISTERs are sent and
+/// the answers received.
+pub(super) fn reg_after_device(messages: &[MessageLog], before: Reg) -> Reg {
+    reg_after_as(messages, before, "sent", "received")
+}
+
+fn reg_after_as(messages: &[MessageLog], before: Reg, requests: &str, answers: &str) -> Reg {
     let mut state = before;
     let mut pending: Vec<(String, bool)> = Vec::new();
     for m in messages {
@@ -161,13 +181,13 @@ pub(super) fn reg_after(messages: &[MessageLog], before: Reg) -> Reg {
             msg.cseq().map(|c| c.seq).unwrap_or(0)
         );
         match (m.direction, msg.is_request(), msg.status()) {
-            ("received", true, _) => {
+            (d, true, _) if d == requests => {
                 let unregister = resolve(&msg, "expires").as_deref() == Some("0");
                 pending.push((call, unregister));
                 // Until it is answered, the device is registering.
                 state = Reg::Unknown;
             }
-            ("sent", false, Some(code)) if code >= 200 => {
+            (d, false, Some(code)) if d == answers && code >= 200 => {
                 let unregister = pending
                     .iter()
                     .find(|(c, _)| *c == call)
@@ -330,6 +350,9 @@ impl CaseRun<'_> {
         sess: &mut DutSession,
         opts: &RunOptions,
     ) -> Result<(), Prep> {
+        if self.suite.role == Role::Device && needs == Needs::Registered {
+            return self.stay_registered(sess).await;
+        }
         if self.suite.role != Role::Platform {
             return Ok(());
         }
@@ -534,6 +557,169 @@ impl CaseRun<'_> {
             sent = true;
         }
         Ok(sent)
+    }
+
+    /// Where camcert is the device: register once (answering the digest
+    /// challenge), and at the start of each later case send a keepalive, so
+    /// that the platform holds the device online; a refused keepalive means
+    /// the platform dropped the registration, and camcert registers again.
+    async fn stay_registered(&mut self, sess: &mut DutSession) -> Result<(), Prep> {
+        if sess.reg == Reg::Registered {
+            let code = self.session_keepalive(sess).await?;
+            if (200..300).contains(&code) {
+                return Ok(());
+            }
+            sess.reg = Reg::Unknown;
+        }
+        let mut authorization = None;
+        for _ in 0..2 {
+            let code = self.session_register(sess, authorization.as_ref()).await?;
+            match code {
+                200..=299 => {
+                    sess.reg = Reg::Registered;
+                    return Ok(());
+                }
+                401 | 407 if authorization.is_none() => {
+                    let ch = self.last_challenge_received.clone().ok_or_else(|| {
+                        StepFail::new("session", "the platform's challenge is unusable")
+                    })?;
+                    let username = self.local_id.clone();
+                    let password = self.x("${password}")?;
+                    let uri = register_uri(&self.remote_id, self.ep.default_peer.expect("sent"));
+                    let cnonce = format!("{:08x}", rand::thread_rng().gen::<u32>());
+                    authorization = Some(Credentials::answer(
+                        &ch, &username, &password, "REGISTER", &uri, &cnonce,
+                    ));
+                }
+                _ => break,
+            }
+        }
+        Err(Prep::Fail(
+            StepFail::new("session", "the platform did not accept the registration")
+                .exp("200 to REGISTER", "a refusal (see the messages)"),
+        ))
+    }
+
+    /// Send the session's REGISTER; the final status that answered it.
+    async fn session_register(
+        &mut self,
+        sess: &mut DutSession,
+        authorization: Option<&Credentials>,
+    ) -> Result<u16, Prep> {
+        let target = self
+            .ep
+            .default_peer
+            .ok_or_else(|| Prep::Fail(err("no platform to register to")))?;
+        let local = self.ep.local_addr_for(target);
+        let domain = match self.vars.get("domain") {
+            Some(d) => self.x(d)?,
+            None => self.remote_id.get(..10).unwrap_or("").to_string(),
+        };
+        let expires = secs(&self.vars, "register_expires").as_secs() as u32;
+        sess.cseq += 1;
+        let branch = sip::new_branch(&mut rand::thread_rng());
+        let m = build_register(&RegisterParams {
+            device_id: &self.local_id,
+            platform_id: &self.remote_id,
+            domain: &domain,
+            local,
+            server: target,
+            transport: self.ep.transport(),
+            call_id: &sess.call_id,
+            from_tag: &sess.from_tag,
+            branch: &branch,
+            cseq: sess.cseq,
+            expires,
+            authorization,
+            user_agent: "camcert",
+        });
+        self.session_request(m, sess.cseq).await
+    }
+
+    /// A §保活 keepalive; the final status that answered it.
+    async fn session_keepalive(&mut self, sess: &mut DutSession) -> Result<u16, Prep> {
+        let target = self
+            .ep
+            .default_peer
+            .ok_or_else(|| Prep::Fail(err("no platform to keep alive with")))?;
+        let local = self.ep.local_addr_for(target);
+        let domain = match self.vars.get("domain") {
+            Some(d) => self.x(d)?,
+            None => self.remote_id.get(..10).unwrap_or("").to_string(),
+        };
+        sess.cseq += 1;
+        let (call_id, tag, branch, sn) = {
+            let mut rng = rand::thread_rng();
+            let sn: u32 = rng.gen_range(1..1_000_000);
+            (
+                sip::new_call_id(&mut rng),
+                sip::new_tag(&mut rng),
+                sip::new_branch(&mut rng),
+                sn,
+            )
+        };
+        let mut m = build_request(&RequestParams {
+            method: "MESSAGE",
+            from_id: &self.local_id,
+            to_id: &self.remote_id,
+            domain: &domain,
+            local,
+            remote: target,
+            transport: self.ep.transport(),
+            call_id: &call_id,
+            from_tag: &tag,
+            to_tag: None,
+            cseq: 1,
+            branch: &branch,
+            user_agent: "camcert",
+        });
+        m.body = format!(
+            "<?xml version=\"1.0\" encoding=\"GB2312\"?>\r\n<Notify>\r\n<CmdType>Keepalive</CmdType>\r\n<SN>{sn}</SN>\r\n<DeviceID>{}</DeviceID>\r\n<Status>OK</Status>\r\n</Notify>\r\n",
+            self.local_id
+        )
+        .into_bytes();
+        m.headers.push("Content-Type", manscdp::CONTENT_TYPE);
+        m.headers.remove("Content-Length");
+        self.session_request(m.with_content_length(), 1).await
+    }
+
+    /// Send `m` and wait for its final answer (matched by Call-ID and
+    /// CSeq), answering a MESSAGE from the platform meanwhile with 200.
+    async fn session_request(&mut self, m: SipMessage, cseq: u32) -> Result<u16, Prep> {
+        let call_id = m.call_id().unwrap_or("").to_string();
+        self.send_bytes(None, m.to_bytes()).await?;
+        let deadline = self.deadline(DEFAULT_TIMEOUT);
+        while let Some(inc) = self.session_recv(deadline).await? {
+            self.log("received", inc.from, &inc.raw);
+            let Ok(p) = SipMessage::parse(&inc.raw) else {
+                continue;
+            };
+            let r = p.message;
+            match r.status() {
+                Some(code)
+                    if code >= 200
+                        && r.call_id() == Some(call_id.as_str())
+                        && r.cseq().is_some_and(|c| c.seq == cseq) =>
+                {
+                    if matches!(code, 401 | 407) {
+                        let h = if code == 401 {
+                            "WWW-Authenticate"
+                        } else {
+                            "Proxy-Authenticate"
+                        };
+                        self.last_challenge_received =
+                            r.headers.get(h).and_then(|v| Challenge::parse(v).ok());
+                    }
+                    return Ok(code);
+                }
+                Some(_) => {}
+                None => self.answer_stray(&r, inc.from).await?,
+            }
+        }
+        Err(Prep::Fail(
+            StepFail::new("session", "the platform did not answer")
+                .exp("a final response", "nothing"),
+        ))
     }
 
     /// Ask for a registration by an operator action.

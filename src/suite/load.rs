@@ -291,9 +291,9 @@ fn load_suite(
                 .max()
                 .unwrap_or(Level::Mandatory)
         });
-        let needs = c.needs.unwrap_or(match input.role {
-            Role::Platform => Needs::Registered,
-            Role::Device | Role::UpperPlatform => Needs::None,
+        let needs = c.needs.or(input.needs).unwrap_or(match input.role {
+            Role::Platform | Role::Device => Needs::Registered,
+            Role::UpperPlatform => Needs::None,
         });
         let clause = c.clause.clone().unwrap_or_else(|| reqs[0].clause.clone());
         let mut steps = Vec::new();

@@ -183,6 +183,10 @@ pub struct SuiteInput {
     /// Default wait for `expect` steps (protocol time).
     #[serde(default)]
     pub timeout: Option<Dur>,
+    /// Default `needs` of the suite's cases (`registered` where camcert is
+    /// the platform or the device, `none` where it is an upper platform).
+    #[serde(default)]
+    pub needs: Option<Needs>,
     /// Messages the DUT may send at any time (keepalives, refreshes): while a
     /// step waits for something else, a message matching a rule here is
     /// answered as the rule says and does not fail the step.
@@ -210,8 +214,7 @@ pub struct CaseInput {
     #[serde(default)]
     pub level: Option<Level>,
     /// The state of the session with the device under test the case starts
-    /// from. Defaults to `registered` for a camera under test (role
-    /// `platform`) and to `none` otherwise.
+    /// from. Defaults to the suite's `needs`.
     #[serde(default)]
     pub needs: Option<Needs>,
     #[serde(default)]

@@ -141,12 +141,15 @@ pub async fn run(suites: &[Suite], opts: &RunOptions, stop: Arc<AtomicBool>) -> 
                 .filter(|c| c.transports.contains(&transport))
                 .collect();
             // A case with peer settings of its own gets a reference peer
-            // (and a session) of its own; so do the roles where camcert is
-            // the device or the upper platform, which register per case.
+            // (and a session) of its own; so do the cases where camcert is
+            // the device that are about the registration itself, and those
+            // where camcert is the upper platform.
             // Those run first, so that the shared session is not left
             // unanswered while they run.
-            let own = |c: &Case| {
-                suite.role != Role::Platform || (opts.target.is_none() && !c.peer.is_empty())
+            let own = |c: &Case| match suite.role {
+                Role::UpperPlatform => true,
+                Role::Device if c.needs != Needs::Registered => true,
+                _ => opts.target.is_none() && !c.peer.is_empty(),
             };
             cases.sort_by_key(|c| (!own(c), dut_session::disruption(c)));
             let mut sess = DutSession::new();
@@ -466,7 +469,10 @@ async fn run_case(
             }
             // The peer and the endpoint stay with the session for the next case.
             sess.peer = run.peer.take();
-            sess.reg = dut_session::reg_after(&run.messages, sess.reg);
+            sess.reg = match suite.role {
+                Role::Device => dut_session::reg_after_device(&run.messages, sess.reg),
+                _ => dut_session::reg_after(&run.messages, sess.reg),
+            };
             let name = format!("{}-{}.pcap", sanitize(&case.id), transport);
             let path = opts.report_dir.join("pcap").join(&name);
             let mut packets: Vec<_> = run
@@ -583,14 +589,9 @@ async fn setup<'a>(
         (Some(ep), peer) if peer.is_some() || opts.target.is_some() => Some((ep, peer)),
         (_, Some(p)) => {
             // An endpoint without its peer (or the reverse) is not a session.
-            DutSession {
-                ep: None,
-                peer: Some(p),
-                reg: sess.reg,
-                device_addr: None,
-            }
-            .close()
-            .await;
+            let mut orphan = DutSession::new();
+            orphan.peer = Some(p);
+            orphan.close().await;
             sess.reg = dut_session::Reg::Unknown;
             None
         }
