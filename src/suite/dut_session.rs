@@ -412,7 +412,7 @@ impl CaseRun<'_> {
                     self.ask_register(opts).await?;
                     sess.reg = Reg::Unknown;
                 }
-                if needs == Needs::Reboot && sess.reg == Reg::Registered {
+                if needs == Needs::Reboot && self.ep.default_peer.is_some() {
                     self.send_teleboot().await?;
                     let wait = secs(&self.vars, "reboot_time");
                     if self.await_register(sess, wait, false).await? {
@@ -432,8 +432,20 @@ impl CaseRun<'_> {
                         return Ok(());
                     }
                 }
-                // The least disruptive ways did not bring a REGISTER.
-                self.ask_register(opts).await?;
+                // The least disruptive ways did not bring a REGISTER: a
+                // restart (which also brings the camera back to the server
+                // it is configured with).
+                let device_id = self.remote_id.clone();
+                operator_action(
+                    self.peer.as_ref(),
+                    opts,
+                    "reboot",
+                    &Default::default(),
+                    &device_id,
+                    &format!("restart the camera {device_id} so that it registers again"),
+                )
+                .await?;
+                let first_wait = first_wait.max(secs(&self.vars, "reboot_time"));
                 if self.await_register(sess, first_wait, true).await? {
                     return Ok(());
                 }

@@ -390,7 +390,12 @@ async fn run_case(
         }
         Ok(mut run) => {
             let steps = match run.reach(case.needs, sess, opts).await {
-                Ok(()) => case.steps.as_slice(),
+                Ok(()) => {
+                    // `after:` of the first step counts from the state the
+                    // case needs, not from before it was reached.
+                    run.last_step_end = Instant::now();
+                    case.steps.as_slice()
+                }
                 Err(Prep::Skip(reason)) => {
                     result.status = Status::Skipped;
                     result.failures.push(Failure {
