@@ -86,6 +86,10 @@ pub(super) struct DutSession {
     pub call_id: String,
     pub from_tag: String,
     pub cseq: u32,
+    /// Transactions already handled, so that a retransmission of a request
+    /// an earlier case took (or left unanswered on purpose) is not taken
+    /// for a new one.
+    pub seen: std::collections::HashSet<String>,
 }
 
 impl DutSession {
@@ -99,6 +103,7 @@ impl DutSession {
             call_id: sip::new_call_id(&mut rng),
             from_tag: sip::new_tag(&mut rng),
             cseq: 0,
+            seen: Default::default(),
         }
     }
 
@@ -338,6 +343,8 @@ enum Seen {
     Other,
     /// Bytes that are not SIP, or a request the case must judge.
     ForCase,
+    /// A retransmission of something already handled: left alone.
+    Retransmission,
 }
 
 impl CaseRun<'_> {
@@ -474,7 +481,7 @@ impl CaseRun<'_> {
             let Some(inc) = self.session_recv(deadline).await? else {
                 return Ok(());
             };
-            let (seen, m) = self.classify(&inc.raw);
+            let (seen, m) = self.classify(&inc.raw, stop_at_register);
             if stop_at_register && matches!(seen, Seen::Register { .. } | Seen::ForCase) {
                 self.backlog.push_back(inc);
                 return Ok(());
@@ -491,6 +498,7 @@ impl CaseRun<'_> {
                     };
                 }
                 Seen::Keepalive => self.session_reply(&m, inc.from, 200, false).await?,
+                Seen::Retransmission => {}
                 Seen::Other | Seen::ForCase => {
                     if m.method() == Some("NOTIFY") {
                         self.session_reply(&m, inc.from, 200, false).await?;
@@ -749,12 +757,22 @@ impl CaseRun<'_> {
         .await
     }
 
-    /// Tell one message from the device apart.
-    fn classify(&self, raw: &[u8]) -> (Seen, Option<SipMessage>) {
+    /// Tell one message from the device apart. A retransmission of a
+    /// request already handled is `Retransmission` unless `peek`.
+    fn classify(&mut self, raw: &[u8], peek: bool) -> (Seen, Option<SipMessage>) {
         let Ok(p) = SipMessage::parse(raw) else {
             return (Seen::ForCase, None);
         };
         let m = p.message;
+        if let Some(k) = Self::transaction_key(&m) {
+            if self.seen.contains(&k) {
+                return (Seen::Retransmission, Some(m));
+            }
+            let registering = m.method() == Some("REGISTER");
+            if !(peek && registering) {
+                self.seen.insert(k);
+            }
+        }
         let seen = match m.method() {
             Some("REGISTER") => Seen::Register {
                 unregister: resolve(&m, "expires").as_deref() == Some("0"),
@@ -779,7 +797,7 @@ impl CaseRun<'_> {
             .is_none_or(|v| v != "false");
         let deadline = self.deadline(wait);
         while let Some(inc) = self.session_recv(deadline).await? {
-            let (seen, m) = self.classify(&inc.raw);
+            let (seen, m) = self.classify(&inc.raw, false);
             self.log("received", inc.from, &inc.raw);
             sess.device_addr = Some(inc.from);
             let Some(m) = m else { continue };
@@ -799,6 +817,7 @@ impl CaseRun<'_> {
                     return Ok(true);
                 }
                 Seen::Keepalive => self.session_reply(&m, inc.from, 403, false).await?,
+                Seen::Retransmission => {}
                 Seen::Other | Seen::ForCase => self.answer_stray(&m, inc.from).await?,
             }
         }
@@ -818,9 +837,10 @@ impl CaseRun<'_> {
         let deadline = self.deadline(wait);
         let mut refusing = refuse;
         while let Some(inc) = self.session_recv(deadline).await? {
-            let (seen, m) = self.classify(&inc.raw);
+            let (seen, m) = self.classify(&inc.raw, true);
             sess.device_addr = Some(inc.from);
             match (seen, m) {
+                (Seen::Retransmission, _) => self.log("received", inc.from, &inc.raw),
                 (Seen::Register { .. } | Seen::ForCase, _) | (_, None) => {
                     // The case's first step takes it (and logs it).
                     self.backlog.push_back(inc);
@@ -889,6 +909,11 @@ impl CaseRun<'_> {
         m.headers.push("Content-Type", manscdp::CONTENT_TYPE);
         m.headers.remove("Content-Length");
         let m = m.with_content_length();
+        // Its answer is the session's, not the case's: one that comes late
+        // is skipped like a retransmission.
+        if let Some(k) = Self::transaction_key(&sip::response_to(&m, 200, None)) {
+            self.seen.insert(k);
+        }
         self.send_bytes(Some(target), m.to_bytes()).await?;
         Ok(())
     }
@@ -997,6 +1022,49 @@ mod tests {
                 Reg::Unknown
             ),
             Reg::Unregistered
+        );
+    }
+
+    #[tokio::test]
+    async fn the_operator_hook_gets_the_action_and_device_and_its_exit_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out.txt");
+        let hook = dir.path().join("hook.sh");
+        std::fs::write(
+            &hook,
+            format!(
+                "#!/bin/sh\necho \"$1 $2 $CAMCERT_ACTION $CAMCERT_DEVICE_ID $CAMCERT_ARG_CHANNEL|$CAMCERT_NOTE\" > {}\n[ \"$1\" != fail ]\n",
+                out.display()
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let hook = hook.display().to_string();
+        let mut args = std::collections::BTreeMap::new();
+        args.insert("channel".to_string(), "1".to_string());
+        run_hook(
+            &hook,
+            "subdevice-fault",
+            &args,
+            "34020000001320000001",
+            "unplug it",
+        )
+        .await
+        .unwrap_or_else(|f| panic!("{}", f.message));
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap().trim(),
+            "subdevice-fault 34020000001320000001 subdevice-fault 34020000001320000001 1|unplug it"
+        );
+        let f = run_hook(&hook, "fail", &args, "34020000001320000001", "x")
+            .await
+            .err()
+            .expect("a failing hook fails the step");
+        assert_eq!(f.check, "operator");
+        assert!(
+            f.message.contains("fail 34020000001320000001"),
+            "{}",
+            f.message
         );
     }
 

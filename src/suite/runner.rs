@@ -500,6 +500,7 @@ async fn run_case(
             result.messages = std::mem::take(&mut run.messages);
             result.findings.extend(std::mem::take(&mut run.findings));
             secrets = run.vars.secrets();
+            sess.seen = std::mem::take(&mut run.seen);
             sess.ep = Some(run.ep);
         }
     }
@@ -757,7 +758,7 @@ async fn setup<'a>(
         last_sn_sent: None,
         last_challenge_received: None,
         nonces_issued: vec![],
-        seen: HashSet::new(),
+        seen: std::mem::take(&mut sess.seen),
         call_id,
         from_tag,
         to_tag: sip::new_tag(&mut rng),
