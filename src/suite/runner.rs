@@ -1,7 +1,9 @@
 //! Executes cases. One executor per step kind; waits, timeouts and the
-//! protocol-time scale live in one place ([`CaseRun::deadline`]). Each case
-//! gets fresh sockets, a fresh built-in peer when no target is given, and
-//! its own evidence capture.
+//! protocol-time scale live in one place ([`CaseRun::deadline`]). The cases
+//! of a suite and transport share one session with the DUT (its endpoint,
+//! the built-in peer when no target is given, and what is known of its
+//! registration; see `dut_session.rs`); each case has its own evidence
+//! capture.
 
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
