@@ -49,12 +49,12 @@ pub const TIMING_VARS: &[(&str, &str, &str)] = &[
     (
         "subscription_expires",
         "3600",
-        "§订阅: subscription expiry asked for",
+        "§订阅: subscription expiry asked for (the spec's examples leave it open)",
     ),
     (
         "media_timeout",
         "30",
-        "media: seconds without packets before a stream is considered gone",
+        "media: seconds without packets before a stream is gone (the spec sets none)",
     ),
     (
         "reboot_time",
