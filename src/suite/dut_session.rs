@@ -1058,8 +1058,7 @@ mod tests {
         );
         let f = run_hook(&hook, "fail", &args, "34020000001320000001", "x")
             .await
-            .err()
-            .expect("a failing hook fails the step");
+            .expect_err("a failing hook fails the step");
         assert_eq!(f.check, "operator");
         assert!(
             f.message.contains("fail 34020000001320000001"),

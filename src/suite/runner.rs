@@ -470,9 +470,7 @@ async fn run_case(
                 let ended = run.end_subscriptions().await.unwrap_or(false);
                 let quiet = crate::proto::scaled(Duration::from_secs(1), run.scale)
                     .max(Duration::from_millis(if ended { 300 } else { 100 }));
-                let _ = run
-                    .settle(sess, quiet, quiet * 3, false)
-                    .await;
+                let _ = run.settle(sess, quiet, quiet * 3, false).await;
             }
             // The peer and the endpoint stay with the session for the next case.
             sess.peer = run.peer.take();
