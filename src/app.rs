@@ -47,6 +47,8 @@ pub async fn run(mut a: RunArgs) -> Result<i32> {
         peer_faults: a.peer_faults,
         strict: a.strict,
         verbose_terminal: true,
+        no_operator: a.no_operator,
+        operator_hook: a.operator_hook,
     };
     let total = planned_runs(&suites, &opts);
     if total == 0 {

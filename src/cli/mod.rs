@@ -100,6 +100,15 @@ pub struct RunArgs {
     /// Fail the run on optional and conditional failures too.
     #[arg(long)]
     pub strict: bool,
+    /// Skip the cases that need an operator action on a real DUT (reported
+    /// as skipped, not failed).
+    #[arg(long)]
+    pub no_operator: bool,
+    /// Command run for an operator action instead of asking a person:
+    /// CMD ACTION DEVICE_ID, with CAMCERT_ACTION, CAMCERT_DEVICE_ID,
+    /// CAMCERT_NOTE and CAMCERT_ARG_<NAME> in its environment.
+    #[arg(long, value_name = "CMD")]
+    pub operator_hook: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

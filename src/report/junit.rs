@@ -19,6 +19,13 @@ pub fn to_xml(run: &RunResult) -> Result<String> {
             .or_insert_with(|| TestSuite::new(c.suite.clone()));
         let status = match c.status {
             Status::Passed => TestCaseStatus::success(),
+            Status::Skipped => {
+                let mut s = TestCaseStatus::skipped();
+                if let Some(f) = c.failures.first() {
+                    s.set_message(f.message.clone());
+                }
+                s
+            }
             Status::Failed | Status::Error => {
                 let kind = if c.status == Status::Failed {
                     NonSuccessKind::Failure

@@ -25,6 +25,9 @@ pub struct RunResult {
     pub target: String,
     /// The run was stopped (Ctrl-C) before every case ran.
     pub interrupted: bool,
+    /// The variables each suite ran with (timing variables included),
+    /// secrets masked.
+    pub settings: Vec<SuiteSettings>,
     pub cases: Vec<CaseResult>,
     pub summary: Summary,
     /// Each suite file the run loaded, with the SHA-256 of its bytes.
@@ -53,12 +56,22 @@ impl SuiteFile {
     }
 }
 
+/// The resolved variables of one suite.
+#[derive(Debug, Clone, Serialize)]
+pub struct SuiteSettings {
+    pub suite: String,
+    pub file: String,
+    pub vars: std::collections::BTreeMap<String, String>,
+}
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Summary {
     pub total: usize,
     pub passed: usize,
     pub failed: usize,
     pub errors: usize,
+    /// Cases not run (they need an operator and `--no-operator` was given).
+    pub skipped: usize,
     /// Failed cases whose level is mandatory.
     pub mandatory_failed: usize,
 }
@@ -71,6 +84,9 @@ pub enum Status {
     Failed,
     /// The case could not be carried out (bind failed, bad variable, ...).
     Error,
+    /// The case was not run; its first failure says why (it needs an
+    /// operator action and `--no-operator` was given). Not a failure.
+    Skipped,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -224,8 +240,9 @@ impl RunResult {
                 Status::Passed => s.passed += 1,
                 Status::Failed => s.failed += 1,
                 Status::Error => s.errors += 1,
+                Status::Skipped => s.skipped += 1,
             }
-            if c.status != Status::Passed && c.level == Level::Mandatory {
+            if matches!(c.status, Status::Failed | Status::Error) && c.level == Level::Mandatory {
                 s.mandatory_failed += 1;
             }
         }

@@ -10,6 +10,7 @@ pub fn case_line(c: &CaseResult) -> String {
         Status::Passed => "PASS ",
         Status::Failed => "FAIL ",
         Status::Error => "ERROR",
+        Status::Skipped => "SKIP ",
     };
     let reqs: Vec<&str> = c.requirements.iter().map(|r| r.id.as_str()).collect();
     format!(
@@ -73,4 +74,7 @@ pub fn print_summary(out: &mut impl Write, run: &RunResult) {
         "{} cases: {} passed, {} failed, {} errors ({} mandatory not passed)",
         s.total, s.passed, s.failed, s.errors, s.mandatory_failed
     );
+    if s.skipped > 0 {
+        let _ = writeln!(out, "{} cases skipped (not run)", s.skipped);
+    }
 }

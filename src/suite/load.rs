@@ -308,8 +308,12 @@ fn load_suite(
         let level = c.level.unwrap_or_else(|| {
             reqs.iter()
                 .map(|r| r.level)
-                .min()
+                .max()
                 .unwrap_or(Level::Mandatory)
+        });
+        let needs = c.needs.or(input.needs).unwrap_or(match input.role {
+            Role::Platform | Role::Device => Needs::Registered,
+            Role::UpperPlatform => Needs::None,
         });
         let clause = c.clause.clone().unwrap_or_else(|| reqs[0].clause.clone());
         let mut steps = Vec::new();
@@ -334,6 +338,7 @@ fn load_suite(
             title: c.title,
             requirements: reqs,
             level,
+            needs,
             tags: c.tags,
             clause,
             vars: c.vars,

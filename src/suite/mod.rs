@@ -78,6 +78,8 @@ pub struct Case {
     pub title: String,
     pub requirements: Vec<Requirement>,
     pub level: Level,
+    /// The session state the case starts from.
+    pub needs: model::Needs,
     pub tags: Vec<String>,
     pub clause: String,
     pub vars: BTreeMap<String, String>,

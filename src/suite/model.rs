@@ -128,6 +128,34 @@ impl fmt::Display for Level {
     }
 }
 
+/// What a case needs from the session with the device under test. The
+/// runner keeps one session per suite and transport and reaches each state
+/// the least disruptive way the protocol allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Needs {
+    /// Nothing: the case's steps start from whatever state the session is in.
+    None,
+    /// A registered device: the session's registration is reused (adopted
+    /// from a refresh or keepalive when the device registered before the run).
+    Registered,
+    /// The device is about to register afresh: its next REGISTER goes to the
+    /// case's first step. The runner provokes it (refusing a keepalive),
+    /// falling back to an operator action.
+    FreshRegistration,
+    /// As `fresh-registration`, but the runner may reboot the device
+    /// (DeviceControl TeleBoot) to provoke the registration.
+    Reboot,
+}
+
+impl Needs {
+    /// Whether a case with these needs disturbs the session (a case that
+    /// provokes a registration runs after the cases that reuse it).
+    pub fn disruptive(self) -> bool {
+        matches!(self, Needs::FreshRegistration | Needs::Reboot)
+    }
+}
+
 /// A suite file.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -155,6 +183,10 @@ pub struct SuiteInput {
     /// Default wait for `expect` steps (protocol time).
     #[serde(default)]
     pub timeout: Option<Dur>,
+    /// Default `needs` of the suite's cases (`registered` where camcert is
+    /// the platform or the device, `none` where it is an upper platform).
+    #[serde(default)]
+    pub needs: Option<Needs>,
     /// Messages the DUT may send at any time (keepalives, refreshes): while a
     /// step waits for something else, a message matching a rule here is
     /// answered as the rule says and does not fail the step.
@@ -176,9 +208,15 @@ pub struct CaseInput {
     pub title: String,
     /// Requirement IDs from the catalog (`requirements.yaml`) this case verifies.
     pub requirements: Vec<String>,
-    /// Defaults to the strongest level of the case's requirements.
+    /// Defaults to the weakest level of the case's requirements: a case
+    /// that also exercises a conditional feature (talk over TCP) is only as
+    /// binding as that feature.
     #[serde(default)]
     pub level: Option<Level>,
+    /// The state of the session with the device under test the case starts
+    /// from. Defaults to the suite's `needs`.
+    #[serde(default)]
+    pub needs: Option<Needs>,
     #[serde(default)]
     pub tags: Vec<String>,
     /// Spec clause; defaults to the first requirement's clause.

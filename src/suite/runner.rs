@@ -1,7 +1,9 @@
 //! Executes cases. One executor per step kind; waits, timeouts and the
-//! protocol-time scale live in one place ([`CaseRun::deadline`]). Each case
-//! gets fresh sockets, a fresh built-in peer when no target is given, and
-//! its own evidence capture.
+//! protocol-time scale live in one place ([`CaseRun::deadline`]). The cases
+//! of a suite and transport share one session with the DUT (its endpoint,
+//! the built-in peer when no target is given, and what is known of its
+//! registration; see `dut_session.rs`); each case has its own evidence
+//! capture.
 
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -66,6 +68,14 @@ pub struct RunOptions {
     pub strict: bool,
     /// Print each case as it finishes.
     pub verbose_terminal: bool,
+    /// Skip cases that need an operator action against a real DUT (they are
+    /// reported as skipped, with the reason).
+    pub no_operator: bool,
+    /// Run this command for an operator action instead of asking a person:
+    /// `CMD ACTION DEVICE_ID`, also in `CAMCERT_ACTION` and
+    /// `CAMCERT_DEVICE_ID`, with the note in `CAMCERT_NOTE` and the
+    /// arguments in `CAMCERT_ARG_<NAME>`.
+    pub operator_hook: Option<String>,
 }
 
 /// Check `--peer-fault` names against the peer each suite would start.
@@ -101,6 +111,7 @@ pub async fn run(suites: &[Suite], opts: &RunOptions, stop: Arc<AtomicBool>) -> 
             .map(|t| t.to_string())
             .unwrap_or_else(|| "built-in reference peers".into()),
         interrupted: false,
+        settings: vec![],
         cases: vec![],
         summary: Default::default(),
         suite_files: suites
@@ -110,28 +121,64 @@ pub async fn run(suites: &[Suite], opts: &RunOptions, stop: Arc<AtomicBool>) -> 
     };
     let mut out = std::io::stdout();
     'suites: for suite in suites {
-        for case in &suite.cases {
-            if !opts.filters.is_empty() && !opts.filters.iter().any(|f| case.matches_filter(f)) {
-                continue;
-            }
-            for &transport in &case.transports {
-                if let Some(t) = opts.target {
-                    if t.transport != transport {
-                        continue;
-                    }
+        let selected: Vec<&Case> = suite
+            .cases
+            .iter()
+            .filter(|c| opts.filters.is_empty() || opts.filters.iter().any(|f| c.matches_filter(f)))
+            .collect();
+        if selected.is_empty() {
+            continue;
+        }
+        result.settings.push(suite_settings(suite, opts));
+        // One session with the DUT per suite and transport; the cases that
+        // break it (fresh registration, reboot, unregister) run last.
+        let mut transports: Vec<Transport> = Vec::new();
+        for c in &selected {
+            for &t in &c.transports {
+                if !transports.contains(&t) && opts.target.is_none_or(|x| x.transport == t) {
+                    transports.push(t);
                 }
+            }
+        }
+        for transport in transports {
+            let mut cases: Vec<&Case> = selected
+                .iter()
+                .copied()
+                .filter(|c| c.transports.contains(&transport))
+                .collect();
+            // A case with peer settings of its own gets a reference peer
+            // (and a session) of its own; so do the cases where camcert is
+            // the device that are about the registration itself, and those
+            // where camcert is the upper platform.
+            // Those run first, so that the shared session is not left
+            // unanswered while they run.
+            let own = |c: &Case| match suite.role {
+                Role::UpperPlatform => true,
+                Role::Device if c.needs != Needs::Registered => true,
+                _ => opts.target.is_none() && !c.peer.is_empty(),
+            };
+            cases.sort_by_key(|c| (!own(c), dut_session::disruption(c)));
+            let mut sess = DutSession::new();
+            for case in cases {
                 if stop.load(Ordering::SeqCst) {
                     result.interrupted = true;
+                    sess.close().await;
                     break 'suites;
                 }
-                let fut = run_case(suite, case, transport, opts);
+                let own = own(case);
+                let mut private = DutSession::new();
+                let s = if own { &mut private } else { &mut sess };
+                let fut = run_case(suite, case, transport, opts, s);
                 let r = tokio::select! {
                     r = fut => r,
                     _ = wait_flag(stop.clone()) => {
                         result.interrupted = true;
+                        private.close().await;
+                        sess.close().await;
                         break 'suites;
                     }
                 };
+                private.close().await;
                 if opts.verbose_terminal {
                     crate::report::terminal::print_case(&mut out, &r);
                 }
@@ -139,6 +186,7 @@ pub async fn run(suites: &[Suite], opts: &RunOptions, stop: Arc<AtomicBool>) -> 
                 result.recount();
                 result.write_json(&opts.report_dir)?;
             }
+            sess.close().await;
         }
     }
     result.finished_at = Some(chrono::Local::now().to_rfc3339());
@@ -225,13 +273,46 @@ struct CaseRun<'a> {
     media: Vec<crate::report::MediaSummary>,
     /// Media sessions started in the case.
     sessions_started: usize,
+    /// `--operator-hook`: run for `trigger` steps against a real DUT.
+    operator_hook: Option<String>,
 }
 
 #[path = "session_steps.rs"]
 mod session_steps;
 
+#[path = "dut_session.rs"]
+mod dut_session;
+use dut_session::{DutSession, Prep};
+
+/// The variables a suite ran with, secrets masked, for the report.
+fn suite_settings(suite: &Suite, opts: &RunOptions) -> crate::report::SuiteSettings {
+    let v = base_vars(suite, opts);
+    let secrets = v.secrets();
+    let mut names: Vec<&str> = suite.vars.keys().map(String::as_str).collect();
+    names.extend(opts.vars.iter().map(|(k, _)| k.as_str()));
+    names.extend(dut_session::TIMING_VARS.iter().map(|(n, _, _)| *n));
+    names.sort_unstable();
+    names.dedup();
+    let vars = names
+        .into_iter()
+        .filter_map(|n| {
+            let raw = v.get(n)?;
+            let value = v.expand(raw).unwrap_or_else(|_| raw.to_string());
+            Some((n.to_string(), mask(&value, &secrets)))
+        })
+        .collect();
+    crate::report::SuiteSettings {
+        suite: suite.name.clone(),
+        file: suite.file.display().to_string(),
+        vars,
+    }
+}
+
 fn base_vars(suite: &Suite, opts: &RunOptions) -> Vars {
     let mut v = Vars::new(&suite.secrets);
+    for (k, val, _) in dut_session::TIMING_VARS {
+        v.set(k, *val);
+    }
     for (k, val) in &suite.vars {
         v.set(k, val.clone());
     }
@@ -254,8 +335,10 @@ async fn run_case(
     case: &Case,
     transport: Transport,
     opts: &RunOptions,
+    sess: &mut DutSession,
 ) -> CaseResult {
     let started = Instant::now();
+    let started_wall = std::time::SystemTime::now();
     let mut result = CaseResult {
         suite: suite.name.clone(),
         suite_file: suite.file.display().to_string(),
@@ -284,7 +367,25 @@ async fn run_case(
         media: vec![],
     };
     let secrets;
-    match setup(suite, case, transport, opts).await {
+    let operator_steps = opts.target.is_some()
+        && case
+            .steps
+            .iter()
+            .any(|s| matches!(s.input, StepInput::Trigger(_)));
+    if operator_steps && opts.no_operator && opts.operator_hook.is_none() {
+        result.status = Status::Skipped;
+        result.failures.push(Failure {
+            step: 0,
+            location: case.loc.to_string(),
+            check: "skipped".into(),
+            message: "not run: the case needs an operator action on the device under test, and --no-operator was given".into(),
+            expected: None,
+            received: None,
+            bytes: None,
+        });
+        return result;
+    }
+    match setup(suite, case, transport, opts, sess).await {
         Err(e) => {
             result.status = Status::Error;
             result.failures.push(Failure {
@@ -299,7 +400,45 @@ async fn run_case(
             secrets = base_vars(suite, opts).secrets();
         }
         Ok(mut run) => {
-            for (i, step) in case.steps.iter().enumerate() {
+            let steps = match run.reach(case.needs, sess, opts).await {
+                Ok(()) => {
+                    // `after:` of the first step counts from the state the
+                    // case needs, not from before it was reached.
+                    run.last_step_end = Instant::now();
+                    case.steps.as_slice()
+                }
+                Err(Prep::Skip(reason)) => {
+                    result.status = Status::Skipped;
+                    result.failures.push(Failure {
+                        step: 0,
+                        location: case.loc.to_string(),
+                        check: "skipped".into(),
+                        message: format!("not run: {reason}"),
+                        expected: None,
+                        received: None,
+                        bytes: None,
+                    });
+                    &[]
+                }
+                Err(Prep::Fail(f)) => {
+                    result.status = if f.check == "error" {
+                        Status::Error
+                    } else {
+                        Status::Failed
+                    };
+                    result.failures.push(Failure {
+                        step: 0,
+                        location: case.loc.to_string(),
+                        check: f.check,
+                        message: format!("the session could not be brought into the state the case needs ({:?}): {}", case.needs, f.message),
+                        expected: f.expected,
+                        received: f.received,
+                        bytes: f.bytes.as_deref().map(escape_bytes),
+                    });
+                    &[]
+                }
+            };
+            for (i, step) in steps.iter().enumerate() {
                 run.step_start = Instant::now();
                 run.step_started_wall = std::time::SystemTime::now();
                 let r = run.step(step).await;
@@ -334,19 +473,29 @@ async fn run_case(
                 }
             }
             let media = run.close_session().await;
-            if let Some(p) = run.peer.take() {
-                match p {
-                    Peer::Camera(h) => {
-                        let _ = h.stop().await;
-                    }
-                    Peer::Platform(h) => {
-                        let _ = h.stop().await;
-                    }
-                }
+            if suite.role == Role::Platform {
+                // Leave the session clean for the next case: no subscription
+                // left running, late answers taken.
+                let ended = run.end_subscriptions().await.unwrap_or(false);
+                let quiet = crate::proto::scaled(Duration::from_secs(1), run.scale)
+                    .max(Duration::from_millis(if ended { 300 } else { 100 }));
+                let _ = run.settle(sess, quiet, quiet * 3, false).await;
             }
+            // The peer and the endpoint stay with the session for the next case.
+            sess.peer = run.peer.take();
+            sess.reg = match suite.role {
+                Role::Device => dut_session::reg_after_device(&run.messages, sess.reg),
+                _ => dut_session::reg_after(&run.messages, sess.reg),
+            };
             let name = format!("{}-{}.pcap", sanitize(&case.id), transport);
             let path = opts.report_dir.join("pcap").join(&name);
-            let mut packets = run.ep.tap.packets();
+            let mut packets: Vec<_> = run
+                .ep
+                .tap
+                .packets()
+                .into_iter()
+                .filter(|p| p.time >= started_wall)
+                .collect();
             packets.extend(media);
             packets.sort_by_key(|p| p.time);
             match write_pcap(&path, &packets) {
@@ -361,6 +510,8 @@ async fn run_case(
             result.findings.extend(std::mem::take(&mut run.findings));
             result.media = std::mem::take(&mut run.media);
             secrets = run.vars.secrets();
+            sess.seen = std::mem::take(&mut run.seen);
+            sess.ep = Some(run.ep);
         }
     }
     result.duration_ms = started.elapsed().as_millis() as u64;
@@ -434,6 +585,7 @@ async fn setup<'a>(
     case: &Case,
     transport: Transport,
     opts: &RunOptions,
+    sess: &mut DutSession,
 ) -> Result<CaseRun<'a>> {
     let peer_vars = base_vars(suite, opts);
     let mut vars = peer_vars.clone();
@@ -449,7 +601,23 @@ async fn setup<'a>(
     let device_id = peer_var(&peer_vars, "device_id", "34020000001320000001")?;
     let platform_id = peer_var(&peer_vars, "platform_id", "34020000002000000001")?;
     let password = peer_var(&peer_vars, "password", "")?;
+    let kept = match (sess.ep.take(), sess.peer.take()) {
+        (Some(ep), peer) if peer.is_some() || opts.target.is_some() => Some((ep, peer)),
+        (_, Some(p)) => {
+            // An endpoint without its peer (or the reverse) is not a session.
+            let mut orphan = DutSession::new();
+            orphan.peer = Some(p);
+            orphan.close().await;
+            sess.reg = dut_session::Reg::Unknown;
+            None
+        }
+        _ => {
+            sess.reg = dut_session::Reg::Unknown;
+            None
+        }
+    };
     let (ep, peer) = match (suite.role, opts.target) {
+        _ if kept.is_some() => kept.expect("checked"),
         (Role::Device, Some(t)) => {
             let local = SocketAddr::new(
                 if t.addr.is_ipv6() {
@@ -600,7 +768,7 @@ async fn setup<'a>(
         last_sn_sent: None,
         last_challenge_received: None,
         nonces_issued: vec![],
-        seen: HashSet::new(),
+        seen: std::mem::take(&mut sess.seen),
         call_id,
         from_tag,
         to_tag: sip::new_tag(&mut rng),
@@ -614,6 +782,7 @@ async fn setup<'a>(
         backlog: Default::default(),
         media: Vec::new(),
         sessions_started: 0,
+        operator_hook: opts.operator_hook.clone(),
     })
 }
 
@@ -958,7 +1127,13 @@ impl CaseRun<'_> {
                     .note
                     .clone()
                     .unwrap_or_else(|| format!("make the device under test {}", t.action));
-                eprintln!("ACTION REQUIRED: {}", self.x(&note)?);
+                let note = self.x(&note)?;
+                if let Some(hook) = &self.operator_hook {
+                    let hook = hook.clone();
+                    let device = self.remote_id.clone();
+                    return dut_session::run_hook(&hook, &t.action, &args, &device, &note).await;
+                }
+                eprintln!("ACTION REQUIRED: {note}");
                 return Ok(());
             }
         }
