@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use rand::Rng;
 
+use super::audit;
 use super::fields::{decode_text, resolve};
 use super::model::*;
 use super::vars::{mask, Vars};
@@ -21,7 +22,7 @@ use crate::capture::pcap::write_pcap;
 use crate::peers::{self, PeerHandle};
 use crate::proto::gb28181::device::{Device, DeviceConfig, DeviceFaults};
 use crate::proto::gb28181::id::GbId;
-use crate::proto::gb28181::manscdp::{self, Charset, ContentTypeMatch, Severity};
+use crate::proto::gb28181::manscdp::{self, Charset, ContentTypeMatch};
 use crate::proto::gb28181::message::{build_request, RequestParams};
 use crate::proto::gb28181::platform::{Platform, PlatformConfig, PlatformFaults, UpstreamConfig};
 use crate::proto::gb28181::ptz::PtzCmd;
@@ -32,7 +33,8 @@ use crate::proto::sip::digest::{Algorithm, Challenge, Credentials};
 use crate::proto::sip::{self, SipMessage, Via};
 use crate::proto::Transport;
 use crate::report::{
-    escape_bytes, CaseResult, Failure, FindingOut, MessageLog, RequirementRef, RunResult, Status,
+    escape_bytes, Candidate, CaseResult, Failure, FindingOut, MessageLog, PredicateMiss,
+    RequirementRef, RunResult, Severity, Status,
 };
 use crate::transport::{Endpoint, PeerAddr};
 
@@ -166,6 +168,10 @@ struct StepFail {
     expected: Option<String>,
     received: Option<String>,
     bytes: Option<Vec<u8>>,
+    /// The messages that arrived while the step waited, closest first.
+    candidates: Vec<Candidate>,
+    /// Further failures of the same step, judged after this one.
+    more: Vec<StepFail>,
 }
 
 impl StepFail {
@@ -176,6 +182,8 @@ impl StepFail {
             expected: None,
             received: None,
             bytes: None,
+            candidates: Vec::new(),
+            more: Vec::new(),
         }
     }
     fn exp(mut self, e: impl Into<String>, r: impl Into<String>) -> StepFail {
@@ -183,6 +191,131 @@ impl StepFail {
         self.received = Some(r.into());
         self
     }
+
+    /// The first failure, carrying the others; `None` when there are none.
+    fn join(fails: Vec<StepFail>) -> Option<StepFail> {
+        let mut it = fails.into_iter();
+        let mut first = it.next()?;
+        first.more.extend(it);
+        Some(first)
+    }
+
+    /// Every check that failed, as report failures of step `step`.
+    fn into_failures(mut self, step: usize, location: &str) -> Vec<Failure> {
+        let more = std::mem::take(&mut self.more);
+        let mut out = vec![Failure {
+            step,
+            location: location.to_string(),
+            check: self.check,
+            message: self.message,
+            expected: self.expected,
+            received: self.received,
+            bytes: self.bytes.as_deref().map(escape_bytes),
+            candidates: self.candidates,
+        }];
+        for m in more {
+            out.extend(m.into_failures(step, location));
+        }
+        out
+    }
+}
+
+/// The messages a step saw but did not take, scored by how many of the
+/// step's conditions each met. At most [`Watch::LIMIT`] are kept (the best
+/// scoring among them), so a long wait full of keepalives stays bounded.
+#[derive(Default)]
+struct Watch {
+    seen: Vec<(usize, Candidate)>,
+    dropped: usize,
+}
+
+impl Watch {
+    const LIMIT: usize = 32;
+
+    fn add(&mut self, met: usize, c: Candidate) {
+        if self.seen.len() >= Self::LIMIT {
+            // Make room by dropping the oldest of the lowest score.
+            let lowest = self.seen.iter().map(|(s, _)| *s).min().unwrap_or(0);
+            if met < lowest {
+                self.dropped += 1;
+                return;
+            }
+            if let Some(i) = self.seen.iter().position(|(s, _)| *s == lowest) {
+                self.seen.remove(i);
+                self.dropped += 1;
+            }
+        }
+        self.seen.push((met, c));
+    }
+
+    fn len(&self) -> usize {
+        self.seen.len() + self.dropped
+    }
+
+    /// The candidates in arrival order, the closest (most conditions met;
+    /// the latest of equals) first and marked.
+    fn finish(self) -> Vec<Candidate> {
+        let mut seen = self.seen;
+        let best = seen
+            .iter()
+            .enumerate()
+            .max_by_key(|(i, (score, _))| (*score, *i))
+            .map(|(i, _)| i);
+        let mut out = Vec::with_capacity(seen.len());
+        if let Some(i) = best {
+            let (_, mut c) = seen.remove(i);
+            c.closest = true;
+            out.push(c);
+        }
+        out.extend(seen.into_iter().map(|(_, c)| c));
+        out
+    }
+}
+
+/// A message as a candidate line shows it: the start line, the CSeq method
+/// for a response, and the MANSCDP CmdType for a body that has one.
+fn candidate_summary(m: &SipMessage) -> String {
+    let mut s = m.summary();
+    if !m.is_request() {
+        if let Some(c) = m.cseq() {
+            s.push_str(&format!(" (to {})", c.method));
+        }
+    }
+    if !m.body.is_empty() {
+        if let Some(t) = resolve(m, "xml.CmdType") {
+            s.push_str(&format!(" [{t}]"));
+        }
+    }
+    s
+}
+
+/// Does the step say the findings on its messages are accepted?
+fn step_allows_findings(s: &StepInput) -> bool {
+    match s {
+        StepInput::Expect(e) => e.allow_findings,
+        StepInput::Collect(c) => c.allow_findings,
+        StepInput::Invite(i) => i.allow_findings,
+        StepInput::Answer(a) => a.allow_findings,
+        StepInput::SessionEvent(e) => e.allow_findings,
+        _ => false,
+    }
+}
+
+/// The protocol rules judged on what the DUT sent, across the case.
+#[derive(Default)]
+struct AuditState {
+    /// Messages already judged (a retransmission is judged once).
+    judged: HashSet<u64>,
+    /// Error-severity deviations not yet charged to a step: the message's
+    /// summary, the deviation and the message's bytes.
+    pending: Vec<(String, audit::Deviation, Vec<u8>)>,
+}
+
+/// Two findings that say the same thing; a media session's own findings
+/// carry a `session.` prefix on the same code.
+fn same_finding(a: &FindingOut, b: &FindingOut) -> bool {
+    let code = |c: &str| c.strip_prefix("session.").unwrap_or(c).to_string();
+    code(&a.code) == code(&b.code) && a.message == b.message
 }
 
 struct CaseRun<'a> {
@@ -217,6 +350,8 @@ struct CaseRun<'a> {
     session: Option<session_steps::LiveSession>,
     /// Messages that arrived while a session step waited, for later steps.
     backlog: std::collections::VecDeque<crate::transport::Incoming>,
+    /// Protocol rules judged on every message the DUT sent.
+    audit: AuditState,
 }
 
 #[path = "session_steps.rs"]
@@ -286,6 +421,7 @@ async fn run_case(
                 expected: None,
                 received: None,
                 bytes: None,
+                candidates: Vec::new(),
             });
             secrets = base_vars(suite, opts).secrets();
         }
@@ -312,15 +448,8 @@ async fn run_case(
                     } else {
                         Status::Failed
                     };
-                    result.failures.push(Failure {
-                        step: i + 1,
-                        location: step.loc.to_string(),
-                        check: f.check,
-                        message: f.message,
-                        expected: f.expected,
-                        received: f.received,
-                        bytes: f.bytes.as_deref().map(escape_bytes),
-                    });
+                    let loc = step.loc.to_string();
+                    result.failures.extend(f.into_failures(i + 1, &loc));
                     break;
                 }
             }
@@ -342,11 +471,11 @@ async fn run_case(
             packets.sort_by_key(|p| p.time);
             match write_pcap(&path, &packets) {
                 Ok(()) => result.pcap = Some(format!("pcap/{name}")),
-                Err(e) => result.findings.push(FindingOut {
-                    code: "camcert.evidence".into(),
-                    message: format!("could not write evidence: {e:#}"),
-                    clause: String::new(),
-                }),
+                Err(e) => result.findings.push(FindingOut::tolerated(
+                    "camcert.evidence",
+                    format!("could not write evidence: {e:#}"),
+                    "",
+                )),
             }
             result.messages = std::mem::take(&mut run.messages);
             result.findings.extend(std::mem::take(&mut run.findings));
@@ -411,6 +540,13 @@ fn mask_result(r: &mut CaseResult, secrets: &[String]) {
             .flatten()
         {
             *s = mask(s, secrets);
+        }
+        for c in &mut f.candidates {
+            c.summary = mask(&c.summary, secrets);
+            for r in &mut c.reasons {
+                r.expected = mask(&r.expected, secrets);
+                r.actual = mask(&r.actual, secrets);
+            }
         }
     }
     for m in &mut r.messages {
@@ -602,7 +738,90 @@ async fn setup<'a>(
         peer,
         session: None,
         backlog: Default::default(),
+        audit: Default::default(),
     })
+}
+
+/// The failure of the matcher on `path`: every condition that did not
+/// hold, with the value (or where it is absent).
+fn matcher_fail(
+    path: &str,
+    misses: &[PredicateMiss],
+    v: Option<&str>,
+    msg: Option<&SipMessage>,
+) -> StepFail {
+    let wanted: Vec<&str> = misses.iter().map(|m| m.expected.as_str()).collect();
+    let got = match (v, msg) {
+        (Some(v), _) => format!("got {v:?}"),
+        (None, Some(m)) => format!("absent in {}", m.summary()),
+        (None, None) => "absent".into(),
+    };
+    StepFail::new(
+        &format!("match {path}"),
+        format!("{path}: expected {}, {got}", wanted.join(" and ")),
+    )
+    .exp(
+        wanted.join(" and "),
+        v.map(|s| format!("{s:?}"))
+            .unwrap_or_else(|| "absent".into()),
+    )
+}
+
+/// The conditions a collected answer MESSAGE must meet that `m` misses,
+/// and how many it meets: MESSAGE, the CmdType, the SN (when known) and a
+/// Response root.
+fn collect_misses(m: &SipMessage, cmd: &str, sn: Option<u64>) -> (Vec<PredicateMiss>, usize) {
+    let mut misses = Vec::new();
+    let mut met = 0;
+    let mut check = |field: &str, ok: bool, expected: String, actual: Option<String>| {
+        if ok {
+            met += 1;
+        } else {
+            misses.push(PredicateMiss {
+                field: field.into(),
+                expected,
+                actual: actual
+                    .map(|a| format!("{a:?}"))
+                    .unwrap_or_else(|| "absent".into()),
+            });
+        }
+    };
+    let method = m.method().map(str::to_string);
+    check(
+        "method",
+        method.as_deref() == Some("MESSAGE"),
+        "MESSAGE".into(),
+        method.or_else(|| Some(m.summary())),
+    );
+    let t = resolve(m, "xml.CmdType");
+    check(
+        "xml.CmdType",
+        t.as_deref().is_some_and(|t| t.eq_ignore_ascii_case(cmd)),
+        format!("equals {cmd:?}"),
+        t,
+    );
+    let got_sn = resolve(m, "xml.SN");
+    let sn_ok = got_sn
+        .as_deref()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .is_some_and(|s| sn.is_none_or(|want| want == s));
+    check(
+        "xml.SN",
+        sn_ok,
+        match sn {
+            Some(n) => format!("equals \"{n}\" (the query's SN)"),
+            None => "a number".into(),
+        },
+        got_sn,
+    );
+    let root = manscdp::Message::decode(&m.body).ok().map(|d| d.tree.name);
+    check(
+        "xml root",
+        root.as_deref() == Some("Response"),
+        "Response".into(),
+        root,
+    );
+    (misses, met)
 }
 
 fn err(e: impl std::fmt::Display) -> StepFail {
@@ -631,6 +850,103 @@ impl CaseRun<'_> {
             summary,
             text: decode_text(raw),
         });
+        if direction == "received" {
+            self.audit_received(raw);
+        }
+    }
+
+    /// Judge a message the DUT sent against the protocol rules, once: its
+    /// findings join the case's, and error-severity ones wait for the end
+    /// of the step to be charged to it.
+    fn audit_received(&mut self, raw: &[u8]) {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        raw.hash(&mut h);
+        if !self.audit.judged.insert(h.finish()) {
+            return;
+        }
+        let summary = match SipMessage::parse(raw) {
+            Ok(p) => candidate_summary(&p.message),
+            Err(_) => format!("{} bytes of non-SIP data", raw.len()),
+        };
+        for d in audit::audit(raw, self.ep.transport()) {
+            let f = d.to_finding();
+            if !self.findings.iter().any(|x| same_finding(x, &f)) {
+                self.findings.push(f);
+            }
+            if d.severity == Severity::Error {
+                self.audit.pending.push((summary.clone(), d, raw.to_vec()));
+            }
+        }
+    }
+
+    /// The findings on `raw` that explain one of `reasons`.
+    fn explaining(&self, raw: &[u8], reasons: &[PredicateMiss]) -> Vec<FindingOut> {
+        let mut out: Vec<FindingOut> = Vec::new();
+        for d in audit::audit(raw, self.ep.transport()) {
+            let f = d.to_finding();
+            if reasons.iter().any(|r| audit::explains(&f, &r.field))
+                && !out.iter().any(|x| same_finding(x, &f))
+            {
+                out.push(f);
+            }
+        }
+        out
+    }
+
+    /// Charge the step the error-severity findings on messages that arrived
+    /// during it, unless the step or the suite allows them. They join the
+    /// step's own failures; a step that passed fails on them.
+    fn judge_findings(&mut self, step: &Step, r: Result<(), StepFail>) -> Result<(), StepFail> {
+        let pending = std::mem::take(&mut self.audit.pending);
+        // A media session reports the SDP findings it judged itself.
+        let mut kept: Vec<FindingOut> = Vec::with_capacity(self.findings.len());
+        for f in std::mem::take(&mut self.findings) {
+            if !kept.iter().any(|k| same_finding(k, &f)) {
+                kept.push(f);
+            }
+        }
+        self.findings = kept;
+        let step_allows = step_allows_findings(&step.input);
+        let already: Vec<String> = match &r {
+            Err(f) => std::iter::once(f)
+                .chain(f.more.iter())
+                .map(|f| f.check.clone())
+                .collect(),
+            Ok(()) => Vec::new(),
+        };
+        let mut fails: Vec<StepFail> = Vec::new();
+        let mut seen: Vec<(String, String)> = Vec::new();
+        for (summary, d, raw) in pending {
+            if step_allows || audit::allowed(&self.suite.allow_findings, &d.code) {
+                continue;
+            }
+            let key = (d.code.clone(), d.message());
+            if seen.contains(&key) || already.iter().any(|c| c.ends_with(&d.code)) {
+                continue;
+            }
+            seen.push(key);
+            let mut f = StepFail::new(
+                &d.code,
+                format!("{summary}: {} [{}]", d.message(), d.clause),
+            );
+            if !d.expected.is_empty() {
+                f.expected = Some(d.expected.clone());
+                f.received = Some(d.actual.clone());
+            }
+            f.bytes = Some(raw);
+            fails.push(f);
+        }
+        match r {
+            Ok(()) => match StepFail::join(fails) {
+                Some(f) => Err(f),
+                None => Ok(()),
+            },
+            Err(mut f) => {
+                f.more.extend(fails);
+                Err(f)
+            }
+        }
     }
 
     async fn send_bytes(&mut self, to: Option<SocketAddr>, bytes: Vec<u8>) -> Result<(), StepFail> {
@@ -656,7 +972,7 @@ impl CaseRun<'_> {
                 self.vars.set("target_port", t.port().to_string());
             }
         }
-        match &step.input {
+        let r = match &step.input {
             StepInput::Send(s) => self.send(s).await,
             StepInput::Reply(r) => self.reply(r).await,
             StepInput::Expect(e) => self.expect(e).await,
@@ -678,7 +994,8 @@ impl CaseRun<'_> {
             StepInput::Hangup(h) => self.hangup(h).await,
             StepInput::SessionEvent(e) => self.session_event(e).await,
             StepInput::Stream(s) => self.stream(s).await,
-        }
+        };
+        self.judge_findings(step, r)
     }
 
     fn raw_bytes(&self, raw: &str) -> Result<Vec<u8>, StepFail> {
@@ -967,6 +1284,82 @@ impl CaseRun<'_> {
         Some(format!("{}|{}|{}", via.branch()?, cseq, m.summary()))
     }
 
+    /// What an `expect` waits for, in words: `MESSAGE request where
+    /// xml.CmdType equals "Catalog"`.
+    fn expect_what(&self, e: &ExpectInput) -> String {
+        let mut what = match (&e.request, e.response) {
+            (Some(m), _) => format!("{m} request"),
+            (_, Some(s)) => format!("{s} response"),
+            _ => "message".to_string(),
+        };
+        let when: Vec<String> = e
+            .when
+            .iter()
+            .map(|(p, mt)| format!("{p} {}", self.describe_matcher(mt)))
+            .collect();
+        if !when.is_empty() {
+            what.push_str(" where ");
+            what.push_str(&when.join(" and "));
+        }
+        what
+    }
+
+    /// Every condition of `e` that `m` does not meet, whether it is the
+    /// kind of message `e` waits for (method or status and `when`), and how
+    /// many of the conditions it met.
+    fn judge_candidate(
+        &self,
+        e: &ExpectInput,
+        m: &SipMessage,
+    ) -> Result<(Vec<PredicateMiss>, bool, usize), StepFail> {
+        let mut misses = Vec::new();
+        let mut met = 0;
+        let other = |m: &SipMessage| match m.method() {
+            Some(x) => format!("a {x} request"),
+            None => format!("a {} response", m.summary()),
+        };
+        match (&e.request, e.response) {
+            (Some(meth), _) => match m.method() {
+                Some(x) if x.eq_ignore_ascii_case(meth) => met += 1,
+                _ => misses.push(PredicateMiss {
+                    field: "method".into(),
+                    expected: meth.to_ascii_uppercase(),
+                    actual: m.method().map(str::to_string).unwrap_or_else(|| other(m)),
+                }),
+            },
+            (_, Some(code)) => match m.status() {
+                Some(s) if s == code => met += 1,
+                Some(s) => misses.push(PredicateMiss {
+                    field: "status".into(),
+                    expected: code.to_string(),
+                    actual: s.to_string(),
+                }),
+                None => misses.push(PredicateMiss {
+                    field: "status".into(),
+                    expected: code.to_string(),
+                    actual: other(m),
+                }),
+            },
+            _ => {}
+        }
+        for (p, mt) in &e.when {
+            let miss = self.eval_matcher(p, mt, resolve(m, p).as_deref(), Some(m))?;
+            if miss.is_empty() {
+                met += 1;
+            }
+            misses.extend(miss);
+        }
+        let kind_ok = misses.is_empty();
+        for (p, mt) in &e.matches {
+            let miss = self.eval_matcher(p, mt, resolve(m, p).as_deref(), Some(m))?;
+            if miss.is_empty() {
+                met += 1;
+            }
+            misses.extend(miss);
+        }
+        Ok((misses, kind_ok, met))
+    }
+
     async fn expect(&mut self, e: &ExpectInput) -> Result<(), StepFail> {
         let wait = e
             .timeout
@@ -978,21 +1371,40 @@ impl CaseRun<'_> {
         } else {
             self.deadline(wait)
         };
-        let what = match (&e.request, e.response) {
-            (Some(m), _) => format!("{m} request"),
-            (_, Some(s)) => format!("{s} response"),
-            _ => format!(
-                "message with {}",
-                e.when.keys().cloned().collect::<Vec<_>>().join(", ")
-            ),
-        };
+        let what = self.expect_what(e);
+        let mut watch = Watch::default();
         loop {
             let inc = match self.recv_routed(deadline, true).await {
                 Ok(Some(i)) => i,
                 Ok(None) if e.absent => return Ok(()),
                 Ok(None) => {
-                    let mut f = StepFail::new("timeout", format!("no {what} within {}", Dur(wait)))
-                        .exp(what.clone(), "nothing");
+                    let n = watch.len();
+                    let candidates = watch.finish();
+                    let mut f = match candidates.first() {
+                        None => StepFail::new(
+                            "timeout",
+                            format!("no {what} within {}: no message arrived", Dur(wait)),
+                        )
+                        .exp(what.clone(), "no message"),
+                        Some(c) => {
+                            let why = match (c.reasons.first(), &c.note) {
+                                (Some(r), _) => r.to_string(),
+                                (None, Some(n)) => n.clone(),
+                                (None, None) => String::new(),
+                            };
+                            StepFail::new(
+                                "timeout",
+                                format!(
+                                    "no {what} within {}: {n} other message{} arrived; the closest, {}, {why}",
+                                    Dur(wait),
+                                    if n == 1 { "" } else { "s" },
+                                    c.summary,
+                                ),
+                            )
+                            .exp(what.clone(), c.summary.clone())
+                        }
+                    };
+                    f.candidates = candidates;
                     // Bytes that arrived but never made a whole message (a
                     // stream whose Content-Length overstates the body).
                     let local = self.ep.local_addr();
@@ -1018,13 +1430,11 @@ impl CaseRun<'_> {
                     }
                     return Err(f);
                 }
-                Err(er) if e.absent => {
-                    let _ = er;
-                    return Ok(());
-                }
+                Err(_) if e.absent => return Ok(()),
                 Err(er) => return Err(StepFail::new("transport", format!("{er:#}"))),
             };
             self.log("received", inc.from, &inc.raw);
+            let at_ms = self.t0.elapsed().as_millis() as u64;
             let parsed = match SipMessage::parse(&inc.raw) {
                 Ok(p) => p,
                 Err(pe) => {
@@ -1037,17 +1447,32 @@ impl CaseRun<'_> {
                         format!("{} bytes of non-SIP data", inc.raw.len()),
                     );
                     f.bytes = Some(inc.raw.clone());
+                    f.candidates = watch.finish();
                     return Err(f);
                 }
             };
             let m = parsed.message;
+            let (reasons, kind_ok, met) = self.judge_candidate(e, &m)?;
+            let mut cand = Candidate {
+                summary: candidate_summary(&m),
+                at_ms,
+                closest: false,
+                note: None,
+                findings: self.explaining(&inc.raw, &reasons),
+                reasons,
+            };
             if let Some(k) = Self::transaction_key(&m) {
                 if !self.seen.insert(k) {
-                    continue; // retransmission of something already handled
+                    // A retransmission of something already handled.
+                    cand.note = Some("retransmission of a message already handled".into());
+                    watch.add(met, cand);
+                    continue;
                 }
             }
             if m.status().is_some_and(|s| s < 200) && e.response.is_none_or(|r| r >= 200) {
-                continue; // provisional
+                cand.note = Some("provisional response".into());
+                watch.add(met, cand);
+                continue;
             }
             if m.status().is_some() {
                 // A response to an earlier request (a late retransmission) is not this one's.
@@ -1055,50 +1480,59 @@ impl CaseRun<'_> {
                     .last_sent_request
                     .as_ref()
                     .and_then(|r| r.cseq().map(|c| c.seq));
-                if sent.is_some() && m.cseq().map(|c| c.seq) != sent {
+                let got = m.cseq().map(|c| c.seq);
+                if sent.is_some() && got != sent {
+                    cand.note = Some(format!(
+                        "answers an earlier request (CSeq {}, the last sent is {})",
+                        got.map(|g| g.to_string()).unwrap_or("absent".into()),
+                        sent.unwrap_or_default()
+                    ));
+                    watch.add(met, cand);
                     continue;
                 }
             }
-            let kind_ok = match (&e.request, e.response) {
-                (Some(meth), _) => m.method().is_some_and(|x| x.eq_ignore_ascii_case(meth)),
-                (_, Some(code)) => m.status() == Some(code),
-                _ => true,
-            } && e.when.iter().all(|(p, mt)| {
-                self.check_matcher(p, mt, resolve(&m, p).as_deref(), Some(&m))
-                    .is_ok()
-            });
-            if !kind_ok && self.background(&m, inc.from).await? {
-                continue;
+            if !kind_ok {
+                if let Some(rule) = self.background_rule(&m, inc.from).await? {
+                    cand.note = Some(rule);
+                    watch.add(met, cand);
+                    continue;
+                }
             }
             if e.absent {
                 if kind_ok {
-                    return Err(StepFail::new(
+                    let mut f = StepFail::new(
                         "absent",
-                        format!("expected no {what}, but one arrived"),
+                        format!("{} arrived, and the step expects no {what}", m.summary()),
                     )
-                    .exp(format!("no {what}"), m.summary()));
+                    .exp(format!("no {what}"), m.summary());
+                    watch.add(usize::MAX, cand);
+                    f.candidates = watch.finish();
+                    return Err(f);
                 }
+                watch.add(met, cand);
                 continue;
             }
             if !kind_ok {
-                return Err(StepFail::new(
+                let missed: Vec<String> = cand
+                    .reasons
+                    .iter()
+                    .take_while(|r| {
+                        r.field == "method" || r.field == "status" || e.when.contains_key(&r.field)
+                    })
+                    .map(|r| r.to_string())
+                    .collect();
+                let mut f = StepFail::new(
                     "message",
-                    format!("expected {what}, received {}", m.summary()),
+                    format!(
+                        "{} is not the {what} the step waits for: {}",
+                        m.summary(),
+                        missed.join("; ")
+                    ),
                 )
-                .exp(what.clone(), m.summary()));
-            }
-            if !parsed.findings.is_empty() && !e.allow_findings {
-                let f0 = &parsed.findings[0];
-                let mut f = StepFail::new(f0.code, format!("{} ({})", f0.message, f0.clause));
-                f.bytes = Some(inc.raw.clone());
+                .exp(what.clone(), m.summary());
+                watch.add(met, cand);
+                f.candidates = watch.finish();
                 return Err(f);
-            }
-            for f in &parsed.findings {
-                self.findings.push(FindingOut {
-                    code: f.code.into(),
-                    message: f.message.clone(),
-                    clause: f.clause.into(),
-                });
             }
             if m.is_request() {
                 self.last_request = Some((m.clone(), inc.from));
@@ -1114,6 +1548,8 @@ impl CaseRun<'_> {
                 self.last_challenge_received =
                     m.headers.get(h).and_then(|v| Challenge::parse(v).ok());
             }
+            // Every check of the step is judged, so one failure does not
+            // hide the others.
             let mut fails = Vec::new();
             if let Some(a) = &e.after {
                 let el = inc.at.saturating_duration_since(self.last_step_end);
@@ -1124,21 +1560,40 @@ impl CaseRun<'_> {
                         fails.push(
                             StepFail::new(
                                 "after.min",
-                                format!("{} arrived too early", m.summary()),
+                                format!(
+                                    "{} arrived {shown} after the previous step, earlier than the {min} the step allows",
+                                    m.summary()
+                                ),
                             )
                             .exp(
                                 format!("at least {min} after the previous step"),
                                 shown.clone(),
                             ),
                         );
+                        cand.reasons.push(PredicateMiss {
+                            field: "after.min".into(),
+                            expected: format!("at least {min}"),
+                            actual: shown.clone(),
+                        });
                     }
                 }
                 if let Some(max) = a.max {
                     if protocol > max.0 {
                         fails.push(
-                            StepFail::new("after.max", format!("{} arrived too late", m.summary()))
-                                .exp(format!("at most {max} after the previous step"), shown),
+                            StepFail::new(
+                                "after.max",
+                                format!(
+                                    "{} arrived {shown} after the previous step, later than the {max} the step allows",
+                                    m.summary()
+                                ),
+                            )
+                            .exp(format!("at most {max} after the previous step"), shown.clone()),
                         );
+                        cand.reasons.push(PredicateMiss {
+                            field: "after.max".into(),
+                            expected: format!("at most {max}"),
+                            actual: shown,
+                        });
                     }
                 }
             }
@@ -1150,47 +1605,98 @@ impl CaseRun<'_> {
             }
             for c in &e.check {
                 if let Err(f) = self.check(c, &m) {
+                    cand.reasons.push(PredicateMiss {
+                        field: format!("check {}", f.check),
+                        expected: f.expected.clone().unwrap_or_else(|| "to pass".into()),
+                        actual: f.received.clone().unwrap_or_else(|| f.message.clone()),
+                    });
                     fails.push(f);
                 }
-            }
-            if let Some(first) = fails.into_iter().next() {
-                // Report the first; the message log holds the whole message.
-                return Err(first);
             }
             for (name, path) in &e.capture {
                 match resolve(&m, path) {
                     Some(v) => self.vars.set(name, v),
-                    None => {
-                        return Err(StepFail::new(
+                    None => fails.push(
+                        StepFail::new(
                             "capture",
                             format!("cannot capture {name}: {} has no {path}", m.summary()),
-                        ))
-                    }
+                        )
+                        .exp(format!("a value at {path}"), "absent"),
+                    ),
                 }
             }
+            let fails_any = !fails.is_empty();
+            if let Some(mut first) = StepFail::join(fails) {
+                cand.findings = self.explaining(&inc.raw, &cand.reasons);
+                watch.add(usize::MAX, cand);
+                first.candidates = watch.finish();
+                return Err(first);
+            }
+            debug_assert!(!fails_any);
             return Ok(());
         }
     }
 
     /// Handle `m` by the suite's background rules; `true` when one applied.
     async fn background(&mut self, m: &SipMessage, from: SocketAddr) -> Result<bool, StepFail> {
+        Ok(self.background_rule(m, from).await?.is_some())
+    }
+
+    /// Handle `m` by the suite's background rules; how, when one applied.
+    async fn background_rule(
+        &mut self,
+        m: &SipMessage,
+        from: SocketAddr,
+    ) -> Result<Option<String>, StepFail> {
         let Some(method) = m.method() else {
-            return Ok(false);
+            return Ok(None);
         };
-        let rule = self.suite.background.iter().find(|b| {
-            b.request.eq_ignore_ascii_case(method)
-                && b.when.iter().all(|(p, mt)| {
-                    self.check_matcher(p, mt, resolve(m, p).as_deref(), Some(m))
-                        .is_ok()
-                })
-        });
-        let Some(rule) = rule.cloned() else {
-            return Ok(false);
+        let mut picked = None;
+        for (i, b) in self.suite.background.iter().enumerate() {
+            if !b.request.eq_ignore_ascii_case(method) {
+                continue;
+            }
+            let mut ok = true;
+            for (p, mt) in &b.when {
+                if !self
+                    .eval_matcher(p, mt, resolve(m, p).as_deref(), Some(m))?
+                    .is_empty()
+                {
+                    ok = false;
+                    break;
+                }
+            }
+            if ok {
+                picked = Some(i);
+                break;
+            }
+        }
+        let Some(i) = picked else {
+            return Ok(None);
+        };
+        let rule = self.suite.background[i].clone();
+        let when: Vec<String> = rule
+            .when
+            .iter()
+            .map(|(p, mt)| format!("{p} {}", self.describe_matcher(mt)))
+            .collect();
+        let shown = if when.is_empty() {
+            rule.request.clone()
+        } else {
+            format!("{} where {}", rule.request, when.join(" and "))
         };
         if let Some(code) = rule.reply {
             self.answer(m, from, code).await?;
+            Ok(Some(format!(
+                "answered {code} by background rule {} ({shown})",
+                i + 1
+            )))
+        } else {
+            Ok(Some(format!(
+                "taken by background rule {} ({shown})",
+                i + 1
+            )))
         }
-        Ok(true)
     }
 
     /// A plain response to `req` with `code`.
@@ -1232,6 +1738,11 @@ impl CaseRun<'_> {
         let mut sum_num: Option<u64> = None;
         let mut seen_items = std::collections::BTreeSet::new();
         let mut findings: Vec<String> = Vec::new();
+        let mut watch = Watch::default();
+        let what = format!(
+            "{cmd} Response MESSAGE{}",
+            sn.map(|n| format!(" with SN {n}")).unwrap_or_default()
+        );
         loop {
             if let Some(total) = sum_num {
                 if seen_items.len() as u64 >= total {
@@ -1250,21 +1761,39 @@ impl CaseRun<'_> {
                     break;
                 }
                 Ok(None) => {
-                    return Err(StepFail::new(
-                        "collect",
-                        format!(
-                            "the {cmd} answer stopped at {} of {} items",
-                            seen_items.len(),
-                            sum_num.map(|n| n.to_string()).unwrap_or("?".into())
-                        ),
-                    )
-                    .exp(
-                        format!(
-                            "SumNum = {} items",
-                            sum_num.map(|n| n.to_string()).unwrap_or("?".into())
-                        ),
-                        format!("{} items in {} messages", seen_items.len(), parts.len()),
-                    ))
+                    let mut f = if parts.is_empty() {
+                        StepFail::new(
+                            "timeout",
+                            format!(
+                                "no {what} within {}: {}",
+                                Dur(wait),
+                                match watch.len() {
+                                    0 => "no message arrived".to_string(),
+                                    1 => "1 other message arrived".to_string(),
+                                    n => format!("{n} other messages arrived"),
+                                }
+                            ),
+                        )
+                        .exp(what.clone(), "no such message")
+                    } else {
+                        StepFail::new(
+                            "collect",
+                            format!(
+                                "the {cmd} answer stopped at {} of {} items",
+                                seen_items.len(),
+                                sum_num.map(|n| n.to_string()).unwrap_or("?".into())
+                            ),
+                        )
+                        .exp(
+                            format!(
+                                "SumNum = {} items",
+                                sum_num.map(|n| n.to_string()).unwrap_or("?".into())
+                            ),
+                            format!("{} items in {} messages", seen_items.len(), parts.len()),
+                        )
+                    };
+                    f.candidates = watch.finish();
+                    return Err(f);
                 }
                 Err(er) => return Err(StepFail::new("transport", format!("{er:#}"))),
             };
@@ -1280,29 +1809,46 @@ impl CaseRun<'_> {
                     return Err(f);
                 }
             };
+            let (reasons, met) = collect_misses(&m, &cmd, sn);
+            let mut cand = Candidate {
+                summary: candidate_summary(&m),
+                at_ms: self.t0.elapsed().as_millis() as u64,
+                closest: false,
+                note: None,
+                findings: self.explaining(&inc.raw, &reasons),
+                reasons,
+            };
             if let Some(k) = Self::transaction_key(&m) {
                 if !self.seen.insert(k) {
+                    cand.note = Some("retransmission of a message already handled".into());
+                    watch.add(met, cand);
                     continue;
                 }
             }
-            let picked = m.method() == Some("MESSAGE")
-                && resolve(&m, "xml.CmdType").is_some_and(|t| t.eq_ignore_ascii_case(&cmd))
-                && resolve(&m, "xml.SN")
-                    .and_then(|s| s.parse::<u64>().ok())
-                    .is_some_and(|s| sn.is_none_or(|want| want == s))
-                && m.body.windows(10).any(|w| w == b"<Response>");
-            if !picked {
-                if m.status().is_some() || self.background(&m, inc.from).await? {
+            if !cand.reasons.is_empty() {
+                if m.status().is_some() {
+                    cand.note = Some("a response, not an answer MESSAGE".into());
+                    watch.add(met, cand);
                     continue;
                 }
-                return Err(StepFail::new(
+                if let Some(rule) = self.background_rule(&m, inc.from).await? {
+                    cand.note = Some(rule);
+                    watch.add(met, cand);
+                    continue;
+                }
+                let missed: Vec<String> = cand.reasons.iter().map(|r| r.to_string()).collect();
+                let mut f = StepFail::new(
                     "message",
                     format!(
-                        "expected a {cmd} Response MESSAGE, received {}",
-                        m.summary()
+                        "{} is not the {what} the step collects: {}",
+                        m.summary(),
+                        missed.join("; ")
                     ),
                 )
-                .exp(format!("{cmd} Response"), m.summary()));
+                .exp(what.clone(), m.summary());
+                watch.add(met, cand);
+                f.candidates = watch.finish();
+                return Err(f);
             }
             self.answer(&m, inc.from, c.reply.unwrap_or(200)).await?;
             let d = manscdp::Message::decode(&m.body).map_err(|e| {
@@ -1367,11 +1913,17 @@ impl CaseRun<'_> {
                 clause:
                     "GB/T 28181 §目录检索: multi-message answers carry SumNum and DeviceList Num"
                         .into(),
+                severity: Severity::Error,
             });
         }
-        if !findings.is_empty() && !c.allow_findings {
-            return Err(StepFail::new("collect", findings[0].clone())
-                .exp("consistent SumNum / Num / items", findings.join("; ")));
+        let mut fails = Vec::new();
+        if !c.allow_findings {
+            for f in &findings {
+                fails.push(
+                    StepFail::new("collect", f.clone())
+                        .exp("consistent SumNum / Num / items", f.clone()),
+                );
+            }
         }
         // Checks on the whole answer.
         let all_items: Vec<&manscdp::Element> =
@@ -1380,7 +1932,9 @@ impl CaseRun<'_> {
             if let Some(field) = path.strip_prefix("item[*].") {
                 for (i, it) in all_items.iter().enumerate() {
                     let shown = format!("item[{i}].{field}");
-                    self.check_matcher(&shown, mt, it.get(field), None)?;
+                    if let Err(f) = self.check_matcher(&shown, mt, it.get(field), None) {
+                        fails.push(f);
+                    }
                 }
                 continue;
             }
@@ -1394,82 +1948,155 @@ impl CaseRun<'_> {
                     all_items.get(idx)?.get(field).map(str::to_string)
                 }),
             };
-            self.check_matcher(path, mt, v.as_deref(), None)?;
+            if let Err(f) = self.check_matcher(path, mt, v.as_deref(), None) {
+                fails.push(f);
+            }
         }
         self.vars
             .set("collected_items", seen_items.len().to_string());
-        Ok(())
+        match StepFail::join(fails) {
+            Some(f) => Err(f),
+            None => Ok(()),
+        }
     }
 
-    /// Check value `v` of field `path` against `m`; `msg` is the message
-    /// the value came from (for `equals_field`).
-    fn check_matcher(
+    /// A suite string with its variables expanded, or as written when one
+    /// cannot be (for descriptions only).
+    fn shown(&self, s: &str) -> String {
+        self.vars.expand(s).unwrap_or_else(|_| s.to_string())
+    }
+
+    /// What a matcher asks for, in words: `equals "Catalog"`, `>= 1 and <= 9`.
+    fn describe_matcher(&self, m: &MatcherInput) -> String {
+        let parts = self.matcher_conditions(m);
+        if parts.is_empty() {
+            "(any value)".into()
+        } else {
+            parts.join(" and ")
+        }
+    }
+
+    fn matcher_conditions(&self, m: &MatcherInput) -> Vec<String> {
+        let mut v = Vec::new();
+        if let Some(p) = m.present {
+            v.push(if p { "present" } else { "absent" }.to_string());
+        }
+        if let Some(x) = &m.equals {
+            v.push(format!("equals {:?}", self.shown(x)));
+        }
+        if let Some(x) = &m.not_equals {
+            v.push(format!("not equals {:?}", self.shown(x)));
+        }
+        if let Some(x) = &m.equals_ignore_case {
+            v.push(format!("equals {:?} (any case)", self.shown(x)));
+        }
+        if let Some(x) = &m.contains {
+            v.push(format!("contains {:?}", self.shown(x)));
+        }
+        if let Some(x) = &m.not_contains {
+            v.push(format!("not contains {:?}", self.shown(x)));
+        }
+        if let Some(x) = &m.equals_field {
+            v.push(format!("equals field {x}"));
+        }
+        if let Some(x) = &m.greater_than {
+            v.push(format!("> {}", self.shown(x)));
+        }
+        if let Some(x) = &m.less_than {
+            v.push(format!("< {}", self.shown(x)));
+        }
+        if let Some(x) = &m.regex {
+            v.push(format!("matches /{}/", self.shown(x)));
+        }
+        if let Some(x) = m.min {
+            v.push(format!(">= {x}"));
+        }
+        if let Some(x) = m.max {
+            v.push(format!("<= {x}"));
+        }
+        if let Some(set) = &m.one_of {
+            let set: Vec<String> = set.iter().map(|s| self.shown(s)).collect();
+            v.push(format!("one of {set:?}"));
+        }
+        if let Some(kind) = m.gb_id {
+            v.push(
+                match kind {
+                    GbIdKind::Any => "a 20-digit GB/T 28181 code",
+                    GbIdKind::Device => "a 20-digit GB/T 28181 device code (type 111-199)",
+                    GbIdKind::Platform => "a 20-digit GB/T 28181 platform code (type 200-299)",
+                }
+                .to_string(),
+            );
+        }
+        v
+    }
+
+    /// Every condition of matcher `m` that value `v` of field `path` does
+    /// not meet, each with what it asked for and what was there; `msg` is
+    /// the message the value came from (for `equals_field`). An error is a
+    /// fault of the suite (an unknown variable, a bad regex).
+    fn eval_matcher(
         &self,
         path: &str,
         m: &MatcherInput,
         v: Option<&str>,
         msg: Option<&SipMessage>,
-    ) -> Result<(), StepFail> {
+    ) -> Result<Vec<PredicateMiss>, StepFail> {
         let shown = v
             .map(|s| format!("{s:?}"))
             .unwrap_or_else(|| "absent".into());
-        let fail = |what: String| {
-            StepFail::new(&format!("match {path}"), format!("{path} is {shown}"))
-                .exp(what, shown.clone())
+        let mut out = Vec::new();
+        let mut miss = |expected: String| {
+            out.push(PredicateMiss {
+                field: path.to_string(),
+                expected,
+                actual: shown.clone(),
+            })
         };
         if let Some(p) = m.present {
             if p != v.is_some() {
-                return Err(fail(if p { "present".into() } else { "absent".into() }));
+                miss(if p { "present".into() } else { "absent".into() });
             }
         }
-        let needs_value = m.equals.is_some()
-            || m.not_equals.is_some()
-            || m.equals_ignore_case.is_some()
-            || m.contains.is_some()
-            || m.not_contains.is_some()
-            || m.greater_than.is_some()
-            || m.less_than.is_some()
-            || m.equals_field.is_some()
-            || m.regex.is_some()
-            || m.min.is_some()
-            || m.max.is_some()
-            || m.one_of.is_some()
-            || m.gb_id.is_some();
         let Some(v) = v else {
-            return if needs_value {
-                Err(fail("a value".into()))
-            } else {
-                Ok(())
-            };
+            // Every condition on the value fails on an absent field: name
+            // them all at once.
+            let mut value_only = m.clone();
+            value_only.present = None;
+            let conds = self.matcher_conditions(&value_only);
+            if !conds.is_empty() {
+                miss(conds.join(" and "));
+            }
+            return Ok(out);
         };
         if let Some(x) = &m.equals {
             let x = self.x(x)?;
             if v != x {
-                return Err(fail(format!("{x:?}")));
+                miss(format!("equals {x:?}"));
             }
         }
         if let Some(x) = &m.not_equals {
             let x = self.x(x)?;
             if v == x {
-                return Err(fail(format!("anything but {x:?}")));
+                miss(format!("not equals {x:?}"));
             }
         }
         if let Some(x) = &m.equals_ignore_case {
             let x = self.x(x)?;
             if !v.eq_ignore_ascii_case(&x) {
-                return Err(fail(format!("{x:?} (any case)")));
+                miss(format!("equals {x:?} (any case)"));
             }
         }
         if let Some(x) = &m.contains {
             let x = self.x(x)?;
             if !v.contains(&x) {
-                return Err(fail(format!("containing {x:?}")));
+                miss(format!("contains {x:?}"));
             }
         }
         if let Some(x) = &m.not_contains {
             let x = self.x(x)?;
             if v.contains(&x) {
-                return Err(fail(format!("not containing {x:?}")));
+                miss(format!("not contains {x:?}"));
             }
         }
         if let Some(other) = &m.equals_field {
@@ -1479,7 +2106,7 @@ impl CaseRun<'_> {
                 let shown_other = want
                     .map(|w| format!("{w:?}"))
                     .unwrap_or_else(|| "absent".into());
-                return Err(fail(format!("equal to {other} ({shown_other})")));
+                miss(format!("equals field {other} ({shown_other})"));
             }
         }
         for (bound, greater) in [(&m.greater_than, true), (&m.less_than, false)] {
@@ -1489,46 +2116,45 @@ impl CaseRun<'_> {
                 .trim()
                 .parse()
                 .map_err(|_| err(format!("{path}: bound {b:?} is not a number")))?;
-            let n: f64 = v.trim().parse().map_err(|_| fail("a number".into()))?;
-            if greater && n <= limit {
-                return Err(fail(format!("> {limit}")));
-            }
-            if !greater && n >= limit {
-                return Err(fail(format!("< {limit}")));
+            let op = if greater { ">" } else { "<" };
+            match v.trim().parse::<f64>() {
+                Err(_) => miss(format!("a number {op} {limit}")),
+                Ok(n) if greater && n <= limit => miss(format!("> {limit}")),
+                Ok(n) if !greater && n >= limit => miss(format!("< {limit}")),
+                Ok(_) => {}
             }
         }
         if let Some(r) = &m.regex {
             let r = self.x(r)?;
             let re = regex::Regex::new(&r).map_err(err)?;
             if !re.is_match(v) {
-                return Err(fail(format!("matching /{r}/")));
+                miss(format!("matches /{r}/"));
             }
         }
         if m.min.is_some() || m.max.is_some() {
-            let n: f64 = v.trim().parse().map_err(|_| fail("a number".into()))?;
-            if let Some(min) = m.min {
-                if n < min {
-                    return Err(fail(format!(">= {min}")));
-                }
-            }
-            if let Some(max) = m.max {
-                if n > max {
-                    return Err(fail(format!("<= {max}")));
+            match v.trim().parse::<f64>() {
+                Err(_) => miss("a number".into()),
+                Ok(n) => {
+                    if let Some(min) = m.min {
+                        if n < min {
+                            miss(format!(">= {min}"));
+                        }
+                    }
+                    if let Some(max) = m.max {
+                        if n > max {
+                            miss(format!("<= {max}"));
+                        }
+                    }
                 }
             }
         }
         if let Some(set) = &m.one_of {
             let set: Vec<String> = set.iter().map(|s| self.x(s)).collect::<Result<_, _>>()?;
             if !set.iter().any(|s| s == v) {
-                return Err(fail(format!("one of {set:?}")));
+                miss(format!("one of {set:?}"));
             }
         }
         if let Some(kind) = m.gb_id {
-            let want = match kind {
-                GbIdKind::Any => "a 20-digit GB/T 28181 code",
-                GbIdKind::Device => "a 20-digit GB/T 28181 device code (type 111-199)",
-                GbIdKind::Platform => "a 20-digit GB/T 28181 platform code (type 200-299)",
-            };
             let ok = match GbId::parse(v) {
                 Err(_) => false,
                 Ok(id) => match kind {
@@ -1538,10 +2164,29 @@ impl CaseRun<'_> {
                 },
             };
             if !ok {
-                return Err(fail(want.into()));
+                let mut only = MatcherInput::default();
+                only.gb_id = Some(kind);
+                miss(self.describe_matcher(&only));
             }
         }
-        Ok(())
+        Ok(out)
+    }
+
+    /// Check value `v` of field `path` against `m`; `msg` is the message
+    /// the value came from (for `equals_field`, and to say where a value
+    /// is absent). The failure names every condition that did not hold.
+    fn check_matcher(
+        &self,
+        path: &str,
+        m: &MatcherInput,
+        v: Option<&str>,
+        msg: Option<&SipMessage>,
+    ) -> Result<(), StepFail> {
+        let misses = self.eval_matcher(path, m, v, msg)?;
+        if misses.is_empty() {
+            return Ok(());
+        }
+        Err(matcher_fail(path, &misses, v, msg))
     }
 
     fn check(&mut self, c: &CheckInput, m: &SipMessage) -> Result<(), StepFail> {
@@ -1590,6 +2235,7 @@ impl CaseRun<'_> {
                         code: "gb.digest-algorithm-omitted".into(),
                         message: "Authorization omits algorithm= (MD5 assumed)".into(),
                         clause: "GB/T 28181 §注册 examples always carry algorithm=MD5".into(),
+                        severity: Severity::Warning,
                     });
                 }
                 Ok(())
@@ -1610,12 +2256,11 @@ impl CaseRun<'_> {
                             )
                             .exp(manscdp::CONTENT_TYPE, ct));
                         }
-                        for f in fs {
-                            self.findings.push(FindingOut {
-                                code: f.code.as_str().into(),
-                                message: f.message,
-                                clause: f.clause.into(),
-                            });
+                        for f in &fs {
+                            let out = audit::Deviation::from(f).to_finding();
+                            if !self.findings.iter().any(|x| same_finding(x, &out)) {
+                                self.findings.push(out);
+                            }
                         }
                     }
                 }
@@ -1636,10 +2281,12 @@ impl CaseRun<'_> {
                     }
                 }
                 let limit = if mc.strict {
-                    Severity::Warning
+                    manscdp::Severity::Warning
                 } else {
-                    Severity::Error
+                    manscdp::Severity::Error
                 };
+                // Every finding over the limit fails the check, each named.
+                let mut fails = Vec::new();
                 for f in &d.findings {
                     if f.severity >= limit {
                         let mut sf = StepFail::new(
@@ -1653,15 +2300,18 @@ impl CaseRun<'_> {
                             ),
                         );
                         sf.bytes = Some(m.body.clone());
-                        return Err(sf);
+                        fails.push(sf);
+                        continue;
                     }
-                    self.findings.push(FindingOut {
-                        code: f.code.as_str().into(),
-                        message: format!("{}: {}", f.path, f.message),
-                        clause: f.clause.into(),
-                    });
+                    let out = audit::Deviation::from(f).to_finding();
+                    if !self.findings.iter().any(|x| same_finding(x, &out)) {
+                        self.findings.push(out);
+                    }
                 }
-                Ok(())
+                match StepFail::join(fails) {
+                    Some(f) => Err(f),
+                    None => Ok(()),
+                }
             }
             CheckInput::Ptzcmd(pc) => {
                 let field = pc.field.clone().unwrap_or_else(|| "xml.PTZCmd".into());
@@ -1690,6 +2340,7 @@ impl CaseRun<'_> {
                         code: f.code.into(),
                         message: f.message,
                         clause: f.clause.into(),
+                        severity: Severity::Warning,
                     });
                 }
                 if let Some(skew) = g.max_skew {

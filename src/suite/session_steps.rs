@@ -164,6 +164,13 @@ fn finding_fail(f: &Finding) -> StepFail {
     )
 }
 
+fn stream_severity(s: StreamSeverity) -> crate::report::Severity {
+    match s {
+        StreamSeverity::Error => crate::report::Severity::Error,
+        _ => crate::report::Severity::Warning,
+    }
+}
+
 fn reason_name(r: &EndReason) -> String {
     match r {
         EndReason::ByeReceived => "bye_received".into(),
@@ -281,6 +288,7 @@ impl CaseRun<'_> {
                     code: format!("session.{}", f.code),
                     message: f.message.clone(),
                     clause: f.clause.into(),
+                    severity: f.severity,
                 });
             }
             for t in out {
@@ -462,6 +470,7 @@ impl CaseRun<'_> {
                     code: "camcert.media".into(),
                     message: e,
                     clause: String::new(),
+                    severity: crate::report::Severity::Warning,
                 });
             }
         }
@@ -956,6 +965,7 @@ impl CaseRun<'_> {
                 code: "camcert.media".into(),
                 message: e.clone(),
                 clause: String::new(),
+                severity: crate::report::Severity::Warning,
             });
         }
         if let Some(rx) = &report.received {
@@ -964,6 +974,7 @@ impl CaseRun<'_> {
                     code: f.code.as_str().into(),
                     message: format!("{} (×{})", f.message, f.count),
                     clause: "GB/T 28181 附录C; RFC 3550".into(),
+                    severity: stream_severity(f.severity),
                 });
             }
             if let Some(f) = rx.validation.findings.iter().find(|f| {
@@ -982,6 +993,7 @@ impl CaseRun<'_> {
                     code: format!("audio.{}", f.code.as_str()),
                     message: format!("{} (×{})", f.message, f.count),
                     clause: "RFC 3551 §4.5.14; RFC 3550".into(),
+                    severity: stream_severity(f.severity),
                 });
             }
             if let Some(f) = a.check.findings.iter().find(|f| {
