@@ -144,6 +144,13 @@ faults! {
     stream_stall = "stream-stall",
     /// Neither answer nor obey a BYE: keep streaming.
     ignore_bye = "ignore-bye",
+    // --- SIP header rules ---
+    /// Over TCP, name UDP in the top Via of every request.
+    via_udp_on_tcp = "via-udp-on-tcp",
+    /// Answer MESSAGE requests with final responses whose To has no tag.
+    no_to_tag = "no-to-tag",
+    /// Send MESSAGE requests outside a dialog with no From tag.
+    no_from_tag = "no-from-tag",
 }
 
 /// How a reference camera is set up. [`DeviceConfig::new`] gives a
