@@ -88,17 +88,16 @@ pub fn failure_text(f: &Failure) -> String {
     if !others.is_empty() {
         let _ = writeln!(s, "        also arrived:");
         for c in others.iter().take(MAX_OTHERS) {
-            let why = if c.reasons.is_empty() {
-                note(c)
-                    .trim_start_matches(" (")
-                    .trim_end_matches(')')
-                    .to_string()
-            } else {
-                c.reasons
-                    .iter()
-                    .map(|r| r.to_string())
-                    .collect::<Vec<_>>()
-                    .join("; ")
+            let reasons = c
+                .reasons
+                .iter()
+                .map(|r| r.to_string())
+                .collect::<Vec<_>>()
+                .join("; ");
+            let why = match (&c.note, reasons.is_empty()) {
+                (Some(n), true) => n.clone(),
+                (Some(n), false) => format!("{n}; {reasons}"),
+                (None, _) => reasons,
             };
             let _ = writeln!(s, "          {}: {why}", c.summary);
         }

@@ -1524,7 +1524,7 @@ impl CaseRun<'_> {
                 let mut f = StepFail::new(
                     "message",
                     format!(
-                        "{} is not the {what} the step waits for: {}",
+                        "{} arrived instead of the {what}: {}",
                         m.summary(),
                         missed.join("; ")
                     ),
@@ -1840,7 +1840,7 @@ impl CaseRun<'_> {
                 let mut f = StepFail::new(
                     "message",
                     format!(
-                        "{} is not the {what} the step collects: {}",
+                        "{} arrived instead of the {what}: {}",
                         m.summary(),
                         missed.join("; ")
                     ),
