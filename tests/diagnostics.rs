@@ -87,10 +87,13 @@ fn normalise(s: &str) -> String {
     }
     // A retransmission-only wait sees as many copies as the timers sent.
     let mut out: Vec<&str> = Vec::new();
-    for l in s
+    // The bytes are cut at a length, so where they end depends on the
+    // ports: keep their first line.
+    let lines = s
         .lines()
         .filter(|l| !l.trim_start().starts_with("... and "))
-    {
+        .filter(|l| !l.starts_with("                  "));
+    for l in lines {
         if out.last() != Some(&l) {
             out.push(l);
         }
