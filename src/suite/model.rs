@@ -609,7 +609,9 @@ pub struct ExpectInput {
     /// Pass when no such message arrives before the timeout.
     #[serde(default)]
     pub absent: bool,
-    /// Accept a message that breaks SIP framing rules (they fail the step otherwise).
+    /// Accept the protocol findings on every message that arrives during
+    /// the step, such as a message that breaks SIP framing rules (an
+    /// error-severity finding fails the step otherwise).
     #[serde(default)]
     pub allow_findings: bool,
 }
