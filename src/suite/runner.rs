@@ -162,6 +162,7 @@ enum Peer {
 }
 
 /// A step that did not hold.
+#[derive(Debug)]
 struct StepFail {
     check: String,
     message: String,
@@ -824,6 +825,226 @@ fn collect_misses(m: &SipMessage, cmd: &str, sn: Option<u64>) -> (Vec<PredicateM
     (misses, met)
 }
 
+/// A suite string with its variables expanded; a bad variable is the
+/// suite's fault.
+fn expand(vars: &Vars, s: &str) -> Result<String, StepFail> {
+    vars.expand(s).map_err(err)
+}
+/// A suite string with its variables expanded, or as written when one
+/// cannot be (for descriptions only).
+fn shown(vars: &Vars, s: &str) -> String {
+    vars.expand(s).unwrap_or_else(|_| s.to_string())
+}
+
+/// What a matcher asks for, in words: `equals "Catalog"`, `>= 1 and <= 9`.
+fn describe_matcher(vars: &Vars, m: &MatcherInput) -> String {
+    let parts = matcher_conditions(vars, m);
+    if parts.is_empty() {
+        "(any value)".into()
+    } else {
+        parts.join(" and ")
+    }
+}
+
+fn matcher_conditions(vars: &Vars, m: &MatcherInput) -> Vec<String> {
+    let mut v = Vec::new();
+    if let Some(p) = m.present {
+        v.push(if p { "present" } else { "absent" }.to_string());
+    }
+    if let Some(x) = &m.equals {
+        v.push(format!("equals {:?}", shown(vars, x)));
+    }
+    if let Some(x) = &m.not_equals {
+        v.push(format!("not equals {:?}", shown(vars, x)));
+    }
+    if let Some(x) = &m.equals_ignore_case {
+        v.push(format!("equals {:?} (any case)", shown(vars, x)));
+    }
+    if let Some(x) = &m.contains {
+        v.push(format!("contains {:?}", shown(vars, x)));
+    }
+    if let Some(x) = &m.not_contains {
+        v.push(format!("not contains {:?}", shown(vars, x)));
+    }
+    if let Some(x) = &m.equals_field {
+        v.push(format!("equals field {x}"));
+    }
+    if let Some(x) = &m.greater_than {
+        v.push(format!("> {}", shown(vars, x)));
+    }
+    if let Some(x) = &m.less_than {
+        v.push(format!("< {}", shown(vars, x)));
+    }
+    if let Some(x) = &m.regex {
+        v.push(format!("matches /{}/", shown(vars, x)));
+    }
+    if let Some(x) = m.min {
+        v.push(format!(">= {x}"));
+    }
+    if let Some(x) = m.max {
+        v.push(format!("<= {x}"));
+    }
+    if let Some(set) = &m.one_of {
+        let set: Vec<String> = set.iter().map(|s| shown(vars, s)).collect();
+        v.push(format!("one of {set:?}"));
+    }
+    if let Some(kind) = m.gb_id {
+        v.push(
+            match kind {
+                GbIdKind::Any => "a 20-digit GB/T 28181 code",
+                GbIdKind::Device => "a 20-digit GB/T 28181 device code (type 111-199)",
+                GbIdKind::Platform => "a 20-digit GB/T 28181 platform code (type 200-299)",
+            }
+            .to_string(),
+        );
+    }
+    v
+}
+
+/// Every condition of matcher `m` that value `v` of field `path` does
+/// not meet, each with what it asked for and what was there; `msg` is
+/// the message the value came from (for `equals_field`). An error is a
+/// fault of the suite (an unknown variable, a bad regex).
+fn eval_matcher(
+    vars: &Vars,
+    path: &str,
+    m: &MatcherInput,
+    v: Option<&str>,
+    msg: Option<&SipMessage>,
+) -> Result<Vec<PredicateMiss>, StepFail> {
+    let shown = v
+        .map(|s| format!("{s:?}"))
+        .unwrap_or_else(|| "absent".into());
+    let mut out = Vec::new();
+    let mut miss = |expected: String| {
+        out.push(PredicateMiss {
+            field: path.to_string(),
+            expected,
+            actual: shown.clone(),
+        })
+    };
+    if let Some(p) = m.present {
+        if p != v.is_some() {
+            miss(if p { "present".into() } else { "absent".into() });
+        }
+    }
+    let Some(v) = v else {
+        // Every condition on the value fails on an absent field: name
+        // them all at once.
+        let mut value_only = m.clone();
+        value_only.present = None;
+        let conds = matcher_conditions(vars, &value_only);
+        if !conds.is_empty() {
+            miss(conds.join(" and "));
+        }
+        return Ok(out);
+    };
+    if let Some(x) = &m.equals {
+        let x = expand(vars, x)?;
+        if v != x {
+            miss(format!("equals {x:?}"));
+        }
+    }
+    if let Some(x) = &m.not_equals {
+        let x = expand(vars, x)?;
+        if v == x {
+            miss(format!("not equals {x:?}"));
+        }
+    }
+    if let Some(x) = &m.equals_ignore_case {
+        let x = expand(vars, x)?;
+        if !v.eq_ignore_ascii_case(&x) {
+            miss(format!("equals {x:?} (any case)"));
+        }
+    }
+    if let Some(x) = &m.contains {
+        let x = expand(vars, x)?;
+        if !v.contains(&x) {
+            miss(format!("contains {x:?}"));
+        }
+    }
+    if let Some(x) = &m.not_contains {
+        let x = expand(vars, x)?;
+        if v.contains(&x) {
+            miss(format!("not contains {x:?}"));
+        }
+    }
+    if let Some(other) = &m.equals_field {
+        let msg = msg.ok_or_else(|| err("equals_field needs a single message"))?;
+        let want = resolve(msg, other);
+        if want.as_deref() != Some(v) {
+            let shown_other = want
+                .map(|w| format!("{w:?}"))
+                .unwrap_or_else(|| "absent".into());
+            miss(format!("equals field {other} ({shown_other})"));
+        }
+    }
+    for (bound, greater) in [(&m.greater_than, true), (&m.less_than, false)] {
+        let Some(b) = bound else { continue };
+        let b = expand(vars, b)?;
+        let limit: f64 = b
+            .trim()
+            .parse()
+            .map_err(|_| err(format!("{path}: bound {b:?} is not a number")))?;
+        let op = if greater { ">" } else { "<" };
+        match v.trim().parse::<f64>() {
+            Err(_) => miss(format!("a number {op} {limit}")),
+            Ok(n) if greater && n <= limit => miss(format!("> {limit}")),
+            Ok(n) if !greater && n >= limit => miss(format!("< {limit}")),
+            Ok(_) => {}
+        }
+    }
+    if let Some(r) = &m.regex {
+        let r = expand(vars, r)?;
+        let re = regex::Regex::new(&r).map_err(err)?;
+        if !re.is_match(v) {
+            miss(format!("matches /{r}/"));
+        }
+    }
+    if m.min.is_some() || m.max.is_some() {
+        match v.trim().parse::<f64>() {
+            Err(_) => miss("a number".into()),
+            Ok(n) => {
+                if let Some(min) = m.min {
+                    if n < min {
+                        miss(format!(">= {min}"));
+                    }
+                }
+                if let Some(max) = m.max {
+                    if n > max {
+                        miss(format!("<= {max}"));
+                    }
+                }
+            }
+        }
+    }
+    if let Some(set) = &m.one_of {
+        let set: Vec<String> = set
+            .iter()
+            .map(|s| expand(vars, s))
+            .collect::<Result<_, _>>()?;
+        if !set.iter().any(|s| s == v) {
+            miss(format!("one of {set:?}"));
+        }
+    }
+    if let Some(kind) = m.gb_id {
+        let ok = match GbId::parse(v) {
+            Err(_) => false,
+            Ok(id) => match kind {
+                GbIdKind::Any => true,
+                GbIdKind::Device => id.is_device(),
+                GbIdKind::Platform => id.is_platform(),
+            },
+        };
+        if !ok {
+            let mut only = MatcherInput::default();
+            only.gb_id = Some(kind);
+            miss(describe_matcher(vars, &only));
+        }
+    }
+    Ok(out)
+}
+
 fn err(e: impl std::fmt::Display) -> StepFail {
     StepFail::new("error", e.to_string())
 }
@@ -908,10 +1129,12 @@ impl CaseRun<'_> {
         }
         self.findings = kept;
         let step_allows = step_allows_findings(&step.input);
-        let already: Vec<String> = match &r {
+        // What the step's own checks already reported: a finding they named
+        // (by check or in their message) is not reported twice.
+        let already: Vec<(String, String)> = match &r {
             Err(f) => std::iter::once(f)
                 .chain(f.more.iter())
-                .map(|f| f.check.clone())
+                .map(|f| (f.check.clone(), f.message.clone()))
                 .collect(),
             Ok(()) => Vec::new(),
         };
@@ -922,7 +1145,16 @@ impl CaseRun<'_> {
                 continue;
             }
             let key = (d.code.clone(), d.message());
-            if seen.contains(&key) || already.iter().any(|c| c.ends_with(&d.code)) {
+            let reported = already.iter().any(|(check, message)| {
+                check.ends_with(&d.code)
+                    || (message.contains(&d.code)
+                        && message.contains(if d.detail.is_empty() {
+                            &d.actual
+                        } else {
+                            &d.detail
+                        }))
+            });
+            if seen.contains(&key) || reported {
                 continue;
             }
             seen.push(key);
@@ -1960,81 +2192,10 @@ impl CaseRun<'_> {
         }
     }
 
-    /// A suite string with its variables expanded, or as written when one
-    /// cannot be (for descriptions only).
-    fn shown(&self, s: &str) -> String {
-        self.vars.expand(s).unwrap_or_else(|_| s.to_string())
-    }
-
-    /// What a matcher asks for, in words: `equals "Catalog"`, `>= 1 and <= 9`.
     fn describe_matcher(&self, m: &MatcherInput) -> String {
-        let parts = self.matcher_conditions(m);
-        if parts.is_empty() {
-            "(any value)".into()
-        } else {
-            parts.join(" and ")
-        }
+        describe_matcher(&self.vars, m)
     }
 
-    fn matcher_conditions(&self, m: &MatcherInput) -> Vec<String> {
-        let mut v = Vec::new();
-        if let Some(p) = m.present {
-            v.push(if p { "present" } else { "absent" }.to_string());
-        }
-        if let Some(x) = &m.equals {
-            v.push(format!("equals {:?}", self.shown(x)));
-        }
-        if let Some(x) = &m.not_equals {
-            v.push(format!("not equals {:?}", self.shown(x)));
-        }
-        if let Some(x) = &m.equals_ignore_case {
-            v.push(format!("equals {:?} (any case)", self.shown(x)));
-        }
-        if let Some(x) = &m.contains {
-            v.push(format!("contains {:?}", self.shown(x)));
-        }
-        if let Some(x) = &m.not_contains {
-            v.push(format!("not contains {:?}", self.shown(x)));
-        }
-        if let Some(x) = &m.equals_field {
-            v.push(format!("equals field {x}"));
-        }
-        if let Some(x) = &m.greater_than {
-            v.push(format!("> {}", self.shown(x)));
-        }
-        if let Some(x) = &m.less_than {
-            v.push(format!("< {}", self.shown(x)));
-        }
-        if let Some(x) = &m.regex {
-            v.push(format!("matches /{}/", self.shown(x)));
-        }
-        if let Some(x) = m.min {
-            v.push(format!(">= {x}"));
-        }
-        if let Some(x) = m.max {
-            v.push(format!("<= {x}"));
-        }
-        if let Some(set) = &m.one_of {
-            let set: Vec<String> = set.iter().map(|s| self.shown(s)).collect();
-            v.push(format!("one of {set:?}"));
-        }
-        if let Some(kind) = m.gb_id {
-            v.push(
-                match kind {
-                    GbIdKind::Any => "a 20-digit GB/T 28181 code",
-                    GbIdKind::Device => "a 20-digit GB/T 28181 device code (type 111-199)",
-                    GbIdKind::Platform => "a 20-digit GB/T 28181 platform code (type 200-299)",
-                }
-                .to_string(),
-            );
-        }
-        v
-    }
-
-    /// Every condition of matcher `m` that value `v` of field `path` does
-    /// not meet, each with what it asked for and what was there; `msg` is
-    /// the message the value came from (for `equals_field`). An error is a
-    /// fault of the suite (an unknown variable, a bad regex).
     fn eval_matcher(
         &self,
         path: &str,
@@ -2042,134 +2203,7 @@ impl CaseRun<'_> {
         v: Option<&str>,
         msg: Option<&SipMessage>,
     ) -> Result<Vec<PredicateMiss>, StepFail> {
-        let shown = v
-            .map(|s| format!("{s:?}"))
-            .unwrap_or_else(|| "absent".into());
-        let mut out = Vec::new();
-        let mut miss = |expected: String| {
-            out.push(PredicateMiss {
-                field: path.to_string(),
-                expected,
-                actual: shown.clone(),
-            })
-        };
-        if let Some(p) = m.present {
-            if p != v.is_some() {
-                miss(if p { "present".into() } else { "absent".into() });
-            }
-        }
-        let Some(v) = v else {
-            // Every condition on the value fails on an absent field: name
-            // them all at once.
-            let mut value_only = m.clone();
-            value_only.present = None;
-            let conds = self.matcher_conditions(&value_only);
-            if !conds.is_empty() {
-                miss(conds.join(" and "));
-            }
-            return Ok(out);
-        };
-        if let Some(x) = &m.equals {
-            let x = self.x(x)?;
-            if v != x {
-                miss(format!("equals {x:?}"));
-            }
-        }
-        if let Some(x) = &m.not_equals {
-            let x = self.x(x)?;
-            if v == x {
-                miss(format!("not equals {x:?}"));
-            }
-        }
-        if let Some(x) = &m.equals_ignore_case {
-            let x = self.x(x)?;
-            if !v.eq_ignore_ascii_case(&x) {
-                miss(format!("equals {x:?} (any case)"));
-            }
-        }
-        if let Some(x) = &m.contains {
-            let x = self.x(x)?;
-            if !v.contains(&x) {
-                miss(format!("contains {x:?}"));
-            }
-        }
-        if let Some(x) = &m.not_contains {
-            let x = self.x(x)?;
-            if v.contains(&x) {
-                miss(format!("not contains {x:?}"));
-            }
-        }
-        if let Some(other) = &m.equals_field {
-            let msg = msg.ok_or_else(|| err("equals_field needs a single message"))?;
-            let want = resolve(msg, other);
-            if want.as_deref() != Some(v) {
-                let shown_other = want
-                    .map(|w| format!("{w:?}"))
-                    .unwrap_or_else(|| "absent".into());
-                miss(format!("equals field {other} ({shown_other})"));
-            }
-        }
-        for (bound, greater) in [(&m.greater_than, true), (&m.less_than, false)] {
-            let Some(b) = bound else { continue };
-            let b = self.x(b)?;
-            let limit: f64 = b
-                .trim()
-                .parse()
-                .map_err(|_| err(format!("{path}: bound {b:?} is not a number")))?;
-            let op = if greater { ">" } else { "<" };
-            match v.trim().parse::<f64>() {
-                Err(_) => miss(format!("a number {op} {limit}")),
-                Ok(n) if greater && n <= limit => miss(format!("> {limit}")),
-                Ok(n) if !greater && n >= limit => miss(format!("< {limit}")),
-                Ok(_) => {}
-            }
-        }
-        if let Some(r) = &m.regex {
-            let r = self.x(r)?;
-            let re = regex::Regex::new(&r).map_err(err)?;
-            if !re.is_match(v) {
-                miss(format!("matches /{r}/"));
-            }
-        }
-        if m.min.is_some() || m.max.is_some() {
-            match v.trim().parse::<f64>() {
-                Err(_) => miss("a number".into()),
-                Ok(n) => {
-                    if let Some(min) = m.min {
-                        if n < min {
-                            miss(format!(">= {min}"));
-                        }
-                    }
-                    if let Some(max) = m.max {
-                        if n > max {
-                            miss(format!("<= {max}"));
-                        }
-                    }
-                }
-            }
-        }
-        if let Some(set) = &m.one_of {
-            let set: Vec<String> = set.iter().map(|s| self.x(s)).collect::<Result<_, _>>()?;
-            if !set.iter().any(|s| s == v) {
-                miss(format!("one of {set:?}"));
-            }
-        }
-        if let Some(kind) = m.gb_id {
-            let ok = match GbId::parse(v) {
-                Err(_) => false,
-                Ok(id) => match kind {
-                    GbIdKind::Any => true,
-                    GbIdKind::Device => id.is_device(),
-                    GbIdKind::Platform => id.is_platform(),
-                },
-            };
-            if !ok {
-                let mut only = MatcherInput::default();
-                only.gb_id = Some(kind);
-                miss(self.describe_matcher(&only));
-            }
-        }
-        Ok(out)
+        eval_matcher(&self.vars, path, m, v, msg)
     }
 
     /// Check value `v` of field `path` against `m`; `msg` is the message
@@ -2357,5 +2391,144 @@ impl CaseRun<'_> {
                 Ok(())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn matcher(yaml: &str) -> MatcherInput {
+        serde_saphyr::from_str(yaml).unwrap()
+    }
+
+    fn vars() -> Vars {
+        let mut v = Vars::new(&[]);
+        v.set("sn", "17");
+        v
+    }
+
+    /// A 200 answer whose SDP states no direction.
+    fn answer() -> SipMessage {
+        let body = "v=0\r\no=34020000001320000001 0 0 IN IP4 10.0.0.2\r\ns=Play\r\n\
+c=IN IP4 10.0.0.2\r\nt=0 0\r\nm=video 6000 RTP/AVP 96\r\na=rtpmap:96 PS/90000\r\ny=0100000001\r\n";
+        let raw = format!(
+            "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1\r\n\
+From: <sip:34020000002000000001@3402000000>;tag=1\r\n\
+To: <sip:34020000001310010001@3402000000>;tag=2\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n\
+Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        SipMessage::parse(raw.as_bytes()).unwrap().message
+    }
+
+    fn fail_text(path: &str, m: &MatcherInput, msg: &SipMessage) -> String {
+        let v = resolve(msg, path);
+        let misses = eval_matcher(&vars(), path, m, v.as_deref(), Some(msg)).unwrap();
+        let f = matcher_fail(path, &misses, v.as_deref(), Some(msg));
+        let f = f.into_failures(2, "suite.yaml:10:9").remove(0);
+        crate::report::terminal::failure_text(&f)
+    }
+
+    #[test]
+    fn an_absent_sdp_direction_names_the_condition_and_the_answer() {
+        let m = matcher("{ equals: sendonly }");
+        let text = fail_text("sdp.direction", &m, &answer());
+        assert!(
+            text.contains("sdp.direction: expected equals \"sendonly\", absent in 200 OK"),
+            "{text}"
+        );
+        let mut s = insta::Settings::clone_current();
+        s.set_snapshot_path("../../golden/diagnostics");
+        s.set_prepend_module_to_snapshot(false);
+        s.bind(|| insta::assert_snapshot!("diag-sdp-direction-absent", text));
+    }
+
+    #[test]
+    fn every_condition_that_fails_is_named() {
+        let msg = answer();
+        let v = vars();
+        // Two bounds broken at once: both named, with the value.
+        let m = matcher("{ min: 7000, max: 5000 }");
+        let got = eval_matcher(&v, "sdp.port", &m, Some("6000"), Some(&msg)).unwrap();
+        let shown: Vec<String> = got.iter().map(|p| p.to_string()).collect();
+        assert_eq!(
+            shown,
+            [
+                "sdp.port: expected >= 7000, got \"6000\"",
+                "sdp.port: expected <= 5000, got \"6000\""
+            ]
+        );
+        // Variables are expanded in what was expected.
+        let m = matcher("{ equals: \"${sn}\" }");
+        let got = eval_matcher(&v, "xml.SN", &m, Some("18"), None).unwrap();
+        assert_eq!(
+            got[0].to_string(),
+            "xml.SN: expected equals \"17\", got \"18\""
+        );
+        // An absent value fails every value condition at once.
+        let m = matcher("{ gb_id: device, regex: \"^34\" }");
+        let got = eval_matcher(&v, "from.user", &m, None, None).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].actual, "absent");
+        assert!(got[0].expected.contains("matches /^34/"), "{got:?}");
+        assert!(got[0].expected.contains("device code"), "{got:?}");
+        // `present: false` on a present value.
+        let m = matcher("{ present: false }");
+        let got = eval_matcher(&v, "to.tag", &m, Some("2"), None).unwrap();
+        assert_eq!(got[0].to_string(), "to.tag: expected absent, got \"2\"");
+        // A passing matcher names nothing.
+        let m = matcher("{ one_of: [\"0100000001\", \"0\"] }");
+        assert!(eval_matcher(&v, "sdp.y", &m, Some("0100000001"), None)
+            .unwrap()
+            .is_empty());
+        // A suite fault (an unknown variable) is an error, not a miss.
+        let m = matcher("{ equals: \"${nope}\" }");
+        assert!(eval_matcher(&v, "xml.SN", &m, Some("1"), None).is_err());
+    }
+
+    #[test]
+    fn the_closest_candidate_is_the_one_meeting_most_conditions() {
+        let mut w = Watch::default();
+        let c = |s: &str| Candidate {
+            summary: s.into(),
+            ..Candidate::default()
+        };
+        w.add(1, c("a"));
+        w.add(3, c("b"));
+        w.add(3, c("c"));
+        w.add(0, c("d"));
+        let out = w.finish();
+        assert_eq!(out[0].summary, "c");
+        assert!(out[0].closest);
+        let rest: Vec<&str> = out[1..].iter().map(|c| c.summary.as_str()).collect();
+        assert_eq!(rest, ["a", "b", "d"]);
+        assert!(out[1..].iter().all(|c| !c.closest));
+        // Bounded: the lowest scores go first.
+        let mut w = Watch::default();
+        for i in 0..(Watch::LIMIT + 5) {
+            w.add(i % 3, c(&i.to_string()));
+        }
+        assert_eq!(w.len(), Watch::LIMIT + 5);
+        let out = w.finish();
+        assert_eq!(out.len(), Watch::LIMIT);
+        assert!(out.iter().filter(|c| c.closest).count() == 1);
+    }
+
+    #[test]
+    fn step_failures_keep_every_check() {
+        let a = StepFail::new("match xml.SN", "one");
+        let b = StepFail::new("match xml.DeviceID", "two");
+        let c = StepFail::new("sip.via-transport", "three");
+        let mut joined = StepFail::join(vec![a, b]).unwrap();
+        joined.more.push(c);
+        let fs = joined.into_failures(4, "x.yaml:1:1");
+        let checks: Vec<&str> = fs.iter().map(|f| f.check.as_str()).collect();
+        assert_eq!(
+            checks,
+            ["match xml.SN", "match xml.DeviceID", "sip.via-transport"]
+        );
+        assert!(fs.iter().all(|f| f.step == 4));
+        assert!(StepFail::join(vec![]).is_none());
     }
 }
