@@ -2206,6 +2206,29 @@ impl CaseRun<'_> {
         eval_matcher(&self.vars, path, m, v, msg)
     }
 
+    /// Check every `field: matcher` of `matches`, with `value` reading a
+    /// field; all that fail are reported, the first carrying the others.
+    fn check_matchers(
+        &self,
+        matches: &indexmap::IndexMap<String, MatcherInput>,
+        value: impl Fn(&str) -> Option<String>,
+        msg: Option<&SipMessage>,
+    ) -> Result<(), StepFail> {
+        let mut fails = Vec::new();
+        for (path, m) in matches {
+            let v = value(path);
+            match self.eval_matcher(path, m, v.as_deref(), msg) {
+                Ok(misses) if misses.is_empty() => {}
+                Ok(misses) => fails.push(matcher_fail(path, &misses, v.as_deref(), msg)),
+                Err(e) => fails.push(e),
+            }
+        }
+        match StepFail::join(fails) {
+            Some(f) => Err(f),
+            None => Ok(()),
+        }
+    }
+
     /// Check value `v` of field `path` against `m`; `msg` is the message
     /// the value came from (for `equals_field`, and to say where a value
     /// is absent). The failure names every condition that did not hold.
