@@ -168,6 +168,14 @@ struct StepFail {
     message: String,
     expected: Option<String>,
     received: Option<String>,
+    /// The offending bytes, the messages that arrived while the step
+    /// waited, and the step's other failures (boxed: most failures have
+    /// none of them).
+    extra: Option<Box<StepExtra>>,
+}
+
+#[derive(Debug, Default)]
+struct StepExtra {
     bytes: Option<Vec<u8>>,
     /// The messages that arrived while the step waited, closest first.
     candidates: Vec<Candidate>,
@@ -182,10 +190,21 @@ impl StepFail {
             message: message.into(),
             expected: None,
             received: None,
-            bytes: None,
-            candidates: Vec::new(),
-            more: Vec::new(),
+            extra: None,
         }
+    }
+
+    fn extra(&mut self) -> &mut StepExtra {
+        self.extra.get_or_insert_with(Default::default)
+    }
+
+    /// The failures after this one.
+    fn more(&self) -> &[StepFail] {
+        self.extra.as_ref().map_or(&[], |e| &e.more)
+    }
+
+    fn set_candidates(&mut self, c: Vec<Candidate>) {
+        self.extra().candidates = c;
     }
     fn exp(mut self, e: impl Into<String>, r: impl Into<String>) -> StepFail {
         self.expected = Some(e.into());
@@ -197,13 +216,14 @@ impl StepFail {
     fn join(fails: Vec<StepFail>) -> Option<StepFail> {
         let mut it = fails.into_iter();
         let mut first = it.next()?;
-        first.more.extend(it);
+        first.extra().more.extend(it);
         Some(first)
     }
 
     /// Every check that failed, as report failures of step `step`.
     fn into_failures(mut self, step: usize, location: &str) -> Vec<Failure> {
-        let more = std::mem::take(&mut self.more);
+        let extra = self.extra.take().map(|e| *e).unwrap_or_default();
+        let more = extra.more;
         let mut out = vec![Failure {
             step,
             location: location.to_string(),
@@ -211,8 +231,8 @@ impl StepFail {
             message: self.message,
             expected: self.expected,
             received: self.received,
-            bytes: self.bytes.as_deref().map(escape_bytes),
-            candidates: self.candidates,
+            bytes: extra.bytes.as_deref().map(escape_bytes),
+            candidates: extra.candidates,
         }];
         for m in more {
             out.extend(m.into_failures(step, location));
@@ -1037,8 +1057,10 @@ fn eval_matcher(
             },
         };
         if !ok {
-            let mut only = MatcherInput::default();
-            only.gb_id = Some(kind);
+            let only = MatcherInput {
+                gb_id: Some(kind),
+                ..Default::default()
+            };
             miss(describe_matcher(vars, &only));
         }
     }
@@ -1133,7 +1155,7 @@ impl CaseRun<'_> {
         // (by check or in their message) is not reported twice.
         let already: Vec<(String, String)> = match &r {
             Err(f) => std::iter::once(f)
-                .chain(f.more.iter())
+                .chain(f.more().iter())
                 .map(|f| (f.check.clone(), f.message.clone()))
                 .collect(),
             Ok(()) => Vec::new(),
@@ -1166,7 +1188,7 @@ impl CaseRun<'_> {
                 f.expected = Some(d.expected.clone());
                 f.received = Some(d.actual.clone());
             }
-            f.bytes = Some(raw);
+            f.extra().bytes = Some(raw);
             fails.push(f);
         }
         match r {
@@ -1175,7 +1197,7 @@ impl CaseRun<'_> {
                 None => Ok(()),
             },
             Err(mut f) => {
-                f.more.extend(fails);
+                f.extra().more.extend(fails);
                 Err(f)
             }
         }
@@ -1636,7 +1658,7 @@ impl CaseRun<'_> {
                             .exp(what.clone(), c.summary.clone())
                         }
                     };
-                    f.candidates = candidates;
+                    f.set_candidates(candidates);
                     // Bytes that arrived but never made a whole message (a
                     // stream whose Content-Length overstates the body).
                     let local = self.ep.local_addr();
@@ -1658,7 +1680,7 @@ impl CaseRun<'_> {
                             "{} bytes that never formed a complete SIP message",
                             pending.len()
                         ));
-                        f.bytes = Some(pending);
+                        f.extra().bytes = Some(pending);
                     }
                     return Err(f);
                 }
@@ -1678,8 +1700,8 @@ impl CaseRun<'_> {
                         what.clone(),
                         format!("{} bytes of non-SIP data", inc.raw.len()),
                     );
-                    f.bytes = Some(inc.raw.clone());
-                    f.candidates = watch.finish();
+                    f.extra().bytes = Some(inc.raw.clone());
+                    f.set_candidates(watch.finish());
                     return Err(f);
                 }
             };
@@ -1738,7 +1760,7 @@ impl CaseRun<'_> {
                     )
                     .exp(format!("no {what}"), m.summary());
                     watch.add(usize::MAX, cand);
-                    f.candidates = watch.finish();
+                    f.set_candidates(watch.finish());
                     return Err(f);
                 }
                 watch.add(met, cand);
@@ -1763,7 +1785,7 @@ impl CaseRun<'_> {
                 )
                 .exp(what.clone(), m.summary());
                 watch.add(met, cand);
-                f.candidates = watch.finish();
+                f.set_candidates(watch.finish());
                 return Err(f);
             }
             if m.is_request() {
@@ -1861,7 +1883,7 @@ impl CaseRun<'_> {
             if let Some(mut first) = StepFail::join(fails) {
                 cand.findings = self.explaining(&inc.raw, &cand.reasons);
                 watch.add(usize::MAX, cand);
-                first.candidates = watch.finish();
+                first.set_candidates(watch.finish());
                 return Err(first);
             }
             debug_assert!(!fails_any);
@@ -2024,7 +2046,7 @@ impl CaseRun<'_> {
                             format!("{} items in {} messages", seen_items.len(), parts.len()),
                         )
                     };
-                    f.candidates = watch.finish();
+                    f.set_candidates(watch.finish());
                     return Err(f);
                 }
                 Err(er) => return Err(StepFail::new("transport", format!("{er:#}"))),
@@ -2037,7 +2059,7 @@ impl CaseRun<'_> {
                         "sip.parse",
                         format!("the peer sent bytes that are not a SIP message: {pe}"),
                     );
-                    f.bytes = Some(inc.raw.clone());
+                    f.extra().bytes = Some(inc.raw.clone());
                     return Err(f);
                 }
             };
@@ -2079,7 +2101,7 @@ impl CaseRun<'_> {
                 )
                 .exp(what.clone(), m.summary());
                 watch.add(met, cand);
-                f.candidates = watch.finish();
+                f.set_candidates(watch.finish());
                 return Err(f);
             }
             self.answer(&m, inc.from, c.reply.unwrap_or(200)).await?;
@@ -2088,7 +2110,7 @@ impl CaseRun<'_> {
                     "manscdp",
                     format!("{cmd} Response body is not MANSCDP: {e}"),
                 );
-                f.bytes = Some(m.body.clone());
+                f.extra().bytes = Some(m.body.clone());
                 f
             })?;
             let total: Option<u64> = d.tree.get("SumNum").and_then(|v| v.trim().parse().ok());
@@ -2324,7 +2346,7 @@ impl CaseRun<'_> {
                 let d = manscdp::Message::decode(&m.body).map_err(|e| {
                     let mut f =
                         StepFail::new("manscdp", format!("the body is not MANSCDP XML: {e}"));
-                    f.bytes = Some(m.body.clone());
+                    f.extra().bytes = Some(m.body.clone());
                     f
                 })?;
                 if let Some(want) = &mc.charset {
@@ -2356,7 +2378,7 @@ impl CaseRun<'_> {
                                 f.clause
                             ),
                         );
-                        sf.bytes = Some(m.body.clone());
+                        sf.extra().bytes = Some(m.body.clone());
                         fails.push(sf);
                         continue;
                     }
@@ -2544,7 +2566,7 @@ Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
         let b = StepFail::new("match xml.DeviceID", "two");
         let c = StepFail::new("sip.via-transport", "three");
         let mut joined = StepFail::join(vec![a, b]).unwrap();
-        joined.more.push(c);
+        joined.extra().more.push(c);
         let fs = joined.into_failures(4, "x.yaml:1:1");
         let checks: Vec<&str> = fs.iter().map(|f| f.check.as_str()).collect();
         assert_eq!(
