@@ -171,7 +171,12 @@ const MEDIA_FAULTS: &[&str] = &[
 
 /// SIP header faults, judged on every message; tests/diagnostics.rs shows
 /// each failing with the rule it breaks.
-const HEADER_FAULTS: &[&str] = &["via-udp-on-tcp", "no-to-tag", "no-from-tag"];
+const HEADER_FAULTS: &[&str] = &[
+    "via-udp-on-tcp",
+    "no-to-tag",
+    "no-from-tag",
+    "no-content-type",
+];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clean_camera_passes_every_camera_case() {

@@ -351,6 +351,28 @@ async fn from_tag_is_checked() {
     settings().bind(|| insta::assert_snapshot!("diag-from-tag", failures(&r)));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manscdp_content_type_is_checked() {
+    let steps = format!(
+        "{REGISTER}{}      - expect: {{ request: MESSAGE, reply: 200 }}\n",
+        query("DeviceInfo", 18)
+    );
+    let r = run_case("", &steps, &["no-content-type"], "udp").await;
+    let f = &r.cases[0].failures[0];
+    assert_eq!(f.check, "gb.content-type-missing");
+    assert_eq!(f.expected.as_deref(), Some("Application/MANSCDP+xml"));
+    assert_eq!(f.received.as_deref(), Some("absent"));
+    assert!(
+        f.message
+            .contains("Content-Type: expected Application/MANSCDP+xml, got absent"),
+        "{f:?}"
+    );
+    assert!(
+        f.message.contains("Content-type: Application/MANSCDP+xml"),
+        "{f:?}"
+    );
+}
+
 /// A suite can make a code a warning; a step's `allow_findings` accepts
 /// the findings on the messages that arrived in it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -151,6 +151,8 @@ faults! {
     no_to_tag = "no-to-tag",
     /// Send MESSAGE requests outside a dialog with no From tag.
     no_from_tag = "no-from-tag",
+    /// Send MANSCDP MESSAGE bodies with no Content-Type header.
+    no_content_type = "no-content-type",
 }
 
 /// How a reference camera is set up. [`DeviceConfig::new`] gives a

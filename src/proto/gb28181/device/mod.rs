@@ -554,7 +554,7 @@ impl Device {
     /// sends and retransmissions alike).
     fn header_faults(&self, mut t: Transmit) -> Transmit {
         let f = &self.cfg.faults;
-        if !(f.via_udp_on_tcp || f.no_to_tag || f.no_from_tag) {
+        if !(f.via_udp_on_tcp || f.no_to_tag || f.no_from_tag || f.no_content_type) {
             return t;
         }
         let Ok(p) = SipMessage::parse(&t.bytes) else {
@@ -580,6 +580,9 @@ impl Device {
                 .get("To")
                 .and_then(sip::NameAddr::parse)
                 .is_some_and(|n| n.tag().is_none());
+            if f.no_content_type && method == "MESSAGE" && !m.body.is_empty() {
+                m.headers.remove("Content-Type");
+            }
             if f.no_from_tag && method == "MESSAGE" && outside_dialog {
                 if let Some(v) = m.headers.get("From") {
                     let v = untag(v);
