@@ -373,6 +373,22 @@ async fn manscdp_content_type_is_checked() {
     );
 }
 
+/// A collect that gets another answer names the conditions it missed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collect_gets_another_answer() {
+    let steps = format!(
+        "{REGISTER}{}      - collect: {{ cmd_type: Catalog }}\n",
+        query("DeviceInfo", 19)
+    );
+    let r = run_case("", &steps, &[], "udp").await;
+    let f = &r.cases[0].failures[0];
+    assert_eq!(f.check, "message");
+    let c = &f.candidates[0];
+    assert_eq!(c.reasons.len(), 1, "{c:#?}");
+    assert_eq!(c.reasons[0].field, "xml.CmdType");
+    settings().bind(|| insta::assert_snapshot!("diag-collect-other-answer", failures(&r)));
+}
+
 /// A suite can make a code a warning; a step's `allow_findings` accepts
 /// the findings on the messages that arrived in it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
