@@ -67,7 +67,19 @@ async fn keepalive_faults_fail_their_cases() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn query_faults_fail_their_cases() {
     assert_faults(&[
-        ("catalog-query-bad-sn", &["CAS-UP-006", "PLT-Q-001"]),
+        // Every query the platform sends is judged, not only the one a
+        // case checks, so each case that queries a catalog fails.
+        (
+            "catalog-query-bad-sn",
+            &[
+                "CAS-UP-006",
+                "CAS-UP-007",
+                "CAS-UP-008",
+                "PLT-Q-001",
+                "PLT-Q-002",
+                "PLT-Q-003",
+            ],
+        ),
         (
             "bad-ptzcmd",
             &["CAS-UP-007", "PLT-CTL-001", "PLT-CTL-002", "PLT-Q-003"],

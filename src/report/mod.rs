@@ -209,6 +209,57 @@ pub struct Failure {
     pub received: Option<String>,
     /// The offending bytes, escaped, when the peer sent something unusable.
     pub bytes: Option<String>,
+    /// For a step that waited for a message: the messages that arrived
+    /// while it waited, the closest to what it wanted first, each with the
+    /// conditions it did not meet or why it was not taken.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub candidates: Vec<Candidate>,
+}
+
+/// A message that arrived while a step waited and was not taken (or was
+/// taken and failed its checks).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Candidate {
+    /// Start line, plus the MANSCDP CmdType when there is one.
+    pub summary: String,
+    /// Milliseconds since the case started.
+    pub at_ms: u64,
+    /// It met more of the step's conditions than any other message.
+    pub closest: bool,
+    /// Why it was set aside without being judged (a retransmission,
+    /// answered by a background rule, a provisional response).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Every condition of the step it did not meet.
+    pub reasons: Vec<PredicateMiss>,
+    /// Protocol findings on the message that explain a missed condition.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<FindingOut>,
+}
+
+/// One condition a message did not meet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PredicateMiss {
+    /// Field path (`xml.CmdType`, `method`), or the check's name.
+    pub field: String,
+    /// What the condition asked for (`equals "Catalog"`).
+    pub expected: String,
+    /// What was there (`"DeviceInfo"`, `absent`).
+    pub actual: String,
+}
+
+impl std::fmt::Display for PredicateMiss {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.actual == "absent" {
+            write!(f, "{}: expected {}, absent", self.field, self.expected)
+        } else {
+            write!(
+                f,
+                "{}: expected {}, got {}",
+                self.field, self.expected, self.actual
+            )
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -216,6 +267,27 @@ pub struct FindingOut {
     pub code: String,
     pub message: String,
     pub clause: String,
+    /// How serious the deviation is; an error fails the case unless the
+    /// suite allows the code.
+    pub severity: Severity,
+}
+
+pub use crate::proto::sdp::Severity;
+
+impl FindingOut {
+    /// A finding the case tolerates (warning severity).
+    pub fn tolerated(
+        code: impl Into<String>,
+        message: impl Into<String>,
+        clause: impl Into<String>,
+    ) -> FindingOut {
+        FindingOut {
+            code: code.into(),
+            message: message.into(),
+            clause: clause.into(),
+            severity: Severity::Warning,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -362,6 +362,7 @@ fn load_suite(
         secrets: input.secrets,
         timeout: input.timeout.map(|d| d.0),
         background: input.background,
+        allow_findings: input.allow_findings,
         peer: input.peer,
         cases,
         catalog,

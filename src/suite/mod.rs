@@ -3,6 +3,7 @@
 //! DUT or a built-in reference peer, [`fields`] and [`vars`] are the small
 //! languages a suite uses to name message fields and values.
 
+pub mod audit;
 pub mod fields;
 pub mod load;
 pub mod model;
@@ -67,6 +68,8 @@ pub struct Suite {
     pub secrets: Vec<String>,
     pub timeout: Option<std::time::Duration>,
     pub background: Vec<model::BackgroundInput>,
+    /// Finding codes that do not fail a case (a trailing `*` is a prefix).
+    pub allow_findings: Vec<String>,
     pub peer: BTreeMap<String, String>,
     pub cases: Vec<Case>,
     pub catalog: Arc<Catalog>,

@@ -192,6 +192,13 @@ pub struct SuiteInput {
     /// answered as the rule says and does not fail the step.
     #[serde(default)]
     pub background: Vec<BackgroundInput>,
+    /// Finding codes that do not fail a case (`sip.via-transport`; a
+    /// trailing `*` is a prefix, `"*"` alone makes every protocol finding
+    /// a warning). Every message the DUT sends is judged against the
+    /// protocol rules, and an error-severity finding fails the step it
+    /// arrived in unless listed here or the step has `allow_findings: true`.
+    #[serde(default)]
+    pub allow_findings: Vec<String>,
     #[schemars(with = "Vec<CaseInput>")]
     pub cases: Vec<Spanned<CaseInput>>,
 }
@@ -640,7 +647,9 @@ pub struct ExpectInput {
     /// Pass when no such message arrives before the timeout.
     #[serde(default)]
     pub absent: bool,
-    /// Accept a message that breaks SIP framing rules (they fail the step otherwise).
+    /// Accept the protocol findings on every message that arrives during
+    /// the step, such as a message that breaks SIP framing rules (an
+    /// error-severity finding fails the step otherwise).
     #[serde(default)]
     pub allow_findings: bool,
 }

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use rand::Rng;
 
+use super::audit;
 use super::fields::{decode_text, resolve};
 use super::model::*;
 use super::vars::{mask, Vars};
@@ -23,7 +24,7 @@ use crate::capture::pcap::write_pcap;
 use crate::peers::{self, PeerHandle};
 use crate::proto::gb28181::device::{Device, DeviceConfig, DeviceFaults};
 use crate::proto::gb28181::id::GbId;
-use crate::proto::gb28181::manscdp::{self, Charset, ContentTypeMatch, Severity};
+use crate::proto::gb28181::manscdp::{self, Charset, ContentTypeMatch};
 use crate::proto::gb28181::message::{build_request, RequestParams};
 use crate::proto::gb28181::platform::{Platform, PlatformConfig, PlatformFaults, UpstreamConfig};
 use crate::proto::gb28181::ptz::PtzCmd;
@@ -34,7 +35,8 @@ use crate::proto::sip::digest::{Algorithm, Challenge, Credentials};
 use crate::proto::sip::{self, SipMessage, Via};
 use crate::proto::Transport;
 use crate::report::{
-    escape_bytes, CaseResult, Failure, FindingOut, MessageLog, RequirementRef, RunResult, Status,
+    escape_bytes, Candidate, CaseResult, Failure, FindingOut, MessageLog, PredicateMiss,
+    RequirementRef, RunResult, Severity, Status,
 };
 use crate::transport::{Endpoint, PeerAddr};
 
@@ -212,12 +214,25 @@ enum Peer {
 }
 
 /// A step that did not hold.
+#[derive(Debug)]
 struct StepFail {
     check: String,
     message: String,
     expected: Option<String>,
     received: Option<String>,
+    /// The offending bytes, the messages that arrived while the step
+    /// waited, and the step's other failures (boxed: most failures have
+    /// none of them).
+    extra: Option<Box<StepExtra>>,
+}
+
+#[derive(Debug, Default)]
+struct StepExtra {
     bytes: Option<Vec<u8>>,
+    /// The messages that arrived while the step waited, closest first.
+    candidates: Vec<Candidate>,
+    /// Further failures of the same step, judged after this one.
+    more: Vec<StepFail>,
 }
 
 impl StepFail {
@@ -227,14 +242,153 @@ impl StepFail {
             message: message.into(),
             expected: None,
             received: None,
-            bytes: None,
+            extra: None,
         }
+    }
+
+    fn extra(&mut self) -> &mut StepExtra {
+        self.extra.get_or_insert_with(Default::default)
+    }
+
+    /// The failures after this one.
+    fn more(&self) -> &[StepFail] {
+        self.extra.as_ref().map_or(&[], |e| &e.more)
+    }
+
+    fn set_candidates(&mut self, c: Vec<Candidate>) {
+        self.extra().candidates = c;
     }
     fn exp(mut self, e: impl Into<String>, r: impl Into<String>) -> StepFail {
         self.expected = Some(e.into());
         self.received = Some(r.into());
         self
     }
+
+    /// The first failure, carrying the others; `None` when there are none.
+    fn join(fails: Vec<StepFail>) -> Option<StepFail> {
+        let mut it = fails.into_iter();
+        let mut first = it.next()?;
+        first.extra().more.extend(it);
+        Some(first)
+    }
+
+    /// Every check that failed, as report failures of step `step`.
+    fn into_failures(mut self, step: usize, location: &str) -> Vec<Failure> {
+        let extra = self.extra.take().map(|e| *e).unwrap_or_default();
+        let more = extra.more;
+        let mut out = vec![Failure {
+            step,
+            location: location.to_string(),
+            check: self.check,
+            message: self.message,
+            expected: self.expected,
+            received: self.received,
+            bytes: extra.bytes.as_deref().map(escape_bytes),
+            candidates: extra.candidates,
+        }];
+        for m in more {
+            out.extend(m.into_failures(step, location));
+        }
+        out
+    }
+}
+
+/// The messages a step saw but did not take, scored by how many of the
+/// step's conditions each met. At most [`Watch::LIMIT`] are kept (the best
+/// scoring among them), so a long wait full of keepalives stays bounded.
+#[derive(Default)]
+struct Watch {
+    seen: Vec<(usize, Candidate)>,
+    dropped: usize,
+}
+
+impl Watch {
+    const LIMIT: usize = 32;
+
+    fn add(&mut self, met: usize, c: Candidate) {
+        if self.seen.len() >= Self::LIMIT {
+            // Make room by dropping the oldest of the lowest score.
+            let lowest = self.seen.iter().map(|(s, _)| *s).min().unwrap_or(0);
+            if met < lowest {
+                self.dropped += 1;
+                return;
+            }
+            if let Some(i) = self.seen.iter().position(|(s, _)| *s == lowest) {
+                self.seen.remove(i);
+                self.dropped += 1;
+            }
+        }
+        self.seen.push((met, c));
+    }
+
+    fn len(&self) -> usize {
+        self.seen.len() + self.dropped
+    }
+
+    /// The candidates in arrival order, the closest (most conditions met;
+    /// the latest of equals) first and marked.
+    fn finish(self) -> Vec<Candidate> {
+        let mut seen = self.seen;
+        let best = seen
+            .iter()
+            .enumerate()
+            .max_by_key(|(i, (score, _))| (*score, *i))
+            .map(|(i, _)| i);
+        let mut out = Vec::with_capacity(seen.len());
+        if let Some(i) = best {
+            let (_, mut c) = seen.remove(i);
+            c.closest = true;
+            out.push(c);
+        }
+        out.extend(seen.into_iter().map(|(_, c)| c));
+        out
+    }
+}
+
+/// A message as a candidate line shows it: the start line, the CSeq method
+/// for a response, and the MANSCDP CmdType for a body that has one.
+fn candidate_summary(m: &SipMessage) -> String {
+    let mut s = m.summary();
+    if !m.is_request() {
+        if let Some(c) = m.cseq() {
+            s.push_str(&format!(" (to {})", c.method));
+        }
+    }
+    if !m.body.is_empty() {
+        if let Some(t) = resolve(m, "xml.CmdType") {
+            s.push_str(&format!(" [{t}]"));
+        }
+    }
+    s
+}
+
+/// Does the step say the findings on its messages are accepted?
+fn step_allows_findings(s: &StepInput) -> bool {
+    match s {
+        StepInput::Expect(e) => e.allow_findings,
+        StepInput::Collect(c) => c.allow_findings,
+        StepInput::Invite(i) => i.allow_findings,
+        StepInput::Answer(a) => a.allow_findings,
+        StepInput::SessionEvent(e) => e.allow_findings,
+        _ => false,
+    }
+}
+
+/// The protocol rules judged on what the DUT sent, across the case.
+#[derive(Default)]
+struct AuditState {
+    /// Messages already judged (a retransmission is judged once).
+    judged: HashSet<u64>,
+    /// Error-severity deviations not yet charged to a step: the message's
+    /// summary, the deviation and the message's bytes.
+    pending: Vec<(String, audit::Deviation, Vec<u8>)>,
+}
+
+/// Two findings that say the same thing; a media session's own findings
+/// carry a `session.` prefix on the same code.
+fn same_finding(a: &FindingOut, b: &FindingOut) -> bool {
+    let code = |c: &str| c.strip_prefix("session.").unwrap_or(c).to_string();
+    code(&a.code) == code(&b.code) && a.message == b.message
 }
 
 struct CaseRun<'a> {
@@ -275,6 +429,8 @@ struct CaseRun<'a> {
     sessions_started: usize,
     /// `--operator-hook`: run for `trigger` steps against a real DUT.
     operator_hook: Option<String>,
+    /// Protocol rules judged on every message the DUT sent.
+    audit: AuditState,
 }
 
 #[path = "session_steps.rs"]
@@ -382,6 +538,7 @@ async fn run_case(
             expected: None,
             received: None,
             bytes: None,
+            candidates: Vec::new(),
         });
         return result;
     }
@@ -396,6 +553,7 @@ async fn run_case(
                 expected: None,
                 received: None,
                 bytes: None,
+                candidates: Vec::new(),
             });
             secrets = base_vars(suite, opts).secrets();
         }
@@ -417,6 +575,7 @@ async fn run_case(
                         expected: None,
                         received: None,
                         bytes: None,
+                        candidates: Vec::new(),
                     });
                     &[]
                 }
@@ -426,15 +585,12 @@ async fn run_case(
                     } else {
                         Status::Failed
                     };
-                    result.failures.push(Failure {
-                        step: 0,
-                        location: case.loc.to_string(),
-                        check: f.check,
-                        message: format!("the session could not be brought into the state the case needs ({:?}): {}", case.needs, f.message),
-                        expected: f.expected,
-                        received: f.received,
-                        bytes: f.bytes.as_deref().map(escape_bytes),
-                    });
+                    let needs = case.needs;
+                    let mut fs = f.into_failures(0, &case.loc.to_string());
+                    if let Some(first) = fs.first_mut() {
+                        first.message = format!("the session could not be brought into the state the case needs ({needs:?}): {}", first.message);
+                    }
+                    result.failures.extend(fs);
                     &[]
                 }
             };
@@ -460,15 +616,8 @@ async fn run_case(
                     } else {
                         Status::Failed
                     };
-                    result.failures.push(Failure {
-                        step: i + 1,
-                        location: step.loc.to_string(),
-                        check: f.check,
-                        message: f.message,
-                        expected: f.expected,
-                        received: f.received,
-                        bytes: f.bytes.as_deref().map(escape_bytes),
-                    });
+                    let loc = step.loc.to_string();
+                    result.failures.extend(f.into_failures(i + 1, &loc));
                     break;
                 }
             }
@@ -500,11 +649,11 @@ async fn run_case(
             packets.sort_by_key(|p| p.time);
             match write_pcap(&path, &packets) {
                 Ok(()) => result.pcap = Some(format!("pcap/{name}")),
-                Err(e) => result.findings.push(FindingOut {
-                    code: "camcert.evidence".into(),
-                    message: format!("could not write evidence: {e:#}"),
-                    clause: String::new(),
-                }),
+                Err(e) => result.findings.push(FindingOut::tolerated(
+                    "camcert.evidence",
+                    format!("could not write evidence: {e:#}"),
+                    "",
+                )),
             }
             result.messages = std::mem::take(&mut run.messages);
             result.findings.extend(std::mem::take(&mut run.findings));
@@ -572,6 +721,13 @@ fn mask_result(r: &mut CaseResult, secrets: &[String]) {
             .flatten()
         {
             *s = mask(s, secrets);
+        }
+        for c in &mut f.candidates {
+            c.summary = mask(&c.summary, secrets);
+            for r in &mut c.reasons {
+                r.expected = mask(&r.expected, secrets);
+                r.actual = mask(&r.actual, secrets);
+            }
         }
     }
     for m in &mut r.messages {
@@ -783,7 +939,312 @@ async fn setup<'a>(
         media: Vec::new(),
         sessions_started: 0,
         operator_hook: opts.operator_hook.clone(),
+        audit: Default::default(),
     })
+}
+
+/// The failure of the matcher on `path`: every condition that did not
+/// hold, with the value (or where it is absent).
+fn matcher_fail(
+    path: &str,
+    misses: &[PredicateMiss],
+    v: Option<&str>,
+    msg: Option<&SipMessage>,
+) -> StepFail {
+    let wanted: Vec<&str> = misses.iter().map(|m| m.expected.as_str()).collect();
+    let got = match (v, msg) {
+        (Some(v), _) => format!("got {v:?}"),
+        (None, Some(m)) => format!("absent in {}", m.summary()),
+        (None, None) => "absent".into(),
+    };
+    StepFail::new(
+        &format!("match {path}"),
+        format!("{path}: expected {}, {got}", wanted.join(" and ")),
+    )
+    .exp(
+        wanted.join(" and "),
+        v.map(|s| format!("{s:?}"))
+            .unwrap_or_else(|| "absent".into()),
+    )
+}
+
+/// The conditions a collected answer MESSAGE must meet that `m` misses,
+/// and how many it meets: MESSAGE, the CmdType, the SN (when known) and a
+/// Response root.
+fn collect_misses(m: &SipMessage, cmd: &str, sn: Option<u64>) -> (Vec<PredicateMiss>, usize) {
+    let mut misses = Vec::new();
+    let mut met = 0;
+    let mut check = |field: &str, ok: bool, expected: String, actual: Option<String>| {
+        if ok {
+            met += 1;
+        } else {
+            misses.push(PredicateMiss {
+                field: field.into(),
+                expected,
+                actual: actual
+                    .map(|a| format!("{a:?}"))
+                    .unwrap_or_else(|| "absent".into()),
+            });
+        }
+    };
+    let method = m.method().map(str::to_string);
+    check(
+        "method",
+        method.as_deref() == Some("MESSAGE"),
+        "MESSAGE".into(),
+        method.or_else(|| Some(m.summary())),
+    );
+    let t = resolve(m, "xml.CmdType");
+    check(
+        "xml.CmdType",
+        t.as_deref().is_some_and(|t| t.eq_ignore_ascii_case(cmd)),
+        format!("equals {cmd:?}"),
+        t,
+    );
+    let got_sn = resolve(m, "xml.SN");
+    let sn_ok = got_sn
+        .as_deref()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .is_some_and(|s| sn.is_none_or(|want| want == s));
+    check(
+        "xml.SN",
+        sn_ok,
+        match sn {
+            Some(n) => format!("equals \"{n}\" (the query's SN)"),
+            None => "a number".into(),
+        },
+        got_sn,
+    );
+    let root = manscdp::Message::decode(&m.body).ok().map(|d| d.tree.name);
+    check(
+        "xml root",
+        root.as_deref() == Some("Response"),
+        "Response".into(),
+        root,
+    );
+    (misses, met)
+}
+
+/// A suite string with its variables expanded; a bad variable is the
+/// suite's fault.
+fn expand(vars: &Vars, s: &str) -> Result<String, StepFail> {
+    vars.expand(s).map_err(err)
+}
+/// A suite string with its variables expanded, or as written when one
+/// cannot be (for descriptions only).
+fn shown(vars: &Vars, s: &str) -> String {
+    vars.expand(s).unwrap_or_else(|_| s.to_string())
+}
+
+/// What a matcher asks for, in words: `equals "Catalog"`, `>= 1 and <= 9`.
+fn describe_matcher(vars: &Vars, m: &MatcherInput) -> String {
+    let parts = matcher_conditions(vars, m);
+    if parts.is_empty() {
+        "(any value)".into()
+    } else {
+        parts.join(" and ")
+    }
+}
+
+fn matcher_conditions(vars: &Vars, m: &MatcherInput) -> Vec<String> {
+    let mut v = Vec::new();
+    if let Some(p) = m.present {
+        v.push(if p { "present" } else { "absent" }.to_string());
+    }
+    if let Some(x) = &m.equals {
+        v.push(format!("equals {:?}", shown(vars, x)));
+    }
+    if let Some(x) = &m.not_equals {
+        v.push(format!("not equals {:?}", shown(vars, x)));
+    }
+    if let Some(x) = &m.equals_ignore_case {
+        v.push(format!("equals {:?} (any case)", shown(vars, x)));
+    }
+    if let Some(x) = &m.contains {
+        v.push(format!("contains {:?}", shown(vars, x)));
+    }
+    if let Some(x) = &m.not_contains {
+        v.push(format!("not contains {:?}", shown(vars, x)));
+    }
+    if let Some(x) = &m.equals_field {
+        v.push(format!("equals field {x}"));
+    }
+    if let Some(x) = &m.greater_than {
+        v.push(format!("> {}", shown(vars, x)));
+    }
+    if let Some(x) = &m.less_than {
+        v.push(format!("< {}", shown(vars, x)));
+    }
+    if let Some(x) = &m.regex {
+        v.push(format!("matches /{}/", shown(vars, x)));
+    }
+    if let Some(x) = m.min {
+        v.push(format!(">= {x}"));
+    }
+    if let Some(x) = m.max {
+        v.push(format!("<= {x}"));
+    }
+    if let Some(set) = &m.one_of {
+        let set: Vec<String> = set.iter().map(|s| shown(vars, s)).collect();
+        v.push(format!("one of {set:?}"));
+    }
+    if let Some(kind) = m.gb_id {
+        v.push(
+            match kind {
+                GbIdKind::Any => "a 20-digit GB/T 28181 code",
+                GbIdKind::Device => "a 20-digit GB/T 28181 device code (type 111-199)",
+                GbIdKind::Platform => "a 20-digit GB/T 28181 platform code (type 200-299)",
+            }
+            .to_string(),
+        );
+    }
+    v
+}
+
+/// Every condition of matcher `m` that value `v` of field `path` does
+/// not meet, each with what it asked for and what was there; `msg` is
+/// the message the value came from (for `equals_field`). An error is a
+/// fault of the suite (an unknown variable, a bad regex).
+fn eval_matcher(
+    vars: &Vars,
+    path: &str,
+    m: &MatcherInput,
+    v: Option<&str>,
+    msg: Option<&SipMessage>,
+) -> Result<Vec<PredicateMiss>, StepFail> {
+    let shown = v
+        .map(|s| format!("{s:?}"))
+        .unwrap_or_else(|| "absent".into());
+    let mut out = Vec::new();
+    let mut miss = |expected: String| {
+        out.push(PredicateMiss {
+            field: path.to_string(),
+            expected,
+            actual: shown.clone(),
+        })
+    };
+    if let Some(p) = m.present {
+        if p != v.is_some() {
+            miss(if p { "present".into() } else { "absent".into() });
+        }
+    }
+    let Some(v) = v else {
+        // Every condition on the value fails on an absent field: name
+        // them all at once.
+        let mut value_only = m.clone();
+        value_only.present = None;
+        let conds = matcher_conditions(vars, &value_only);
+        if !conds.is_empty() {
+            miss(conds.join(" and "));
+        }
+        return Ok(out);
+    };
+    if let Some(x) = &m.equals {
+        let x = expand(vars, x)?;
+        if v != x {
+            miss(format!("equals {x:?}"));
+        }
+    }
+    if let Some(x) = &m.not_equals {
+        let x = expand(vars, x)?;
+        if v == x {
+            miss(format!("not equals {x:?}"));
+        }
+    }
+    if let Some(x) = &m.equals_ignore_case {
+        let x = expand(vars, x)?;
+        if !v.eq_ignore_ascii_case(&x) {
+            miss(format!("equals {x:?} (any case)"));
+        }
+    }
+    if let Some(x) = &m.contains {
+        let x = expand(vars, x)?;
+        if !v.contains(&x) {
+            miss(format!("contains {x:?}"));
+        }
+    }
+    if let Some(x) = &m.not_contains {
+        let x = expand(vars, x)?;
+        if v.contains(&x) {
+            miss(format!("not contains {x:?}"));
+        }
+    }
+    if let Some(other) = &m.equals_field {
+        let msg = msg.ok_or_else(|| err("equals_field needs a single message"))?;
+        let want = resolve(msg, other);
+        if want.as_deref() != Some(v) {
+            let shown_other = want
+                .map(|w| format!("{w:?}"))
+                .unwrap_or_else(|| "absent".into());
+            miss(format!("equals field {other} ({shown_other})"));
+        }
+    }
+    for (bound, greater) in [(&m.greater_than, true), (&m.less_than, false)] {
+        let Some(b) = bound else { continue };
+        let b = expand(vars, b)?;
+        let limit: f64 = b
+            .trim()
+            .parse()
+            .map_err(|_| err(format!("{path}: bound {b:?} is not a number")))?;
+        let op = if greater { ">" } else { "<" };
+        match v.trim().parse::<f64>() {
+            Err(_) => miss(format!("a number {op} {limit}")),
+            Ok(n) if greater && n <= limit => miss(format!("> {limit}")),
+            Ok(n) if !greater && n >= limit => miss(format!("< {limit}")),
+            Ok(_) => {}
+        }
+    }
+    if let Some(r) = &m.regex {
+        let r = expand(vars, r)?;
+        let re = regex::Regex::new(&r).map_err(err)?;
+        if !re.is_match(v) {
+            miss(format!("matches /{r}/"));
+        }
+    }
+    if m.min.is_some() || m.max.is_some() {
+        match v.trim().parse::<f64>() {
+            Err(_) => miss("a number".into()),
+            Ok(n) => {
+                if let Some(min) = m.min {
+                    if n < min {
+                        miss(format!(">= {min}"));
+                    }
+                }
+                if let Some(max) = m.max {
+                    if n > max {
+                        miss(format!("<= {max}"));
+                    }
+                }
+            }
+        }
+    }
+    if let Some(set) = &m.one_of {
+        let set: Vec<String> = set
+            .iter()
+            .map(|s| expand(vars, s))
+            .collect::<Result<_, _>>()?;
+        if !set.iter().any(|s| s == v) {
+            miss(format!("one of {set:?}"));
+        }
+    }
+    if let Some(kind) = m.gb_id {
+        let ok = match GbId::parse(v) {
+            Err(_) => false,
+            Ok(id) => match kind {
+                GbIdKind::Any => true,
+                GbIdKind::Device => id.is_device(),
+                GbIdKind::Platform => id.is_platform(),
+            },
+        };
+        if !ok {
+            let only = MatcherInput {
+                gb_id: Some(kind),
+                ..Default::default()
+            };
+            miss(describe_matcher(vars, &only));
+        }
+    }
+    Ok(out)
 }
 
 fn err(e: impl std::fmt::Display) -> StepFail {
@@ -812,6 +1273,114 @@ impl CaseRun<'_> {
             summary,
             text: decode_text(raw),
         });
+        if direction == "received" {
+            self.audit_received(raw);
+        }
+    }
+
+    /// Judge a message the DUT sent against the protocol rules, once: its
+    /// findings join the case's, and error-severity ones wait for the end
+    /// of the step to be charged to it.
+    fn audit_received(&mut self, raw: &[u8]) {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        raw.hash(&mut h);
+        if !self.audit.judged.insert(h.finish()) {
+            return;
+        }
+        let summary = match SipMessage::parse(raw) {
+            Ok(p) => candidate_summary(&p.message),
+            Err(_) => format!("{} bytes of non-SIP data", raw.len()),
+        };
+        for d in audit::audit(raw, self.ep.transport()) {
+            let f = d.to_finding();
+            if !self.findings.iter().any(|x| same_finding(x, &f)) {
+                self.findings.push(f);
+            }
+            if d.severity == Severity::Error {
+                self.audit.pending.push((summary.clone(), d, raw.to_vec()));
+            }
+        }
+    }
+
+    /// The findings on `raw` that explain one of `reasons`.
+    fn explaining(&self, raw: &[u8], reasons: &[PredicateMiss]) -> Vec<FindingOut> {
+        let mut out: Vec<FindingOut> = Vec::new();
+        for d in audit::audit(raw, self.ep.transport()) {
+            let f = d.to_finding();
+            if reasons.iter().any(|r| audit::explains(&f, &r.field))
+                && !out.iter().any(|x| same_finding(x, &f))
+            {
+                out.push(f);
+            }
+        }
+        out
+    }
+
+    /// Charge the step the error-severity findings on messages that arrived
+    /// during it, unless the step or the suite allows them. They join the
+    /// step's own failures; a step that passed fails on them.
+    fn judge_findings(&mut self, step: &Step, r: Result<(), StepFail>) -> Result<(), StepFail> {
+        let pending = std::mem::take(&mut self.audit.pending);
+        // A media session reports the SDP findings it judged itself.
+        let mut kept: Vec<FindingOut> = Vec::with_capacity(self.findings.len());
+        for f in std::mem::take(&mut self.findings) {
+            if !kept.iter().any(|k| same_finding(k, &f)) {
+                kept.push(f);
+            }
+        }
+        self.findings = kept;
+        let step_allows = step_allows_findings(&step.input);
+        // What the step's own checks already reported: a finding they named
+        // (by check or in their message) is not reported twice.
+        let already: Vec<(String, String)> = match &r {
+            Err(f) => std::iter::once(f)
+                .chain(f.more().iter())
+                .map(|f| (f.check.clone(), f.message.clone()))
+                .collect(),
+            Ok(()) => Vec::new(),
+        };
+        let mut fails: Vec<StepFail> = Vec::new();
+        let mut seen: Vec<(String, String)> = Vec::new();
+        for (summary, d, raw) in pending {
+            if step_allows || audit::allowed(&self.suite.allow_findings, &d.code) {
+                continue;
+            }
+            let key = (d.code.clone(), d.message());
+            let reported = already.iter().any(|(check, message)| {
+                check.ends_with(&d.code)
+                    || (message.contains(&d.code)
+                        && message.contains(if d.detail.is_empty() {
+                            &d.actual
+                        } else {
+                            &d.detail
+                        }))
+            });
+            if seen.contains(&key) || reported {
+                continue;
+            }
+            seen.push(key);
+            let mut f = StepFail::new(
+                &d.code,
+                format!("{summary}: {} [{}]", d.message(), d.clause),
+            );
+            if !d.expected.is_empty() {
+                f.expected = Some(d.expected.clone());
+                f.received = Some(d.actual.clone());
+            }
+            f.extra().bytes = Some(raw);
+            fails.push(f);
+        }
+        match r {
+            Ok(()) => match StepFail::join(fails) {
+                Some(f) => Err(f),
+                None => Ok(()),
+            },
+            Err(mut f) => {
+                f.extra().more.extend(fails);
+                Err(f)
+            }
+        }
     }
 
     async fn send_bytes(&mut self, to: Option<SocketAddr>, bytes: Vec<u8>) -> Result<(), StepFail> {
@@ -837,7 +1406,7 @@ impl CaseRun<'_> {
                 self.vars.set("target_port", t.port().to_string());
             }
         }
-        match &step.input {
+        let r = match &step.input {
             StepInput::Send(s) => self.send(s).await,
             StepInput::Reply(r) => self.reply(r).await,
             StepInput::Expect(e) => self.expect(e).await,
@@ -859,7 +1428,8 @@ impl CaseRun<'_> {
             StepInput::Hangup(h) => self.hangup(h).await,
             StepInput::SessionEvent(e) => self.session_event(e).await,
             StepInput::Stream(s) => self.stream(s).await,
-        }
+        };
+        self.judge_findings(step, r)
     }
 
     fn raw_bytes(&self, raw: &str) -> Result<Vec<u8>, StepFail> {
@@ -1154,6 +1724,82 @@ impl CaseRun<'_> {
         Some(format!("{}|{}|{}", via.branch()?, cseq, m.summary()))
     }
 
+    /// What an `expect` waits for, in words: `MESSAGE request where
+    /// xml.CmdType equals "Catalog"`.
+    fn expect_what(&self, e: &ExpectInput) -> String {
+        let mut what = match (&e.request, e.response) {
+            (Some(m), _) => format!("{m} request"),
+            (_, Some(s)) => format!("{s} response"),
+            _ => "message".to_string(),
+        };
+        let when: Vec<String> = e
+            .when
+            .iter()
+            .map(|(p, mt)| format!("{p} {}", self.describe_matcher(mt)))
+            .collect();
+        if !when.is_empty() {
+            what.push_str(" where ");
+            what.push_str(&when.join(" and "));
+        }
+        what
+    }
+
+    /// Every condition of `e` that `m` does not meet, whether it is the
+    /// kind of message `e` waits for (method or status and `when`), and how
+    /// many of the conditions it met.
+    fn judge_candidate(
+        &self,
+        e: &ExpectInput,
+        m: &SipMessage,
+    ) -> Result<(Vec<PredicateMiss>, bool, usize), StepFail> {
+        let mut misses = Vec::new();
+        let mut met = 0;
+        let other = |m: &SipMessage| match m.method() {
+            Some(x) => format!("a {x} request"),
+            None => format!("a {} response", m.summary()),
+        };
+        match (&e.request, e.response) {
+            (Some(meth), _) => match m.method() {
+                Some(x) if x.eq_ignore_ascii_case(meth) => met += 1,
+                _ => misses.push(PredicateMiss {
+                    field: "method".into(),
+                    expected: meth.to_ascii_uppercase(),
+                    actual: m.method().map(str::to_string).unwrap_or_else(|| other(m)),
+                }),
+            },
+            (_, Some(code)) => match m.status() {
+                Some(s) if s == code => met += 1,
+                Some(s) => misses.push(PredicateMiss {
+                    field: "status".into(),
+                    expected: code.to_string(),
+                    actual: s.to_string(),
+                }),
+                None => misses.push(PredicateMiss {
+                    field: "status".into(),
+                    expected: code.to_string(),
+                    actual: other(m),
+                }),
+            },
+            _ => {}
+        }
+        for (p, mt) in &e.when {
+            let miss = self.eval_matcher(p, mt, resolve(m, p).as_deref(), Some(m))?;
+            if miss.is_empty() {
+                met += 1;
+            }
+            misses.extend(miss);
+        }
+        let kind_ok = misses.is_empty();
+        for (p, mt) in &e.matches {
+            let miss = self.eval_matcher(p, mt, resolve(m, p).as_deref(), Some(m))?;
+            if miss.is_empty() {
+                met += 1;
+            }
+            misses.extend(miss);
+        }
+        Ok((misses, kind_ok, met))
+    }
+
     async fn expect(&mut self, e: &ExpectInput) -> Result<(), StepFail> {
         let wait = e
             .timeout
@@ -1165,21 +1811,40 @@ impl CaseRun<'_> {
         } else {
             self.deadline(wait)
         };
-        let what = match (&e.request, e.response) {
-            (Some(m), _) => format!("{m} request"),
-            (_, Some(s)) => format!("{s} response"),
-            _ => format!(
-                "message with {}",
-                e.when.keys().cloned().collect::<Vec<_>>().join(", ")
-            ),
-        };
+        let what = self.expect_what(e);
+        let mut watch = Watch::default();
         loop {
             let inc = match self.recv_routed(deadline, true).await {
                 Ok(Some(i)) => i,
                 Ok(None) if e.absent => return Ok(()),
                 Ok(None) => {
-                    let mut f = StepFail::new("timeout", format!("no {what} within {}", Dur(wait)))
-                        .exp(what.clone(), "nothing");
+                    let n = watch.len();
+                    let candidates = watch.finish();
+                    let mut f = match candidates.first() {
+                        None => StepFail::new(
+                            "timeout",
+                            format!("no {what} within {}: no message arrived", Dur(wait)),
+                        )
+                        .exp(what.clone(), "no message"),
+                        Some(c) => {
+                            let why = match (c.reasons.first(), &c.note) {
+                                (Some(r), _) => r.to_string(),
+                                (None, Some(n)) => n.clone(),
+                                (None, None) => String::new(),
+                            };
+                            StepFail::new(
+                                "timeout",
+                                format!(
+                                    "no {what} within {}: {n} other message{} arrived; the closest, {}, {why}",
+                                    Dur(wait),
+                                    if n == 1 { "" } else { "s" },
+                                    c.summary,
+                                ),
+                            )
+                            .exp(what.clone(), c.summary.clone())
+                        }
+                    };
+                    f.set_candidates(candidates);
                     // Bytes that arrived but never made a whole message (a
                     // stream whose Content-Length overstates the body).
                     let local = self.ep.local_addr();
@@ -1201,17 +1866,15 @@ impl CaseRun<'_> {
                             "{} bytes that never formed a complete SIP message",
                             pending.len()
                         ));
-                        f.bytes = Some(pending);
+                        f.extra().bytes = Some(pending);
                     }
                     return Err(f);
                 }
-                Err(er) if e.absent => {
-                    let _ = er;
-                    return Ok(());
-                }
+                Err(_) if e.absent => return Ok(()),
                 Err(er) => return Err(StepFail::new("transport", format!("{er:#}"))),
             };
             self.log("received", inc.from, &inc.raw);
+            let at_ms = self.t0.elapsed().as_millis() as u64;
             let parsed = match SipMessage::parse(&inc.raw) {
                 Ok(p) => p,
                 Err(pe) => {
@@ -1223,18 +1886,33 @@ impl CaseRun<'_> {
                         what.clone(),
                         format!("{} bytes of non-SIP data", inc.raw.len()),
                     );
-                    f.bytes = Some(inc.raw.clone());
+                    f.extra().bytes = Some(inc.raw.clone());
+                    f.set_candidates(watch.finish());
                     return Err(f);
                 }
             };
             let m = parsed.message;
+            let (reasons, kind_ok, met) = self.judge_candidate(e, &m)?;
+            let mut cand = Candidate {
+                summary: candidate_summary(&m),
+                at_ms,
+                closest: false,
+                note: None,
+                findings: self.explaining(&inc.raw, &reasons),
+                reasons,
+            };
             if let Some(k) = Self::transaction_key(&m) {
                 if !self.seen.insert(k) {
-                    continue; // retransmission of something already handled
+                    // A retransmission of something already handled.
+                    cand.note = Some("retransmission of a message already handled".into());
+                    watch.add(met, cand);
+                    continue;
                 }
             }
             if m.status().is_some_and(|s| s < 200) && e.response.is_none_or(|r| r >= 200) {
-                continue; // provisional
+                cand.note = Some("provisional response".into());
+                watch.add(met, cand);
+                continue;
             }
             if m.status().is_some() {
                 // A response to an earlier request (a late retransmission) is not this one's.
@@ -1242,50 +1920,59 @@ impl CaseRun<'_> {
                     .last_sent_request
                     .as_ref()
                     .and_then(|r| r.cseq().map(|c| c.seq));
-                if sent.is_some() && m.cseq().map(|c| c.seq) != sent {
+                let got = m.cseq().map(|c| c.seq);
+                if sent.is_some() && got != sent {
+                    cand.note = Some(format!(
+                        "answers an earlier request (CSeq {}, the last sent is {})",
+                        got.map(|g| g.to_string()).unwrap_or("absent".into()),
+                        sent.unwrap_or_default()
+                    ));
+                    watch.add(met, cand);
                     continue;
                 }
             }
-            let kind_ok = match (&e.request, e.response) {
-                (Some(meth), _) => m.method().is_some_and(|x| x.eq_ignore_ascii_case(meth)),
-                (_, Some(code)) => m.status() == Some(code),
-                _ => true,
-            } && e.when.iter().all(|(p, mt)| {
-                self.check_matcher(p, mt, resolve(&m, p).as_deref(), Some(&m))
-                    .is_ok()
-            });
-            if !kind_ok && self.background(&m, inc.from).await? {
-                continue;
+            if !kind_ok {
+                if let Some(rule) = self.background_rule(&m, inc.from).await? {
+                    cand.note = Some(rule);
+                    watch.add(met, cand);
+                    continue;
+                }
             }
             if e.absent {
                 if kind_ok {
-                    return Err(StepFail::new(
+                    let mut f = StepFail::new(
                         "absent",
-                        format!("expected no {what}, but one arrived"),
+                        format!("{} arrived, and the step expects no {what}", m.summary()),
                     )
-                    .exp(format!("no {what}"), m.summary()));
+                    .exp(format!("no {what}"), m.summary());
+                    watch.add(usize::MAX, cand);
+                    f.set_candidates(watch.finish());
+                    return Err(f);
                 }
+                watch.add(met, cand);
                 continue;
             }
             if !kind_ok {
-                return Err(StepFail::new(
+                let missed: Vec<String> = cand
+                    .reasons
+                    .iter()
+                    .take_while(|r| {
+                        r.field == "method" || r.field == "status" || e.when.contains_key(&r.field)
+                    })
+                    .map(|r| r.to_string())
+                    .collect();
+                let mut f = StepFail::new(
                     "message",
-                    format!("expected {what}, received {}", m.summary()),
+                    format!(
+                        "{} arrived instead of the {what}: {}",
+                        m.summary(),
+                        missed.join("; ")
+                    ),
                 )
-                .exp(what.clone(), m.summary()));
-            }
-            if !parsed.findings.is_empty() && !e.allow_findings {
-                let f0 = &parsed.findings[0];
-                let mut f = StepFail::new(f0.code, format!("{} ({})", f0.message, f0.clause));
-                f.bytes = Some(inc.raw.clone());
+                .exp(what.clone(), m.summary());
+                watch.add(met, cand);
+                f.set_candidates(watch.finish());
                 return Err(f);
-            }
-            for f in &parsed.findings {
-                self.findings.push(FindingOut {
-                    code: f.code.into(),
-                    message: f.message.clone(),
-                    clause: f.clause.into(),
-                });
             }
             if m.is_request() {
                 self.last_request = Some((m.clone(), inc.from));
@@ -1301,6 +1988,8 @@ impl CaseRun<'_> {
                 self.last_challenge_received =
                     m.headers.get(h).and_then(|v| Challenge::parse(v).ok());
             }
+            // Every check of the step is judged, so one failure does not
+            // hide the others.
             let mut fails = Vec::new();
             if let Some(a) = &e.after {
                 let el = inc.at.saturating_duration_since(self.last_step_end);
@@ -1311,21 +2000,40 @@ impl CaseRun<'_> {
                         fails.push(
                             StepFail::new(
                                 "after.min",
-                                format!("{} arrived too early", m.summary()),
+                                format!(
+                                    "{} arrived {shown} after the previous step, earlier than the {min} the step allows",
+                                    m.summary()
+                                ),
                             )
                             .exp(
                                 format!("at least {min} after the previous step"),
                                 shown.clone(),
                             ),
                         );
+                        cand.reasons.push(PredicateMiss {
+                            field: "after.min".into(),
+                            expected: format!("at least {min}"),
+                            actual: shown.clone(),
+                        });
                     }
                 }
                 if let Some(max) = a.max {
                     if protocol > max.0 {
                         fails.push(
-                            StepFail::new("after.max", format!("{} arrived too late", m.summary()))
-                                .exp(format!("at most {max} after the previous step"), shown),
+                            StepFail::new(
+                                "after.max",
+                                format!(
+                                    "{} arrived {shown} after the previous step, later than the {max} the step allows",
+                                    m.summary()
+                                ),
+                            )
+                            .exp(format!("at most {max} after the previous step"), shown.clone()),
                         );
+                        cand.reasons.push(PredicateMiss {
+                            field: "after.max".into(),
+                            expected: format!("at most {max}"),
+                            actual: shown,
+                        });
                     }
                 }
             }
@@ -1337,23 +2045,31 @@ impl CaseRun<'_> {
             }
             for c in &e.check {
                 if let Err(f) = self.check(c, &m) {
+                    cand.reasons.push(PredicateMiss {
+                        field: format!("check {}", f.check),
+                        expected: f.expected.clone().unwrap_or_else(|| "to pass".into()),
+                        actual: f.received.clone().unwrap_or_else(|| f.message.clone()),
+                    });
                     fails.push(f);
                 }
-            }
-            if let Some(first) = fails.into_iter().next() {
-                // Report the first; the message log holds the whole message.
-                return Err(first);
             }
             for (name, path) in &e.capture {
                 match resolve(&m, path) {
                     Some(v) => self.vars.set(name, v),
-                    None => {
-                        return Err(StepFail::new(
+                    None => fails.push(
+                        StepFail::new(
                             "capture",
                             format!("cannot capture {name}: {} has no {path}", m.summary()),
-                        ))
-                    }
+                        )
+                        .exp(format!("a value at {path}"), "absent"),
+                    ),
                 }
+            }
+            if let Some(mut first) = StepFail::join(fails) {
+                cand.findings = self.explaining(&inc.raw, &cand.reasons);
+                watch.add(usize::MAX, cand);
+                first.set_candidates(watch.finish());
+                return Err(first);
             }
             return Ok(());
         }
@@ -1361,23 +2077,64 @@ impl CaseRun<'_> {
 
     /// Handle `m` by the suite's background rules; `true` when one applied.
     async fn background(&mut self, m: &SipMessage, from: SocketAddr) -> Result<bool, StepFail> {
+        Ok(self.background_rule(m, from).await?.is_some())
+    }
+
+    /// Handle `m` by the suite's background rules; how, when one applied.
+    async fn background_rule(
+        &mut self,
+        m: &SipMessage,
+        from: SocketAddr,
+    ) -> Result<Option<String>, StepFail> {
         let Some(method) = m.method() else {
-            return Ok(false);
+            return Ok(None);
         };
-        let rule = self.suite.background.iter().find(|b| {
-            b.request.eq_ignore_ascii_case(method)
-                && b.when.iter().all(|(p, mt)| {
-                    self.check_matcher(p, mt, resolve(m, p).as_deref(), Some(m))
-                        .is_ok()
-                })
-        });
-        let Some(rule) = rule.cloned() else {
-            return Ok(false);
+        let mut picked = None;
+        for (i, b) in self.suite.background.iter().enumerate() {
+            if !b.request.eq_ignore_ascii_case(method) {
+                continue;
+            }
+            let mut ok = true;
+            for (p, mt) in &b.when {
+                if !self
+                    .eval_matcher(p, mt, resolve(m, p).as_deref(), Some(m))?
+                    .is_empty()
+                {
+                    ok = false;
+                    break;
+                }
+            }
+            if ok {
+                picked = Some(i);
+                break;
+            }
+        }
+        let Some(i) = picked else {
+            return Ok(None);
+        };
+        let rule = self.suite.background[i].clone();
+        let when: Vec<String> = rule
+            .when
+            .iter()
+            .map(|(p, mt)| format!("{p} {}", self.describe_matcher(mt)))
+            .collect();
+        let shown = if when.is_empty() {
+            rule.request.clone()
+        } else {
+            format!("{} where {}", rule.request, when.join(" and "))
         };
         if let Some(code) = rule.reply {
             self.answer(m, from, code).await?;
+            Ok(Some(format!(
+                "answered {code} by background rule {} ({shown})",
+                i + 1
+            )))
+        } else {
+            Ok(Some(format!(
+                "taken by background rule {} ({shown})",
+                i + 1
+            )))
         }
-        Ok(true)
     }
 
     /// A plain response to `req` with `code`.
@@ -1419,6 +2176,11 @@ impl CaseRun<'_> {
         let mut sum_num: Option<u64> = None;
         let mut seen_items = std::collections::BTreeSet::new();
         let mut findings: Vec<String> = Vec::new();
+        let mut watch = Watch::default();
+        let what = format!(
+            "{cmd} Response MESSAGE{}",
+            sn.map(|n| format!(" with SN {n}")).unwrap_or_default()
+        );
         loop {
             if let Some(total) = sum_num {
                 if seen_items.len() as u64 >= total {
@@ -1437,21 +2199,39 @@ impl CaseRun<'_> {
                     break;
                 }
                 Ok(None) => {
-                    return Err(StepFail::new(
-                        "collect",
-                        format!(
-                            "the {cmd} answer stopped at {} of {} items",
-                            seen_items.len(),
-                            sum_num.map(|n| n.to_string()).unwrap_or("?".into())
-                        ),
-                    )
-                    .exp(
-                        format!(
-                            "SumNum = {} items",
-                            sum_num.map(|n| n.to_string()).unwrap_or("?".into())
-                        ),
-                        format!("{} items in {} messages", seen_items.len(), parts.len()),
-                    ))
+                    let mut f = if parts.is_empty() {
+                        StepFail::new(
+                            "timeout",
+                            format!(
+                                "no {what} within {}: {}",
+                                Dur(wait),
+                                match watch.len() {
+                                    0 => "no message arrived".to_string(),
+                                    1 => "1 other message arrived".to_string(),
+                                    n => format!("{n} other messages arrived"),
+                                }
+                            ),
+                        )
+                        .exp(what.clone(), "no such message")
+                    } else {
+                        StepFail::new(
+                            "collect",
+                            format!(
+                                "the {cmd} answer stopped at {} of {} items",
+                                seen_items.len(),
+                                sum_num.map(|n| n.to_string()).unwrap_or("?".into())
+                            ),
+                        )
+                        .exp(
+                            format!(
+                                "SumNum = {} items",
+                                sum_num.map(|n| n.to_string()).unwrap_or("?".into())
+                            ),
+                            format!("{} items in {} messages", seen_items.len(), parts.len()),
+                        )
+                    };
+                    f.set_candidates(watch.finish());
+                    return Err(f);
                 }
                 Err(er) => return Err(StepFail::new("transport", format!("{er:#}"))),
             };
@@ -1463,33 +2243,50 @@ impl CaseRun<'_> {
                         "sip.parse",
                         format!("the peer sent bytes that are not a SIP message: {pe}"),
                     );
-                    f.bytes = Some(inc.raw.clone());
+                    f.extra().bytes = Some(inc.raw.clone());
                     return Err(f);
                 }
             };
+            let (reasons, met) = collect_misses(&m, &cmd, sn);
+            let mut cand = Candidate {
+                summary: candidate_summary(&m),
+                at_ms: self.t0.elapsed().as_millis() as u64,
+                closest: false,
+                note: None,
+                findings: self.explaining(&inc.raw, &reasons),
+                reasons,
+            };
             if let Some(k) = Self::transaction_key(&m) {
                 if !self.seen.insert(k) {
+                    cand.note = Some("retransmission of a message already handled".into());
+                    watch.add(met, cand);
                     continue;
                 }
             }
-            let picked = m.method() == Some("MESSAGE")
-                && resolve(&m, "xml.CmdType").is_some_and(|t| t.eq_ignore_ascii_case(&cmd))
-                && resolve(&m, "xml.SN")
-                    .and_then(|s| s.parse::<u64>().ok())
-                    .is_some_and(|s| sn.is_none_or(|want| want == s))
-                && m.body.windows(10).any(|w| w == b"<Response>");
-            if !picked {
-                if m.status().is_some() || self.background(&m, inc.from).await? {
+            if !cand.reasons.is_empty() {
+                if m.status().is_some() {
+                    cand.note = Some("a response, not an answer MESSAGE".into());
+                    watch.add(met, cand);
                     continue;
                 }
-                return Err(StepFail::new(
+                if let Some(rule) = self.background_rule(&m, inc.from).await? {
+                    cand.note = Some(rule);
+                    watch.add(met, cand);
+                    continue;
+                }
+                let missed: Vec<String> = cand.reasons.iter().map(|r| r.to_string()).collect();
+                let mut f = StepFail::new(
                     "message",
                     format!(
-                        "expected a {cmd} Response MESSAGE, received {}",
-                        m.summary()
+                        "{} arrived instead of the {what}: {}",
+                        m.summary(),
+                        missed.join("; ")
                     ),
                 )
-                .exp(format!("{cmd} Response"), m.summary()));
+                .exp(what.clone(), m.summary());
+                watch.add(met, cand);
+                f.set_candidates(watch.finish());
+                return Err(f);
             }
             self.answer(&m, inc.from, c.reply.unwrap_or(200)).await?;
             let d = manscdp::Message::decode(&m.body).map_err(|e| {
@@ -1497,7 +2294,7 @@ impl CaseRun<'_> {
                     "manscdp",
                     format!("{cmd} Response body is not MANSCDP: {e}"),
                 );
-                f.bytes = Some(m.body.clone());
+                f.extra().bytes = Some(m.body.clone());
                 f
             })?;
             let total: Option<u64> = d.tree.get("SumNum").and_then(|v| v.trim().parse().ok());
@@ -1554,11 +2351,17 @@ impl CaseRun<'_> {
                 clause:
                     "GB/T 28181 §目录检索: multi-message answers carry SumNum and DeviceList Num"
                         .into(),
+                severity: Severity::Error,
             });
         }
-        if !findings.is_empty() && !c.allow_findings {
-            return Err(StepFail::new("collect", findings[0].clone())
-                .exp("consistent SumNum / Num / items", findings.join("; ")));
+        let mut fails = Vec::new();
+        if !c.allow_findings {
+            for f in &findings {
+                fails.push(
+                    StepFail::new("collect", f.clone())
+                        .exp("consistent SumNum / Num / items", f.clone()),
+                );
+            }
         }
         // Checks on the whole answer.
         let all_items: Vec<&manscdp::Element> =
@@ -1567,7 +2370,9 @@ impl CaseRun<'_> {
             if let Some(field) = path.strip_prefix("item[*].") {
                 for (i, it) in all_items.iter().enumerate() {
                     let shown = format!("item[{i}].{field}");
-                    self.check_matcher(&shown, mt, it.get(field), None)?;
+                    if let Err(f) = self.check_matcher(&shown, mt, it.get(field), None) {
+                        fails.push(f);
+                    }
                 }
                 continue;
             }
@@ -1581,15 +2386,58 @@ impl CaseRun<'_> {
                     all_items.get(idx)?.get(field).map(str::to_string)
                 }),
             };
-            self.check_matcher(path, mt, v.as_deref(), None)?;
+            if let Err(f) = self.check_matcher(path, mt, v.as_deref(), None) {
+                fails.push(f);
+            }
         }
         self.vars
             .set("collected_items", seen_items.len().to_string());
-        Ok(())
+        match StepFail::join(fails) {
+            Some(f) => Err(f),
+            None => Ok(()),
+        }
+    }
+
+    fn describe_matcher(&self, m: &MatcherInput) -> String {
+        describe_matcher(&self.vars, m)
+    }
+
+    fn eval_matcher(
+        &self,
+        path: &str,
+        m: &MatcherInput,
+        v: Option<&str>,
+        msg: Option<&SipMessage>,
+    ) -> Result<Vec<PredicateMiss>, StepFail> {
+        eval_matcher(&self.vars, path, m, v, msg)
+    }
+
+    /// Check every `field: matcher` of `matches`, with `value` reading a
+    /// field; all that fail are reported, the first carrying the others.
+    fn check_matchers(
+        &self,
+        matches: &indexmap::IndexMap<String, MatcherInput>,
+        value: impl Fn(&str) -> Option<String>,
+        msg: Option<&SipMessage>,
+    ) -> Result<(), StepFail> {
+        let mut fails = Vec::new();
+        for (path, m) in matches {
+            let v = value(path);
+            match self.eval_matcher(path, m, v.as_deref(), msg) {
+                Ok(misses) if misses.is_empty() => {}
+                Ok(misses) => fails.push(matcher_fail(path, &misses, v.as_deref(), msg)),
+                Err(e) => fails.push(e),
+            }
+        }
+        match StepFail::join(fails) {
+            Some(f) => Err(f),
+            None => Ok(()),
+        }
     }
 
     /// Check value `v` of field `path` against `m`; `msg` is the message
-    /// the value came from (for `equals_field`).
+    /// the value came from (for `equals_field`, and to say where a value
+    /// is absent). The failure names every condition that did not hold.
     fn check_matcher(
         &self,
         path: &str,
@@ -1597,138 +2445,11 @@ impl CaseRun<'_> {
         v: Option<&str>,
         msg: Option<&SipMessage>,
     ) -> Result<(), StepFail> {
-        let shown = v
-            .map(|s| format!("{s:?}"))
-            .unwrap_or_else(|| "absent".into());
-        let fail = |what: String| {
-            StepFail::new(&format!("match {path}"), format!("{path} is {shown}"))
-                .exp(what, shown.clone())
-        };
-        if let Some(p) = m.present {
-            if p != v.is_some() {
-                return Err(fail(if p { "present".into() } else { "absent".into() }));
-            }
+        let misses = self.eval_matcher(path, m, v, msg)?;
+        if misses.is_empty() {
+            return Ok(());
         }
-        let needs_value = m.equals.is_some()
-            || m.not_equals.is_some()
-            || m.equals_ignore_case.is_some()
-            || m.contains.is_some()
-            || m.not_contains.is_some()
-            || m.greater_than.is_some()
-            || m.less_than.is_some()
-            || m.equals_field.is_some()
-            || m.regex.is_some()
-            || m.min.is_some()
-            || m.max.is_some()
-            || m.one_of.is_some()
-            || m.gb_id.is_some();
-        let Some(v) = v else {
-            return if needs_value {
-                Err(fail("a value".into()))
-            } else {
-                Ok(())
-            };
-        };
-        if let Some(x) = &m.equals {
-            let x = self.x(x)?;
-            if v != x {
-                return Err(fail(format!("{x:?}")));
-            }
-        }
-        if let Some(x) = &m.not_equals {
-            let x = self.x(x)?;
-            if v == x {
-                return Err(fail(format!("anything but {x:?}")));
-            }
-        }
-        if let Some(x) = &m.equals_ignore_case {
-            let x = self.x(x)?;
-            if !v.eq_ignore_ascii_case(&x) {
-                return Err(fail(format!("{x:?} (any case)")));
-            }
-        }
-        if let Some(x) = &m.contains {
-            let x = self.x(x)?;
-            if !v.contains(&x) {
-                return Err(fail(format!("containing {x:?}")));
-            }
-        }
-        if let Some(x) = &m.not_contains {
-            let x = self.x(x)?;
-            if v.contains(&x) {
-                return Err(fail(format!("not containing {x:?}")));
-            }
-        }
-        if let Some(other) = &m.equals_field {
-            let msg = msg.ok_or_else(|| err("equals_field needs a single message"))?;
-            let want = resolve(msg, other);
-            if want.as_deref() != Some(v) {
-                let shown_other = want
-                    .map(|w| format!("{w:?}"))
-                    .unwrap_or_else(|| "absent".into());
-                return Err(fail(format!("equal to {other} ({shown_other})")));
-            }
-        }
-        for (bound, greater) in [(&m.greater_than, true), (&m.less_than, false)] {
-            let Some(b) = bound else { continue };
-            let b = self.x(b)?;
-            let limit: f64 = b
-                .trim()
-                .parse()
-                .map_err(|_| err(format!("{path}: bound {b:?} is not a number")))?;
-            let n: f64 = v.trim().parse().map_err(|_| fail("a number".into()))?;
-            if greater && n <= limit {
-                return Err(fail(format!("> {limit}")));
-            }
-            if !greater && n >= limit {
-                return Err(fail(format!("< {limit}")));
-            }
-        }
-        if let Some(r) = &m.regex {
-            let r = self.x(r)?;
-            let re = regex::Regex::new(&r).map_err(err)?;
-            if !re.is_match(v) {
-                return Err(fail(format!("matching /{r}/")));
-            }
-        }
-        if m.min.is_some() || m.max.is_some() {
-            let n: f64 = v.trim().parse().map_err(|_| fail("a number".into()))?;
-            if let Some(min) = m.min {
-                if n < min {
-                    return Err(fail(format!(">= {min}")));
-                }
-            }
-            if let Some(max) = m.max {
-                if n > max {
-                    return Err(fail(format!("<= {max}")));
-                }
-            }
-        }
-        if let Some(set) = &m.one_of {
-            let set: Vec<String> = set.iter().map(|s| self.x(s)).collect::<Result<_, _>>()?;
-            if !set.iter().any(|s| s == v) {
-                return Err(fail(format!("one of {set:?}")));
-            }
-        }
-        if let Some(kind) = m.gb_id {
-            let want = match kind {
-                GbIdKind::Any => "a 20-digit GB/T 28181 code",
-                GbIdKind::Device => "a 20-digit GB/T 28181 device code (type 111-199)",
-                GbIdKind::Platform => "a 20-digit GB/T 28181 platform code (type 200-299)",
-            };
-            let ok = match GbId::parse(v) {
-                Err(_) => false,
-                Ok(id) => match kind {
-                    GbIdKind::Any => true,
-                    GbIdKind::Device => id.is_device(),
-                    GbIdKind::Platform => id.is_platform(),
-                },
-            };
-            if !ok {
-                return Err(fail(want.into()));
-            }
-        }
-        Ok(())
+        Err(matcher_fail(path, &misses, v, msg))
     }
 
     fn check(&mut self, c: &CheckInput, m: &SipMessage) -> Result<(), StepFail> {
@@ -1777,6 +2498,7 @@ impl CaseRun<'_> {
                         code: "gb.digest-algorithm-omitted".into(),
                         message: "Authorization omits algorithm= (MD5 assumed)".into(),
                         clause: "GB/T 28181 §注册 examples always carry algorithm=MD5".into(),
+                        severity: Severity::Warning,
                     });
                 }
                 Ok(())
@@ -1797,19 +2519,18 @@ impl CaseRun<'_> {
                             )
                             .exp(manscdp::CONTENT_TYPE, ct));
                         }
-                        for f in fs {
-                            self.findings.push(FindingOut {
-                                code: f.code.as_str().into(),
-                                message: f.message,
-                                clause: f.clause.into(),
-                            });
+                        for f in &fs {
+                            let out = audit::Deviation::from(f).to_finding();
+                            if !self.findings.iter().any(|x| same_finding(x, &out)) {
+                                self.findings.push(out);
+                            }
                         }
                     }
                 }
                 let d = manscdp::Message::decode(&m.body).map_err(|e| {
                     let mut f =
                         StepFail::new("manscdp", format!("the body is not MANSCDP XML: {e}"));
-                    f.bytes = Some(m.body.clone());
+                    f.extra().bytes = Some(m.body.clone());
                     f
                 })?;
                 if let Some(want) = &mc.charset {
@@ -1823,10 +2544,12 @@ impl CaseRun<'_> {
                     }
                 }
                 let limit = if mc.strict {
-                    Severity::Warning
+                    manscdp::Severity::Warning
                 } else {
-                    Severity::Error
+                    manscdp::Severity::Error
                 };
+                // Every finding over the limit fails the check, each named.
+                let mut fails = Vec::new();
                 for f in &d.findings {
                     if f.severity >= limit {
                         let mut sf = StepFail::new(
@@ -1839,16 +2562,19 @@ impl CaseRun<'_> {
                                 f.clause
                             ),
                         );
-                        sf.bytes = Some(m.body.clone());
-                        return Err(sf);
+                        sf.extra().bytes = Some(m.body.clone());
+                        fails.push(sf);
+                        continue;
                     }
-                    self.findings.push(FindingOut {
-                        code: f.code.as_str().into(),
-                        message: format!("{}: {}", f.path, f.message),
-                        clause: f.clause.into(),
-                    });
+                    let out = audit::Deviation::from(f).to_finding();
+                    if !self.findings.iter().any(|x| same_finding(x, &out)) {
+                        self.findings.push(out);
+                    }
                 }
-                Ok(())
+                match StepFail::join(fails) {
+                    Some(f) => Err(f),
+                    None => Ok(()),
+                }
             }
             CheckInput::Ptzcmd(pc) => {
                 let field = pc.field.clone().unwrap_or_else(|| "xml.PTZCmd".into());
@@ -1877,6 +2603,7 @@ impl CaseRun<'_> {
                         code: f.code.into(),
                         message: f.message,
                         clause: f.clause.into(),
+                        severity: Severity::Warning,
                     });
                 }
                 if let Some(skew) = g.max_skew {
@@ -1893,5 +2620,144 @@ impl CaseRun<'_> {
                 Ok(())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn matcher(yaml: &str) -> MatcherInput {
+        serde_saphyr::from_str(yaml).unwrap()
+    }
+
+    fn vars() -> Vars {
+        let mut v = Vars::new(&[]);
+        v.set("sn", "17");
+        v
+    }
+
+    /// A 200 answer whose SDP states no direction.
+    fn answer() -> SipMessage {
+        let body = "v=0\r\no=34020000001320000001 0 0 IN IP4 10.0.0.2\r\ns=Play\r\n\
+c=IN IP4 10.0.0.2\r\nt=0 0\r\nm=video 6000 RTP/AVP 96\r\na=rtpmap:96 PS/90000\r\ny=0100000001\r\n";
+        let raw = format!(
+            "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1\r\n\
+From: <sip:34020000002000000001@3402000000>;tag=1\r\n\
+To: <sip:34020000001310010001@3402000000>;tag=2\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n\
+Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        SipMessage::parse(raw.as_bytes()).unwrap().message
+    }
+
+    fn fail_text(path: &str, m: &MatcherInput, msg: &SipMessage) -> String {
+        let v = resolve(msg, path);
+        let misses = eval_matcher(&vars(), path, m, v.as_deref(), Some(msg)).unwrap();
+        let f = matcher_fail(path, &misses, v.as_deref(), Some(msg));
+        let f = f.into_failures(2, "suite.yaml:10:9").remove(0);
+        crate::report::terminal::failure_text(&f)
+    }
+
+    #[test]
+    fn an_absent_sdp_direction_names_the_condition_and_the_answer() {
+        let m = matcher("{ equals: sendonly }");
+        let text = fail_text("sdp.direction", &m, &answer());
+        assert!(
+            text.contains("sdp.direction: expected equals \"sendonly\", absent in 200 OK"),
+            "{text}"
+        );
+        let mut s = insta::Settings::clone_current();
+        s.set_snapshot_path("../../golden/diagnostics");
+        s.set_prepend_module_to_snapshot(false);
+        s.bind(|| insta::assert_snapshot!("diag-sdp-direction-absent", text));
+    }
+
+    #[test]
+    fn every_condition_that_fails_is_named() {
+        let msg = answer();
+        let v = vars();
+        // Two bounds broken at once: both named, with the value.
+        let m = matcher("{ min: 7000, max: 5000 }");
+        let got = eval_matcher(&v, "sdp.port", &m, Some("6000"), Some(&msg)).unwrap();
+        let shown: Vec<String> = got.iter().map(|p| p.to_string()).collect();
+        assert_eq!(
+            shown,
+            [
+                "sdp.port: expected >= 7000, got \"6000\"",
+                "sdp.port: expected <= 5000, got \"6000\""
+            ]
+        );
+        // Variables are expanded in what was expected.
+        let m = matcher("{ equals: \"${sn}\" }");
+        let got = eval_matcher(&v, "xml.SN", &m, Some("18"), None).unwrap();
+        assert_eq!(
+            got[0].to_string(),
+            "xml.SN: expected equals \"17\", got \"18\""
+        );
+        // An absent value fails every value condition at once.
+        let m = matcher("{ gb_id: device, regex: \"^34\" }");
+        let got = eval_matcher(&v, "from.user", &m, None, None).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].actual, "absent");
+        assert!(got[0].expected.contains("matches /^34/"), "{got:?}");
+        assert!(got[0].expected.contains("device code"), "{got:?}");
+        // `present: false` on a present value.
+        let m = matcher("{ present: false }");
+        let got = eval_matcher(&v, "to.tag", &m, Some("2"), None).unwrap();
+        assert_eq!(got[0].to_string(), "to.tag: expected absent, got \"2\"");
+        // A passing matcher names nothing.
+        let m = matcher("{ one_of: [\"0100000001\", \"0\"] }");
+        assert!(eval_matcher(&v, "sdp.y", &m, Some("0100000001"), None)
+            .unwrap()
+            .is_empty());
+        // A suite fault (an unknown variable) is an error, not a miss.
+        let m = matcher("{ equals: \"${nope}\" }");
+        assert!(eval_matcher(&v, "xml.SN", &m, Some("1"), None).is_err());
+    }
+
+    #[test]
+    fn the_closest_candidate_is_the_one_meeting_most_conditions() {
+        let mut w = Watch::default();
+        let c = |s: &str| Candidate {
+            summary: s.into(),
+            ..Candidate::default()
+        };
+        w.add(1, c("a"));
+        w.add(3, c("b"));
+        w.add(3, c("c"));
+        w.add(0, c("d"));
+        let out = w.finish();
+        assert_eq!(out[0].summary, "c");
+        assert!(out[0].closest);
+        let rest: Vec<&str> = out[1..].iter().map(|c| c.summary.as_str()).collect();
+        assert_eq!(rest, ["a", "b", "d"]);
+        assert!(out[1..].iter().all(|c| !c.closest));
+        // Bounded: the lowest scores go first.
+        let mut w = Watch::default();
+        for i in 0..(Watch::LIMIT + 5) {
+            w.add(i % 3, c(&i.to_string()));
+        }
+        assert_eq!(w.len(), Watch::LIMIT + 5);
+        let out = w.finish();
+        assert_eq!(out.len(), Watch::LIMIT);
+        assert!(out.iter().filter(|c| c.closest).count() == 1);
+    }
+
+    #[test]
+    fn step_failures_keep_every_check() {
+        let a = StepFail::new("match xml.SN", "one");
+        let b = StepFail::new("match xml.DeviceID", "two");
+        let c = StepFail::new("sip.via-transport", "three");
+        let mut joined = StepFail::join(vec![a, b]).unwrap();
+        joined.extra().more.push(c);
+        let fs = joined.into_failures(4, "x.yaml:1:1");
+        let checks: Vec<&str> = fs.iter().map(|f| f.check.as_str()).collect();
+        assert_eq!(
+            checks,
+            ["match xml.SN", "match xml.DeviceID", "sip.via-transport"]
+        );
+        assert!(fs.iter().all(|f| f.step == 4));
+        assert!(StepFail::join(vec![]).is_none());
     }
 }

@@ -171,6 +171,13 @@ fn finding_fail(f: &Finding) -> StepFail {
     )
 }
 
+fn stream_severity(s: StreamSeverity) -> crate::report::Severity {
+    match s {
+        StreamSeverity::Error => crate::report::Severity::Error,
+        _ => crate::report::Severity::Warning,
+    }
+}
+
 fn reason_name(r: &EndReason) -> String {
     match r {
         EndReason::ByeReceived => "bye_received".into(),
@@ -216,11 +223,19 @@ fn answered(what: &str, status: Option<u16>, expected: u16) -> Result<(), StepFa
     }
 }
 
-/// The first error-severity finding, unless allowed.
+/// Every error-severity finding, unless allowed: the first carries the rest.
 fn first_error(fs: &[Finding], allow: bool) -> Result<(), StepFail> {
-    match fs.iter().find(|f| f.severity == Severity::Error) {
-        Some(f) if !allow => Err(finding_fail(f)),
-        _ => Ok(()),
+    if allow {
+        return Ok(());
+    }
+    let errors = fs
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .map(finding_fail)
+        .collect();
+    match StepFail::join(errors) {
+        Some(f) => Err(f),
+        None => Ok(()),
     }
 }
 
@@ -288,6 +303,7 @@ impl CaseRun<'_> {
                     code: format!("session.{}", f.code),
                     message: f.message.clone(),
                     clause: f.clause.into(),
+                    severity: f.severity,
                 });
             }
             for t in out {
@@ -473,6 +489,7 @@ impl CaseRun<'_> {
                     code: "camcert.media".into(),
                     message: e,
                     clause: String::new(),
+                    severity: crate::report::Severity::Warning,
                 });
             }
         }
@@ -595,10 +612,7 @@ impl CaseRun<'_> {
         }
         first_error(&findings, i.allow_findings)?;
         if let Some(resp) = self.session.as_ref().and_then(|s| s.final_response.clone()) {
-            for (path, m) in &i.matches {
-                let v = super::resolve(&resp, path);
-                self.check_matcher(path, m, v.as_deref(), Some(&resp))?;
-            }
+            self.check_matchers(&i.matches, |p| super::resolve(&resp, p), Some(&resp))?;
         }
         if let Some(n) = self.session.as_ref().and_then(|s| s.negotiated.clone()) {
             self.vars.set("session_ssrc", n.ssrc.to_string());
@@ -645,10 +659,7 @@ impl CaseRun<'_> {
         let Some((invite, from)) = found else {
             return Err(StepFail::new("timeout", "no INVITE in time").exp("INVITE", "nothing"));
         };
-        for (path, m) in &a.matches {
-            let v = super::resolve(&invite, path);
-            self.check_matcher(path, m, v.as_deref(), Some(&invite))?;
-        }
+        self.check_matchers(&a.matches, |p| super::resolve(&invite, p), Some(&invite))?;
         let local = self.ep.local_addr_for(from);
         let mut cfg = UasConfig::new(&self.local_id, local, local.ip());
         cfg.transport = self.ep.transport();
@@ -981,6 +992,7 @@ impl CaseRun<'_> {
                 code: "camcert.media".into(),
                 message: e.clone(),
                 clause: String::new(),
+                severity: crate::report::Severity::Warning,
             });
         }
         s.stream_findings_reported = true;
@@ -1010,10 +1022,7 @@ impl CaseRun<'_> {
                 ));
             }
         }
-        for (path, m) in &st.matches {
-            let v = stream_field(&report, path, ended_at);
-            self.check_matcher(path, m, v.as_deref(), None)?;
-        }
+        self.check_matchers(&st.matches, |p| stream_field(&report, p, ended_at), None)?;
         Ok(())
     }
 }
@@ -1027,6 +1036,7 @@ impl CaseRun<'_> {
                     code: f.code.as_str().into(),
                     message: format!("{} (×{})", f.message, f.count),
                     clause: f.code.clause().into(),
+                    severity: stream_severity(f.severity),
                 });
             }
         }
@@ -1036,6 +1046,7 @@ impl CaseRun<'_> {
                     code: format!("audio.{}", f.code.as_str()),
                     message: format!("{} (×{})", f.message, f.count),
                     clause: "RFC 3551 §4.5.14; RFC 3550".into(),
+                    severity: stream_severity(f.severity),
                 });
             }
         }

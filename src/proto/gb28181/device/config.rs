@@ -162,6 +162,15 @@ faults! {
     /// Never send the first RTP packet of a session, as if lost before the
     /// platform joined: the stream is received from mid-pack.
     drop_first_packet = "drop-first-packet",
+    // --- SIP header rules ---
+    /// Over TCP, name UDP in the top Via of every request.
+    via_udp_on_tcp = "via-udp-on-tcp",
+    /// Answer MESSAGE requests with final responses whose To has no tag.
+    no_to_tag = "no-to-tag",
+    /// Send MESSAGE requests outside a dialog with no From tag.
+    no_from_tag = "no-from-tag",
+    /// Send MANSCDP MESSAGE bodies with no Content-Type header.
+    no_content_type = "no-content-type",
 }
 
 /// How a reference camera is set up. [`DeviceConfig::new`] gives a

@@ -546,7 +546,57 @@ impl Device {
     }
 
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.transmits.pop_front()
+        let t = self.transmits.pop_front()?;
+        Some(self.header_faults(t))
+    }
+
+    /// The SIP header faults, applied to everything on its way out (first
+    /// sends and retransmissions alike).
+    fn header_faults(&self, mut t: Transmit) -> Transmit {
+        let f = &self.cfg.faults;
+        if !(f.via_udp_on_tcp || f.no_to_tag || f.no_from_tag || f.no_content_type) {
+            return t;
+        }
+        let Ok(p) = SipMessage::parse(&t.bytes) else {
+            return t;
+        };
+        let mut m = p.message;
+        let untag = |v: &str| -> String {
+            v.split(';')
+                .filter(|p| !p.trim().to_ascii_lowercase().starts_with("tag="))
+                .collect::<Vec<_>>()
+                .join(";")
+        };
+        let method = m.cseq().map(|c| c.method).unwrap_or_default();
+        if m.is_request() {
+            if f.via_udp_on_tcp && self.cfg.transport == Transport::Tcp {
+                if let Some(v) = m.headers.get("Via") {
+                    let v = v.replacen("SIP/2.0/TCP", "SIP/2.0/UDP", 1);
+                    m.headers.set("Via", v);
+                }
+            }
+            let outside_dialog = m
+                .headers
+                .get("To")
+                .and_then(sip::NameAddr::parse)
+                .is_some_and(|n| n.tag().is_none());
+            if f.no_content_type && method == "MESSAGE" && !m.body.is_empty() {
+                m.headers.remove("Content-Type");
+            }
+            if f.no_from_tag && method == "MESSAGE" && outside_dialog {
+                if let Some(v) = m.headers.get("From") {
+                    let v = untag(v);
+                    m.headers.set("From", v);
+                }
+            }
+        } else if f.no_to_tag && method == "MESSAGE" && m.status().is_some_and(|s| s >= 200) {
+            if let Some(v) = m.headers.get("To") {
+                let v = untag(v);
+                m.headers.set("To", v);
+            }
+        }
+        t.bytes = m.to_bytes();
+        t
     }
 
     pub fn poll_event(&mut self) -> Option<DeviceEvent> {
