@@ -20,9 +20,12 @@
 pub mod app;
 pub mod capture;
 pub mod cli;
+pub mod finding;
 pub mod media;
 pub mod peers;
 pub mod proto;
 pub mod report;
 pub mod suite;
 pub mod transport;
+
+pub use finding::{Evidence, Finding, Severity};

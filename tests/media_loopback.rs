@@ -357,7 +357,12 @@ async fn wrong_ssrc_is_caught_across_the_wire() {
         &receiver_cfg(VideoCodec::H264, Some(20)),
     )
     .await;
-    let codes: Vec<FindingCode> = got.validation.findings.iter().map(|f| f.code).collect();
+    let codes: Vec<FindingCode> = got
+        .validation
+        .findings
+        .iter()
+        .map(|f| FindingCode::from_code(f.code).expect("a known code"))
+        .collect();
     assert_eq!(codes, vec![FindingCode::SsrcMismatch]);
 }
 

@@ -18,6 +18,7 @@ use super::model::*;
 use super::vars::{mask, Vars};
 use super::{Case, Step, Suite};
 use crate::capture::pcap::write_pcap;
+use crate::finding::Finding;
 use crate::peers::{self, PeerHandle};
 use crate::proto::gb28181::device::{Device, DeviceConfig, DeviceFaults};
 use crate::proto::gb28181::id::GbId;
@@ -342,11 +343,14 @@ async fn run_case(
             packets.sort_by_key(|p| p.time);
             match write_pcap(&path, &packets) {
                 Ok(()) => result.pcap = Some(format!("pcap/{name}")),
-                Err(e) => result.findings.push(FindingOut {
-                    code: "camcert.evidence".into(),
-                    message: format!("could not write evidence: {e:#}"),
-                    clause: String::new(),
-                }),
+                Err(e) => result.findings.push(
+                    Finding::warning(
+                        "camcert.evidence",
+                        "",
+                        format!("could not write evidence: {e:#}"),
+                    )
+                    .into(),
+                ),
             }
             result.messages = std::mem::take(&mut run.messages);
             result.findings.extend(std::mem::take(&mut run.findings));
@@ -1094,11 +1098,7 @@ impl CaseRun<'_> {
                 return Err(f);
             }
             for f in &parsed.findings {
-                self.findings.push(FindingOut {
-                    code: f.code.into(),
-                    message: f.message.clone(),
-                    clause: f.clause.into(),
-                });
+                self.findings.push(FindingOut::in_message(f, &inc.raw));
             }
             if m.is_request() {
                 self.last_request = Some((m.clone(), inc.from));
@@ -1361,13 +1361,14 @@ impl CaseRun<'_> {
             }
         }
         for f in &findings {
-            self.findings.push(FindingOut {
-                code: "gb.paging".into(),
-                message: f.clone(),
-                clause:
-                    "GB/T 28181 §目录检索: multi-message answers carry SumNum and DeviceList Num"
-                        .into(),
-            });
+            self.findings.push(
+                Finding::error(
+                    "gb.paging",
+                    "§目录检索 (SumNum, DeviceList Num; 目录查询应答命令支持多响应消息传输)",
+                    f.clone(),
+                )
+                .into(),
+            );
         }
         if !findings.is_empty() && !c.allow_findings {
             return Err(StepFail::new("collect", findings[0].clone())
@@ -1586,11 +1587,14 @@ impl CaseRun<'_> {
                     ));
                 }
                 if !creds.algorithm_explicit {
-                    self.findings.push(FindingOut {
-                        code: "gb.digest-algorithm-omitted".into(),
-                        message: "Authorization omits algorithm= (MD5 assumed)".into(),
-                        clause: "GB/T 28181 §注册 examples always carry algorithm=MD5".into(),
-                    });
+                    self.findings.push(
+                        Finding::warning(
+                            "gb.digest-algorithm-omitted",
+                            "§基本注册流程 (every example carries algorithm=MD5)",
+                            "Authorization omits algorithm= (MD5 assumed)",
+                        )
+                        .into(),
+                    );
                 }
                 Ok(())
             }
@@ -1611,11 +1615,7 @@ impl CaseRun<'_> {
                             .exp(manscdp::CONTENT_TYPE, ct));
                         }
                         for f in fs {
-                            self.findings.push(FindingOut {
-                                code: f.code.as_str().into(),
-                                message: f.message,
-                                clause: f.clause.into(),
-                            });
+                            self.findings.push(f.into());
                         }
                     }
                 }
@@ -1644,22 +1644,12 @@ impl CaseRun<'_> {
                     if f.severity >= limit {
                         let mut sf = StepFail::new(
                             "manscdp",
-                            format!(
-                                "{} at {}: {} ({})",
-                                f.code.as_str(),
-                                f.path,
-                                f.message,
-                                f.clause
-                            ),
+                            format!("{} at {}: {} ({})", f.code, f.path(), f.message, f.clause),
                         );
                         sf.bytes = Some(m.body.clone());
                         return Err(sf);
                     }
-                    self.findings.push(FindingOut {
-                        code: f.code.as_str().into(),
-                        message: format!("{}: {}", f.path, f.message),
-                        clause: f.clause.into(),
-                    });
+                    self.findings.push(f.into());
                 }
                 Ok(())
             }
@@ -1686,11 +1676,7 @@ impl CaseRun<'_> {
                         return Err(StepFail::new("gb_date", f.message.clone())
                             .exp("yyyy-MM-ddTHH:mm:ss.SSS", v));
                     }
-                    self.findings.push(FindingOut {
-                        code: f.code.into(),
-                        message: f.message,
-                        clause: f.clause.into(),
-                    });
+                    self.findings.push(f.into());
                 }
                 if let Some(skew) = g.max_skew {
                     let now = chrono::Local::now().naive_local();

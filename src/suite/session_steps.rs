@@ -277,11 +277,8 @@ impl CaseRun<'_> {
                 s.pending.push_back(e);
             }
             for f in findings {
-                self.findings.push(FindingOut {
-                    code: format!("session.{}", f.code),
-                    message: f.message.clone(),
-                    clause: f.clause.into(),
-                });
+                self.findings
+                    .push(FindingOut::from(&f).with_code_prefix("session."));
             }
             for t in out {
                 progressed = true;
@@ -458,11 +455,8 @@ impl CaseRun<'_> {
                 packets.extend(tx.capture.iter().map(|p| p.to_packet()));
             }
             for e in r.errors {
-                self.findings.push(FindingOut {
-                    code: "camcert.media".into(),
-                    message: e,
-                    clause: String::new(),
-                });
+                self.findings
+                    .push(Finding::warning("camcert.media", "", e).into());
             }
         }
         packets
@@ -952,47 +946,36 @@ impl CaseRun<'_> {
         let report = s.report.clone().expect("set above");
         let ended_at = s.ended_at;
         for e in &report.errors {
-            self.findings.push(FindingOut {
-                code: "camcert.media".into(),
-                message: e.clone(),
-                clause: String::new(),
-            });
+            self.findings
+                .push(Finding::warning("camcert.media", "", e.clone()).into());
         }
         if let Some(rx) = &report.received {
             for f in &rx.validation.findings {
-                self.findings.push(FindingOut {
-                    code: f.code.as_str().into(),
-                    message: format!("{} (×{})", f.message, f.count),
-                    clause: "GB/T 28181 附录C; RFC 3550".into(),
-                });
+                self.findings.push(f.into());
             }
             if let Some(f) = rx.validation.findings.iter().find(|f| {
-                f.severity == StreamSeverity::Error
-                    && !st.allow.iter().any(|a| a == f.code.as_str())
+                f.severity == StreamSeverity::Error && !st.allow.iter().any(|a| a == f.code)
             }) {
                 return Err(StepFail::new(
-                    f.code.as_str(),
-                    format!("the stream broke a rule: {} (×{})", f.message, f.count),
+                    f.code,
+                    format!("the stream broke a rule: {} (×{})", f.message, f.count()),
                 ));
             }
         }
         if let Some(a) = &report.audio_received {
             for f in &a.check.findings {
-                self.findings.push(FindingOut {
-                    code: format!("audio.{}", f.code.as_str()),
-                    message: format!("{} (×{})", f.message, f.count),
-                    clause: "RFC 3551 §4.5.14; RFC 3550".into(),
-                });
+                self.findings
+                    .push(FindingOut::from(f).with_code_prefix("audio."));
             }
             if let Some(f) = a.check.findings.iter().find(|f| {
-                f.severity == StreamSeverity::Error
-                    && !st.allow.iter().any(|x| x == f.code.as_str())
+                f.severity == StreamSeverity::Error && !st.allow.iter().any(|x| x == f.code)
             }) {
                 return Err(StepFail::new(
-                    &format!("audio.{}", f.code.as_str()),
+                    &format!("audio.{}", f.code),
                     format!(
                         "the audio stream broke a rule: {} (×{})",
-                        f.message, f.count
+                        f.message,
+                        f.count()
                     ),
                 ));
             }

@@ -181,11 +181,11 @@ impl Device {
         if let Some(d) = &date {
             match parse_date(d) {
                 Ok((_, f)) => findings.extend(f),
-                Err(e) => findings.push(Finding {
-                    code: "gb.date-format",
-                    message: e,
-                    clause: "GB/T 28181 §校时",
-                }),
+                Err(e) => findings.push(Finding::error(
+                    "gb.date-format",
+                    "§校时 (200 OK中的Date头域, yyyy-MM-ddTHH:mm:ss.SSS)",
+                    e,
+                )),
             }
         }
         let refresh_at = (!self.cfg.faults.no_refresh).then(|| {

@@ -74,7 +74,7 @@ pub use values::{
     RecordType, ResultType, TeleBoot,
 };
 
-use finding::{CLAUSE_CMDTYPE, CLAUSE_DEVICE_ID, CLAUSE_SN};
+use finding::{CLAUSE_CMDTYPE, CLAUSE_DEVICEINFO_BODY, CLAUSE_DEVICE_ID, CLAUSE_SN};
 use serde::{Deserialize, Serialize};
 
 /// Why a body could not be decoded at all. Deviations that can be read
@@ -432,30 +432,28 @@ impl Message {
         };
         let path = root.as_str().to_owned();
         if case {
-            findings.push(Finding::new(
-                FindingCode::RootNameCase,
+            findings.push(FindingCode::RootNameCase.at(
                 &path,
                 format!("<{}> read as <{}>", tree.name, root.as_str()),
             ));
         }
         if !tree.attrs.is_empty() {
-            findings.push(Finding::new(
-                FindingCode::AttributesIgnored,
-                &path,
-                "attributes of the root element are not modelled",
-            ));
+            findings.push(
+                FindingCode::AttributesIgnored
+                    .at(&path, "attributes of the root element are not modelled"),
+            );
         }
         let mut r = FieldReader::new(tree.children, path.clone(), findings);
         let cmd_type = r.leaf::<String>("CmdType", &[]).map(|s| {
             let (c, case) = CmdType::parse_lenient(&s);
             if case {
                 r.push(
-                    Finding::new(
-                        FindingCode::CmdTypeCase,
-                        format!("{path}/CmdType"),
-                        format!("{s:?} read as {:?}", c.as_str()),
-                    )
-                    .with_clause(CLAUSE_CMDTYPE),
+                    FindingCode::CmdTypeCase
+                        .at(
+                            format!("{path}/CmdType"),
+                            format!("{s:?} read as {:?}", c.as_str()),
+                        )
+                        .with_clause(CLAUSE_CMDTYPE),
                 );
             }
             c
@@ -488,8 +486,7 @@ impl Message {
             (Root::Control, Some(c @ (CmdType::DeviceControl | CmdType::DeviceConfig)))
                 if r.has("Result") && !CONTROL_COMMANDS.iter().any(|n| r.has(n)) =>
             {
-                r.push(Finding::new(
-                    FindingCode::RootMismatch,
+                r.push(FindingCode::RootMismatch.at(
                     &path,
                     format!(
                         "{} reply sent under <Control>; read as <Response>",
@@ -512,15 +509,19 @@ impl Message {
                     None
                 };
                 if let Some(k) = &kind {
-                    r.push(Finding::new(
-                        FindingCode::BodyMismatch,
+                    let f = FindingCode::BodyMismatch.at(
                         format!("{path}/CmdType"),
                         format!(
-                            "CmdType Catalog with a {} body; read as {}",
+                            "CmdType is Catalog but the body is a {} answer; expected CmdType {}",
                             k.as_str(),
                             k.as_str()
                         ),
-                    ));
+                    );
+                    r.push(if *k == CmdType::DeviceInfo {
+                        f.with_clause(CLAUSE_DEVICEINFO_BODY)
+                    } else {
+                        f
+                    });
                 }
                 (root, kind)
             }
@@ -539,33 +540,25 @@ impl Message {
                 .any(|e| e.name.eq_ignore_ascii_case(name))
         };
         if self.cmd_type.is_none() && !extra("CmdType") {
-            out.push(Finding::new(
-                FindingCode::MissingCmdType,
-                format!("{path}/CmdType"),
-                "no <CmdType>",
-            ));
+            out.push(FindingCode::MissingCmdType.at(format!("{path}/CmdType"), "no <CmdType>"));
         }
         match self.sn {
             None if !extra("SN") => out.push(
-                Finding::new(FindingCode::MissingSn, format!("{path}/SN"), "no <SN>")
+                FindingCode::MissingSn
+                    .at(format!("{path}/SN"), "no <SN>")
                     .with_clause(CLAUSE_SN),
             ),
-            Some(0) => out.push(Finding::new(
-                FindingCode::SnOutOfRange,
-                format!("{path}/SN"),
-                "SN 0 is below minInclusive 1",
-            )),
+            Some(0) => out.push(
+                FindingCode::SnOutOfRange.at(format!("{path}/SN"), "SN 0 is below minInclusive 1"),
+            ),
             _ => {}
         }
         let broadcast = matches!(self.body, Body::BroadcastNotify(_));
         match &self.device_id {
             None if !broadcast => out.push(
-                Finding::new(
-                    FindingCode::MissingDeviceId,
-                    format!("{path}/DeviceID"),
-                    "no <DeviceID>",
-                )
-                .with_clause(CLAUSE_DEVICE_ID),
+                FindingCode::MissingDeviceId
+                    .at(format!("{path}/DeviceID"), "no <DeviceID>")
+                    .with_clause(CLAUSE_DEVICE_ID),
             ),
             Some(id) => check::check_device_id(&mut out, &format!("{path}/DeviceID"), id),
             None => {}

@@ -15,7 +15,10 @@ fn decode(text: &str) -> Decoded {
 }
 
 fn codes(d: &Decoded) -> Vec<FindingCode> {
-    d.findings.iter().map(|f| f.code).collect()
+    d.findings
+        .iter()
+        .map(|f| FindingCode::from_code(f.code).expect("a known code"))
+        .collect()
 }
 
 fn gb(text: &str) -> Vec<u8> {
@@ -110,7 +113,7 @@ fn spec_catalog_formats_with_broken_comments() {
         codes(&r),
         vec![FindingCode::MalformedComment, FindingCode::StrayText]
     );
-    assert_eq!(r.findings[1].path, "Response/DeviceList/Item");
+    assert_eq!(r.findings[1].path(), "Response/DeviceList/Item");
     assert_eq!(
         r.message.get("DeviceList/Item[0]/Status").as_deref(),
         Some("ON")
@@ -528,7 +531,7 @@ fn invalid_ptz_cmd_is_a_finding() {
     assert!(d.findings[0].message.contains("expected B7"));
     let d = decode("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Control><CmdType>DeviceControl</CmdType><SN>1</SN><DeviceID>34020000001320000001</DeviceID><PTZCmd>a50f010800fa00b7</PTZCmd></Control>");
     assert_eq!(codes(&d), vec![FindingCode::PtzHexCase]);
-    assert_eq!(d.findings[0].path, "Control/PTZCmd");
+    assert_eq!(d.findings[0].path(), "Control/PTZCmd");
 }
 
 #[test]
@@ -547,7 +550,11 @@ fn snapshot_config_rules() {
             ..DeviceConfig::default()
         }),
     );
-    let c: Vec<_> = m.validate().iter().map(|f| f.code).collect();
+    let c: Vec<_> = m
+        .validate()
+        .iter()
+        .map(|f| FindingCode::from_code(f.code).expect("a known code"))
+        .collect();
     assert_eq!(
         c,
         vec![
@@ -588,7 +595,7 @@ fn upload_snapshot_finished_elements_and_json() {
 fn keepalive_fault_list() {
     let d = decode("<?xml version=\"1.0\" encoding=\"GB2312\"?><Notify><CmdType>Keepalive</CmdType><SN>3</SN><DeviceID>34020000001320000001</DeviceID><Status>ERROR</Status><Info><DeviceID>34020000001310000001</DeviceID><DeviceID>bad</DeviceID></Info></Notify>");
     assert_eq!(codes(&d), vec![FindingCode::DeviceIdFormat]);
-    assert_eq!(d.findings[0].path, "Notify/Info/DeviceID[1]");
+    assert_eq!(d.findings[0].path(), "Notify/Info/DeviceID[1]");
     let Body::Keepalive(k) = &d.message.body else {
         panic!()
     };
@@ -702,7 +709,10 @@ fn collector_reports_every_mismatch() {
     ));
     let (got, findings) = c.finish();
     assert_eq!(got.len(), 3);
-    let codes: Vec<_> = findings.iter().map(|f| f.code).collect();
+    let codes: Vec<_> = findings
+        .iter()
+        .map(|f| FindingCode::from_code(f.code).expect("a known code"))
+        .collect();
     assert_eq!(
         codes,
         vec![
@@ -723,7 +733,11 @@ fn collector_reports_every_mismatch() {
     let mut c = CatalogCollector::new();
     assert_eq!(c.push(&pages[0]), Progress::Complete { received: 2 });
     c.push(&pages[1]);
-    let codes: Vec<_> = c.findings().iter().map(|f| f.code).collect();
+    let codes: Vec<_> = c
+        .findings()
+        .iter()
+        .map(|f| FindingCode::from_code(f.code).expect("a known code"))
+        .collect();
     assert_eq!(
         codes,
         vec![
@@ -826,8 +840,94 @@ fn errata_ids_are_unique_and_documented() {
     assert_eq!(ids.len(), n);
     for code in FindingCode::ALL {
         assert!(!code.clause().is_empty());
-        assert_eq!(code.as_str(), code.as_str().to_ascii_uppercase());
+        let name = code.as_str().strip_prefix("manscdp.").expect("namespaced");
+        assert!(
+            name.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
+            "{name}"
+        );
+        assert_eq!(FindingCode::from_code(code.as_str()), Some(*code));
     }
+}
+
+/// Every clause a MANSCDP finding can carry names a section that exists in
+/// the GB/T 28181 text (or the cascade text, or an external standard).
+#[test]
+fn every_finding_clause_names_a_section_that_exists() {
+    use crate::finding::{resolves, section};
+    let consts = [
+        finding::CLAUSE_DECL,
+        finding::CLAUSE_SN,
+        finding::CLAUSE_DEVICE_ID,
+        finding::CLAUSE_CMDTYPE,
+        finding::CLAUSE_NUM,
+        finding::CLAUSE_ACCUMULATE,
+        finding::CLAUSE_CONTENT_TYPE,
+        finding::CLAUSE_NAMES,
+        finding::CLAUSE_DEVICEINFO_BODY,
+        finding::CLAUSE_SNAPSHOT,
+        catalog::CLAUSE_ITEM,
+        catalog::CLAUSE_ITEM_DEVICE,
+        device::CLAUSE_KEEPALIVE,
+        device::CLAUSE_DEVICE_STATUS,
+        device::CLAUSE_DEVICE_INFO,
+        device::CLAUSE_CONFIG,
+        notify::CLAUSE_ALARM,
+        notify::CLAUSE_RESULT,
+        notify::CLAUSE_BROADCAST,
+        notify::CLAUSE_MEDIA_STATUS,
+        notify::CLAUSE_UPLOAD,
+        record::CLAUSE_QUERY,
+        record::CLAUSE_RESPONSE,
+    ];
+    let defaults = FindingCode::ALL.iter().map(|c| c.clause());
+    for c in consts.into_iter().chain(defaults) {
+        assert!(
+            resolves(c),
+            "{c:?} names no known section ({:?})",
+            section(c)
+        );
+    }
+    // And what the decoder actually attaches, across the spec's samples.
+    for text in [
+        s::KEEPALIVE,
+        s::CATALOG_RESPONSE_FLOW,
+        s::DEVICE_INFO_RESPONSE,
+        s::DEVICE_STATUS_RESPONSE,
+        s::CONTROL_REPLY,
+        s::RECORD_INFO_RESPONSE,
+        s::BROADCAST_RESPONSE,
+        s::ALARM_NOTIFY,
+    ] {
+        for f in &decode(text).findings {
+            assert!(resolves(&f.clause), "{}: {:?}", f.code, f.clause);
+        }
+    }
+}
+
+/// A DeviceInfo answer sent with CmdType Catalog cites the DeviceInfo
+/// response format, a DeviceStatus one the DeviceStatus format.
+#[test]
+fn body_mismatch_cites_the_answer_it_reads() {
+    let info = decode(s::DEVICE_INFO_RESPONSE);
+    let f = info
+        .findings
+        .iter()
+        .find(|f| f.code == FindingCode::BodyMismatch)
+        .expect("body mismatch");
+    assert_eq!(f.section(), Some("设备信息查询响应格式"));
+    assert!(
+        f.message.contains("expected CmdType DeviceInfo"),
+        "{}",
+        f.message
+    );
+    let status = decode(s::DEVICE_STATUS_RESPONSE);
+    let f = status
+        .findings
+        .iter()
+        .find(|f| f.code == FindingCode::BodyMismatch)
+        .expect("body mismatch");
+    assert_eq!(f.section(), Some("设备状态响应格式"));
 }
 
 #[test]
