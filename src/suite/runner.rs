@@ -1290,7 +1290,8 @@ impl CaseRun<'_> {
                 && resolve(&m, "xml.SN")
                     .and_then(|s| s.parse::<u64>().ok())
                     .is_some_and(|s| sn.is_none_or(|want| want == s))
-                && m.body.windows(10).any(|w| w == b"<Response>");
+                && manscdp::Message::decode(&m.body)
+                    .is_ok_and(|d| d.message.root == manscdp::Root::Response);
             if !picked {
                 if m.status().is_some() || self.background(&m, inc.from).await? {
                     continue;
@@ -1313,7 +1314,10 @@ impl CaseRun<'_> {
                 f.bytes = Some(m.body.clone());
                 f
             })?;
-            let total: Option<u64> = d.tree.get("SumNum").and_then(|v| v.trim().parse().ok());
+            // Read as recovered, so a field sent as an attribute or a name in
+            // another case still counts (the manscdp check judges those).
+            let tree = d.recovered_tree().into_owned();
+            let total: Option<u64> = tree.get("SumNum").and_then(|v| v.trim().parse().ok());
             match (sum_num, total) {
                 (None, Some(t)) => sum_num = Some(t),
                 (Some(a), Some(b)) if a != b => findings.push(format!(
@@ -1323,9 +1327,8 @@ impl CaseRun<'_> {
                 (_, None) => findings.push(format!("message {} has no SumNum", parts.len() + 1)),
                 _ => {}
             }
-            let items = d.tree.find_all(item);
-            let num: Option<usize> = d
-                .tree
+            let items = tree.find_all(item);
+            let num: Option<usize> = tree
                 .get(&format!("{list}@Num"))
                 .and_then(|v| v.trim().parse().ok());
             if num != Some(items.len()) {
@@ -1346,7 +1349,7 @@ impl CaseRun<'_> {
                     findings.push(format!("item {key} was sent twice"));
                 }
             }
-            trees.push(d.tree.clone());
+            trees.push(tree.clone());
             parts.push(d.message);
             if sum_num == Some(0) {
                 break;

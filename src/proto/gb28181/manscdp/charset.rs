@@ -197,7 +197,10 @@ pub(crate) fn decode_bytes(bytes: &[u8], findings: &mut Vec<Finding>) -> Decoded
     };
     let decl = find_declaration(body);
     match &decl {
-        None => findings.push(FindingCode::MissingDeclaration.at("", "no <?xml ...?> declaration")),
+        None => findings.push(FindingCode::MissingDeclaration.at(
+            "",
+            "no <?xml ...?> declaration, expected <?xml version=\"1.0\" encoding=\"...\"?>; read as UTF-8, else GB18030",
+        )),
         Some(d) => {
             if d.offset != 0 {
                 findings.push(FindingCode::DeclarationNotAtStart.at(
@@ -212,6 +215,17 @@ pub(crate) fn decode_bytes(bytes: &[u8], findings: &mut Vec<Finding>) -> Decoded
                             .at("", format!("standalone=\"{sa}\" is neither yes nor no")),
                     );
                 }
+            }
+            match d.version.as_deref() {
+                Some("1.0") => {}
+                Some(v) => findings.push(FindingCode::DeclarationVersion.at(
+                    "",
+                    format!("the XML declaration says version=\"{v}\", expected version=\"1.0\""),
+                )),
+                None => findings.push(FindingCode::DeclarationVersion.at(
+                    "",
+                    "the XML declaration has no version, expected version=\"1.0\"",
+                )),
             }
             if d.encoding.is_none() {
                 findings.push(FindingCode::DeclarationWithoutEncoding.at(

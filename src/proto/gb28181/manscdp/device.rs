@@ -74,7 +74,7 @@ record! {
         "Record" => leaf record: Option<OnOff>;
         "DeviceTime" => leaf device_time: Option<String>;
         /// Spelled `Alarmstatus` by the standard; `AlarmStatus` is read with a finding.
-        "Alarmstatus" => list alarm_status: Option<ItemList<AlarmStatusItem>>;
+        "Alarmstatus" | "AlarmStatus" => list alarm_status: Option<ItemList<AlarmStatusItem>>;
     }
 }
 

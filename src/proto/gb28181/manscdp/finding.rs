@@ -76,13 +76,25 @@ pub(crate) const CLAUSE_NAMES: &str =
 /// spec's own 设备信息查询响应格式 sample does; erratum deviceinfo-response-cmdtype).
 pub(crate) const CLAUSE_DEVICEINFO_BODY: &str =
     "§设备信息查询响应格式 (sample): <CmdType>Catalog</CmdType> followed by <Manufacturer>/<Model>; §设备信息查询请求格式: <CmdType>DeviceInfo</CmdType> (a DeviceInfo answer carries CmdType DeviceInfo)";
+/// Clause quoted for the declaration's version.
+pub(crate) const CLAUSE_DECL_VERSION: &str =
+    "§目录检索请求格式: <?xml version=\"1.0\" encoding=\"GB2312\"?>; XML 1.0 §2.8: VersionInfo ::= S 'version' Eq ('\"1.0\"')";
+/// Clause quoted for header fields written as attributes.
+pub(crate) const CLAUSE_FIELDS: &str =
+    "§保活信令xml格式: <elementname=\"CmdType\"fixed=\"Keepalive\"/> <elementname=\"SN\" type=\"integer\"/> <elementname=\"DeviceID\" type=\"tg:deviceIDType\"/> (fields are child elements of the root, every sample writes them so)";
+/// Clause quoted for an answer whose CmdType is not the query's.
+pub(crate) const CLAUSE_ANSWER: &str =
+    "§设备查询: 源设备向目标设备发送信息查询命令，目标设备将结果通过查询应答命令返回给源设备 (the answer carries the query's CmdType; §目录检索请求格式: 响应命令中的SN值应使用请求命令中的SN值)";
 /// Clause quoted for snapshot configuration.
 pub(crate) const CLAUSE_SNAPSHOT: &str =
     "§图像抓拍: SnapNum:连拍张数,最多10张,当为手动抓拍时取值为1; Interval:单张抓拍间隔时间,单位:秒,最短为1秒; SessionID:会话ID,由平台生成,用于关联抓拍的图像和平台请求,SessionID由大小写英文字母、数字、短划线组成，长度32~128字节";
 
 finding_codes! {
-    /// The body has no `<?xml ...?>` declaration.
-    MissingDeclaration => Warning, "manscdp.missing-declaration", CLAUSE_DECL;
+    /// The body has no `<?xml ...?>` declaration. Recovered: the bytes are
+    /// read as UTF-8, else GB18030.
+    MissingDeclaration => Error, "manscdp.missing-declaration", CLAUSE_DECL;
+    /// The declaration's `version` is missing or not `1.0`.
+    DeclarationVersion => Error, "manscdp.declaration-version", CLAUSE_DECL_VERSION;
     /// The declaration has no `encoding` pseudo-attribute.
     DeclarationWithoutEncoding => Warning, "manscdp.declaration-without-encoding",
         "§保活信令流程 (sample <?xml version=\"1.0\"?>, no encoding) versus §目录检索请求格式: <?xml version=\"1.0\" encoding=\"GB2312\"?>";
@@ -113,10 +125,17 @@ finding_codes! {
     UnknownEntity => Warning, "manscdp.unknown-entity", "XML 1.0 §4.6: predefined entities are lt, gt, amp, apos, quot";
     /// Attributes on an element whose schema has none; they were not kept in the typed message.
     AttributesIgnored => Info, "manscdp.attributes-ignored", CLAUSE_NAMES;
-    /// The root element name matched only case-insensitively.
-    RootNameCase => Warning, "manscdp.root-name-case", "§设备查询流程: root elements <Query>, <Response>, <Control>, <Notify>";
-    /// An element name matched only case-insensitively.
-    ElementNameCase => Warning, "manscdp.element-name-case", CLAUSE_NAMES;
+    /// The root element name matched only case-insensitively. Recovered.
+    RootNameCase => Error, "manscdp.root-name-case", "§设备查询流程: root elements <Query>, <Response>, <Control>, <Notify>";
+    /// An element name matched only case-insensitively. Recovered.
+    ElementNameCase => Error, "manscdp.element-name-case", CLAUSE_NAMES;
+    /// A field written as an attribute of the root element
+    /// (`<Notify CmdType="Keepalive">`). Recovered: read as the element.
+    FieldAsAttribute => Error, "manscdp.field-as-attribute", CLAUSE_FIELDS;
+    /// An answer whose CmdType is not the query's (a DeviceInfo query
+    /// answered with CmdType Catalog). Recovered by the collector of the
+    /// answer: matched by SN.
+    AnswerCmdType => Error, "manscdp.answer-cmd-type", CLAUSE_ANSWER;
     /// An element was spelled as a known variant of its schema name.
     ElementAlias => Warning, "manscdp.element-alias", CLAUSE_NAMES;
     /// The same single-valued element appears twice; the first one was used.
@@ -210,6 +229,17 @@ impl fmt::Display for FindingCode {
 crate::finding::code_eq!(FindingCode);
 
 impl FindingCode {
+    /// Deviations the lenient decoder recovers from (and reports as
+    /// errors) that a strict decoder refuses: see [`super::DecodeOptions`].
+    pub const RECOVERED: &'static [FindingCode] = &[
+        FindingCode::FieldAsAttribute,
+        FindingCode::RootNameCase,
+        FindingCode::ElementNameCase,
+        FindingCode::MissingDeclaration,
+        FindingCode::DeclarationVersion,
+        FindingCode::EncodingMismatch,
+    ];
+
     /// A finding of this code with its default severity and clause, located
     /// by an element path (`Root/Child[i]/Leaf`; empty for the whole body).
     pub fn at(self, path: impl Into<String>, message: impl Into<String>) -> Finding {
@@ -320,7 +350,7 @@ pub const ERRATA: &[Erratum] = &[
         id: "alarmstatus-case",
         clause: "设备状态响应格式: <Alarmstatus Num=\"0\">",
         problem: "The element is spelled with a lower-case s, unlike every other element; devices send AlarmStatus too.",
-        decision: "Alarmstatus is canonical; AlarmStatus is accepted with finding manscdp.element-name-case.",
+        decision: "Alarmstatus is canonical; AlarmStatus is accepted with finding manscdp.element-alias (a warning: the standard itself is inconsistent), other case variants with manscdp.element-name-case.",
     },
     Erratum {
         id: "snapshot-list-json",

@@ -866,6 +866,9 @@ fn every_finding_clause_names_a_section_that_exists() {
         finding::CLAUSE_NAMES,
         finding::CLAUSE_DEVICEINFO_BODY,
         finding::CLAUSE_SNAPSHOT,
+        finding::CLAUSE_DECL_VERSION,
+        finding::CLAUSE_FIELDS,
+        finding::CLAUSE_ANSWER,
         catalog::CLAUSE_ITEM,
         catalog::CLAUSE_ITEM_DEVICE,
         device::CLAUSE_KEEPALIVE,
@@ -943,4 +946,171 @@ fn path_lookup_on_messages() {
     assert_eq!(m.get("DeviceList/Item[1]/DeviceID"), None);
     assert_eq!(m.count("DeviceList/Item"), 1);
     assert_eq!(m.get("Missing"), None);
+}
+
+/// The finding with this code, which must be there once.
+fn the(d: &Decoded, code: FindingCode) -> &Finding {
+    let mut it = d.findings.iter().filter(|f| f.code == code);
+    let f = it
+        .next()
+        .unwrap_or_else(|| panic!("no {code}: {:?}", d.findings));
+    assert!(it.next().is_none(), "{code} twice: {:?}", d.findings);
+    f
+}
+
+#[test]
+fn fields_written_as_attributes_are_recovered() {
+    let b: &[u8] = b"<?xml version=\"1.0\" encoding=\"GB2312\"?>\r\n<Notify CmdType=\"Keepalive\" SN=\"5\">\r\n<DeviceID>34020000001320000001</DeviceID>\r\n<Status>OK</Status>\r\n</Notify>\r\n";
+    let d = Message::decode(b).unwrap();
+    assert_eq!(d.message.cmd_type, Some(CmdType::Keepalive));
+    assert_eq!(d.message.sn, Some(5));
+    let Body::Keepalive(k) = &d.message.body else {
+        panic!("{:?}", d.message.body)
+    };
+    assert_eq!(k.status, Some(ResultType::Ok));
+    assert_eq!(
+        codes(&d),
+        vec![FindingCode::FieldAsAttribute, FindingCode::FieldAsAttribute]
+    );
+    let f = &d.findings[0];
+    assert_eq!(f.severity, Severity::Error);
+    assert_eq!(f.path(), "Notify@CmdType");
+    assert!(
+        f.message
+            .starts_with("CmdType is an attribute of <Notify>, not an element"),
+        "{}",
+        f.message
+    );
+    assert_eq!(f.section(), Some("保活信令xml格式"));
+    assert!(!d.has(FindingCode::MissingCmdType) && !d.has(FindingCode::MissingSn));
+    // Lookups by schema name see the recovered values; the tree stays as sent.
+    assert_eq!(d.get("CmdType").as_deref(), Some("Keepalive"));
+    assert_eq!(d.get("Notify/SN").as_deref(), Some("5"));
+    assert_eq!(d.get("DeviceID").as_deref(), Some("34020000001320000001"));
+    assert_eq!(d.tree.get("CmdType"), None);
+    assert_eq!(d.tree.get("@CmdType"), Some("Keepalive"));
+    assert_eq!(d.count("SN"), 1);
+    // An attribute whose element is also there is not lifted.
+    let b: &[u8] = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Notify SN=\"9\" xmlns=\"urn:x\"><CmdType>Keepalive</CmdType><SN>5</SN><DeviceID>34020000001320000001</DeviceID><Status>OK</Status></Notify>";
+    let d = Message::decode(b).unwrap();
+    assert_eq!(d.message.sn, Some(5));
+    assert_eq!(codes(&d), vec![FindingCode::AttributesIgnored]);
+}
+
+#[test]
+fn element_names_in_other_case_are_recovered_as_errors() {
+    let b: &[u8] = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><notify><cmdtype>Keepalive</cmdtype><Sn>7</Sn><DeviceID>34020000001320000001</DeviceID><status>OK</status></notify>";
+    let d = Message::decode(b).unwrap();
+    assert_eq!(d.message.root, Root::Notify);
+    assert_eq!(d.message.cmd_type, Some(CmdType::Keepalive));
+    assert_eq!(d.message.sn, Some(7));
+    assert!(matches!(&d.message.body, Body::Keepalive(k) if k.status == Some(ResultType::Ok)));
+    assert_eq!(
+        codes(&d),
+        vec![
+            FindingCode::RootNameCase,
+            FindingCode::ElementNameCase,
+            FindingCode::ElementNameCase,
+            FindingCode::ElementNameCase
+        ]
+    );
+    assert!(d.findings.iter().all(|f| f.severity == Severity::Error));
+    let sn = d.findings.iter().find(|f| f.path() == "Notify/Sn").unwrap();
+    assert_eq!(sn.message, "<Sn> read as <SN>");
+    assert_eq!(d.get("CmdType").as_deref(), Some("Keepalive"));
+    assert_eq!(d.get("Notify/SN").as_deref(), Some("7"));
+    assert_eq!(
+        d.get("notify/Sn").as_deref(),
+        Some("7"),
+        "as sent works too"
+    );
+    assert!(matches!(
+        Message::decode_with(b, DecodeOptions::STRICT),
+        Err(DecodeError::Strict(f)) if f.code == FindingCode::RootNameCase
+    ));
+}
+
+#[test]
+fn missing_or_wrong_declaration_is_an_error() {
+    let body = "<Notify><CmdType>Keepalive</CmdType><SN>1</SN><DeviceID>34020000001320000001</DeviceID><Status>OK</Status></Notify>";
+    let d = Message::decode(body.as_bytes()).unwrap();
+    assert_eq!(codes(&d), vec![FindingCode::MissingDeclaration]);
+    assert_eq!(
+        the(&d, FindingCode::MissingDeclaration).severity,
+        Severity::Error
+    );
+    assert_eq!(d.message.cmd_type, Some(CmdType::Keepalive));
+
+    let v2 = format!("<?xml version=\"2.0\" encoding=\"UTF-8\"?>{body}");
+    let d = Message::decode(v2.as_bytes()).unwrap();
+    let f = the(&d, FindingCode::DeclarationVersion);
+    assert_eq!(f.severity, Severity::Error);
+    assert!(
+        f.message
+            .contains("version=\"2.0\", expected version=\"1.0\""),
+        "{}",
+        f.message
+    );
+    assert_eq!(d.message.sn, Some(1));
+
+    let none = format!("<?xml encoding=\"UTF-8\"?>{body}");
+    let d = Message::decode(none.as_bytes()).unwrap();
+    assert!(the(&d, FindingCode::DeclarationVersion)
+        .message
+        .contains("no version"));
+
+    for bad in [body.to_string(), v2, none] {
+        assert!(
+            matches!(
+                Message::decode_with(bad.as_bytes(), DecodeOptions::STRICT),
+                Err(DecodeError::Strict(_))
+            ),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn encoding_declared_one_way_and_used_another() {
+    // "东门" is E4 B8 9C E9 97 A8 in UTF-8 and B6 AB C3 C5 in GB2312.
+    let utf8_under_gb: &[u8] = b"<?xml version=\"1.0\" encoding=\"GB2312\"?><Response><CmdType>DeviceInfo</CmdType><SN>3</SN><DeviceID>34020000001320000001</DeviceID><DeviceName>\xe4\xb8\x9c\xe9\x97\xa8</DeviceName><Result>OK</Result></Response>";
+    let d = Message::decode(utf8_under_gb).unwrap();
+    assert_eq!(codes(&d), vec![FindingCode::EncodingMismatch]);
+    assert_eq!(d.charset, Charset::Utf8);
+    assert_eq!(d.declared_encoding.as_deref(), Some("GB2312"));
+    assert_eq!(d.get("DeviceName").as_deref(), Some("东门"));
+    let f = the(&d, FindingCode::EncodingMismatch);
+    assert_eq!(f.severity, Severity::Error);
+    assert_eq!(f.message, "declared GB2312 but the bytes are UTF-8");
+
+    let gb_under_utf8: &[u8] = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><CmdType>DeviceInfo</CmdType><SN>3</SN><DeviceID>34020000001320000001</DeviceID><DeviceName>\xb6\xab\xc3\xc5</DeviceName><Result>OK</Result></Response>";
+    let d = Message::decode(gb_under_utf8).unwrap();
+    assert_eq!(codes(&d), vec![FindingCode::EncodingMismatch]);
+    assert_eq!(d.get("DeviceName").as_deref(), Some("东门"));
+    for b in [utf8_under_gb, gb_under_utf8] {
+        assert!(matches!(
+            Message::decode_with(b, DecodeOptions::STRICT),
+            Err(DecodeError::Strict(f)) if f.code == FindingCode::EncodingMismatch
+        ));
+    }
+}
+
+#[test]
+fn every_quirk_at_once_leaves_the_message_readable() {
+    let b: &[u8] = b"<notify cmdtype=\"Keepalive\" sn=\"11\"><deviceid>34020000001320000001</deviceid><status>OK</status></notify>";
+    let d = Message::decode(b).unwrap();
+    assert_eq!(
+        d.message,
+        Message::keepalive(11, "34020000001320000001", ResultType::Ok)
+    );
+    for code in [
+        FindingCode::MissingDeclaration,
+        FindingCode::RootNameCase,
+        FindingCode::FieldAsAttribute,
+        FindingCode::ElementNameCase,
+    ] {
+        assert!(d.has(code), "{code}: {:?}", d.findings);
+    }
+    assert_eq!(d.get("CmdType").as_deref(), Some("Keepalive"));
+    assert_eq!(d.get("SN").as_deref(), Some("11"));
 }
