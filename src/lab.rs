@@ -118,7 +118,9 @@ pub fn describe(e: &PlatformEvent) -> (Level, Option<&str>, String) {
             Some(device_id),
             format!("redirected to {contact}, expires {expires} s"),
         ),
-        E::Keepalive { device_id, status } => (
+        E::Keepalive {
+            device_id, status, ..
+        } => (
             Level::DEBUG,
             Some(device_id),
             format!(
@@ -141,6 +143,7 @@ pub fn describe(e: &PlatformEvent) -> (Level, Option<&str>, String) {
             cmd,
             sn,
             result,
+            ..
         } => (
             Level::INFO,
             Some(device_id),
@@ -683,6 +686,7 @@ mod tests {
             &PlatformEvent::Keepalive {
                 device_id: id.clone(),
                 status: Some("OK".into()),
+                findings: vec![],
             },
             t,
         );

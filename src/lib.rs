@@ -21,6 +21,7 @@
 pub mod app;
 pub mod capture;
 pub mod cli;
+pub mod finding;
 pub mod lab;
 pub mod load;
 pub mod media;
@@ -29,3 +30,5 @@ pub mod proto;
 pub mod report;
 pub mod suite;
 pub mod transport;
+
+pub use finding::{Evidence, Finding, Severity};

@@ -155,7 +155,7 @@ fn errors(r: &SessionReport) -> Vec<FindingCode> {
         .findings
         .iter()
         .filter(|f| f.severity == Severity::Error)
-        .map(|f| f.code)
+        .map(|f| FindingCode::from_code(f.code).expect("a known code"))
         .collect()
 }
 
@@ -166,7 +166,10 @@ fn codes(r: &SessionReport) -> Vec<FindingCode> {
         .as_ref()
         .expect("the platform received")
         .validation;
-    v.findings.iter().map(|f| f.code).collect()
+    v.findings
+        .iter()
+        .map(|f| FindingCode::from_code(f.code).expect("a known code"))
+        .collect()
 }
 
 /// A live session of 40 frames (1.6 s) from a camera with `faults`.

@@ -357,7 +357,12 @@ async fn wrong_ssrc_is_caught_across_the_wire() {
         &receiver_cfg(VideoCodec::H264, Some(20)),
     )
     .await;
-    let codes: Vec<FindingCode> = got.validation.findings.iter().map(|f| f.code).collect();
+    let codes: Vec<FindingCode> = got
+        .validation
+        .findings
+        .iter()
+        .map(|f| FindingCode::from_code(f.code).expect("a known code"))
+        .collect();
     assert_eq!(codes, vec![FindingCode::SsrcMismatch]);
 }
 
@@ -471,8 +476,8 @@ async fn rtsp_interleaved_tcp_framing_is_reported_and_the_stream_still_judged() 
         )
         .await;
         let v = &got.validation;
-        let codes: Vec<FindingCode> = v.findings.iter().map(|f| f.code).collect();
-        assert_eq!(codes, vec![FindingCode::TcpRtspFraming]);
+        let codes: Vec<&str> = v.findings.iter().map(|f| f.code).collect();
+        assert_eq!(codes, vec![FindingCode::TcpRtspFraming.as_str()]);
         assert!(v.findings[0].message.contains("RFC 2326"));
         assert!(!got.media_timeout);
         assert_eq!(got.frames, 50);

@@ -159,5 +159,5 @@ async fn fault_failures_name_the_broken_check() {
     assert!(f.message.contains("3 of 4"), "{f:?}");
     let r = run_builtin(SUITES, &["catalog-query-bad-sn"], &["PLT-Q-001"]).await;
     let f = &r.cases[0].failures[0];
-    assert!(f.message.contains("SN_OUT_OF_RANGE"), "{f:?}");
+    assert!(f.message.contains("manscdp.sn-out-of-range"), "{f:?}");
 }

@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::Serialize;
 
+/// How serious a finding is: the one severity every protocol's findings use.
+pub use crate::finding::Severity;
+use crate::finding::{Evidence, Finding};
 use crate::suite::model::Level;
 
 #[derive(Debug, Clone, Serialize)]
@@ -262,31 +265,57 @@ impl std::fmt::Display for PredicateMiss {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// A [`Finding`] as the report shows it: the same fields, with the evidence
+/// written out (bytes escaped as by [`escape_bytes`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FindingOut {
     pub code: String,
-    pub message: String,
-    pub clause: String,
-    /// How serious the deviation is; an error fails the case unless the
-    /// suite allows the code.
     pub severity: Severity,
+    pub clause: String,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<String>,
 }
 
-pub use crate::proto::sdp::Severity;
-
 impl FindingOut {
-    /// A finding the case tolerates (warning severity).
-    pub fn tolerated(
-        code: impl Into<String>,
-        message: impl Into<String>,
-        clause: impl Into<String>,
-    ) -> FindingOut {
-        FindingOut {
-            code: code.into(),
-            message: message.into(),
-            clause: clause.into(),
-            severity: Severity::Warning,
+    /// The finding, with a byte span of its evidence resolved against the
+    /// message it was found in.
+    pub fn in_message(f: &Finding, message: &[u8]) -> FindingOut {
+        let mut out = FindingOut::from(f);
+        if let Some(Evidence::Span { start, end }) = f.evidence {
+            if let Some(b) = message.get(start..end.min(message.len())) {
+                out.evidence = Some(format!("bytes {start}..{end}: {}", escape_bytes(b)));
+            }
         }
+        out
+    }
+
+    /// Prefix the code (`session.`, `audio.`) where a driver namespaces it further.
+    pub fn with_code_prefix(mut self, prefix: &str) -> FindingOut {
+        self.code = format!("{prefix}{}", self.code);
+        self
+    }
+}
+
+impl From<&Finding> for FindingOut {
+    fn from(f: &Finding) -> FindingOut {
+        FindingOut {
+            code: f.code.to_string(),
+            severity: f.severity,
+            clause: f.clause.to_string(),
+            message: f.message.clone(),
+            evidence: f.evidence.as_ref().map(|e| match e {
+                Evidence::Bytes(b) => escape_bytes(b),
+                Evidence::Path(p) => p.clone(),
+                other => other.to_string(),
+            }),
+        }
+    }
+}
+
+impl From<Finding> for FindingOut {
+    fn from(f: Finding) -> FindingOut {
+        FindingOut::from(&f)
     }
 }
 
@@ -359,4 +388,37 @@ pub fn escape_bytes(b: &[u8]) -> String {
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finding_out_writes_the_evidence() {
+        let f = Finding::error("sip.bare-lf", "RFC 3261 §7", "lines end in LF, not CRLF")
+            .with_bytes(b"REGISTER\n\x01".to_vec());
+        let o = FindingOut::from(&f);
+        assert_eq!(o.severity, Severity::Error);
+        assert_eq!(o.evidence.as_deref(), Some("REGISTER\\n\n\\x01"));
+        let v = serde_json::to_value(&o).unwrap();
+        assert_eq!(v["severity"], "error");
+        assert_eq!(v["clause"], "RFC 3261 §7");
+
+        let span =
+            Finding::warning("x.y", "", "m").with_evidence(Evidence::Span { start: 2, end: 4 });
+        let o = FindingOut::in_message(&span, b"abcdef");
+        assert_eq!(o.evidence.as_deref(), Some("bytes 2..4: cd"));
+        let path = Finding::warning("manscdp.x", "", "m")
+            .with_evidence(Evidence::Path("Notify/SN".into()));
+        assert_eq!(
+            FindingOut::from(path).evidence.as_deref(),
+            Some("Notify/SN")
+        );
+        let none = FindingOut::from(Finding::warning("x.y", "", "m"));
+        assert!(serde_json::to_value(&none)
+            .unwrap()
+            .get("evidence")
+            .is_none());
+    }
 }

@@ -13,11 +13,11 @@
 //! here, in [`Deviation`] and its conversions, and leave as the report's
 //! [`FindingOut`].
 
+use crate::finding::{Finding, Severity};
 use crate::proto::gb28181::id::GbId;
 use crate::proto::gb28181::manscdp::{self, ContentTypeMatch};
-use crate::proto::gb28181::session::finding::Finding as SessionFinding;
-use crate::proto::sdp::{SessionDescription, Severity};
-use crate::proto::sip::{self, NameAddr, SipMessage, Via};
+use crate::proto::sdp::SessionDescription;
+use crate::proto::sip::{NameAddr, SipMessage, Via};
 use crate::proto::Transport;
 use crate::report::FindingOut;
 
@@ -93,56 +93,29 @@ impl Deviation {
     pub fn to_finding(&self) -> FindingOut {
         FindingOut {
             code: self.code.clone(),
-            message: self.message(),
-            clause: self.clause.clone(),
             severity: self.severity,
+            clause: self.clause.clone(),
+            message: self.message(),
+            evidence: None,
         }
     }
 }
 
-impl From<&sip::Finding> for Deviation {
-    /// Every SIP framing finding fails a step unless allowed, as it always has.
-    fn from(f: &sip::Finding) -> Deviation {
-        Deviation {
-            code: f.code.into(),
-            severity: Severity::Error,
-            clause: f.clause.into(),
-            field: String::new(),
-            expected: String::new(),
-            actual: String::new(),
-            detail: f.message.clone(),
-        }
-    }
-}
-
-impl From<&manscdp::Finding> for Deviation {
-    fn from(f: &manscdp::Finding) -> Deviation {
-        Deviation {
-            code: f.code.as_str().into(),
-            severity: match f.severity {
-                manscdp::Severity::Error => Severity::Error,
-                manscdp::Severity::Warning => Severity::Warning,
-                manscdp::Severity::Info => Severity::Info,
-            },
-            clause: f.clause.into(),
-            field: f.path.clone(),
-            expected: String::new(),
-            actual: String::new(),
-            detail: f.message.clone(),
-        }
-    }
-}
-
-impl From<&SessionFinding> for Deviation {
-    fn from(f: &SessionFinding) -> Deviation {
+impl From<&Finding> for Deviation {
+    /// Any protocol's finding (SIP framing, MANSCDP, session rules), with
+    /// the element path of its evidence as the field at fault.
+    fn from(f: &Finding) -> Deviation {
         Deviation {
             code: f.code.into(),
             severity: f.severity,
-            clause: f.clause.into(),
-            field: String::new(),
+            clause: f.clause.to_string(),
+            field: f.path().to_string(),
             expected: String::new(),
             actual: String::new(),
-            detail: f.message.clone(),
+            detail: match f.line() {
+                Some(l) => format!("SDP line {l}: {}", f.message),
+                None => f.message.clone(),
+            },
         }
     }
 }
@@ -273,7 +246,7 @@ fn audit_body(m: &SipMessage, out: &mut Vec<Deviation>) {
     if is_sdp {
         if let Ok(p) = SessionDescription::parse(&m.body) {
             for f in p.findings {
-                out.push(Deviation::from(&SessionFinding::from(f)));
+                out.push(Deviation::from(&f));
             }
         }
         return;
@@ -503,6 +476,7 @@ Call-ID: c\r\nCSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n";
             message: message.into(),
             clause: String::new(),
             severity: Severity::Error,
+            evidence: None,
         };
         assert!(explains(
             &f("MISSING_SN", "Notify: SN is missing"),

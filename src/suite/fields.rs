@@ -193,11 +193,11 @@ pub fn resolve(m: &SipMessage, path: &str) -> Option<String> {
                 Some(r) if r.starts_with('/') || r.starts_with('@') => r.trim_start_matches('/'),
                 _ => rest,
             };
-            d.tree.get(path).map(str::to_string)
+            d.get(path)
         }
         "xml_count" => {
             let d = manscdp::Message::decode(&m.body).ok()?;
-            Some(d.tree.count(rest).to_string())
+            Some(d.count(rest).to_string())
         }
         "sdp" => sdp_field(&decode_text(&m.body), rest),
         "content_length" => m.headers.get("Content-Length").map(str::to_string),

@@ -21,6 +21,7 @@ use super::model::*;
 use super::vars::{mask, Vars};
 use super::{Case, Step, Suite};
 use crate::capture::pcap::write_pcap;
+use crate::finding::Finding;
 use crate::peers::{self, PeerHandle};
 use crate::proto::gb28181::device::{Device, DeviceConfig, DeviceFaults};
 use crate::proto::gb28181::id::GbId;
@@ -649,11 +650,14 @@ async fn run_case(
             packets.sort_by_key(|p| p.time);
             match write_pcap(&path, &packets) {
                 Ok(()) => result.pcap = Some(format!("pcap/{name}")),
-                Err(e) => result.findings.push(FindingOut::tolerated(
-                    "camcert.evidence",
-                    format!("could not write evidence: {e:#}"),
-                    "",
-                )),
+                Err(e) => result.findings.push(
+                    Finding::warning(
+                        "camcert.evidence",
+                        "",
+                        format!("could not write evidence: {e:#}"),
+                    )
+                    .into(),
+                ),
             }
             result.messages = std::mem::take(&mut run.messages);
             result.findings.extend(std::mem::take(&mut run.findings));
@@ -1015,13 +1019,12 @@ fn collect_misses(m: &SipMessage, cmd: &str, sn: Option<u64>) -> (Vec<PredicateM
         },
         got_sn,
     );
-    let root = manscdp::Message::decode(&m.body).ok().map(|d| d.tree.name);
-    check(
-        "xml root",
-        root.as_deref() == Some("Response"),
-        "Response".into(),
-        root,
-    );
+    let decoded = manscdp::Message::decode(&m.body).ok();
+    let is_response = decoded
+        .as_ref()
+        .is_some_and(|d| d.message.root == manscdp::Root::Response);
+    let root = decoded.map(|d| d.tree.name);
+    check("xml root", is_response, "Response".into(), root);
     (misses, met)
 }
 
@@ -2297,7 +2300,10 @@ impl CaseRun<'_> {
                 f.extra().bytes = Some(m.body.clone());
                 f
             })?;
-            let total: Option<u64> = d.tree.get("SumNum").and_then(|v| v.trim().parse().ok());
+            // Read as recovered, so a field sent as an attribute or a name in
+            // another case still counts (the manscdp check judges those).
+            let tree = d.recovered_tree().into_owned();
+            let total: Option<u64> = tree.get("SumNum").and_then(|v| v.trim().parse().ok());
             match (sum_num, total) {
                 (None, Some(t)) => sum_num = Some(t),
                 (Some(a), Some(b)) if a != b => findings.push(format!(
@@ -2307,9 +2313,8 @@ impl CaseRun<'_> {
                 (_, None) => findings.push(format!("message {} has no SumNum", parts.len() + 1)),
                 _ => {}
             }
-            let items = d.tree.find_all(item);
-            let num: Option<usize> = d
-                .tree
+            let items = tree.find_all(item);
+            let num: Option<usize> = tree
                 .get(&format!("{list}@Num"))
                 .and_then(|v| v.trim().parse().ok());
             if num != Some(items.len()) {
@@ -2330,7 +2335,7 @@ impl CaseRun<'_> {
                     findings.push(format!("item {key} was sent twice"));
                 }
             }
-            trees.push(d.tree.clone());
+            trees.push(tree.clone());
             parts.push(d.message);
             if sum_num == Some(0) {
                 break;
@@ -2345,14 +2350,14 @@ impl CaseRun<'_> {
             }
         }
         for f in &findings {
-            self.findings.push(FindingOut {
-                code: "gb.paging".into(),
-                message: f.clone(),
-                clause:
-                    "GB/T 28181 §目录检索: multi-message answers carry SumNum and DeviceList Num"
-                        .into(),
-                severity: Severity::Error,
-            });
+            self.findings.push(
+                Finding::error(
+                    "gb.paging",
+                    "§目录检索 (SumNum, DeviceList Num; 目录查询应答命令支持多响应消息传输)",
+                    f.clone(),
+                )
+                .into(),
+            );
         }
         let mut fails = Vec::new();
         if !c.allow_findings {
@@ -2494,12 +2499,14 @@ impl CaseRun<'_> {
                     ));
                 }
                 if !creds.algorithm_explicit {
-                    self.findings.push(FindingOut {
-                        code: "gb.digest-algorithm-omitted".into(),
-                        message: "Authorization omits algorithm= (MD5 assumed)".into(),
-                        clause: "GB/T 28181 §注册 examples always carry algorithm=MD5".into(),
-                        severity: Severity::Warning,
-                    });
+                    self.findings.push(
+                        Finding::warning(
+                            "gb.digest-algorithm-omitted",
+                            "§基本注册流程 (every example carries algorithm=MD5)",
+                            "Authorization omits algorithm= (MD5 assumed)",
+                        )
+                        .into(),
+                    );
                 }
                 Ok(())
             }
@@ -2554,13 +2561,7 @@ impl CaseRun<'_> {
                     if f.severity >= limit {
                         let mut sf = StepFail::new(
                             "manscdp",
-                            format!(
-                                "{} at {}: {} ({})",
-                                f.code.as_str(),
-                                f.path,
-                                f.message,
-                                f.clause
-                            ),
+                            format!("{} at {}: {} ({})", f.code, f.path(), f.message, f.clause),
                         );
                         sf.extra().bytes = Some(m.body.clone());
                         fails.push(sf);
@@ -2599,12 +2600,7 @@ impl CaseRun<'_> {
                         return Err(StepFail::new("gb_date", f.message.clone())
                             .exp("yyyy-MM-ddTHH:mm:ss.SSS", v));
                     }
-                    self.findings.push(FindingOut {
-                        code: f.code.into(),
-                        message: f.message,
-                        clause: f.clause.into(),
-                        severity: Severity::Warning,
-                    });
+                    self.findings.push(f.into());
                 }
                 if let Some(skew) = g.max_skew {
                     let now = chrono::Local::now().naive_local();

@@ -171,13 +171,6 @@ fn finding_fail(f: &Finding) -> StepFail {
     )
 }
 
-fn stream_severity(s: StreamSeverity) -> crate::report::Severity {
-    match s {
-        StreamSeverity::Error => crate::report::Severity::Error,
-        _ => crate::report::Severity::Warning,
-    }
-}
-
 fn reason_name(r: &EndReason) -> String {
     match r {
         EndReason::ByeReceived => "bye_received".into(),
@@ -299,12 +292,8 @@ impl CaseRun<'_> {
                 s.pending.push_back(e);
             }
             for f in findings {
-                self.findings.push(FindingOut {
-                    code: format!("session.{}", f.code),
-                    message: f.message.clone(),
-                    clause: f.clause.into(),
-                    severity: f.severity,
-                });
+                self.findings
+                    .push(FindingOut::from(&f).with_code_prefix("session."));
             }
             for t in out {
                 progressed = true;
@@ -485,12 +474,8 @@ impl CaseRun<'_> {
                 packets.extend(tx.capture.iter().map(|p| p.to_packet()));
             }
             for e in r.errors {
-                self.findings.push(FindingOut {
-                    code: "camcert.media".into(),
-                    message: e,
-                    clause: String::new(),
-                    severity: crate::report::Severity::Warning,
-                });
+                self.findings
+                    .push(Finding::warning("camcert.media", "", e).into());
             }
         }
         packets
@@ -988,36 +973,31 @@ impl CaseRun<'_> {
         let report = s.report.clone().expect("set above");
         let ended_at = s.ended_at;
         for e in &report.errors {
-            self.findings.push(FindingOut {
-                code: "camcert.media".into(),
-                message: e.clone(),
-                clause: String::new(),
-                severity: crate::report::Severity::Warning,
-            });
+            self.findings
+                .push(Finding::warning("camcert.media", "", e.clone()).into());
         }
         s.stream_findings_reported = true;
         self.stream_findings(&report);
         if let Some(rx) = &report.received {
             if let Some(f) = rx.validation.findings.iter().find(|f| {
-                f.severity == StreamSeverity::Error
-                    && !st.allow.iter().any(|a| a == f.code.as_str())
+                f.severity == StreamSeverity::Error && !st.allow.iter().any(|a| a == f.code)
             }) {
                 return Err(StepFail::new(
-                    f.code.as_str(),
-                    format!("the stream broke a rule: {} (×{})", f.message, f.count),
+                    f.code,
+                    format!("the stream broke a rule: {} (×{})", f.message, f.count()),
                 ));
             }
         }
         if let Some(a) = &report.audio_received {
             if let Some(f) = a.check.findings.iter().find(|f| {
-                f.severity == StreamSeverity::Error
-                    && !st.allow.iter().any(|x| x == f.code.as_str())
+                f.severity == StreamSeverity::Error && !st.allow.iter().any(|x| x == f.code)
             }) {
                 return Err(StepFail::new(
-                    &format!("audio.{}", f.code.as_str()),
+                    &format!("audio.{}", f.code),
                     format!(
                         "the audio stream broke a rule: {} (×{})",
-                        f.message, f.count
+                        f.message,
+                        f.count()
                     ),
                 ));
             }
@@ -1032,22 +1012,16 @@ impl CaseRun<'_> {
     fn stream_findings(&mut self, report: &SessionReport) {
         if let Some(rx) = &report.received {
             for f in &rx.validation.findings {
-                self.findings.push(FindingOut {
-                    code: f.code.as_str().into(),
-                    message: format!("{} (×{})", f.message, f.count),
-                    clause: f.code.clause().into(),
-                    severity: stream_severity(f.severity),
-                });
+                let mut out = FindingOut::from(f);
+                out.message = format!("{} (×{})", f.message, f.count());
+                self.findings.push(out);
             }
         }
         if let Some(a) = &report.audio_received {
             for f in &a.check.findings {
-                self.findings.push(FindingOut {
-                    code: format!("audio.{}", f.code.as_str()),
-                    message: format!("{} (×{})", f.message, f.count),
-                    clause: "RFC 3551 §4.5.14; RFC 3550".into(),
-                    severity: stream_severity(f.severity),
-                });
+                let mut out = FindingOut::from(f).with_code_prefix("audio.");
+                out.message = format!("{} (×{})", f.message, f.count());
+                self.findings.push(out);
             }
         }
     }

@@ -438,11 +438,11 @@ async fn read_loop(conn: ConnInfo, mut rd: OwnedReadHalf, tx: mpsc::Sender<Incom
                     Wait::Body => (&c.body_timeouts, "transport.body-timeout", "did not finish a message it began", l.body_timeout),
                 };
                 shared.hit(counter, format_args!("tcp://{peer} {what} within {limit:?}; closed"));
-                shared.finding(peer, Finding {
+                shared.finding(peer, Finding::error(
                     code,
-                    message: format!("tcp://{peer} {what} within {limit:?}; connection closed"),
-                    clause: "camcert transport limits",
-                });
+                    "camcert transport limits",
+                    format!("tcp://{peer} {what} within {limit:?}; connection closed"),
+                ));
                 break;
             }
         };
@@ -863,11 +863,11 @@ impl Endpoint {
                         );
                         self.shared.finding(
                             to,
-                            Finding {
-                                code: "transport.write-queue-full",
-                                message: msg.clone(),
-                                clause: "camcert transport limits",
-                            },
+                            Finding::error(
+                                "transport.write-queue-full",
+                                "camcert transport limits",
+                                msg.clone(),
+                            ),
                         );
                         self.shared.drop_conn(to, id, true);
                         bail!("{msg}");

@@ -11,4 +11,6 @@ pub mod register;
 pub mod session;
 
 #[cfg(test)]
+mod quirks_tests;
+#[cfg(test)]
 mod virtual_time;

@@ -465,11 +465,7 @@ impl PtzCmd {
         }
         let mut findings = Vec::new();
         if s.bytes().any(|b| b.is_ascii_lowercase()) {
-            findings.push(Finding::new(
-                FindingCode::PtzHexCase,
-                "",
-                format!("{s:?} uses lower-case hex"),
-            ));
+            findings.push(FindingCode::PtzHexCase.at("", format!("{s:?} uses lower-case hex")));
         }
         let cmd = Self::decode_bytes(&bytes, &mut findings)?;
         Ok((cmd, findings))
@@ -495,18 +491,15 @@ impl PtzCmd {
             });
         }
         if version != VERSION {
-            findings.push(Finding::new(
-                FindingCode::PtzVersion,
-                "",
-                format!("version nibble {version:X}, expected 0"),
-            ));
+            findings.push(
+                FindingCode::PtzVersion.at("", format!("version nibble {version:X}, expected 0")),
+            );
         }
         let address = u16::from(b[2]) | (u16::from(b[6] & 0x0F) << 8);
         let (code, d1, d2, d3) = (b[3], b[4], b[5], b[6] >> 4);
         let mut unused = |what: &str, v: u8| {
             if v != 0 {
-                findings.push(Finding::new(
-                    FindingCode::PtzUnusedData,
+                findings.push(FindingCode::PtzUnusedData.at(
                     "",
                     format!("{what} = {v:02X} is not used by instruction {code:02X}; ignored"),
                 ));
@@ -561,11 +554,9 @@ impl PtzCmd {
                     _ => PresetOp::Delete,
                 };
                 if d2 == 0 {
-                    findings.push(Finding::new(
-                        FindingCode::PtzPresetZero,
-                        "",
-                        "preset number 0; the range is 01H-FFH",
-                    ));
+                    findings.push(
+                        FindingCode::PtzPresetZero.at("", "preset number 0; the range is 01H-FFH"),
+                    );
                 }
                 Instruction::Preset { op, index: d2 }
             }
@@ -623,9 +614,7 @@ impl PtzCmd {
                 }
             }
             _ => {
-                findings.push(Finding::new(
-                    FindingCode::PtzUnknownInstruction,
-                    "",
+                findings.push(FindingCode::PtzUnknownInstruction.at("",
                     format!("instruction {code:02X} (data {d1:02X} {d2:02X} {d3:X}) is not defined; kept raw"),
                 ));
                 Instruction::Other {
@@ -687,7 +676,7 @@ pub const ERRATA: &[Erratum] = &[
         id: "ptz-byte2",
         clause: "指令格式 (image only in the document)",
         problem: "The document shows the format as an image; byte 2 and byte 7 rules come from GB/T 28181 A.3.1.",
-        decision: "Byte 2 = version<<4 | (A+5+version)%16 (0FH for version 0); a wrong check nibble is an error, a non-zero version a PTZ_VERSION finding. Byte 7 low nibble = address high bits.",
+        decision: "Byte 2 = version<<4 | (A+5+version)%16 (0FH for version 0); a wrong check nibble is an error, a non-zero version a manscdp.ptz-version finding. Byte 7 low nibble = address high bits.",
     },
     Erratum {
         id: "ptz-sample-sn",

@@ -35,11 +35,11 @@ pub fn parse_date(v: &str) -> Result<(NaiveDateTime, Option<Finding>), String> {
     match NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M:%S") {
         Ok(t) => Ok((
             t,
-            Some(Finding {
-                code: "gb.date-without-milliseconds",
-                message: format!("Date {v:?} has no milliseconds"),
-                clause: "GB/T 28181 §校时: Date format yyyy-MM-ddTHH:mm:ss.SSS",
-            }),
+            Some(Finding::warning(
+                "gb.date-without-milliseconds",
+                "§校时 (200 OK中的Date头域, yyyy-MM-ddTHH:mm:ss.SSS)",
+                format!("Date {v:?} has no milliseconds"),
+            )),
         )),
         Err(_) => Err(format!(
             "Date {v:?} is not yyyy-MM-ddTHH:mm:ss[.SSS] (GB/T 28181 §校时)"

@@ -20,14 +20,7 @@ use crate::proto::ps::{
 };
 use crate::proto::rtp::{is_rtcp, RtpPacket, PS_PAYLOAD_TYPE};
 
-/// How bad a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Severity {
-    /// Violates GB/T 28181 / RFC 3550 or breaks decoding.
-    Error,
-    /// Unusual or network-induced; worth reporting, not a conformance failure by itself.
-    Warning,
-}
+pub use crate::finding::{Evidence, Finding, Severity};
 
 /// What was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -131,20 +124,6 @@ impl FindingCode {
         }
     }
 
-    /// The clause the finding is measured against.
-    pub fn clause(self) -> &'static str {
-        match self {
-            FindingCode::PsmStartCode => CLAUSE_PSM_START_CODE,
-            FindingCode::PsmDescriptorOverrun => CLAUSE_PSM_DESCRIPTORS,
-            FindingCode::PsmCrcMismatch
-            | FindingCode::PsmCrcByteSwapped
-            | FindingCode::PsmCrcZero => CLAUSE_PSM_CRC,
-            FindingCode::JoinedMidStream | FindingCode::PsSyncLost => CLAUSE_PACK_SYNC,
-            FindingCode::TcpRtspFraming => CLAUSE_TCP_FRAMING,
-            _ => "GB/T 28181 附录C; RFC 3550",
-        }
-    }
-
     /// Default severity.
     pub fn severity(self) -> Severity {
         match self {
@@ -158,6 +137,104 @@ impl FindingCode {
             | FindingCode::KeyFrameWithoutPsm => Severity::Warning,
             _ => Severity::Error,
         }
+    }
+}
+
+crate::finding::code_eq!(FindingCode);
+
+const CLAUSE_RTP: &str = "附录C (RTP封装): PS over RTP, payload type as negotiated, 90 kHz clock, SSRC = SDP y=, marker on the last packet of a frame";
+const CLAUSE_PS: &str = "附录C (PS封装): pack header, system header and PSM before every key frame; ISO/IEC 13818-1 §2.5 program stream syntax";
+const CLAUSE_SEQ: &str = "RFC 3550 §A.1: sequence number accounting (loss, duplicates, reordering)";
+
+impl FindingCode {
+    /// Every code, in declaration order.
+    pub const ALL: &'static [FindingCode] = &[
+        FindingCode::InvalidRtp,
+        FindingCode::SsrcMismatch,
+        FindingCode::SsrcChanged,
+        FindingCode::PayloadTypeMismatch,
+        FindingCode::PacketLoss,
+        FindingCode::SequenceReordered,
+        FindingCode::SequenceDuplicate,
+        FindingCode::TimestampNotMonotonic,
+        FindingCode::TimestampClockMismatch,
+        FindingCode::TimestampPtsMismatch,
+        FindingCode::TimestampStep,
+        FindingCode::MarkerMissing,
+        FindingCode::MarkerNotLast,
+        FindingCode::PsSyncLost,
+        FindingCode::PsMalformed,
+        FindingCode::PesLengthInconsistent,
+        FindingCode::PsmCrcMismatch,
+        FindingCode::PsmMissingBeforeKeyFrame,
+        FindingCode::KeyFrameWithoutPsm,
+        FindingCode::PsmStreamTypeMismatch,
+        FindingCode::PesStreamNotInPsm,
+        FindingCode::FirstVideoFrameNotKey,
+        FindingCode::KeyFrameWithoutParameterSets,
+        FindingCode::PsmStartCode,
+        FindingCode::PsmDescriptorOverrun,
+        FindingCode::PsmCrcByteSwapped,
+        FindingCode::PsmCrcZero,
+        FindingCode::JoinedMidStream,
+        FindingCode::TcpRtspFraming,
+    ];
+
+    /// The code with this stable identifier.
+    pub fn from_code(code: &str) -> Option<FindingCode> {
+        FindingCode::ALL
+            .iter()
+            .copied()
+            .find(|c| c.as_str() == code)
+    }
+
+    /// The clause the rule comes from.
+    pub fn clause(self) -> &'static str {
+        match self {
+            FindingCode::InvalidRtp => "RFC 3550 §5.1: RTP version 2 fixed header",
+            FindingCode::SsrcMismatch => {
+                "§实时预览 (y字段描述SSRC值); 附录C (RTP封装): SSRC = SDP y="
+            }
+            FindingCode::SsrcChanged => "RFC 3550 §5.1: one SSRC per synchronization source",
+            FindingCode::PayloadTypeMismatch
+            | FindingCode::TimestampNotMonotonic
+            | FindingCode::TimestampClockMismatch
+            | FindingCode::TimestampPtsMismatch
+            | FindingCode::MarkerMissing
+            | FindingCode::MarkerNotLast => CLAUSE_RTP,
+            FindingCode::PacketLoss
+            | FindingCode::SequenceReordered
+            | FindingCode::SequenceDuplicate => CLAUSE_SEQ,
+            FindingCode::TimestampStep => {
+                "RFC 3551 §4.1: the timestamp advances one tick per sampling period"
+            }
+            FindingCode::PsMalformed
+            | FindingCode::PesLengthInconsistent
+            | FindingCode::PsmMissingBeforeKeyFrame
+            | FindingCode::KeyFrameWithoutPsm
+            | FindingCode::PsmStreamTypeMismatch
+            | FindingCode::PesStreamNotInPsm => CLAUSE_PS,
+            FindingCode::PsmCrcMismatch
+            | FindingCode::PsmCrcByteSwapped
+            | FindingCode::PsmCrcZero => CLAUSE_PSM_CRC,
+            FindingCode::PsmStartCode => CLAUSE_PSM_START_CODE,
+            FindingCode::PsmDescriptorOverrun => CLAUSE_PSM_DESCRIPTORS,
+            FindingCode::JoinedMidStream | FindingCode::PsSyncLost => CLAUSE_PACK_SYNC,
+            FindingCode::TcpRtspFraming => CLAUSE_TCP_FRAMING,
+            FindingCode::FirstVideoFrameNotKey | FindingCode::KeyFrameWithoutParameterSets => {
+                "附录C (PS封装): the stream opens with a key frame preceded by its parameter sets"
+            }
+        }
+    }
+
+    /// A finding of this code, first seen at packet `index`, `count` times.
+    pub fn finding(self, index: u64, count: u64, message: impl Into<String>) -> Finding {
+        Finding::new(self.as_str(), self.severity(), self.clause(), message).with_evidence(
+            Evidence::Packets {
+                first: index,
+                count,
+            },
+        )
     }
 }
 
@@ -189,21 +266,6 @@ const CLAUSE_PSM_DESCRIPTORS: &str = "ISO/IEC 13818-1 §2.5.4.2: program_stream_
 const CLAUSE_PSM_CRC: &str = "ISO/IEC 13818-1 §2.5.4.2: CRC_32 contains the CRC value that gives a zero output of the registers in the decoder of Annex A after processing the entire program stream map (stored most significant byte first)";
 const CLAUSE_PACK_SYNC: &str = "ISO/IEC 13818-1 §2.5.3.1: a program stream is a sequence of packs, each starting with pack_start_code 0x000001BA; GB/T 28181 附录C: every frame begins with a PS header";
 const CLAUSE_TCP_FRAMING: &str = "GB/T 28181 媒体传输方式 TCP被动/TCP主动 (RFC 4571 §2): every RTP packet on the TCP connection is preceded by a 16-bit length (\"先发送2字节头\"), not the RTSP interleaved '$' channel length header of RFC 2326 §10.12";
-
-/// One kind of problem, aggregated.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Finding {
-    /// What.
-    pub code: FindingCode,
-    /// How bad.
-    pub severity: Severity,
-    /// Description of the first occurrence.
-    pub message: String,
-    /// Occurrences (for [`FindingCode::PacketLoss`]: packets lost).
-    pub count: u64,
-    /// Index of the first offending packet.
-    pub first_index: u64,
-}
 
 /// Metrics and findings.
 #[derive(Debug, Clone, PartialEq)]
@@ -487,14 +549,8 @@ impl StreamValidator {
 
     fn flag(&mut self, code: FindingCode, index: u64, message: impl FnOnce() -> String) {
         match self.findings.iter_mut().find(|f| f.code == code) {
-            Some(f) => f.count += 1,
-            None => self.findings.push(Finding {
-                code,
-                severity: code.severity(),
-                message: message(),
-                count: 1,
-                first_index: index,
-            }),
+            Some(f) => f.add_count(1),
+            None => self.findings.push(code.finding(index, 1, message())),
         }
     }
 
@@ -1065,13 +1121,11 @@ impl StreamValidator {
         let secs = duration.as_secs_f64();
         let mut findings = self.findings.clone();
         if lost > 0 {
-            findings.push(Finding {
-                code: FindingCode::PacketLoss,
-                severity: FindingCode::PacketLoss.severity(),
-                message: format!("{lost} of {expected} packets lost"),
-                count: lost,
-                first_index: self.first_gap_index.unwrap_or(0),
-            });
+            findings.push(FindingCode::PacketLoss.finding(
+                self.first_gap_index.unwrap_or(0),
+                lost,
+                format!("{lost} of {expected} packets lost"),
+            ));
         }
         let mut estimated_clock_hz = None;
         if let (Some((a0, t0)), Some((a1, t1))) = (self.first_unit, self.last_unit) {
@@ -1088,15 +1142,13 @@ impl StreamValidator {
                             da.total_cmp(&db)
                         })
                         .unwrap_or(clock);
-                    findings.push(Finding {
-                        code: FindingCode::TimestampClockMismatch,
-                        severity: FindingCode::TimestampClockMismatch.severity(),
-                        message: format!(
+                    findings.push(FindingCode::TimestampClockMismatch.finding(
+                        self.second_unit_index,
+                        1,
+                        format!(
                             "RTP timestamps advance at about {est:.0} Hz of arrival time (closest common clock {nearest:.0} Hz), expected {clock:.0} Hz"
                         ),
-                        count: 1,
-                        first_index: self.second_unit_index,
-                    });
+                    ));
                 }
             }
         }
@@ -1106,29 +1158,25 @@ impl StreamValidator {
             } else {
                 "and no key frame followed"
             };
-            findings.push(Finding {
-                code: FindingCode::JoinedMidStream,
-                severity: FindingCode::JoinedMidStream.severity(),
-                message: format!(
+            findings.push(FindingCode::JoinedMidStream.finding(
+                0,
+                1,
+                format!(
                     "stream joined mid-pack: {} bytes skipped before the first pack header, {} frames ({} bytes) passed over {key}",
                     self.join_skipped, self.join_frames, self.join_frame_bytes
                 ),
-                count: 1,
-                first_index: 0,
-            });
+            ));
         } else if self.joined {
-            findings.push(Finding {
-                code: FindingCode::PsSyncLost,
-                severity: FindingCode::PsSyncLost.severity(),
-                message: format!(
+            findings.push(FindingCode::PsSyncLost.finding(
+                0,
+                1,
+                format!(
                     "no PS pack header found: {} bytes skipped looking for one",
                     self.join_skipped
                 ),
-                count: 1,
-                first_index: 0,
-            });
+            ));
         }
-        findings.sort_by_key(|f| f.first_index);
+        findings.sort_by_key(|f| f.first_index());
         let frame_rate = if self.video_pts_count >= 2 && self.video_pts_span > 0 {
             Some(
                 (self.video_pts_count - 1) as f64 * f64::from(CLOCK_HZ)
@@ -1243,7 +1291,7 @@ mod tests {
     }
 
     fn codes(r: &ValidationReport) -> Vec<&'static str> {
-        r.findings.iter().map(|f| f.code.as_str()).collect()
+        r.findings.iter().map(|f| f.code).collect()
     }
 
     #[test]
@@ -1409,7 +1457,7 @@ mod tests {
         v.add_finding(FindingCode::TcpRtspFraming, "framed with '$'");
         let r = v.finish();
         assert_eq!(codes(&r), ["rtp.tcp-rtsp-framing"]);
-        assert_eq!(r.findings[0].count, 2);
+        assert_eq!(r.findings[0].count(), 2);
         assert!(FindingCode::TcpRtspFraming.clause().contains("RFC 4571"));
     }
 }

@@ -236,15 +236,9 @@ impl AudioCheck {
     fn find(&mut self, code: FindingCode, message: impl FnOnce() -> String, count: u64) {
         let index = self.r.datagrams.saturating_sub(1);
         if let Some(f) = self.r.findings.iter_mut().find(|f| f.code == code) {
-            f.count += count;
+            f.add_count(count);
         } else {
-            self.r.findings.push(Finding {
-                code,
-                severity: code.severity(),
-                message: message(),
-                count,
-                first_index: index,
-            });
+            self.r.findings.push(code.finding(index, count, message()));
         }
     }
 
@@ -517,7 +511,7 @@ mod tests {
         ] {
             assert!(r.has(code), "{code:?} missing: {:#?}", r.findings);
         }
-        assert_eq!(r.finding(FindingCode::TimestampStep).unwrap().count, 99);
+        assert_eq!(r.finding(FindingCode::TimestampStep).unwrap().count(), 99);
         assert!((r.estimated_clock_hz.unwrap() - 90_000.0).abs() < 10.0);
     }
 

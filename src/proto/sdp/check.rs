@@ -17,7 +17,7 @@ struct Checker {
 
 impl Checker {
     fn add(&mut self, code: C, line: Option<usize>, msg: impl Into<String>) {
-        self.out.push(Finding::new(code, line.map(|i| i + 1), msg));
+        self.out.push(code.at(line.map(|i| i + 1), msg));
     }
 }
 
@@ -33,7 +33,7 @@ pub(super) fn check(sdp: &SessionDescription) -> Vec<Finding> {
     for m in sdp.media() {
         media(&m, session_c, &mut c);
     }
-    c.out.sort_by_key(|f| f.line.unwrap_or(0));
+    c.out.sort_by_key(|f| f.line().unwrap_or(0));
     c.out
 }
 

@@ -6,30 +6,19 @@ use std::fmt;
 
 use serde::Serialize;
 
-/// How serious a finding is for a conformance verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    /// Worth showing; not a deviation from the standard.
-    Info,
-    /// Deviates from the strict reading, but peers commonly accept it (the spec's own
-    /// examples do it).
-    Warning,
-    /// Breaks a mandatory rule.
-    Error,
-}
+pub use crate::finding::{Evidence, Finding, Severity};
 
 /// Quoted for the `y=` rules. The strict format comes from GB/T 28181-2016 附录F (SDP
 /// 定义): "y字段:为十进制整数字符串,表示SSRC值。格式如下:dddddddddd。其中,第1位为历史或
 /// 实时媒体流的标识位,0为实时,1为历史".
-const CLAUSE_Y: &str = "实时预览: 增加`y`字段描述 `SSRC `值; GB/T 28181-2016 附录F: y字段为十进制整数字符串 dddddddddd, 第1位 0为实时, 1为历史";
+const CLAUSE_Y: &str = "§实时预览: 增加`y`字段描述 `SSRC `值; GB/T 28181-2016 附录F: y字段为十进制整数字符串 dddddddddd, 第1位 0为实时, 1为历史";
 const CLAUSE_F: &str =
-    "语音对讲: <!--\"f=v/编码格式/分辨率/帧率/码率/码率大小a/编码格式/码率大小/采样率\"-->";
-const CLAUSE_S: &str = "实时预览: s 字段为Play 代表实时点播; 录像回放: s=Playback; 文件下载: s 字段为“Download” 代表文件下载; 语音对讲: 请求媒体流的操作类型:Talk";
-const CLAUSE_TCP: &str = "媒体传输方式 TCP被动: m字段指定传输方式为TCP/RTP/AVP; sdp信息中增加\"a=setup:passive\"; TCP主动: sdp信息中增加\"a=setup:active\"";
+    "§语音对讲: <!--\"f=v/编码格式/分辨率/帧率/码率/码率大小a/编码格式/码率大小/采样率\"-->";
+const CLAUSE_S: &str = "§实时预览: s 字段为Play 代表实时点播; 录像回放: s=Playback; 文件下载: s 字段为“Download” 代表文件下载; 语音对讲: 请求媒体流的操作类型:Talk";
+const CLAUSE_TCP: &str = "§媒体传输方式 TCP被动: m字段指定传输方式为TCP/RTP/AVP; sdp信息中增加\"a=setup:passive\"; TCP主动: sdp信息中增加\"a=setup:active\"";
 const CLAUSE_T: &str =
-    "文件下载: t 字段代表下载时间段 (t=1697955233 1697958114 # 下载的文件开始时间和结束时间)";
-const CLAUSE_U: &str = "文件下载: u 字段代表下载通道 ID 和下载类型";
+    "§文件下载: t 字段代表下载时间段 (t=1697955233 1697958114 # 下载的文件开始时间和结束时间)";
+const CLAUSE_U: &str = "§文件下载: u 字段代表下载通道 ID 和下载类型";
 const CLAUSE_RFC_LINES: &str =
     "RFC 4566 §5: <type>=<value>, one field per line, lines end with CRLF";
 const CLAUSE_RFC_SESSION: &str =
@@ -48,6 +37,11 @@ macro_rules! finding_codes {
         impl FindingCode {
             /// Every code, in declaration order.
             pub const ALL: &'static [FindingCode] = &[$(FindingCode::$code),*];
+
+            /// The code with this stable identifier.
+            pub fn from_code(code: &str) -> Option<FindingCode> {
+                FindingCode::ALL.iter().copied().find(|c| c.as_str() == code)
+            }
 
             /// Stable identifier.
             pub fn as_str(self) -> &'static str {
@@ -96,11 +90,11 @@ finding_codes! {
     /// An `a=rtpmap` names a payload type that `m=` does not list.
     RtpmapUnlisted => Warning, "sdp.rtpmap-unlisted", CLAUSE_RFC_RTPMAP;
     /// A clock rate other than the one the encoding has (PS/H264/MPEG4 90000, PCMA 8000).
-    ClockRate => Error, "sdp.clock-rate", "实时预览: a=rtpmap:96 PS/90000, a=rtpmap:98 H264/90000, a=rtpmap:97 MPEG4/90000; 语音广播: a=rtpmap:8 PCMA/8000";
+    ClockRate => Error, "sdp.clock-rate", "§实时预览: a=rtpmap:96 PS/90000, a=rtpmap:98 H264/90000, a=rtpmap:97 MPEG4/90000; 语音广播: a=rtpmap:8 PCMA/8000";
     /// More than one direction attribute in a media.
     DirectionConflict => Error, "sdp.direction-conflict", "RFC 3264 §5.1: one of sendrecv, sendonly, recvonly, inactive";
     /// No direction attribute; RFC 4566 defaults to sendrecv, every GB example states one.
-    DirectionMissing => Warning, "sdp.direction-missing", "实时预览: a=recvonly (offer) / a=sendonly (answer)";
+    DirectionMissing => Warning, "sdp.direction-missing", "§实时预览: a=recvonly (offer) / a=sendonly (answer)";
     /// No `y=` line.
     SsrcMissing => Warning, "gb.sdp.y-missing", CLAUSE_Y;
     /// More than one `y=` line.
@@ -127,14 +121,14 @@ finding_codes! {
     /// A TCP transport spelled other than `TCP/RTP/AVP` (e.g. `RTP/AVP/TCP`).
     TransportSpelling => Warning, "gb.sdp.transport-spelling", CLAUSE_TCP;
     /// A transport that is neither `RTP/AVP` nor `TCP/RTP/AVP`.
-    TransportUnknown => Error, "gb.sdp.transport-unknown", "媒体传输方式: UDP (RTP/AVP), TCP被动, TCP主动 (TCP/RTP/AVP)";
+    TransportUnknown => Error, "gb.sdp.transport-unknown", "§媒体传输方式: UDP (RTP/AVP), TCP被动, TCP主动 (TCP/RTP/AVP)";
     /// Video media without PS (`a=rtpmap:<pt> PS/90000`).
-    PsMissing => Warning, "gb.sdp.ps-missing", "实时预览: a=rtpmap:96 PS/90000 (Annex C: video is carried as PS)";
+    PsMissing => Warning, "gb.sdp.ps-missing", "§实时预览: a=rtpmap:96 PS/90000 (Annex C: video is carried as PS)";
     /// Playback/Download without a time range, or a range that ends before it starts
     /// (the spec's own Playback and Download answers carry `t=0 0`).
     TimeRange => Warning, "gb.sdp.time-range", CLAUSE_T;
     /// Play/Talk with a `t=` other than `0 0`.
-    LiveTiming => Warning, "gb.sdp.live-timing", "实时预览: t=0 0";
+    LiveTiming => Warning, "gb.sdp.live-timing", "§实时预览: t=0 0";
     /// `t=` values beyond 2036 as Unix time: they look like NTP time (RFC 4566), while
     /// GB/T 28181 writes Unix seconds (t=1697264152 is 2023-10-14).
     NtpTime => Warning, "gb.sdp.t-ntp-time", CLAUSE_T;
@@ -143,9 +137,9 @@ finding_codes! {
     /// `u=` is not `<20-digit channel ID>:<download type>`.
     UriFormat => Warning, "gb.sdp.u-format", CLAUSE_U;
     /// `a=downloadspeed` is not a positive integer.
-    DownloadSpeed => Error, "gb.sdp.downloadspeed", "文件下载: 可扩展a 字段携带下载倍速参数 (a=downloadspeed:8 # 8倍速下载)";
+    DownloadSpeed => Error, "gb.sdp.downloadspeed", "§文件下载: 可扩展a 字段携带下载倍速参数 (a=downloadspeed:8 # 8倍速下载)";
     /// `a=filesize` is not a non-negative integer.
-    FileSize => Error, "gb.sdp.filesize", "文件下载: 可扩展 a 字段携带文件大小参数 (a=filesize:62224924)";
+    FileSize => Error, "gb.sdp.filesize", "§文件下载: 可扩展 a 字段携带文件大小参数 (a=filesize:62224924)";
     /// `f=` does not start with `v/`.
     ParamsMalformed => Error, "gb.sdp.f-malformed", CLAUSE_F;
     /// `f=` video part does not have 5 fields (the Talk example's `f=v/a/1/8/1` has none).
@@ -163,41 +157,16 @@ impl fmt::Display for FindingCode {
     }
 }
 
-/// A rule the description broke. It was still decoded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Finding {
-    /// What.
-    pub code: FindingCode,
-    /// How bad (the code's default).
-    pub severity: Severity,
-    /// What was seen.
-    pub message: String,
-    /// 1-based line number, when one line is at fault.
-    pub line: Option<usize>,
-}
+crate::finding::code_eq!(FindingCode);
 
-impl Finding {
-    /// A finding with the code's default severity.
-    pub fn new(code: FindingCode, line: Option<usize>, message: impl Into<String>) -> Self {
-        Finding {
-            code,
-            severity: code.severity(),
-            message: message.into(),
-            line,
-        }
-    }
-
-    /// The clause the rule comes from.
-    pub fn clause(&self) -> &'static str {
-        self.code.clause()
-    }
-}
-
-impl fmt::Display for Finding {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some(l) => write!(f, "{} (line {l}): {}", self.code, self.message),
-            None => write!(f, "{}: {}", self.code, self.message),
+impl FindingCode {
+    /// A finding of this code with its default severity and clause, at a
+    /// 1-based line when one line is at fault.
+    pub fn at(self, line: Option<usize>, message: impl Into<String>) -> Finding {
+        let f = Finding::new(self.as_str(), self.severity(), self.clause(), message);
+        match line {
+            Some(l) => f.with_evidence(Evidence::Line(l)),
+            None => f,
         }
     }
 }
@@ -215,5 +184,16 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), FindingCode::ALL.len());
+    }
+
+    #[test]
+    fn every_clause_names_a_section_that_exists() {
+        for c in FindingCode::ALL {
+            assert!(
+                crate::finding::resolves(c.clause()),
+                "{c}: {:?}",
+                c.clause()
+            );
+        }
     }
 }

@@ -127,7 +127,10 @@ impl Parsed {
 
     /// The codes reported, in order.
     pub fn codes(&self) -> Vec<FindingCode> {
-        self.findings.iter().map(|f| f.code).collect()
+        self.findings
+            .iter()
+            .filter_map(|f| FindingCode::from_code(f.code))
+            .collect()
     }
 }
 
@@ -226,11 +229,10 @@ impl SessionDescription {
         let sdp = Self::from_text(&text);
         let mut findings = Vec::new();
         if !utf8 {
-            findings.push(Finding::new(
-                FindingCode::NotUtf8,
-                None,
-                "body is not valid UTF-8; invalid bytes were replaced",
-            ));
+            findings.push(
+                FindingCode::NotUtf8
+                    .at(None, "body is not valid UTF-8; invalid bytes were replaced"),
+            );
         }
         findings.extend(sdp.check());
         Ok(Parsed { sdp, findings })

@@ -10,15 +10,9 @@
 
 use std::fmt;
 
-/// A message-level rule the peer broke. The message was still decoded.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Finding {
-    /// Stable code, e.g. `sip.body-longer-than-content-length`.
-    pub code: &'static str,
-    pub message: String,
-    /// The clause the rule comes from.
-    pub clause: &'static str,
-}
+/// A message-level rule the peer broke (the shared finding type; SIP
+/// findings are errors). The message was still decoded.
+pub use crate::finding::Finding;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
@@ -193,11 +187,11 @@ impl SipMessage {
         let head = std::str::from_utf8(&data[..head_end])
             .map_err(|e| ParseError::NotUtf8(lead + e.valid_up_to()))?;
         if !head.contains("\r\n") && head.contains('\n') {
-            findings.push(Finding {
-                code: "sip.bare-lf",
-                message: "lines end in LF, not CRLF".into(),
-                clause: "RFC 3261 §7: lines are terminated by CRLF",
-            });
+            findings.push(Finding::error(
+                "sip.bare-lf",
+                "RFC 3261 §7: lines are terminated by CRLF",
+                "lines end in LF, not CRLF",
+            ));
         }
         let mut lines = head.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
         let first = lines.next().unwrap_or_default();
@@ -239,33 +233,29 @@ impl SipMessage {
                     });
                 }
                 if n < rest.len() {
-                    findings.push(Finding {
-                        code: "sip.body-longer-than-content-length",
-                        message: format!(
+                    findings.push(Finding::error("sip.body-longer-than-content-length", "RFC 3261 §18.3: additional bytes beyond the body MUST be discarded", format!(
                             "{} bytes follow the headers but Content-Length is {n}; the extra bytes were discarded",
                             rest.len()
-                        ),
-                        clause: "RFC 3261 §18.3: additional bytes beyond the body MUST be discarded",
-                    });
+                        )));
                 }
                 n
             }
             None => {
-                findings.push(Finding {
-                    code: "sip.no-content-length",
-                    message: "no Content-Length header".into(),
-                    clause: "RFC 3261 §20.14: Content-Length SHOULD be used on UDP and MUST on TCP",
-                });
+                findings.push(Finding::error(
+                    "sip.no-content-length",
+                    "RFC 3261 §20.14: Content-Length SHOULD be used on UDP and MUST on TCP",
+                    "no Content-Length header",
+                ));
                 rest.len()
             }
         };
         for required in ["Via", "From", "To", "Call-ID", "CSeq"] {
             if !headers.contains(required) {
-                findings.push(Finding {
-                    code: "sip.missing-header",
-                    message: format!("mandatory header {required} is missing"),
-                    clause: "RFC 3261 §8.1.1: To, From, CSeq, Call-ID, Max-Forwards and Via are mandatory",
-                });
+                findings.push(Finding::error(
+                    "sip.missing-header",
+                    "RFC 3261 §8.1.1: To, From, CSeq, Call-ID, Max-Forwards and Via are mandatory",
+                    format!("mandatory header {required} is missing"),
+                ));
             }
         }
         let consumed = lead + body_start + body_len;
@@ -500,37 +490,36 @@ impl StreamFault {
                 declared,
                 header,
                 limit,
-            } => Finding {
-                code: "sip.stream-message-too-large",
-                message: format!(
+            } => Finding::error(
+                "sip.stream-message-too-large",
+                "RFC 3261 §18.3: a stream is framed by Content-Length",
+                format!(
                     "Content-Length declares {declared} bytes after a {header}-byte header section; \
                      the limit for one message is {limit} bytes; connection closed"
                 ),
-                clause: "RFC 3261 §18.3: a stream is framed by Content-Length",
-            },
-            StreamFault::HeaderTooLong { buffered, limit } => Finding {
-                code: "sip.stream-header-too-long",
-                message: format!(
+            ),
+            StreamFault::HeaderTooLong { buffered, limit } => Finding::error(
+                "sip.stream-header-too-long",
+                "RFC 3261 §7: a blank line ends the header section",
+                format!(
                     "{buffered} bytes arrived without the blank line that ends a header section; \
                      the limit for one message is {limit} bytes; connection closed"
                 ),
-                clause: "RFC 3261 §7: a blank line ends the header section",
-            },
-            StreamFault::BadContentLength { value } => Finding {
-                code: "sip.stream-bad-content-length",
-                message: format!(
+            ),
+            StreamFault::BadContentLength { value } => Finding::error(
+                "sip.stream-bad-content-length",
+                "RFC 3261 §20.14: Content-Length = 1*DIGIT; §18.3: it MUST be used with stream oriented transports",
+                format!(
                     "Content-Length {value:?} cannot frame a stream (expected one decimal \
                      number); connection closed"
                 ),
-                clause: "RFC 3261 §20.14: Content-Length = 1*DIGIT; §18.3: it MUST be used with stream oriented transports",
-            },
-            StreamFault::NotSip => Finding {
-                code: "sip.stream-not-sip",
-                message: "bytes that cannot start a SIP message arrived where a message must \
-                          start; the stream cannot be framed any further; connection closed"
-                    .into(),
-                clause: "RFC 3261 §18.3: a stream is framed by Content-Length",
-            },
+            ),
+            StreamFault::NotSip => Finding::error(
+                "sip.stream-not-sip",
+                "RFC 3261 §18.3: a stream is framed by Content-Length",
+                "bytes that cannot start a SIP message arrived where a message must \
+                          start; the stream cannot be framed any further; connection closed",
+            ),
         }
     }
 }
@@ -732,12 +721,11 @@ impl StreamFramer {
         let mut parsed = SipMessage::parse(&raw);
         if let (Ok(p), false) = (&mut parsed, head.has_length) {
             p.findings.retain(|f| f.code != "sip.no-content-length");
-            p.findings.push(Finding {
-                code: "sip.no-content-length-on-stream",
-                message: "no Content-Length on a stream transport; framed at the blank line".into(),
-                clause:
-                    "RFC 3261 §18.3: Content-Length MUST be used with stream oriented transports",
-            });
+            p.findings.push(Finding::error(
+                "sip.no-content-length-on-stream",
+                "RFC 3261 §18.3: Content-Length MUST be used with stream oriented transports",
+                "no Content-Length on a stream transport; framed at the blank line",
+            ));
         }
         Some(Framed::Message(raw, Box::new(parsed)))
     }

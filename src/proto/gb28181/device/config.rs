@@ -110,6 +110,15 @@ faults! {
     media_status_wrong_type = "media-status-wrong-type",
     /// Accept a Broadcast notify with 200 but send no Broadcast Response.
     no_broadcast_response = "no-broadcast-response",
+    // --- MANSCDP quirks (every body the device's signalling sends) ---
+    /// CmdType and SN as attributes of the root element instead of child elements.
+    attribute_fields = "attribute-fields",
+    /// Every element name in lower case.
+    element_case = "element-case",
+    /// No `<?xml ...?>` declaration.
+    no_xml_declaration = "no-xml-declaration",
+    /// Bytes in the other charset than the declaration names (UTF-8 under GB2312).
+    wrong_encoding_declared = "wrong-encoding-declared",
     // --- subscriptions ---
     /// Refuse every SUBSCRIBE with 489 Bad Event.
     no_subscribe = "no-subscribe",

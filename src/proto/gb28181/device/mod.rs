@@ -408,8 +408,17 @@ impl Device {
         self.sn
     }
 
+    /// Every MANSCDP body the device's signalling sends goes through here, so
+    /// the MANSCDP quirk faults apply to all of them.
     fn encode(&self, m: &Message) -> Vec<u8> {
-        m.encode(self.cfg.charset)
+        let f = &self.cfg.faults;
+        let quirks = manscdp::Quirks {
+            attribute_fields: f.attribute_fields,
+            lower_case_names: f.element_case,
+            no_declaration: f.no_xml_declaration,
+            wrong_encoding_declared: f.wrong_encoding_declared,
+        };
+        m.encode_with_quirks(self.cfg.charset, quirks)
     }
 
     fn udp(&self) -> bool {

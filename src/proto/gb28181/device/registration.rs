@@ -176,14 +176,14 @@ impl Device {
             Some((_, Ok(e))) => e,
             Some((raw, Err(_))) => {
                 // Not the same as no Expires: say what was there.
-                findings.push(Finding {
-                    code: "sip.expires-malformed",
-                    message: format!(
+                findings.push(Finding::error(
+                    "sip.expires-malformed",
+                    "RFC 3261 §20.19: Expires = \"Expires\" HCOLON delta-seconds",
+                    format!(
                         "Expires {raw:?} in the 200 to REGISTER is not a number of seconds; refreshing as if {} s were granted",
                         self.cfg.expires
                     ),
-                    clause: "RFC 3261 §20.19: Expires = \"Expires\" HCOLON delta-seconds",
-                });
+                ));
                 self.cfg.expires
             }
             None => self.cfg.expires,
@@ -192,11 +192,11 @@ impl Device {
         if let Some(d) = &date {
             match parse_date(d) {
                 Ok((_, f)) => findings.extend(f),
-                Err(e) => findings.push(Finding {
-                    code: "gb.date-format",
-                    message: e,
-                    clause: "GB/T 28181 §校时",
-                }),
+                Err(e) => findings.push(Finding::error(
+                    "gb.date-format",
+                    "§校时 (200 OK中的Date头域, yyyy-MM-ddTHH:mm:ss.SSS)",
+                    e,
+                )),
             }
         }
         let refresh_at = (!self.cfg.faults.no_refresh).then(|| {

@@ -10,8 +10,8 @@ use super::fields::{record, ItemList};
 use super::finding::{Finding, CLAUSE_NUM};
 use super::values::{CatalogEvent, OnOff};
 
-const CLAUSE_ITEM: &str = "目录检索响应格式: <! -- 设备/区域/系统编码(必选)--> <DeviceID>; <! -- 设备/区域/系统名称(必选)--> <Name>";
-const CLAUSE_ITEM_DEVICE: &str = "目录检索响应格式: <! -- 当为设备时,设备厂商(必选)--> ... <! -- 行政区域(必选)--> ... <! -- 注册方式(必选)缺省为1 --> <! -- 保密属性(必选)缺省为0 --> <! -- 设备状态(必选)-->";
+pub(super) const CLAUSE_ITEM: &str = "§目录检索响应格式: <! -- 设备/区域/系统编码(必选)--> <DeviceID>; <! -- 设备/区域/系统名称(必选)--> <Name>";
+pub(super) const CLAUSE_ITEM_DEVICE: &str = "§目录检索响应格式: <! -- 当为设备时,设备厂商(必选)--> ... <! -- 行政区域(必选)--> ... <! -- 注册方式(必选)缺省为1 --> <! -- 保密属性(必选)缺省为0 --> <! -- 设备状态(必选)-->";
 
 record! {
     /// Catalog query body (目录检索请求格式); the optional time window selects

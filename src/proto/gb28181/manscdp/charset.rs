@@ -197,31 +197,38 @@ pub(crate) fn decode_bytes(bytes: &[u8], findings: &mut Vec<Finding>) -> Decoded
     };
     let decl = find_declaration(body);
     match &decl {
-        None => findings.push(Finding::new(
-            FindingCode::MissingDeclaration,
+        None => findings.push(FindingCode::MissingDeclaration.at(
             "",
-            "no <?xml ...?> declaration",
+            "no <?xml ...?> declaration, expected <?xml version=\"1.0\" encoding=\"...\"?>; read as UTF-8, else GB18030",
         )),
         Some(d) => {
             if d.offset != 0 {
-                findings.push(Finding::new(
-                    FindingCode::DeclarationNotAtStart,
+                findings.push(FindingCode::DeclarationNotAtStart.at(
                     "",
                     format!("{} byte(s) precede the XML declaration", d.offset),
                 ));
             }
             if let Some(sa) = &d.standalone {
                 if sa != "yes" && sa != "no" {
-                    findings.push(Finding::new(
-                        FindingCode::InvalidStandalone,
-                        "",
-                        format!("standalone=\"{sa}\" is neither yes nor no"),
-                    ));
+                    findings.push(
+                        FindingCode::InvalidStandalone
+                            .at("", format!("standalone=\"{sa}\" is neither yes nor no")),
+                    );
                 }
             }
+            match d.version.as_deref() {
+                Some("1.0") => {}
+                Some(v) => findings.push(FindingCode::DeclarationVersion.at(
+                    "",
+                    format!("the XML declaration says version=\"{v}\", expected version=\"1.0\""),
+                )),
+                None => findings.push(FindingCode::DeclarationVersion.at(
+                    "",
+                    "the XML declaration has no version, expected version=\"1.0\"",
+                )),
+            }
             if d.encoding.is_none() {
-                findings.push(Finding::new(
-                    FindingCode::DeclarationWithoutEncoding,
+                findings.push(FindingCode::DeclarationWithoutEncoding.at(
                     "",
                     "XML declaration has no encoding; read as UTF-8, else GB18030",
                 ));
@@ -233,8 +240,7 @@ pub(crate) fn decode_bytes(bytes: &[u8], findings: &mut Vec<Finding>) -> Decoded
         Some(label) => match Charset::from_label(label) {
             Some(cs) => Some(cs),
             None => {
-                findings.push(Finding::new(
-                    FindingCode::UnsupportedEncoding,
+                findings.push(FindingCode::UnsupportedEncoding.at(
                     "",
                     format!("declared encoding \"{label}\" is not GB2312, GBK, GB18030 or UTF-8"),
                 ));
@@ -245,8 +251,7 @@ pub(crate) fn decode_bytes(bytes: &[u8], findings: &mut Vec<Finding>) -> Decoded
     };
     let (text, charset) = match declared {
         Some(cs) if bom && cs.is_gb() => {
-            findings.push(Finding::new(
-                FindingCode::EncodingMismatch,
+            findings.push(FindingCode::EncodingMismatch.at(
                 "",
                 format!(
                     "declared {} but the body starts with a UTF-8 byte order mark",
@@ -259,11 +264,10 @@ pub(crate) fn decode_bytes(bytes: &[u8], findings: &mut Vec<Finding>) -> Decoded
             Some(t) => (t, Charset::Utf8),
             None => match strict_gb(body) {
                 Some(t) => {
-                    findings.push(Finding::new(
-                        FindingCode::EncodingMismatch,
-                        "",
-                        "declared UTF-8 but the bytes are GB18030/GBK",
-                    ));
+                    findings.push(
+                        FindingCode::EncodingMismatch
+                            .at("", "declared UTF-8 but the bytes are GB18030/GBK"),
+                    );
                     (t, Charset::Gb18030)
                 }
                 None => lossy(body, Charset::Utf8, findings),
@@ -278,8 +282,7 @@ pub(crate) fn decode_bytes(bytes: &[u8], findings: &mut Vec<Finding>) -> Decoded
                         let (uh, ut) = gb2312_score(&utf_text);
                         // uh/ut > gh/gt, compared without division.
                         if uh * gt > gh * ut {
-                            findings.push(Finding::new(
-                                FindingCode::EncodingMismatch,
+                            findings.push(FindingCode::EncodingMismatch.at(
                                 "",
                                 format!("declared {} but the bytes are UTF-8", cs.label()),
                             ));
@@ -293,8 +296,7 @@ pub(crate) fn decode_bytes(bytes: &[u8], findings: &mut Vec<Finding>) -> Decoded
             }
             None => match strict_utf8(body) {
                 Some(t) => {
-                    findings.push(Finding::new(
-                        FindingCode::EncodingMismatch,
+                    findings.push(FindingCode::EncodingMismatch.at(
                         "",
                         format!("declared {} but the bytes are UTF-8", cs.label()),
                     ));
@@ -307,8 +309,7 @@ pub(crate) fn decode_bytes(bytes: &[u8], findings: &mut Vec<Finding>) -> Decoded
             Some(t) => (t, Charset::Utf8),
             None => match strict_gb(body) {
                 Some(t) => {
-                    findings.push(Finding::new(
-                        FindingCode::UndeclaredNonUtf8,
+                    findings.push(FindingCode::UndeclaredNonUtf8.at(
                         "",
                         "no encoding declared and the bytes are not UTF-8; read as GB18030",
                     ));
@@ -333,8 +334,7 @@ fn read_utf8_or_lossy(body: &[u8], findings: &mut Vec<Finding>) -> (String, Char
 }
 
 fn lossy(body: &[u8], cs: Charset, findings: &mut Vec<Finding>) -> (String, Charset) {
-    findings.push(Finding::new(
-        FindingCode::InvalidBytes,
+    findings.push(FindingCode::InvalidBytes.at(
         "",
         format!(
             "bytes are valid in no supported encoding; read as {} with replacement characters",

@@ -19,12 +19,12 @@ pub(crate) fn require(
 ) {
     if !present {
         out.push(
-            Finding::new(
-                FindingCode::MissingField,
-                format!("{path}/{name}"),
-                format!("mandatory <{name}> is missing"),
-            )
-            .with_clause(clause),
+            FindingCode::MissingField
+                .at(
+                    format!("{path}/{name}"),
+                    format!("mandatory <{name}> is missing"),
+                )
+                .with_clause(clause),
         );
     }
 }
@@ -46,12 +46,9 @@ pub fn type_code(id: &str) -> Option<u16> {
 pub(crate) fn check_device_id(out: &mut Vec<Finding>, path: &str, id: &str) {
     if !is_device_id(id) {
         out.push(
-            Finding::new(
-                FindingCode::DeviceIdFormat,
-                path,
-                format!("{id:?} is not a 20-digit device code"),
-            )
-            .with_clause(CLAUSE_DEVICE_ID),
+            FindingCode::DeviceIdFormat
+                .at(path, format!("{id:?} is not a 20-digit device code"))
+                .with_clause(CLAUSE_DEVICE_ID),
         );
     }
 }

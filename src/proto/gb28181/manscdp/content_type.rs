@@ -37,16 +37,14 @@ pub fn match_content_type(value: &str) -> ContentTypeMatch {
     if media == CONTENT_TYPE {
         // strict spelling
     } else if media.eq_ignore_ascii_case(CONTENT_TYPE) {
-        findings.push(Finding::new(
-            FindingCode::ContentTypeCase,
+        findings.push(FindingCode::ContentTypeCase.at(
             "Content-Type",
             format!("{media:?} differs in case from {CONTENT_TYPE:?}"),
         ));
     } else if media.eq_ignore_ascii_case("application/xml")
         || media.eq_ignore_ascii_case("text/xml")
     {
-        findings.push(Finding::new(
-            FindingCode::ContentTypeGenericXml,
+        findings.push(FindingCode::ContentTypeGenericXml.at(
             "Content-Type",
             format!("{media:?} used for a MANSCDP body instead of {CONTENT_TYPE:?}"),
         ));
@@ -54,9 +52,7 @@ pub fn match_content_type(value: &str) -> ContentTypeMatch {
         return ContentTypeMatch::NotManscdp;
     }
     if let Some(p) = params.filter(|p| !p.is_empty()) {
-        findings.push(Finding::new(
-            FindingCode::ContentTypeParameters,
-            "Content-Type",
+        findings.push(FindingCode::ContentTypeParameters.at("Content-Type",
             format!("parameters {p:?} are not part of the MANSCDP content type; the XML declaration decides the charset"),
         ));
     }
@@ -73,7 +69,10 @@ mod tests {
 
     fn codes(v: &str) -> Vec<FindingCode> {
         match match_content_type(v) {
-            ContentTypeMatch::Lenient(f) => f.iter().map(|f| f.code).collect(),
+            ContentTypeMatch::Lenient(f) => f
+                .iter()
+                .map(|f| FindingCode::from_code(f.code).expect("a known code"))
+                .collect(),
             other => panic!("{v:?} gave {other:?}"),
         }
     }

@@ -9,7 +9,7 @@
 use super::super::ptz::PtzCmd;
 use super::check::{require, Validate};
 use super::fields::record;
-use super::finding::{Finding, FindingCode};
+use super::finding::{Evidence, Finding, FindingCode};
 use super::values::{AlarmCmd, GuardCmd, IFrameCmd, RecordCmd, TeleBoot};
 
 record! {
@@ -113,20 +113,16 @@ impl Validate for DeviceControl {
             path,
             "PTZCmd|TeleBoot|RecordCmd|GuardCmd|AlarmCmd|IFameCmd|DragZoomIn|DragZoomOut|HomePosition",
             self.command_count() > 0 || has_other,
-            "设备控制: 摄像机云台控制、远程启动、录像控制报警布防/撤防、报警复位、强制关键顿、拉框放大、拉框缩小、看守位控制 ...",
+            "§设备控制: 摄像机云台控制、远程启动、录像控制报警布防/撤防、报警复位、强制关键顿、拉框放大、拉框缩小、看守位控制 ...",
         );
         if let Some(hex) = &self.ptz_cmd {
             let p = format!("{path}/PTZCmd");
             match PtzCmd::decode_lenient(hex) {
                 Ok((_, notes)) => out.extend(notes.into_iter().map(|mut f| {
-                    f.path = p.clone();
+                    f.evidence = Some(Evidence::Path(p.clone()));
                     f
                 })),
-                Err(e) => out.push(Finding::new(
-                    FindingCode::InvalidPtzCmd,
-                    p,
-                    format!("{hex:?}: {e}"),
-                )),
+                Err(e) => out.push(FindingCode::InvalidPtzCmd.at(p, format!("{hex:?}: {e}"))),
             }
         }
     }

@@ -9,14 +9,14 @@ use super::fields::{record, ItemList};
 use super::finding::{Finding, FindingCode, CLAUSE_SNAPSHOT};
 use super::values::{DutyStatus, OnOff, Online, ResultType};
 
-const CLAUSE_KEEPALIVE: &str =
-    "保活信令xml格式: <! -- 是否正常工作(必选)--> <elementname=\"Status\"type=\"tg:resultType\"/>";
-const CLAUSE_DEVICE_STATUS: &str =
-    "设备状态响应格式: <Result>OK</Result> <Online>ONLINE</Online> <Status>OK</Status> (GB/T 28181 A.2.6.7: Result, Online, Status mandatory)";
-const CLAUSE_DEVICE_INFO: &str =
-    "设备信息查询响应格式 (GB/T 28181 A.2.6.5: Result mandatory; DeviceName, Manufacturer, Model, Firmware, Channel optional)";
-const CLAUSE_CONFIG: &str =
-    "设备控制: 设备配置的内容 基本参数 ... 图像抓拍配置 (ConfigType names the blocks requested)";
+pub(super) const CLAUSE_KEEPALIVE: &str =
+    "§保活信令xml格式: <! -- 是否正常工作(必选)--> <elementname=\"Status\"type=\"tg:resultType\"/>";
+pub(super) const CLAUSE_DEVICE_STATUS: &str =
+    "§设备状态响应格式: <Result>OK</Result> <Online>ONLINE</Online> <Status>OK</Status> (GB/T 28181 A.2.6.7: Result, Online, Status mandatory)";
+pub(super) const CLAUSE_DEVICE_INFO: &str =
+    "§设备信息查询响应格式 (GB/T 28181 A.2.6.5: Result mandatory; DeviceName, Manufacturer, Model, Firmware, Channel optional)";
+pub(super) const CLAUSE_CONFIG: &str =
+    "§设备控制: 设备配置的内容 基本参数 ... 图像抓拍配置 (ConfigType names the blocks requested)";
 
 record! {
     /// A query with nothing beyond CmdType/SN/DeviceID (DeviceInfo, DeviceStatus, PresetQuery).
@@ -74,7 +74,7 @@ record! {
         "Record" => leaf record: Option<OnOff>;
         "DeviceTime" => leaf device_time: Option<String>;
         /// Spelled `Alarmstatus` by the standard; `AlarmStatus` is read with a finding.
-        "Alarmstatus" => list alarm_status: Option<ItemList<AlarmStatusItem>>;
+        "Alarmstatus" | "AlarmStatus" => list alarm_status: Option<ItemList<AlarmStatusItem>>;
     }
 }
 
@@ -280,24 +280,21 @@ impl Validate for SnapShotConfig {
         }
         if let Some(n) = self.snap_num {
             if !(1..=10).contains(&n) {
-                out.push(Finding::new(
-                    FindingCode::SnapNumRange,
+                out.push(FindingCode::SnapNumRange.at(
                     format!("{path}/SnapNum"),
                     format!("SnapNum {n} outside 1..=10"),
                 ));
             }
         }
         if self.interval == Some(0) {
-            out.push(Finding::new(
-                FindingCode::SnapIntervalRange,
+            out.push(FindingCode::SnapIntervalRange.at(
                 format!("{path}/Interval"),
                 "Interval 0 is below the 1 second minimum",
             ));
         }
         if let Some(id) = &self.session_id {
             if !Self::session_id_is_valid(id) {
-                out.push(Finding::new(
-                    FindingCode::SessionIdFormat,
+                out.push(FindingCode::SessionIdFormat.at(
                     format!("{path}/SessionID"),
                     format!(
                         "SessionID of {} byte(s) must be 32..=128 of [A-Za-z0-9-]",

@@ -20,7 +20,7 @@ pub const MAX_DEPTH: usize = 64;
 /// One XML element: name, attributes in document order, text, children.
 ///
 /// For an element with children, `text` holds any non-whitespace text found
-/// between them, trimmed (the decoder reports it as `STRAY_TEXT`). For an
+/// between them, trimmed (the decoder reports it as `manscdp.stray-text`). For an
 /// element without children, `text` is the character data verbatim.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Element {
@@ -209,8 +209,7 @@ fn repair_comments(text: &str, findings: &mut Vec<Finding>) -> Option<String> {
         return None;
     }
     let n = text.matches("<! --").count();
-    findings.push(Finding::new(
-        FindingCode::MalformedComment,
+    findings.push(FindingCode::MalformedComment.at(
         "",
         format!("{n} comment(s) open with `<! --`; read as `<!--`"),
     ));
@@ -292,8 +291,7 @@ pub(crate) fn parse_tree(text: &str, findings: &mut Vec<Finding>) -> Result<Elem
                     if t.is_empty() {
                         el.text.clear();
                     } else {
-                        findings.push(Finding::new(
-                            FindingCode::StrayText,
+                        findings.push(FindingCode::StrayText.at(
                             path,
                             format!("text {:?} mixed between child elements", truncate(t)),
                         ));
@@ -335,8 +333,7 @@ pub(crate) fn parse_tree(text: &str, findings: &mut Vec<Finding>) -> Result<Elem
                         "apos" => "'".into(),
                         "quot" => "\"".into(),
                         other => {
-                            findings.push(Finding::new(
-                                FindingCode::UnknownEntity,
+                            findings.push(FindingCode::UnknownEntity.at(
                                 stack_path(&stack),
                                 format!("entity &{other}; kept literally"),
                             ));
@@ -359,16 +356,14 @@ pub(crate) fn parse_tree(text: &str, findings: &mut Vec<Finding>) -> Result<Elem
         return Err(DecodeError::NoRootElement);
     };
     if saw_amp {
-        findings.push(Finding::new(
-            FindingCode::UnescapedAmpersand,
-            "",
-            "a bare `&` in character data was kept literally",
-        ));
+        findings.push(
+            FindingCode::UnescapedAmpersand
+                .at("", "a bare `&` in character data was kept literally"),
+        );
     }
     let outside = outside_text.trim();
     if !outside.is_empty() {
-        findings.push(Finding::new(
-            FindingCode::TrailingContent,
+        findings.push(FindingCode::TrailingContent.at(
             "",
             format!("text outside the root element: {:?}", truncate(outside)),
         ));
@@ -504,6 +499,10 @@ mod tests {
         assert_eq!(t.get("A"), Some("1 & 2"));
         assert_eq!(t.get("B"), Some("&nbsp;"));
         let codes: Vec<_> = f.iter().map(|f| f.code).collect();
+        let codes: Vec<FindingCode> = codes
+            .into_iter()
+            .map(|c| FindingCode::from_code(c).expect("a known code"))
+            .collect();
         assert!(codes.contains(&FindingCode::MalformedComment));
         assert!(codes.contains(&FindingCode::StrayText));
         assert!(codes.contains(&FindingCode::UnknownEntity));

@@ -209,8 +209,7 @@ impl<'a> FieldReader<'a> {
             .position(|s| free(s) && aliases.contains(&s.el.name.as_str()))
         {
             let found = self.slots[i].el.name.clone();
-            self.findings.push(Finding::new(
-                FindingCode::ElementAlias,
+            self.findings.push(FindingCode::ElementAlias.at(
                 format!("{}/{}", self.path, found),
                 format!("<{found}> read as <{name}>"),
             ));
@@ -222,8 +221,7 @@ impl<'a> FieldReader<'a> {
                     || aliases.iter().any(|a| s.el.name.eq_ignore_ascii_case(a)))
         })?;
         let found = self.slots[i].el.name.clone();
-        self.findings.push(Finding::new(
-            FindingCode::ElementNameCase,
+        self.findings.push(FindingCode::ElementNameCase.at(
             format!("{}/{}", self.path, found),
             format!("<{found}> read as <{name}>"),
         ));
@@ -245,14 +243,12 @@ impl<'a> FieldReader<'a> {
                 SlotState::Free => {
                     let path = format!("{}/{}", self.path, s.el.name);
                     if known.iter().any(|k| k.eq_ignore_ascii_case(&s.el.name)) {
-                        self.findings.push(Finding::new(
-                            FindingCode::DuplicateElement,
+                        self.findings.push(FindingCode::DuplicateElement.at(
                             path,
                             format!("second <{}> kept in extras; the first was used", s.el.name),
                         ));
                     } else {
-                        self.findings.push(Finding::new(
-                            FindingCode::UnknownElement,
+                        self.findings.push(FindingCode::UnknownElement.at(
                             path,
                             format!("<{}> is not modelled; kept in extras", s.el.name),
                         ));
@@ -266,23 +262,21 @@ impl<'a> FieldReader<'a> {
 
     fn parse_leaf<T: XmlValue>(&mut self, el: &Element, path: &str) -> Option<T> {
         if !el.children.is_empty() {
-            self.findings.push(Finding::new(
-                FindingCode::UnexpectedChildren,
+            self.findings.push(FindingCode::UnexpectedChildren.at(
                 path,
                 format!("<{}> should hold text, not elements", el.name),
             ));
             return None;
         }
         if !el.attrs.is_empty() {
-            self.findings.push(Finding::new(
-                FindingCode::AttributesIgnored,
+            self.findings.push(FindingCode::AttributesIgnored.at(
                 path,
                 format!("attributes of <{}> are not modelled", el.name),
             ));
         }
         let (v, note) = T::from_xml(&el.text)?;
         if let Some(n) = note {
-            self.findings.push(Finding::new(n.code, path, n.message));
+            self.findings.push(n.code.at(path, n.message));
         }
         Some(v)
     }
@@ -309,8 +303,7 @@ impl<'a> FieldReader<'a> {
             }
             None => {
                 if el.children.is_empty() {
-                    self.findings.push(Finding::new(
-                        invalid,
+                    self.findings.push(invalid.at(
                         &path,
                         format!(
                             "{:?} is not a valid <{name}> value; kept in extras",
@@ -355,8 +348,7 @@ impl<'a> FieldReader<'a> {
 
 fn read_record<R: Record>(el: Element, path: String, findings: &mut Vec<Finding>) -> R {
     if !el.attrs.is_empty() {
-        findings.push(Finding::new(
-            FindingCode::AttributesIgnored,
+        findings.push(FindingCode::AttributesIgnored.at(
             &path,
             format!("attributes of <{}> are not modelled", el.name),
         ));
@@ -368,8 +360,7 @@ fn read_record<R: Record>(el: Element, path: String, findings: &mut Vec<Finding>
     if leaf_text {
         // A record element holding bare text: keep the text so it is not lost.
         rec.extras_mut().push(Element::leaf("#text", text));
-        r.push(Finding::new(
-            FindingCode::StrayText,
+        r.push(FindingCode::StrayText.at(
             r.path().to_owned(),
             "record element holds text instead of elements; kept as #text in extras",
         ));
@@ -386,33 +377,28 @@ fn read_list<R: Record>(el: Element, path: String, findings: &mut Vec<Finding>) 
             saw_num = true;
             match v.trim().parse::<u32>() {
                 Ok(n) => num = Some(n),
-                Err(_) => findings.push(Finding::new(
-                    FindingCode::ListNumInvalid,
+                Err(_) => findings.push(FindingCode::ListNumInvalid.at(
                     format!("{path}@{k}"),
                     format!("Num=\"{v}\" is not an integer"),
                 )),
             }
             if k != "Num" {
-                findings.push(Finding::new(
-                    FindingCode::ElementNameCase,
-                    format!("{path}@{k}"),
-                    format!("attribute {k} read as Num"),
-                ));
+                findings.push(
+                    FindingCode::ElementNameCase
+                        .at(format!("{path}@{k}"), format!("attribute {k} read as Num")),
+                );
             }
         } else {
             other_attrs = true;
         }
     }
     if !saw_num {
-        findings.push(Finding::new(
-            FindingCode::ListNumMissing,
-            &path,
-            format!("<{}> has no Num attribute", el.name),
-        ));
+        findings.push(
+            FindingCode::ListNumMissing.at(&path, format!("<{}> has no Num attribute", el.name)),
+        );
     }
     if other_attrs {
-        findings.push(Finding::new(
-            FindingCode::AttributesIgnored,
+        findings.push(FindingCode::AttributesIgnored.at(
             &path,
             format!(
                 "attributes of <{}> other than Num are not modelled",
@@ -426,16 +412,14 @@ fn read_list<R: Record>(el: Element, path: String, findings: &mut Vec<Finding>) 
         if child.name.eq_ignore_ascii_case("Item") {
             let item_path = format!("{path}/Item[{}]", items.len());
             if child.name != "Item" {
-                findings.push(Finding::new(
-                    FindingCode::ElementNameCase,
-                    &item_path,
-                    format!("<{}> read as <Item>", child.name),
-                ));
+                findings.push(
+                    FindingCode::ElementNameCase
+                        .at(&item_path, format!("<{}> read as <Item>", child.name)),
+                );
             }
             items.push(read_record(child, item_path, findings));
         } else {
-            findings.push(Finding::new(
-                FindingCode::UnknownElement,
+            findings.push(FindingCode::UnknownElement.at(
                 format!("{path}/{}", child.name),
                 format!(
                     "<{}> inside a list is not an Item; kept in extras",
@@ -447,8 +431,7 @@ fn read_list<R: Record>(el: Element, path: String, findings: &mut Vec<Finding>) 
     }
     if let Some(n) = num {
         if n as usize != items.len() {
-            findings.push(Finding::new(
-                FindingCode::ListNumMismatch,
+            findings.push(FindingCode::ListNumMismatch.at(
                 format!("{path}@Num"),
                 format!("Num=\"{n}\" but {} Item element(s)", items.len()),
             ));

@@ -37,6 +37,7 @@ mod fields;
 mod finding;
 mod notify;
 mod paging;
+mod quirks;
 mod record;
 mod values;
 
@@ -68,13 +69,14 @@ pub use paging::{
     catalog_pages, record_info_pages, CatalogCollector, PageCollector, PagedItem, Progress,
     RecordInfoCollector,
 };
+pub use quirks::Quirks;
 pub use record::{RecordInfoQuery, RecordInfoResponse, RecordItem};
 pub use values::{
     AlarmCmd, CatalogEvent, CmdType, DutyStatus, GuardCmd, IFrameCmd, OnOff, Online, RecordCmd,
     RecordType, ResultType, TeleBoot,
 };
 
-use finding::{CLAUSE_CMDTYPE, CLAUSE_DEVICE_ID, CLAUSE_SN};
+use finding::{CLAUSE_CMDTYPE, CLAUSE_DEVICEINFO_BODY, CLAUSE_DEVICE_ID, CLAUSE_SN};
 use serde::{Deserialize, Serialize};
 
 /// Why a body could not be decoded at all. Deviations that can be read
@@ -93,6 +95,25 @@ pub enum DecodeError {
     TooDeep { limit: usize },
     #[error("root element <{name}> is not Query, Response, Control or Notify")]
     UnknownRoot { name: String },
+    /// Strict decoding met a deviation the lenient decoder would recover from.
+    #[error("strict decoding refuses the body: {}", .0.describe())]
+    Strict(Box<Finding>),
+}
+
+/// How to decode. The default is lenient: a deviation the decoder can read
+/// past (a field written as an attribute, an element name in the wrong case,
+/// no XML declaration, an encoding other than the declared one) is recovered
+/// and recorded as an error-severity [`Finding`], so one quirk does not hide
+/// the rest of the body. `strict` refuses such a body instead
+/// ([`DecodeError::Strict`]): the body counts as not understood.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DecodeOptions {
+    pub strict: bool,
+}
+
+impl DecodeOptions {
+    /// Refuse what the lenient decoder would recover from.
+    pub const STRICT: DecodeOptions = DecodeOptions { strict: true };
 }
 
 /// The four MANSCDP root elements.
@@ -245,6 +266,61 @@ pub struct Decoded {
 }
 
 impl Decoded {
+    /// Text at `path` (see [`Element::get`]): in the tree as received, else
+    /// in the recovered message, so a field sent as an attribute or under a
+    /// differently cased name is still found under its schema name. A
+    /// leading root name is accepted in either spelling.
+    pub fn get(&self, path: &str) -> Option<String> {
+        let path = self.canonical_path(path);
+        match self.tree.get(path) {
+            Some(v) => Some(v.to_owned()),
+            None => self.message.get(path),
+        }
+    }
+
+    /// Number of elements matching `path`, as for [`Decoded::get`].
+    pub fn count(&self, path: &str) -> usize {
+        let path = self.canonical_path(path);
+        match self.tree.count(path) {
+            0 => self.message.count(path),
+            n => n,
+        }
+    }
+
+    /// The element tree with the structural quirks recovered: the tree as
+    /// received when the names and the layout were right, else the
+    /// recovered message in canonical form (fields sent as attributes are
+    /// elements, names have their schema spelling; nothing sent is lost).
+    pub fn recovered_tree(&self) -> std::borrow::Cow<'_, Element> {
+        let structural = [
+            FindingCode::FieldAsAttribute,
+            FindingCode::RootNameCase,
+            FindingCode::ElementNameCase,
+        ];
+        if self
+            .findings
+            .iter()
+            .any(|f| structural.iter().any(|c| f.code == *c))
+        {
+            std::borrow::Cow::Owned(self.message.to_element())
+        } else {
+            std::borrow::Cow::Borrowed(&self.tree)
+        }
+    }
+
+    fn canonical_path<'p>(&self, path: &'p str) -> &'p str {
+        for root in [self.tree.name.as_str(), self.message.root.as_str()] {
+            match path.strip_prefix(root) {
+                Some("") => return "",
+                Some(r) if r.starts_with('/') || r.starts_with('@') => {
+                    return r.trim_start_matches('/')
+                }
+                _ => {}
+            }
+        }
+        path
+    }
+
     /// The most severe finding, if any.
     pub fn worst(&self) -> Option<Severity> {
         self.findings.iter().map(|f| f.severity).max()
@@ -405,6 +481,26 @@ impl Message {
 
     /// Decode a body leniently. Fails only when no message can be read at all.
     pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
+        Message::decode_with(bytes, DecodeOptions::default())
+    }
+
+    /// Decode with options: lenient (the default), or strict, which refuses
+    /// a body with any deviation of [`FindingCode::RECOVERED`].
+    pub fn decode_with(bytes: &[u8], opts: DecodeOptions) -> Result<Decoded, DecodeError> {
+        let d = Message::decode_lenient(bytes)?;
+        if opts.strict {
+            if let Some(f) = d
+                .findings
+                .iter()
+                .find(|f| FindingCode::RECOVERED.iter().any(|c| f.code == *c))
+            {
+                return Err(DecodeError::Strict(Box::new(f.clone())));
+            }
+        }
+        Ok(d)
+    }
+
+    fn decode_lenient(bytes: &[u8]) -> Result<Decoded, DecodeError> {
         let mut findings = Vec::new();
         let text = charset::decode_bytes(bytes, &mut findings);
         let tree = element::parse_tree(&text.text, &mut findings)?;
@@ -432,30 +528,23 @@ impl Message {
         };
         let path = root.as_str().to_owned();
         if case {
-            findings.push(Finding::new(
-                FindingCode::RootNameCase,
+            findings.push(FindingCode::RootNameCase.at(
                 &path,
                 format!("<{}> read as <{}>", tree.name, root.as_str()),
             ));
         }
-        if !tree.attrs.is_empty() {
-            findings.push(Finding::new(
-                FindingCode::AttributesIgnored,
-                &path,
-                "attributes of the root element are not modelled",
-            ));
-        }
-        let mut r = FieldReader::new(tree.children, path.clone(), findings);
+        let children = lift_attributes(tree, &path, findings);
+        let mut r = FieldReader::new(children, path.clone(), findings);
         let cmd_type = r.leaf::<String>("CmdType", &[]).map(|s| {
             let (c, case) = CmdType::parse_lenient(&s);
             if case {
                 r.push(
-                    Finding::new(
-                        FindingCode::CmdTypeCase,
-                        format!("{path}/CmdType"),
-                        format!("{s:?} read as {:?}", c.as_str()),
-                    )
-                    .with_clause(CLAUSE_CMDTYPE),
+                    FindingCode::CmdTypeCase
+                        .at(
+                            format!("{path}/CmdType"),
+                            format!("{s:?} read as {:?}", c.as_str()),
+                        )
+                        .with_clause(CLAUSE_CMDTYPE),
                 );
             }
             c
@@ -488,8 +577,7 @@ impl Message {
             (Root::Control, Some(c @ (CmdType::DeviceControl | CmdType::DeviceConfig)))
                 if r.has("Result") && !CONTROL_COMMANDS.iter().any(|n| r.has(n)) =>
             {
-                r.push(Finding::new(
-                    FindingCode::RootMismatch,
+                r.push(FindingCode::RootMismatch.at(
                     &path,
                     format!(
                         "{} reply sent under <Control>; read as <Response>",
@@ -512,15 +600,19 @@ impl Message {
                     None
                 };
                 if let Some(k) = &kind {
-                    r.push(Finding::new(
-                        FindingCode::BodyMismatch,
+                    let f = FindingCode::BodyMismatch.at(
                         format!("{path}/CmdType"),
                         format!(
-                            "CmdType Catalog with a {} body; read as {}",
+                            "CmdType is Catalog but the body is a {} answer; expected CmdType {}",
                             k.as_str(),
                             k.as_str()
                         ),
-                    ));
+                    );
+                    r.push(if *k == CmdType::DeviceInfo {
+                        f.with_clause(CLAUSE_DEVICEINFO_BODY)
+                    } else {
+                        f
+                    });
                 }
                 (root, kind)
             }
@@ -539,33 +631,25 @@ impl Message {
                 .any(|e| e.name.eq_ignore_ascii_case(name))
         };
         if self.cmd_type.is_none() && !extra("CmdType") {
-            out.push(Finding::new(
-                FindingCode::MissingCmdType,
-                format!("{path}/CmdType"),
-                "no <CmdType>",
-            ));
+            out.push(FindingCode::MissingCmdType.at(format!("{path}/CmdType"), "no <CmdType>"));
         }
         match self.sn {
             None if !extra("SN") => out.push(
-                Finding::new(FindingCode::MissingSn, format!("{path}/SN"), "no <SN>")
+                FindingCode::MissingSn
+                    .at(format!("{path}/SN"), "no <SN>")
                     .with_clause(CLAUSE_SN),
             ),
-            Some(0) => out.push(Finding::new(
-                FindingCode::SnOutOfRange,
-                format!("{path}/SN"),
-                "SN 0 is below minInclusive 1",
-            )),
+            Some(0) => out.push(
+                FindingCode::SnOutOfRange.at(format!("{path}/SN"), "SN 0 is below minInclusive 1"),
+            ),
             _ => {}
         }
         let broadcast = matches!(self.body, Body::BroadcastNotify(_));
         match &self.device_id {
             None if !broadcast => out.push(
-                Finding::new(
-                    FindingCode::MissingDeviceId,
-                    format!("{path}/DeviceID"),
-                    "no <DeviceID>",
-                )
-                .with_clause(CLAUSE_DEVICE_ID),
+                FindingCode::MissingDeviceId
+                    .at(format!("{path}/DeviceID"), "no <DeviceID>")
+                    .with_clause(CLAUSE_DEVICE_ID),
             ),
             Some(id) => check::check_device_id(&mut out, &format!("{path}/DeviceID"), id),
             None => {}
@@ -584,4 +668,41 @@ impl Message {
     pub fn count(&self, path: &str) -> usize {
         self.to_element().count(path)
     }
+}
+
+/// Fields written as attributes of the root element (`<Notify
+/// CmdType="Keepalive" SN="5">`) become child elements in front of the
+/// others, each with finding `manscdp.field-as-attribute`; an attribute
+/// whose element is also present, or a namespace declaration, is left
+/// alone (finding `manscdp.attributes-ignored`).
+fn lift_attributes(tree: Element, path: &str, findings: &mut Vec<Finding>) -> Vec<Element> {
+    let Element {
+        name,
+        attrs,
+        children,
+        ..
+    } = tree;
+    let mut lifted = Vec::new();
+    let mut ignored = false;
+    for (k, v) in attrs {
+        let namespace = k == "xmlns" || k.starts_with("xmlns:") || k.starts_with("xml:");
+        let present = children.iter().any(|c| c.name.eq_ignore_ascii_case(&k));
+        if namespace || present {
+            ignored = true;
+            continue;
+        }
+        findings.push(FindingCode::FieldAsAttribute.at(
+            format!("{path}@{k}"),
+            format!("{k} is an attribute of <{name}>, not an element (<{k}>{v}</{k}>)"),
+        ));
+        lifted.push(Element::leaf(k, v));
+    }
+    if ignored {
+        findings.push(
+            FindingCode::AttributesIgnored
+                .at(path, "attributes of the root element are not modelled"),
+        );
+    }
+    lifted.extend(children);
+    lifted
 }

@@ -8,13 +8,13 @@ use super::fields::record;
 use super::finding::{Finding, FindingCode};
 use super::values::ResultType;
 
-const CLAUSE_ALARM: &str = "报警格式: <AlarmPriority>1</AlarmPriority> 报警级别 <AlarmMethod>5</AlarmMethod> 报警方式 <AlarmTime>2023-10-20T09:19:12</AlarmTime> 报警时间 (GB/T 28181 A.2.5.3: all three mandatory)";
-const CLAUSE_RESULT: &str = "报警格式 reply: <Response><CmdType>Alarm</CmdType>...<Result>OK</Result></Response>; 有应答: 目标设备应发送应答命令表示执行的结果";
-const CLAUSE_BROADCAST: &str =
-    "语音广播: <!--语音输入设备的设备编码--> <SourceID>; <!--语音输出设备的设备编码--> <TargetID>";
-const CLAUSE_MEDIA_STATUS: &str =
-    "文件下载: <CmdType>MediaStatus</CmdType> ... <NotifyType>121</NotifyType>";
-const CLAUSE_UPLOAD: &str = "图像抓拍: CmdType:固定为字符串\"UploadSnapShotFinished\" SessionID:会话ID SnapShotList:抓拍图像标识列表 SnapShotFileID:抓拍图像唯一标识";
+pub(super) const CLAUSE_ALARM: &str = "§报警格式: <AlarmPriority>1</AlarmPriority> 报警级别 <AlarmMethod>5</AlarmMethod> 报警方式 <AlarmTime>2023-10-20T09:19:12</AlarmTime> 报警时间 (GB/T 28181 A.2.5.3: all three mandatory)";
+pub(super) const CLAUSE_RESULT: &str = "§报警格式 (reply): <Response><CmdType>Alarm</CmdType>...<Result>OK</Result></Response>; §有应答: 目标设备应发送应答命令表示执行的结果";
+pub(super) const CLAUSE_BROADCAST: &str =
+    "§语音广播: <!--语音输入设备的设备编码--> <SourceID>; <!--语音输出设备的设备编码--> <TargetID>";
+pub(super) const CLAUSE_MEDIA_STATUS: &str =
+    "§文件下载: <CmdType>MediaStatus</CmdType> ... <NotifyType>121</NotifyType>";
+pub(super) const CLAUSE_UPLOAD: &str = "§图像抓拍: CmdType:固定为字符串\"UploadSnapShotFinished\" SessionID:会话ID SnapShotList:抓拍图像标识列表 SnapShotFileID:抓拍图像唯一标识";
 
 record! {
     /// Parameters of an alarm type (`AlarmTypeParam`).
@@ -170,12 +170,12 @@ impl Validate for MediaStatusNotify {
         if let Some(t) = self.notify_type {
             if t != 121 {
                 out.push(
-                    Finding::new(
-                        FindingCode::ValueOutOfSet,
-                        format!("{path}/NotifyType"),
-                        format!("NotifyType {t}; 121 is the only defined value"),
-                    )
-                    .with_clause(CLAUSE_MEDIA_STATUS),
+                    FindingCode::ValueOutOfSet
+                        .at(
+                            format!("{path}/NotifyType"),
+                            format!("NotifyType {t}; 121 is the only defined value"),
+                        )
+                        .with_clause(CLAUSE_MEDIA_STATUS),
                 );
             }
         }
@@ -221,8 +221,7 @@ impl Validate for UploadSnapShotFinished {
         );
         if let Some(id) = &self.session_id {
             if !super::device::SnapShotConfig::session_id_is_valid(id) {
-                out.push(Finding::new(
-                    FindingCode::SessionIdFormat,
+                out.push(FindingCode::SessionIdFormat.at(
                     format!("{path}/SessionID"),
                     format!(
                         "SessionID of {} byte(s) must be 32..=128 of [A-Za-z0-9-]",
@@ -256,9 +255,8 @@ pub(crate) fn repair_snapshot_json(
     list.extras.remove(pos);
     list.file_ids = ids;
     let list_path = format!("{path}/SnapShotList");
-    findings.retain(|f| !(f.code == FindingCode::StrayText && f.path == list_path));
-    findings.push(Finding::new(
-        FindingCode::SnapShotListJson,
+    findings.retain(|f| !(f.code == FindingCode::StrayText && f.path() == list_path));
+    findings.push(FindingCode::SnapShotListJson.at(
         list_path,
         format!(
             "{} SnapShotFileID value(s) read from JSON text",
@@ -339,6 +337,6 @@ mod tests {
         }
         .validate("Notify", &mut out);
         assert_eq!(out.len(), 1);
-        assert_eq!(out[0].path, "Notify/SourceID");
+        assert_eq!(out[0].path(), "Notify/SourceID");
     }
 }

@@ -162,8 +162,7 @@ impl<T: PagedItem> PageCollector<T> {
     pub fn push(&mut self, msg: &Message) -> Progress {
         let Some((sum_num, list)) = T::page(&msg.body).filter(|_| msg.root == Root::Response)
         else {
-            self.findings.push(Finding::new(
-                FindingCode::UnexpectedMessage,
+            self.findings.push(FindingCode::UnexpectedMessage.at(
                 "",
                 format!(
                     "{} {:?} is not a {} page",
@@ -178,15 +177,13 @@ impl<T: PagedItem> PageCollector<T> {
         self.messages += 1;
         let at = |p: &str| format!("message[{idx}]/{p}");
         if self.sn.is_some() && msg.sn != self.sn {
-            self.findings.push(Finding::new(
-                FindingCode::SnMismatch,
+            self.findings.push(FindingCode::SnMismatch.at(
                 at("SN"),
                 format!("reply SN {:?} differs from query SN {:?}", msg.sn, self.sn),
             ));
         }
         if self.is_complete() {
-            self.findings.push(Finding::new(
-                FindingCode::Overflow,
+            self.findings.push(FindingCode::Overflow.at(
                 at(""),
                 format!(
                     "page after SumNum {:?} items were already received",
@@ -196,33 +193,30 @@ impl<T: PagedItem> PageCollector<T> {
         }
         match (sum_num, self.sum_num) {
             (None, _) => self.findings.push(
-                Finding::new(
-                    FindingCode::MissingField,
-                    at("SumNum"),
-                    "page without <SumNum>",
-                )
-                .with_severity(Severity::Error),
+                FindingCode::MissingField
+                    .at(at("SumNum"), "page without <SumNum>")
+                    .with_severity(Severity::Error),
             ),
             (Some(s), None) => self.sum_num = Some(s),
-            (Some(s), Some(first)) if s != first => self.findings.push(Finding::new(
-                FindingCode::SumNumChanged,
-                at("SumNum"),
-                format!("SumNum {s} differs from {first} of the first page"),
-            )),
+            (Some(s), Some(first)) if s != first => {
+                self.findings.push(FindingCode::SumNumChanged.at(
+                    at("SumNum"),
+                    format!("SumNum {s} differs from {first} of the first page"),
+                ))
+            }
             _ => {}
         }
         let items: &[T] = list.map(|l| l.items.as_slice()).unwrap_or(&[]);
         match list {
-            None if sum_num.unwrap_or(0) > 0 => self.findings.push(Finding::new(
-                FindingCode::MissingField,
-                at(T::LIST),
-                format!("page without <{}>", T::LIST),
-            )),
-            Some(l) if l.num != Some(l.items.len() as u32) => self.findings.push(Finding::new(
-                FindingCode::ListNumMismatch,
-                at(&format!("{}@Num", T::LIST)),
-                format!("Num {:?} but {} Item element(s)", l.num, l.items.len()),
-            )),
+            None if sum_num.unwrap_or(0) > 0 => self.findings.push(
+                FindingCode::MissingField.at(at(T::LIST), format!("page without <{}>", T::LIST)),
+            ),
+            Some(l) if l.num != Some(l.items.len() as u32) => {
+                self.findings.push(FindingCode::ListNumMismatch.at(
+                    at(&format!("{}@Num", T::LIST)),
+                    format!("Num {:?} but {} Item element(s)", l.num, l.items.len()),
+                ))
+            }
             _ => {}
         }
         let before = self.items.len();
@@ -230,8 +224,7 @@ impl<T: PagedItem> PageCollector<T> {
             if self.keys.insert(item.key()) {
                 self.items.push(item.clone());
             } else {
-                self.findings.push(Finding::new(
-                    FindingCode::DuplicateItem,
+                self.findings.push(FindingCode::DuplicateItem.at(
                     at(&format!("{}/Item[{i}]", T::LIST)),
                     format!("item {} already received", item.key()),
                 ));
@@ -240,8 +233,7 @@ impl<T: PagedItem> PageCollector<T> {
         if let Some(s) = self.sum_num {
             let s = s as usize;
             if self.items.len() > s && before <= s {
-                self.findings.push(Finding::new(
-                    FindingCode::Overflow,
+                self.findings.push(FindingCode::Overflow.at(
                     at(T::LIST),
                     format!("{} unique items exceed SumNum {s}", self.items.len()),
                 ));
@@ -290,11 +282,10 @@ impl<T: PagedItem> PageCollector<T> {
     }
 
     /// End the collection (for example on timeout): items and findings,
-    /// plus `INCOMPLETE` if SumNum was not reached.
+    /// plus `manscdp.incomplete` if SumNum was not reached.
     pub fn finish(mut self) -> (Vec<T>, Vec<Finding>) {
         if !self.is_complete() {
-            self.findings.push(Finding::new(
-                FindingCode::Incomplete,
+            self.findings.push(FindingCode::Incomplete.at(
                 "",
                 format!(
                     "{} of {:?} items received in {} message(s)",

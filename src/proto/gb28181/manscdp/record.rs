@@ -9,9 +9,9 @@ use super::fields::{record, ItemList};
 use super::finding::{Finding, CLAUSE_NUM};
 use super::values::RecordType;
 
-const CLAUSE_QUERY: &str = "文件检索流程 1: <StartTime>2023-10-14T00:00:00</StartTime> <EndTime>2023-10-14T23:00:00</EndTime> (GB/T 28181 A.2.4.5: StartTime, EndTime mandatory)";
-const CLAUSE_RESPONSE: &str =
-    "文件检索流程 3: <Name>Camera 01</Name> <SumNum>1</SumNum> <RecordList Num=\"1\">";
+pub(super) const CLAUSE_QUERY: &str = "§文件检索流程 (1): <StartTime>2023-10-14T00:00:00</StartTime> <EndTime>2023-10-14T23:00:00</EndTime> (GB/T 28181 A.2.4.5: StartTime, EndTime mandatory)";
+pub(super) const CLAUSE_RESPONSE: &str =
+    "§文件检索流程 (3): <Name>Camera 01</Name> <SumNum>1</SumNum> <RecordList Num=\"1\">";
 
 record! {
     /// RecordInfo query: time window and filters.

@@ -15,7 +15,10 @@ fn decode(text: &str) -> Decoded {
 }
 
 fn codes(d: &Decoded) -> Vec<FindingCode> {
-    d.findings.iter().map(|f| f.code).collect()
+    d.findings
+        .iter()
+        .map(|f| FindingCode::from_code(f.code).expect("a known code"))
+        .collect()
 }
 
 fn gb(text: &str) -> Vec<u8> {
@@ -110,7 +113,7 @@ fn spec_catalog_formats_with_broken_comments() {
         codes(&r),
         vec![FindingCode::MalformedComment, FindingCode::StrayText]
     );
-    assert_eq!(r.findings[1].path, "Response/DeviceList/Item");
+    assert_eq!(r.findings[1].path(), "Response/DeviceList/Item");
     assert_eq!(
         r.message.get("DeviceList/Item[0]/Status").as_deref(),
         Some("ON")
@@ -528,7 +531,7 @@ fn invalid_ptz_cmd_is_a_finding() {
     assert!(d.findings[0].message.contains("expected B7"));
     let d = decode("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Control><CmdType>DeviceControl</CmdType><SN>1</SN><DeviceID>34020000001320000001</DeviceID><PTZCmd>a50f010800fa00b7</PTZCmd></Control>");
     assert_eq!(codes(&d), vec![FindingCode::PtzHexCase]);
-    assert_eq!(d.findings[0].path, "Control/PTZCmd");
+    assert_eq!(d.findings[0].path(), "Control/PTZCmd");
 }
 
 #[test]
@@ -547,7 +550,11 @@ fn snapshot_config_rules() {
             ..DeviceConfig::default()
         }),
     );
-    let c: Vec<_> = m.validate().iter().map(|f| f.code).collect();
+    let c: Vec<_> = m
+        .validate()
+        .iter()
+        .map(|f| FindingCode::from_code(f.code).expect("a known code"))
+        .collect();
     assert_eq!(
         c,
         vec![
@@ -588,7 +595,7 @@ fn upload_snapshot_finished_elements_and_json() {
 fn keepalive_fault_list() {
     let d = decode("<?xml version=\"1.0\" encoding=\"GB2312\"?><Notify><CmdType>Keepalive</CmdType><SN>3</SN><DeviceID>34020000001320000001</DeviceID><Status>ERROR</Status><Info><DeviceID>34020000001310000001</DeviceID><DeviceID>bad</DeviceID></Info></Notify>");
     assert_eq!(codes(&d), vec![FindingCode::DeviceIdFormat]);
-    assert_eq!(d.findings[0].path, "Notify/Info/DeviceID[1]");
+    assert_eq!(d.findings[0].path(), "Notify/Info/DeviceID[1]");
     let Body::Keepalive(k) = &d.message.body else {
         panic!()
     };
@@ -702,7 +709,10 @@ fn collector_reports_every_mismatch() {
     ));
     let (got, findings) = c.finish();
     assert_eq!(got.len(), 3);
-    let codes: Vec<_> = findings.iter().map(|f| f.code).collect();
+    let codes: Vec<_> = findings
+        .iter()
+        .map(|f| FindingCode::from_code(f.code).expect("a known code"))
+        .collect();
     assert_eq!(
         codes,
         vec![
@@ -723,7 +733,11 @@ fn collector_reports_every_mismatch() {
     let mut c = CatalogCollector::new();
     assert_eq!(c.push(&pages[0]), Progress::Complete { received: 2 });
     c.push(&pages[1]);
-    let codes: Vec<_> = c.findings().iter().map(|f| f.code).collect();
+    let codes: Vec<_> = c
+        .findings()
+        .iter()
+        .map(|f| FindingCode::from_code(f.code).expect("a known code"))
+        .collect();
     assert_eq!(
         codes,
         vec![
@@ -826,8 +840,97 @@ fn errata_ids_are_unique_and_documented() {
     assert_eq!(ids.len(), n);
     for code in FindingCode::ALL {
         assert!(!code.clause().is_empty());
-        assert_eq!(code.as_str(), code.as_str().to_ascii_uppercase());
+        let name = code.as_str().strip_prefix("manscdp.").expect("namespaced");
+        assert!(
+            name.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
+            "{name}"
+        );
+        assert_eq!(FindingCode::from_code(code.as_str()), Some(*code));
     }
+}
+
+/// Every clause a MANSCDP finding can carry names a section that exists in
+/// the GB/T 28181 text (or the cascade text, or an external standard).
+#[test]
+fn every_finding_clause_names_a_section_that_exists() {
+    use crate::finding::{resolves, section};
+    let consts = [
+        finding::CLAUSE_DECL,
+        finding::CLAUSE_SN,
+        finding::CLAUSE_DEVICE_ID,
+        finding::CLAUSE_CMDTYPE,
+        finding::CLAUSE_NUM,
+        finding::CLAUSE_ACCUMULATE,
+        finding::CLAUSE_CONTENT_TYPE,
+        finding::CLAUSE_NAMES,
+        finding::CLAUSE_DEVICEINFO_BODY,
+        finding::CLAUSE_SNAPSHOT,
+        finding::CLAUSE_DECL_VERSION,
+        finding::CLAUSE_FIELDS,
+        finding::CLAUSE_ANSWER,
+        catalog::CLAUSE_ITEM,
+        catalog::CLAUSE_ITEM_DEVICE,
+        device::CLAUSE_KEEPALIVE,
+        device::CLAUSE_DEVICE_STATUS,
+        device::CLAUSE_DEVICE_INFO,
+        device::CLAUSE_CONFIG,
+        notify::CLAUSE_ALARM,
+        notify::CLAUSE_RESULT,
+        notify::CLAUSE_BROADCAST,
+        notify::CLAUSE_MEDIA_STATUS,
+        notify::CLAUSE_UPLOAD,
+        record::CLAUSE_QUERY,
+        record::CLAUSE_RESPONSE,
+    ];
+    let defaults = FindingCode::ALL.iter().map(|c| c.clause());
+    for c in consts.into_iter().chain(defaults) {
+        assert!(
+            resolves(c),
+            "{c:?} names no known section ({:?})",
+            section(c)
+        );
+    }
+    // And what the decoder actually attaches, across the spec's samples.
+    for text in [
+        s::KEEPALIVE,
+        s::CATALOG_RESPONSE_FLOW,
+        s::DEVICE_INFO_RESPONSE,
+        s::DEVICE_STATUS_RESPONSE,
+        s::CONTROL_REPLY,
+        s::RECORD_INFO_RESPONSE,
+        s::BROADCAST_RESPONSE,
+        s::ALARM_NOTIFY,
+    ] {
+        for f in &decode(text).findings {
+            assert!(resolves(&f.clause), "{}: {:?}", f.code, f.clause);
+        }
+    }
+}
+
+/// A DeviceInfo answer sent with CmdType Catalog cites the DeviceInfo
+/// response format, a DeviceStatus one the DeviceStatus format.
+#[test]
+fn body_mismatch_cites_the_answer_it_reads() {
+    let info = decode(s::DEVICE_INFO_RESPONSE);
+    let f = info
+        .findings
+        .iter()
+        .find(|f| f.code == FindingCode::BodyMismatch)
+        .expect("body mismatch");
+    assert_eq!(f.section(), Some("设备信息查询响应格式"));
+    assert!(
+        f.message.contains("expected CmdType DeviceInfo"),
+        "{}",
+        f.message
+    );
+    let status = decode(s::DEVICE_STATUS_RESPONSE);
+    let f = status
+        .findings
+        .iter()
+        .find(|f| f.code == FindingCode::BodyMismatch)
+        .expect("body mismatch");
+    assert_eq!(f.section(), Some("设备状态响应格式"));
 }
 
 #[test]
@@ -843,4 +946,171 @@ fn path_lookup_on_messages() {
     assert_eq!(m.get("DeviceList/Item[1]/DeviceID"), None);
     assert_eq!(m.count("DeviceList/Item"), 1);
     assert_eq!(m.get("Missing"), None);
+}
+
+/// The finding with this code, which must be there once.
+fn the(d: &Decoded, code: FindingCode) -> &Finding {
+    let mut it = d.findings.iter().filter(|f| f.code == code);
+    let f = it
+        .next()
+        .unwrap_or_else(|| panic!("no {code}: {:?}", d.findings));
+    assert!(it.next().is_none(), "{code} twice: {:?}", d.findings);
+    f
+}
+
+#[test]
+fn fields_written_as_attributes_are_recovered() {
+    let b: &[u8] = b"<?xml version=\"1.0\" encoding=\"GB2312\"?>\r\n<Notify CmdType=\"Keepalive\" SN=\"5\">\r\n<DeviceID>34020000001320000001</DeviceID>\r\n<Status>OK</Status>\r\n</Notify>\r\n";
+    let d = Message::decode(b).unwrap();
+    assert_eq!(d.message.cmd_type, Some(CmdType::Keepalive));
+    assert_eq!(d.message.sn, Some(5));
+    let Body::Keepalive(k) = &d.message.body else {
+        panic!("{:?}", d.message.body)
+    };
+    assert_eq!(k.status, Some(ResultType::Ok));
+    assert_eq!(
+        codes(&d),
+        vec![FindingCode::FieldAsAttribute, FindingCode::FieldAsAttribute]
+    );
+    let f = &d.findings[0];
+    assert_eq!(f.severity, Severity::Error);
+    assert_eq!(f.path(), "Notify@CmdType");
+    assert!(
+        f.message
+            .starts_with("CmdType is an attribute of <Notify>, not an element"),
+        "{}",
+        f.message
+    );
+    assert_eq!(f.section(), Some("保活信令xml格式"));
+    assert!(!d.has(FindingCode::MissingCmdType) && !d.has(FindingCode::MissingSn));
+    // Lookups by schema name see the recovered values; the tree stays as sent.
+    assert_eq!(d.get("CmdType").as_deref(), Some("Keepalive"));
+    assert_eq!(d.get("Notify/SN").as_deref(), Some("5"));
+    assert_eq!(d.get("DeviceID").as_deref(), Some("34020000001320000001"));
+    assert_eq!(d.tree.get("CmdType"), None);
+    assert_eq!(d.tree.get("@CmdType"), Some("Keepalive"));
+    assert_eq!(d.count("SN"), 1);
+    // An attribute whose element is also there is not lifted.
+    let b: &[u8] = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Notify SN=\"9\" xmlns=\"urn:x\"><CmdType>Keepalive</CmdType><SN>5</SN><DeviceID>34020000001320000001</DeviceID><Status>OK</Status></Notify>";
+    let d = Message::decode(b).unwrap();
+    assert_eq!(d.message.sn, Some(5));
+    assert_eq!(codes(&d), vec![FindingCode::AttributesIgnored]);
+}
+
+#[test]
+fn element_names_in_other_case_are_recovered_as_errors() {
+    let b: &[u8] = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><notify><cmdtype>Keepalive</cmdtype><Sn>7</Sn><DeviceID>34020000001320000001</DeviceID><status>OK</status></notify>";
+    let d = Message::decode(b).unwrap();
+    assert_eq!(d.message.root, Root::Notify);
+    assert_eq!(d.message.cmd_type, Some(CmdType::Keepalive));
+    assert_eq!(d.message.sn, Some(7));
+    assert!(matches!(&d.message.body, Body::Keepalive(k) if k.status == Some(ResultType::Ok)));
+    assert_eq!(
+        codes(&d),
+        vec![
+            FindingCode::RootNameCase,
+            FindingCode::ElementNameCase,
+            FindingCode::ElementNameCase,
+            FindingCode::ElementNameCase
+        ]
+    );
+    assert!(d.findings.iter().all(|f| f.severity == Severity::Error));
+    let sn = d.findings.iter().find(|f| f.path() == "Notify/Sn").unwrap();
+    assert_eq!(sn.message, "<Sn> read as <SN>");
+    assert_eq!(d.get("CmdType").as_deref(), Some("Keepalive"));
+    assert_eq!(d.get("Notify/SN").as_deref(), Some("7"));
+    assert_eq!(
+        d.get("notify/Sn").as_deref(),
+        Some("7"),
+        "as sent works too"
+    );
+    assert!(matches!(
+        Message::decode_with(b, DecodeOptions::STRICT),
+        Err(DecodeError::Strict(f)) if f.code == FindingCode::RootNameCase
+    ));
+}
+
+#[test]
+fn missing_or_wrong_declaration_is_an_error() {
+    let body = "<Notify><CmdType>Keepalive</CmdType><SN>1</SN><DeviceID>34020000001320000001</DeviceID><Status>OK</Status></Notify>";
+    let d = Message::decode(body.as_bytes()).unwrap();
+    assert_eq!(codes(&d), vec![FindingCode::MissingDeclaration]);
+    assert_eq!(
+        the(&d, FindingCode::MissingDeclaration).severity,
+        Severity::Error
+    );
+    assert_eq!(d.message.cmd_type, Some(CmdType::Keepalive));
+
+    let v2 = format!("<?xml version=\"2.0\" encoding=\"UTF-8\"?>{body}");
+    let d = Message::decode(v2.as_bytes()).unwrap();
+    let f = the(&d, FindingCode::DeclarationVersion);
+    assert_eq!(f.severity, Severity::Error);
+    assert!(
+        f.message
+            .contains("version=\"2.0\", expected version=\"1.0\""),
+        "{}",
+        f.message
+    );
+    assert_eq!(d.message.sn, Some(1));
+
+    let none = format!("<?xml encoding=\"UTF-8\"?>{body}");
+    let d = Message::decode(none.as_bytes()).unwrap();
+    assert!(the(&d, FindingCode::DeclarationVersion)
+        .message
+        .contains("no version"));
+
+    for bad in [body.to_string(), v2, none] {
+        assert!(
+            matches!(
+                Message::decode_with(bad.as_bytes(), DecodeOptions::STRICT),
+                Err(DecodeError::Strict(_))
+            ),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn encoding_declared_one_way_and_used_another() {
+    // "东门" is E4 B8 9C E9 97 A8 in UTF-8 and B6 AB C3 C5 in GB2312.
+    let utf8_under_gb: &[u8] = b"<?xml version=\"1.0\" encoding=\"GB2312\"?><Response><CmdType>DeviceInfo</CmdType><SN>3</SN><DeviceID>34020000001320000001</DeviceID><DeviceName>\xe4\xb8\x9c\xe9\x97\xa8</DeviceName><Result>OK</Result></Response>";
+    let d = Message::decode(utf8_under_gb).unwrap();
+    assert_eq!(codes(&d), vec![FindingCode::EncodingMismatch]);
+    assert_eq!(d.charset, Charset::Utf8);
+    assert_eq!(d.declared_encoding.as_deref(), Some("GB2312"));
+    assert_eq!(d.get("DeviceName").as_deref(), Some("东门"));
+    let f = the(&d, FindingCode::EncodingMismatch);
+    assert_eq!(f.severity, Severity::Error);
+    assert_eq!(f.message, "declared GB2312 but the bytes are UTF-8");
+
+    let gb_under_utf8: &[u8] = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><CmdType>DeviceInfo</CmdType><SN>3</SN><DeviceID>34020000001320000001</DeviceID><DeviceName>\xb6\xab\xc3\xc5</DeviceName><Result>OK</Result></Response>";
+    let d = Message::decode(gb_under_utf8).unwrap();
+    assert_eq!(codes(&d), vec![FindingCode::EncodingMismatch]);
+    assert_eq!(d.get("DeviceName").as_deref(), Some("东门"));
+    for b in [utf8_under_gb, gb_under_utf8] {
+        assert!(matches!(
+            Message::decode_with(b, DecodeOptions::STRICT),
+            Err(DecodeError::Strict(f)) if f.code == FindingCode::EncodingMismatch
+        ));
+    }
+}
+
+#[test]
+fn every_quirk_at_once_leaves_the_message_readable() {
+    let b: &[u8] = b"<notify cmdtype=\"Keepalive\" sn=\"11\"><deviceid>34020000001320000001</deviceid><status>OK</status></notify>";
+    let d = Message::decode(b).unwrap();
+    assert_eq!(
+        d.message,
+        Message::keepalive(11, "34020000001320000001", ResultType::Ok)
+    );
+    for code in [
+        FindingCode::MissingDeclaration,
+        FindingCode::RootNameCase,
+        FindingCode::FieldAsAttribute,
+        FindingCode::ElementNameCase,
+    ] {
+        assert!(d.has(code), "{code}: {:?}", d.findings);
+    }
+    assert_eq!(d.get("CmdType").as_deref(), Some("Keepalive"));
+    assert_eq!(d.get("SN").as_deref(), Some("11"));
 }

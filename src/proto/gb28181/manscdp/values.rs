@@ -1,7 +1,7 @@
 //! Enumerated MANSCDP values (CmdType, resultType, statusType, ...). Each
 //! enumeration keeps unknown values verbatim in `Other`, so decoding never
-//! loses what a peer sent; an unknown value gives finding `VALUE_OUT_OF_SET`
-//! and a value matched only case-insensitively gives `VALUE_CASE`.
+//! loses what a peer sent; an unknown value gives finding `manscdp.value-out-of-set`
+//! and a value matched only case-insensitively gives `manscdp.value-case`.
 
 use super::fields::xml_enum;
 

@@ -180,6 +180,11 @@ pub struct PlatformConfig {
     pub shared: Option<Vec<String>>,
     pub faults: PlatformFaults,
     pub seed: u64,
+    /// Decode MANSCDP bodies strictly: a body with a deviation the lenient
+    /// decoder recovers from (a field as an attribute, a name in the wrong
+    /// case, no declaration, the wrong declared encoding) is answered 400
+    /// and not understood. Off: such bodies are read and their findings kept.
+    pub strict_manscdp: bool,
 }
 
 impl PlatformConfig {
@@ -209,6 +214,7 @@ impl PlatformConfig {
             shared: None,
             faults: PlatformFaults::default(),
             seed: 2,
+            strict_manscdp: false,
         }
     }
 
@@ -254,7 +260,8 @@ impl PlatformConfig {
     /// `redirect_to` (`ID@IP:PORT`), `media_ip`, `device` (`ID` or `ID:PASSWORD`, adds a
     /// provisioned device), `share` (comma-separated IDs), `upstream`
     /// (`ID@IP:PORT`), `upstream_username`, `upstream_password`,
-    /// `upstream_expires`, `fault` (see [`PlatformFaults::NAMES`]).
+    /// `upstream_expires`, `strict_manscdp` (`true`/`false`), `fault` (see
+    /// [`PlatformFaults::NAMES`]).
     pub fn apply_option(&mut self, key: &str, value: &str) -> Result<(), String> {
         match key {
             "realm" => self.realm = value.to_string(),
@@ -264,6 +271,7 @@ impl PlatformConfig {
                     .ok_or_else(|| format!("unknown algorithm {value:?}"))?
             }
             "qop" => self.qop_auth = value.trim() == "true",
+            "strict_manscdp" => self.strict_manscdp = value.trim() == "true",
             "max_expires" => self.max_expires = num(key, value)?,
             "user_agent" => self.user_agent = value.to_string(),
             "keepalive_interval" => {

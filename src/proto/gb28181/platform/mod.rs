@@ -85,6 +85,8 @@ pub enum PlatformEvent {
     Keepalive {
         device_id: String,
         status: Option<String>,
+        /// What the body got wrong (warnings and errors); it was still read.
+        findings: Vec<manscdp::Finding>,
     },
     /// A keepalive from a device that is not registered was refused.
     KeepaliveRefused {
@@ -101,6 +103,9 @@ pub enum PlatformEvent {
         cmd: String,
         sn: u64,
         result: Option<String>,
+        /// What the body got wrong (warnings and errors), including an answer
+        /// whose CmdType is not the query's (`manscdp.answer-cmd-type`).
+        findings: Vec<manscdp::Finding>,
     },
     /// A multi-message answer ended: SumNum reached, or it timed out.
     Collected {
@@ -228,7 +233,15 @@ pub struct Platform {
     reg_scheduled: HashMap<String, Instant>,
     /// Media sessions and broadcasts under way, oldest first.
     media: Vec<Hosted>,
+    /// Findings of the MANSCDP bodies read leniently, with their sender;
+    /// the last [`KEPT_FINDINGS`].
+    findings: VecDeque<(String, manscdp::Finding)>,
+    /// Findings recorded in all.
+    finding_count: u64,
 }
+
+/// How many MANSCDP findings the platform keeps for reports.
+pub const KEPT_FINDINGS: usize = 256;
 
 impl Platform {
     pub fn new(cfg: PlatformConfig) -> Platform {
@@ -259,7 +272,50 @@ impl Platform {
             reg_deadlines: BinaryHeap::new(),
             reg_scheduled: HashMap::new(),
             media: Vec::new(),
+            findings: VecDeque::new(),
+            finding_count: 0,
         }
+    }
+
+    /// Findings (warnings and errors) of the MANSCDP bodies this platform
+    /// read leniently, oldest first, with the device that sent each: the
+    /// last [`KEPT_FINDINGS`].
+    pub fn findings(&self) -> impl Iterator<Item = (&str, &manscdp::Finding)> {
+        self.findings.iter().map(|(d, f)| (d.as_str(), f))
+    }
+
+    /// How many findings were recorded, including those no longer kept.
+    pub fn finding_count(&self) -> u64 {
+        self.finding_count
+    }
+
+    /// Keep the findings of a body from `sender` that matter for a verdict.
+    fn keep_findings(
+        &mut self,
+        sender: &str,
+        findings: &[manscdp::Finding],
+    ) -> Vec<manscdp::Finding> {
+        let kept: Vec<manscdp::Finding> = findings
+            .iter()
+            .filter(|f| f.severity >= manscdp::Severity::Warning)
+            .cloned()
+            .collect();
+        for f in &kept {
+            self.finding_count += 1;
+            if self.findings.len() == KEPT_FINDINGS {
+                self.findings.pop_front();
+            }
+            self.findings.push_back((sender.to_string(), f.clone()));
+        }
+        kept
+    }
+
+    /// Decode a MANSCDP body as configured (lenient unless `strict_manscdp`).
+    fn decode_manscdp(&self, body: &[u8]) -> Result<manscdp::Decoded, manscdp::DecodeError> {
+        let opts = manscdp::DecodeOptions {
+            strict: self.cfg.strict_manscdp,
+        };
+        manscdp::Message::decode_with(body, opts)
     }
 
     /// Begin what the platform does on its own: a lower platform registers
@@ -558,7 +614,7 @@ impl Platform {
     /// queries and controls.
     fn handle_manscdp_request(&mut self, now: Now, from: SocketAddr, msg: &SipMessage) {
         let sender = from_user(msg).unwrap_or_default();
-        let decoded = match manscdp::Message::decode(&msg.body) {
+        let decoded = match self.decode_manscdp(&msg.body) {
             Ok(d) => d,
             Err(e) => {
                 self.events.push_back(PlatformEvent::Ignored {
@@ -568,6 +624,7 @@ impl Platform {
                 return self.respond(from, msg, 400);
             }
         };
+        let findings = self.keep_findings(&sender, &decoded.findings);
         let m = decoded.message;
         if self
             .upstream
@@ -577,7 +634,7 @@ impl Platform {
             return self.handle_upstream_request(now, from, msg, m);
         }
         if m.root == Root::Notify && m.cmd_type == Some(CmdType::Keepalive) {
-            return self.handle_keepalive(now, from, msg, &sender, &m);
+            return self.handle_keepalive(now, from, msg, &sender, &m, findings);
         }
         if !self.registrations.contains_key(&sender) {
             // A device must register before anything else (§注册).
@@ -593,7 +650,7 @@ impl Platform {
                 if !self.cfg.faults.no_response_200 {
                     self.respond(from, msg, 200);
                 }
-                self.handle_answer(now, &sender, m);
+                self.handle_answer(now, &sender, m, findings);
             }
             (Root::Notify, Some(CmdType::Alarm)) => self.handle_alarm(now, from, msg, &sender, m),
             _ => {
@@ -626,6 +683,7 @@ impl Platform {
         msg: &SipMessage,
         sender: &str,
         m: &manscdp::Message,
+        findings: Vec<manscdp::Finding>,
     ) {
         let deadline = now.mono
             + self.protocol(self.cfg.keepalive_interval * self.cfg.keepalive_timeout_count.max(1));
@@ -642,6 +700,7 @@ impl Platform {
                 self.events.push_back(PlatformEvent::Keepalive {
                     device_id: sender.to_string(),
                     status,
+                    findings,
                 });
                 if !self.cfg.faults.no_keepalive_answer {
                     self.respond(from, msg, 200);

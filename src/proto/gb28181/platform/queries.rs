@@ -17,8 +17,8 @@ use super::transaction::Purpose;
 use super::{Channel, Platform, PlatformEvent};
 use crate::proto::gb28181::manscdp::{
     self, AlarmQuery, Body, CatalogCollector, CatalogQuery, CmdType, ConfigDownloadQuery,
-    DeviceControl, GuardCmd, IFrameCmd, Message, PageCollector, Progress, RecordCmd,
-    RecordInfoCollector, RecordInfoQuery, RecordType, ResultType, TeleBoot,
+    DeviceControl, Finding, FindingCode, GuardCmd, IFrameCmd, Message, PageCollector, Progress,
+    RecordCmd, RecordInfoCollector, RecordInfoQuery, RecordType, ResultType, TeleBoot,
 };
 use crate::proto::gb28181::ptz::{Direction, Focus, Iris, PresetOp, PtzCmd, Zoom};
 use crate::proto::sip::SipMessage;
@@ -367,12 +367,47 @@ impl Platform {
     }
 
     /// A Response MESSAGE from a registered device (already answered 200).
-    pub(super) fn handle_answer(&mut self, now: Now, sender: &str, m: Message) {
+    pub(super) fn handle_answer(
+        &mut self,
+        now: Now,
+        sender: &str,
+        m: Message,
+        mut findings: Vec<Finding>,
+    ) {
         let sn = m.sn.unwrap_or(0);
         if self.forwards.contains_key(&sn) {
             return self.forward_up(now, sn, m);
         }
         let cmd = m.cmd_type.clone();
+        // An answer with the SN of a one-message query but another CmdType
+        // (a DeviceInfo query answered with CmdType Catalog, as the spec's
+        // own sample does): the SN says which query it answers, so it is
+        // taken as that answer, with the finding.
+        if let Some(p) = self
+            .pending
+            .get(&sn)
+            .filter(|p| p.collector.is_none() && Some(&p.cmd) != cmd.as_ref())
+        {
+            let f = FindingCode::AnswerCmdType.at(
+                format!("{}/CmdType", m.root.as_str()),
+                format!(
+                    "the answer to the {} query with SN {sn} carries CmdType {}, expected {}",
+                    p.cmd,
+                    cmd.as_ref().map_or("(none)", |c| c.as_str()),
+                    p.cmd
+                ),
+            );
+            findings.extend(self.keep_findings(sender, std::slice::from_ref(&f)));
+            let p = self.pending.remove(&sn).expect("pending");
+            self.events.push_back(PlatformEvent::Answer {
+                device_id: p.target,
+                cmd: p.cmd.as_str().to_string(),
+                sn,
+                result: m.get("Result"),
+                findings,
+            });
+            return;
+        }
         let Some(p) = self
             .pending
             .get_mut(&sn)
@@ -383,6 +418,7 @@ impl Platform {
                 cmd: cmd_name(&m),
                 sn,
                 result: m.get("Result"),
+                findings,
             });
             return;
         };
@@ -406,6 +442,7 @@ impl Platform {
                 cmd: cmd_name(&m),
                 sn,
                 result: m.get("Result"),
+                findings,
             }),
             Some(c) => self.finish_collection(sn, p.target, p.owner, c),
         }

@@ -273,7 +273,10 @@ impl Platform {
     /// answered 200 too; other NOTIFYs get 481 (RFC 6665 §4.1.3).
     pub(super) fn handle_notify(&mut self, _now: Now, from: SocketAddr, msg: &SipMessage) {
         let sender = from_user(msg).unwrap_or_default();
-        let body = Message::decode(&msg.body).ok().map(|d| d.message);
+        let body = self.decode_manscdp(&msg.body).ok().map(|d| {
+            self.keep_findings(&sender, &d.findings);
+            d.message
+        });
         let event = msg.headers.get("Event").map(str::to_string);
         let cmd = body
             .as_ref()

@@ -362,7 +362,8 @@ fn keepalive_from_a_registered_device_gets_200() {
     assert_eq!(statuses(&got), vec![200]);
     assert!(n.events_of(PLAT_ADDR).iter().any(|e| matches!(
         e,
-        PlatformEvent::Keepalive { device_id, status } if device_id == DEV && status.as_deref() == Some("OK")
+        PlatformEvent::Keepalive { device_id, status, findings }
+            if device_id == DEV && status.as_deref() == Some("OK") && findings.is_empty()
     )));
 }
 

@@ -336,8 +336,7 @@ impl BroadcastSource {
                 let Body::BroadcastResponse(resp) = &d.message.body else {
                     return;
                 };
-                let mut findings: Vec<Finding> =
-                    d.findings.into_iter().map(Finding::from).collect();
+                let mut findings: Vec<Finding> = d.findings;
                 self.response_ok = resp.result == Some(ResultType::Ok);
                 if !self.response_ok {
                     self.notify_failed = true;
@@ -599,7 +598,7 @@ impl BroadcastTarget {
         self.events.push_back(BroadcastEvent::Notified {
             source_id: n.source_id.clone(),
             target_id: n.target_id.clone(),
-            findings: d.findings.iter().cloned().map(Finding::from).collect(),
+            findings: d.findings.clone(),
         });
         // 语音广播 3: the Response, Result OK.
         let body = d

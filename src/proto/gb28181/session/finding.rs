@@ -3,30 +3,7 @@
 //! wrong. Each [`Rule`] carries its stable code, its severity and the clause it is
 //! measured against, so the check that raises it and the report that shows it agree.
 
-use std::fmt;
-
-use serde::Serialize;
-
-pub use crate::proto::sdp::Severity;
-
-/// A rule a session message broke. The message was still used where possible.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Finding {
-    /// Stable code, e.g. `gb.session.ssrc-mismatch`.
-    pub code: &'static str,
-    /// How serious it is for a verdict.
-    pub severity: Severity,
-    /// What was seen.
-    pub message: String,
-    /// The clause the rule comes from.
-    pub clause: &'static str,
-}
-
-impl fmt::Display for Finding {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.code, self.message)
-    }
-}
+pub use crate::finding::{has_code, has_errors, Finding, Severity};
 
 /// A named rule: code, severity and clause.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,68 +19,8 @@ pub struct Rule {
 impl Rule {
     /// A finding of this rule.
     pub fn finding(&self, message: impl Into<String>) -> Finding {
-        Finding {
-            code: self.code,
-            severity: self.severity,
-            message: message.into(),
-            clause: self.clause,
-        }
+        Finding::new(self.code, self.severity, self.clause, message)
     }
-}
-
-impl From<crate::proto::sdp::Finding> for Finding {
-    fn from(f: crate::proto::sdp::Finding) -> Self {
-        Finding {
-            code: f.code.as_str(),
-            severity: f.severity,
-            clause: f.clause(),
-            message: match f.line {
-                Some(l) => format!("SDP line {l}: {}", f.message),
-                None => f.message,
-            },
-        }
-    }
-}
-
-impl From<crate::proto::sip::Finding> for Finding {
-    fn from(f: crate::proto::sip::Finding) -> Self {
-        Finding {
-            code: f.code,
-            severity: Severity::Error,
-            message: f.message,
-            clause: f.clause,
-        }
-    }
-}
-
-impl From<crate::proto::gb28181::manscdp::Finding> for Finding {
-    fn from(f: crate::proto::gb28181::manscdp::Finding) -> Self {
-        use crate::proto::gb28181::manscdp::Severity as M;
-        Finding {
-            code: f.code.as_str(),
-            severity: match f.severity {
-                M::Info => Severity::Info,
-                M::Warning => Severity::Warning,
-                M::Error => Severity::Error,
-            },
-            message: if f.path.is_empty() {
-                f.message
-            } else {
-                format!("{}: {}", f.path, f.message)
-            },
-            clause: f.clause,
-        }
-    }
-}
-
-/// Whether any finding is an error.
-pub fn has_errors(findings: &[Finding]) -> bool {
-    findings.iter().any(|f| f.severity == Severity::Error)
-}
-
-/// Whether a finding with this code is present.
-pub fn has_code(findings: &[Finding], code: &str) -> bool {
-    findings.iter().any(|f| f.code == code)
 }
 
 macro_rules! rules {
@@ -119,19 +36,19 @@ macro_rules! rules {
     };
 }
 
-const CLAUSE_SSRC: &str = "实时预览 4/5: SIP服务器向媒体流发送者发送Invite请求, 增加y字段描述SSRC值; 媒体流发送者以200 OK响应, 描述了媒体流发送者发送媒体流的IP、端口、媒体格式、SSRC字段 (every example answer echoes the offered y=)";
+const CLAUSE_SSRC: &str = "§实时预览 4/5: SIP服务器向媒体流发送者发送Invite请求, 增加y字段描述SSRC值; 媒体流发送者以200 OK响应, 描述了媒体流发送者发送媒体流的IP、端口、媒体格式、SSRC字段 (every example answer echoes the offered y=)";
 const CLAUSE_SETUP: &str = "RFC 4145 §4.1: the answerer takes the opposite role (active <-> passive, actpass -> active) and MUST NOT answer actpass; 媒体传输方式 TCP被动: a=setup:passive offered, a=setup:active answered; TCP主动: the reverse";
 const CLAUSE_ANSWER: &str = "RFC 3264 §6: the answer has the same number of m= lines as the offer, uses only offered formats, and a recvonly offer is answered sendonly";
 const CLAUSE_DIRECTION_MISSING: &str = "RFC 3264 §6: a stream offered recvonly MUST be marked sendonly or inactive in the answer (sendonly: recvonly or inactive); 实时预览 / 媒体传输方式: the offer carries a=recvonly and every 200 OK example a=sendonly";
 const CLAUSE_CONTACT: &str =
     "RFC 3261 §8.1.1.8 / §13.3.1.4: INVITE and its 2xx response MUST contain a Contact";
-const CLAUSE_SUBJECT: &str = "文件下载 1: 携带 Subject 字段, 表明点播的视频源 ID、发送方媒体流序列号、媒体流接收者 ID、接收端媒体流序列号 (Subject: <sender ID>:<seq>,<receiver ID>:<seq>)";
+const CLAUSE_SUBJECT: &str = "§文件下载 1: 携带 Subject 字段, 表明点播的视频源 ID、发送方媒体流序列号、媒体流接收者 ID、接收端媒体流序列号 (Subject: <sender ID>:<seq>,<receiver ID>:<seq>)";
 const CLAUSE_ACK: &str = "RFC 3261 §13.3.1.4: a UAS that gets no ACK for its 2xx within 64*T1 SHOULD end the session with BYE";
-const CLAUSE_BYE: &str = "断流: 设备侧收到SIP服务发送的BYE消息后, 设备会立即停止正在进行的视频流推送, 并向SIP服务回复一个200OK消息";
-const CLAUSE_INFO: &str = "录像回放: 采用INFO消息体携带MANSRTSP进行录像回放的请求; 使用 MANSRTSP 协议中的 Play、Pause、Teardown 的请求和应答控制回放";
-const CLAUSE_MEDIA_STATUS: &str = "文件下载 13: 媒体流发送者在文件下载结束后发送会话内 Message 消息, 通知 SIP 服务器回放已结束 (<CmdType>MediaStatus</CmdType>, <NotifyType>121</NotifyType>)";
+const CLAUSE_BYE: &str = "§断流: 设备侧收到SIP服务发送的BYE消息后, 设备会立即停止正在进行的视频流推送, 并向SIP服务回复一个200OK消息";
+const CLAUSE_INFO: &str = "§录像回放: 采用INFO消息体携带MANSRTSP进行录像回放的请求; 使用 MANSRTSP 协议中的 Play、Pause、Teardown 的请求和应答控制回放";
+const CLAUSE_MEDIA_STATUS: &str = "§文件下载 13: 媒体流发送者在文件下载结束后发送会话内 Message 消息, 通知 SIP 服务器回放已结束 (<CmdType>MediaStatus</CmdType>, <NotifyType>121</NotifyType>)";
 const CLAUSE_DIALOG: &str = "RFC 3261 §12.2.2: a request whose Call-ID, From tag and To tag match no dialog is answered 481; a CSeq lower than the last one is answered 500";
-const CLAUSE_BROADCAST: &str = "语音广播 2/3: 语音流接收者收到语音广播通知消息后, 向SIP服务器发送200OK响应; 向SIP服务器发送语音广播应答消息 (<Response><CmdType>Broadcast</CmdType>...<Result>OK</Result>)";
+const CLAUSE_BROADCAST: &str = "§语音广播 2/3: 语音流接收者收到语音广播通知消息后, 向SIP服务器发送200OK响应; 向SIP服务器发送语音广播应答消息 (<Response><CmdType>Broadcast</CmdType>...<Result>OK</Result>)";
 
 rules! {
     /// The answer's `y=` differs from the offered one.
@@ -160,7 +77,7 @@ rules! {
     /// No `c=` applies to the media; the SIP peer's address was used.
     CONNECTION_MISSING => Error, "gb.session.connection-missing", "RFC 4566 §5.7: c= at session level or in every media";
     /// The INVITE carries no SDP offer.
-    NO_OFFER => Error, "gb.session.invite-without-sdp", "实时预览 4 / 文件下载 4: the INVITE to the media sender carries the SDP of the receiving side (第三方呼叫: only the INVITE to the media server has no SDP)";
+    NO_OFFER => Error, "gb.session.invite-without-sdp", "§实时预览 4 / 文件下载 4: the INVITE to the media sender carries the SDP of the receiving side (第三方呼叫: only the INVITE to the media server has no SDP)";
     /// The body is not `application/sdp`.
     CONTENT_TYPE => Error, "gb.session.content-type", "RFC 3261 §20.15 / 实时预览: Content-Type: application/sdp";
     /// The offer cannot be answered (no usable media, unknown `s=`).
@@ -182,7 +99,7 @@ rules! {
     /// INFO in a session that is not Playback or Download.
     INFO_OUTSIDE_PLAYBACK => Warning, "gb.session.info-outside-playback", CLAUSE_INFO;
     /// INFO whose Content-Type is not `Application/MANSRTSP`.
-    INFO_CONTENT_TYPE => Warning, "gb.session.info-content-type", "录像回放: INFO 消息体携带 MANSRTSP (Content-Type: Application/MANSRTSP)";
+    INFO_CONTENT_TYPE => Warning, "gb.session.info-content-type", "§录像回放: INFO 消息体携带 MANSRTSP (Content-Type: Application/MANSRTSP)";
     /// The MANSRTSP answer's CSeq is not the request's.
     RTSP_CSEQ_ECHO => Error, "gb.session.rtsp-cseq-echo", "RFC 2326 §12.17: the CSeq of a response equals the request's";
     /// The in-dialog MESSAGE of a session is not a MediaStatus notification.
@@ -212,5 +129,18 @@ mod tests {
         codes.sort_unstable();
         codes.dedup();
         assert_eq!(codes.len(), ALL.len());
+    }
+
+    #[test]
+    fn every_clause_names_a_section_that_exists() {
+        let rtsp = crate::proto::gb28181::session::mansrtsp::RULES;
+        for r in ALL.iter().chain(rtsp) {
+            assert!(
+                crate::finding::resolves(r.clause),
+                "{}: {:?}",
+                r.code,
+                r.clause
+            );
+        }
     }
 }

@@ -38,7 +38,7 @@ pub const VERSION: &str = "RTSP/1.0";
 /// The speeds GB playback devices offer.
 pub const STANDARD_SCALES: [f64; 5] = [0.25, 0.5, 1.0, 2.0, 4.0];
 
-const CLAUSE_RTSP: &str = "录像回放: 使用 MANSRTSP 协议中的 Play、Pause、Teardown 的请求和应答控制回放; RFC 2326 §6/§7: <method> [<uri>] RTSP/1.0, header lines end with CRLF";
+const CLAUSE_RTSP: &str = "§录像回放: 使用 MANSRTSP 协议中的 Play、Pause、Teardown 的请求和应答控制回放; RFC 2326 §6/§7: <method> [<uri>] RTSP/1.0, header lines end with CRLF";
 const CLAUSE_CSEQ: &str = "RFC 2326 §12.17: CSeq MUST be present in every request and response";
 const CLAUSE_SCALE: &str =
     "RFC 2326 §12.34: Scale: <number>, 1 normal rate, >1 faster, <1 slower, negative reverse; GB playback speeds 0.25/0.5/1/2/4";

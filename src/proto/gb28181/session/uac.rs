@@ -605,7 +605,7 @@ impl MediaUac {
             }
             match GbSession::parse(&msg.body) {
                 Ok((a, f)) => {
-                    findings.extend(f.into_iter().map(Finding::from));
+                    findings.extend(f);
                     Some(a)
                 }
                 Err(e) => {
@@ -715,7 +715,7 @@ impl MediaUac {
                 return;
             }
         };
-        findings.extend(decoded.findings.into_iter().map(Finding::from));
+        findings.extend(decoded.findings);
         let Body::MediaStatus(ms) = &decoded.message.body else {
             self.answer(from, msg, 200);
             findings.push(rules::MEDIA_STATUS_BODY.finding(format!(

@@ -337,7 +337,7 @@ impl MediaUas {
         }
         let offer = match GbSession::parse(&msg.body) {
             Ok((offer, f)) => {
-                findings.extend(f.into_iter().map(Finding::from));
+                findings.extend(f);
                 offer
             }
             Err(e) => {
