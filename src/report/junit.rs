@@ -124,8 +124,10 @@ mod tests {
             finished_at: None,
             target: "t".into(),
             interrupted,
+            settings: vec![],
             cases: vec![],
             summary: Default::default(),
+            suite_files: vec![],
         }
     }
 
