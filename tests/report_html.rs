@@ -173,7 +173,7 @@ fn report_html_renders_matrix_failure_and_ladder_in_a_browser() {
     assert!(case.contains("data-status=\"failed\""));
     assert!(case.contains("match xml.PresetList@Num"), "{case}");
     assert!(
-        case.contains("equal to xml_count.PresetList/Item (\"2\")"),
+        case.contains("equals field xml_count.PresetList/Item (\"2\")"),
         "{case}"
     );
     assert!(case.contains("<td class=\"rec mono\">\"3\"</td>"), "{case}");
