@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real components the tests talk to (Debian packages):
-# Kamailio (SIP registrar/proxy), SIPp, tshark, and ffmpeg (ffprobe decodes
+# Kamailio (SIP registrar/proxy), SIPp, baresip (a SIP user agent standing
+# in for a camera camcert did not write), tshark, ffmpeg (ffprobe decodes
 # camcert's PS; ffmpeg's PS muxer feeds camcert's demuxer), and Chromium
 # (headless, renders report.html in tests/report_html.rs). Idempotent: skips
 # what is there.
@@ -8,11 +9,12 @@ set -euo pipefail
 need=()
 command -v kamailio >/dev/null 2>&1 || need+=(kamailio)
 command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
+command -v baresip >/dev/null 2>&1 || need+=(baresip-core)
 command -v tshark >/dev/null 2>&1 || need+=(tshark)
 { command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1; } || need+=(ffmpeg)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ ${#need[@]} -eq 0 ]; then
-  echo "install-deps: kamailio, sipp, tshark, ffmpeg and chromium are present"
+  echo "install-deps: kamailio, sipp, baresip, tshark, ffmpeg and chromium are present"
   exit 0
 fi
 SUDO=""

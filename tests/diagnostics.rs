@@ -19,6 +19,8 @@ suite: diagnostics
 protocol: gb28181
 role: platform
 transports: [udp]
+# Each case scripts the registration it judges.
+needs: none
 vars:
   platform_id: "34020000002000000001"
   device_id: "34020000001320000001"

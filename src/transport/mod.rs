@@ -799,37 +799,16 @@ impl Endpoint {
             }
             Kind::Tcp { tx, .. } => {
                 let missing = !lock(&self.shared.conns).contains_key(&to);
-                if let (true, Some(tx)) = (missing, tx.as_ref()) {
-                    // RFC 3261 §18.1.1: open a connection to a peer we must
-                    // reach and have none to (a platform registering upward).
-                    // The connection opens in the background; what is sent
-                    // meanwhile waits in its queue.
-                    let reg = register_conn(&self.shared, to, self.local);
-                    let id = reg.id;
-                    let (shared, tx) = (self.shared.clone(), tx.clone());
-                    let connector = tokio::spawn(async move {
-                        let s = match connect_tcp(to).await {
-                            Ok(s) => s,
-                            Err(e) => {
-                                shared.hit(
-                                    &shared.counters.write_failures,
-                                    format_args!("{e:#}; what was queued for it is dropped"),
-                                );
-                                shared.drop_conn(to, id, true);
-                                return;
-                            }
-                        };
-                        match Slot::take(&shared, to.ip(), false) {
-                            Some(slot) => run_conn(&shared, s, reg, slot, tx, false),
-                            None => shared.drop_conn(to, id, true),
-                        }
-                    });
-                    if let Some(c) = lock(&self.shared.conns).get_mut(&to) {
-                        if c.id == id && c.tasks.is_empty() {
-                            c.tasks = vec![connector.abort_handle()];
-                        }
+                // RFC 3261 §18.1.1: open a connection to a peer we must reach
+                // and have none to (a platform registering upward). The entry
+                // and its queue exist before the connect starts, so this
+                // message is queued even when the connect fails at once.
+                let pending = match (missing, tx.as_ref()) {
+                    (true, Some(tx)) => {
+                        Some((register_conn(&self.shared, to, self.local), tx.clone()))
                     }
-                }
+                    _ => None,
+                };
                 let (id, local, queue, queued) = {
                     let conns = lock(&self.shared.conns);
                     let c = conns
@@ -878,9 +857,41 @@ impl Endpoint {
                         bail!("sending to tcp://{to}: connection closed");
                     }
                 }
+                if let Some((reg, tx)) = pending {
+                    self.connect_in_background(to, reg, tx);
+                }
             }
         }
         Ok(())
+    }
+
+    /// Connect to `to` for the entry `reg` registered for it; a failed
+    /// connect is counted and drops what was queued.
+    fn connect_in_background(&self, to: SocketAddr, reg: Registered, tx: mpsc::Sender<Incoming>) {
+        let id = reg.id;
+        let shared = self.shared.clone();
+        let connector = tokio::spawn(async move {
+            let s = match connect_tcp(to).await {
+                Ok(s) => s,
+                Err(e) => {
+                    shared.hit(
+                        &shared.counters.write_failures,
+                        format_args!("{e:#}; what was queued for it is dropped"),
+                    );
+                    shared.drop_conn(to, id, true);
+                    return;
+                }
+            };
+            match Slot::take(&shared, to.ip(), false) {
+                Some(slot) => run_conn(&shared, s, reg, slot, tx, false),
+                None => shared.drop_conn(to, id, true),
+            }
+        });
+        if let Some(c) = lock(&self.shared.conns).get_mut(&to) {
+            if c.id == id && c.tasks.is_empty() {
+                c.tasks = vec![connector.abort_handle()];
+            }
+        }
     }
 
     /// Next message, or `None` once `deadline` passes.
