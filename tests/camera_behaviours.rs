@@ -7,7 +7,7 @@ mod common;
 
 use camcert::proto::gb28181::device::DeviceFaults;
 use camcert::report::Status;
-use common::{assert_all_passed, assert_faults_fail_exactly, run_builtin};
+use common::{assert_all_passed, assert_faults_fail_exactly, failed_ids, not_passed, run_builtin};
 
 const SUITES: &[&str] = &[
     "suites/gb28181/camera-keepalive.yaml",
@@ -141,80 +141,171 @@ const FAULTS: &[(&str, &[&str])] = &[
     ("no-redirect-fallback", &["CAM-RED-002", "CAM-RED-003"]),
     // Also a registration fault (CAM-REG-005 in tests/reference_peers.rs).
     ("fast-retry", &["CAM-RED-002", "CAM-RED-004"]),
-    // MANSCDP quirks: the harness still reads every body (so the rest of
-    // each case runs), and the cases that judge the body's form fail: the
-    // `manscdp` check on the recovered deviation's error finding, or a
-    // `body` matcher on the text as sent.
+];
+
+/// MANSCDP quirks a camera in the field shows. The harness reads every body
+/// leniently, so every case runs to its end; each case in which the camera
+/// sends a body so written fails on the error finding for the rule it breaks
+/// (or on the `manscdp` check, or a `body` matcher on the text as sent), and
+/// on nothing else: the rest of each case is judged as without the quirk.
+const MANSCDP_QUIRKS: &[(&str, &[&str], &[&str])] = &[
     (
         "attribute-fields",
         &[
+            "CAM-CTL-002",
+            "CAM-CTL-003",
             "CAM-CTL-005",
+            "CAM-CTL-006",
+            "CAM-CTL-007",
+            "CAM-CTL-010",
             "CAM-CTL-011",
+            "CAM-CTL-012",
             "CAM-CTL-013",
+            "CAM-CTL-014",
             "CAM-KA-001",
+            "CAM-KA-002",
+            "CAM-KA-003",
+            "CAM-KA-004",
+            "CAM-KA-005",
             "CAM-KA-006",
             "CAM-NTF-001",
+            "CAM-NTF-002",
+            "CAM-NTF-003",
             "CAM-NTF-004",
             "CAM-NTF-005",
+            "CAM-Q-001",
             "CAM-Q-003",
             "CAM-Q-004",
             "CAM-Q-005",
+            "CAM-Q-006",
             "CAM-Q-007",
             "CAM-Q-008",
+            "CAM-Q-010",
+            "CAM-Q-011",
+            "CAM-RED-001",
+            "CAM-RED-002",
+            "CAM-RED-003",
+            "CAM-RED-004",
             "CAM-SUB-002",
             "CAM-SUB-003",
+            "CAM-SUB-006",
+            "CAM-SUB-009",
         ],
+        &["manscdp.field-as-attribute", "manscdp", "match body"],
     ),
     (
         "element-case",
         &[
             "CAM-CTL-002",
+            "CAM-CTL-003",
             "CAM-CTL-005",
+            "CAM-CTL-006",
+            "CAM-CTL-007",
+            "CAM-CTL-010",
             "CAM-CTL-011",
+            "CAM-CTL-012",
             "CAM-CTL-013",
+            "CAM-CTL-014",
             "CAM-KA-001",
+            "CAM-KA-002",
+            "CAM-KA-003",
+            "CAM-KA-004",
+            "CAM-KA-005",
             "CAM-KA-006",
             "CAM-NTF-001",
+            "CAM-NTF-002",
+            "CAM-NTF-003",
             "CAM-NTF-004",
             "CAM-NTF-005",
+            "CAM-Q-001",
             "CAM-Q-003",
             "CAM-Q-004",
             "CAM-Q-005",
+            "CAM-Q-006",
             "CAM-Q-007",
             "CAM-Q-008",
+            "CAM-Q-010",
+            "CAM-Q-011",
+            "CAM-RED-001",
+            "CAM-RED-002",
+            "CAM-RED-003",
+            "CAM-RED-004",
             "CAM-SUB-002",
             "CAM-SUB-003",
+            "CAM-SUB-006",
+            "CAM-SUB-009",
+        ],
+        &[
+            "manscdp.element-name-case",
+            "manscdp.root-name-case",
+            "manscdp",
+            "match body",
         ],
     ),
     (
         "no-xml-declaration",
         &[
+            "CAM-CTL-002",
+            "CAM-CTL-003",
             "CAM-CTL-005",
+            "CAM-CTL-006",
+            "CAM-CTL-007",
+            "CAM-CTL-010",
             "CAM-CTL-011",
+            "CAM-CTL-012",
             "CAM-CTL-013",
+            "CAM-CTL-014",
             "CAM-KA-001",
+            "CAM-KA-002",
+            "CAM-KA-003",
+            "CAM-KA-004",
+            "CAM-KA-005",
             "CAM-KA-006",
             "CAM-NTF-001",
+            "CAM-NTF-002",
+            "CAM-NTF-003",
             "CAM-NTF-004",
             "CAM-NTF-005",
+            "CAM-Q-001",
+            "CAM-Q-003",
             "CAM-Q-004",
             "CAM-Q-005",
+            "CAM-Q-006",
             "CAM-Q-007",
             "CAM-Q-008",
+            "CAM-Q-010",
+            "CAM-Q-011",
+            "CAM-RED-001",
+            "CAM-RED-002",
+            "CAM-RED-003",
+            "CAM-RED-004",
             "CAM-SUB-002",
             "CAM-SUB-003",
+            "CAM-SUB-006",
+            "CAM-SUB-009",
         ],
+        &["manscdp.missing-declaration", "manscdp"],
     ),
     // Only bodies with non-ASCII text show it: ASCII is the same in both.
     (
         "wrong-encoding-declared",
         &[
+            "CAM-CTL-002",
+            "CAM-CTL-003",
             "CAM-NTF-001",
+            "CAM-NTF-002",
+            "CAM-NTF-003",
+            "CAM-Q-001",
+            "CAM-Q-003",
             "CAM-Q-004",
+            "CAM-Q-006",
             "CAM-Q-007",
             "CAM-Q-008",
+            "CAM-Q-010",
             "CAM-SUB-003",
+            "CAM-SUB-009",
         ],
+        &["manscdp.encoding-mismatch", "manscdp"],
     ),
 ];
 
@@ -284,6 +375,7 @@ async fn keepalive_suite_covers_three_minutes_of_protocol_time() {
 #[test]
 fn every_fault_is_listed_once() {
     let mut listed: Vec<&str> = FAULTS.iter().map(|(f, _)| *f).collect();
+    listed.extend(MANSCDP_QUIRKS.iter().map(|(f, _, _)| *f));
     listed.extend(REGISTRATION_FAULTS);
     listed.extend(MEDIA_FAULTS);
     listed.extend(HEADER_FAULTS);
@@ -297,4 +389,52 @@ fn every_fault_is_listed_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_fault_fails_exactly_its_cases() {
     assert_faults_fail_exactly(SUITES, FAULTS, 6).await;
+}
+
+/// Each MANSCDP quirk fails exactly its cases, and every failure in them is
+/// the quirk's own finding: nothing else in those cases is misjudged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manscdp_quirks_fail_only_on_their_findings() {
+    let mut runs = tokio::task::JoinSet::new();
+    for (fault, cases, checks) in MANSCDP_QUIRKS {
+        runs.spawn(async move {
+            (
+                *fault,
+                *cases,
+                *checks,
+                run_builtin(SUITES, &[fault], &[]).await,
+            )
+        });
+    }
+    let mut wrong = Vec::new();
+    while let Some(done) = runs.join_next().await {
+        let (fault, cases, checks, r) = done.expect("run");
+        let got = failed_ids(&r);
+        if got != cases {
+            wrong.push(format!("fault {fault}: failed {got:?}, expected {cases:?}"));
+        }
+        for (id, transport, failures) in not_passed(&r) {
+            for f in failures {
+                if !checks.contains(&f.check.as_str()) {
+                    wrong.push(format!(
+                        "fault {fault}: {id} over {transport} failed on {}: {}",
+                        f.check, f.message
+                    ));
+                }
+            }
+        }
+        // The finding is named with its clause in the failure.
+        let named = r
+            .cases
+            .iter()
+            .flat_map(|c| &c.failures)
+            .any(|f| f.check == checks[0] && f.message.contains('§'));
+        if !named {
+            wrong.push(format!(
+                "fault {fault}: no failure names {} with its clause",
+                checks[0]
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }

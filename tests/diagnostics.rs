@@ -297,10 +297,13 @@ async fn finding_explains_the_mismatch() {
     assert_eq!(fs[0].check, "match xml.AlarmPriority");
     let c = &fs[0].candidates[0];
     assert!(
-        c.findings.iter().any(|f| f.code == "MISSING_FIELD"),
+        c.findings.iter().any(|f| f.code == "manscdp.missing-field"),
         "{c:#?}"
     );
-    assert!(fs.iter().any(|f| f.check == "MISSING_FIELD"), "{fs:#?}");
+    assert!(
+        fs.iter().any(|f| f.check == "manscdp.missing-field"),
+        "{fs:#?}"
+    );
     settings().bind(|| insta::assert_snapshot!("diag-finding-explains", failures(&r)));
 }
 
