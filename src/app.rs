@@ -279,15 +279,43 @@ async fn print_events_until(
     }
 }
 
+/// The peer's password: from --password-file, else the environment
+/// variable, else (only when a person is at the terminal) a prompt that does
+/// not echo. Never from a flag.
+fn serve_password(a: &ServeArgs) -> Result<String> {
+    use std::io::IsTerminal;
+    if let Some(f) = &a.password_file {
+        return crate::cli::read_password_file(f).map_err(anyhow::Error::msg);
+    }
+    if let Ok(p) = std::env::var(&a.password_env) {
+        return Ok(p);
+    }
+    if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+        let p = rpassword::prompt_password(format!(
+            "password ({} is not set; input is not shown): ",
+            a.password_env
+        ))
+        .context("reading the password from the terminal")?;
+        return Ok(p.trim_end_matches(['\r', '\n']).to_string());
+    }
+    Ok(String::new())
+}
+
+/// `serve --pcap FILE`: every packet from now on goes to the file as well.
+fn spill_evidence(tap: &crate::transport::Tap, pcap: Option<&std::path::Path>) -> Result<()> {
+    if let Some(path) = pcap {
+        tap.spill_to(path)?;
+        println!("writing every packet to {}", path.display());
+    }
+    Ok(())
+}
+
 pub async fn serve(a: ServeArgs) -> Result<i32> {
     crate::cli::refuse_secret_settings(&a.settings).map_err(anyhow::Error::msg)?;
     if a.devices.iter().any(|d| d.contains(':')) {
         bail!("--device ID:PASSWORD: a password does not go on the command line; pass --device ID with the password in the environment (--password-env) or in --password-file FILE");
     }
-    let password = match &a.password_file {
-        Some(f) => crate::cli::read_password_file(f).map_err(anyhow::Error::msg)?,
-        None => std::env::var(&a.password_env).unwrap_or_default(),
-    };
+    let password = serve_password(&a)?;
     let deadline = a.duration.map(Duration::from_secs_f64);
     let signals = watch_signals("stopping the peer")?;
     let stop = async move {
@@ -348,6 +376,7 @@ pub async fn serve(a: ServeArgs) -> Result<i32> {
                 "reference platform {} listening on {}://{}",
                 a.platform_id, a.listen.transport, h.addr
             );
+            spill_evidence(&h.tap, a.pcap.as_deref())?;
             let h = crate::lab::run(h, a.control, stop).await?;
             h.stop().await?;
         }
@@ -398,6 +427,7 @@ pub async fn serve(a: ServeArgs) -> Result<i32> {
                 "reference camera {} registering to {reg} from {}",
                 a.device_id, h.addr
             );
+            spill_evidence(&h.tap, a.pcap.as_deref())?;
             print_events_until(&mut h, stop).await;
             if a.unregister_on_exit {
                 h.command(|d, now| d.unregister(now)).await;

@@ -503,6 +503,8 @@ fn platform_suite_against_a_served_platform_process() {
         let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         s.local_addr().unwrap().port()
     };
+    let d = tempfile::tempdir().unwrap();
+    let spill = d.path().join("served.pcap");
     let mut served = camcert()
         .args([
             "serve",
@@ -511,7 +513,9 @@ fn platform_suite_against_a_served_platform_process() {
             &format!("udp://127.0.0.1:{port}"),
             "--duration",
             "20",
+            "--pcap",
         ])
+        .arg(&spill)
         .env("CAMCERT_PASSWORD", "12345678")
         .stdout(Stdio::piped())
         .spawn()
@@ -524,7 +528,6 @@ fn platform_suite_against_a_served_platform_process() {
     )
     .unwrap();
     assert!(line.contains("listening"), "{line}");
-    let d = tempfile::tempdir().unwrap();
     let out = camcert()
         .args([
             "run",
@@ -542,6 +545,20 @@ fn platform_suite_against_a_served_platform_process() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("10 cases: 10 passed"), "{stdout}");
+    // `--pcap`: the served platform wrote every packet as it went.
+    let mut pcap = pcap_file::pcap::PcapReader::new(std::fs::File::open(&spill).unwrap()).unwrap();
+    let mut registers = 0;
+    while let Some(p) = pcap.next_packet() {
+        let p = p.unwrap();
+        if p.data.windows(9).any(|w| w == b"REGISTER ") {
+            registers += 1;
+        }
+    }
+    assert!(
+        registers >= 10,
+        "{registers} REGISTERs in {}",
+        spill.display()
+    );
     assert!(
         !stdout.contains("[tcp]"),
         "only UDP cases run against a UDP target: {stdout}"

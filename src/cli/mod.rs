@@ -275,6 +275,10 @@ pub struct ServeArgs {
     /// --password-file; password settings are refused here).
     #[arg(long = "set", value_parser = parse_kv)]
     pub settings: Vec<(String, String)>,
+    /// Write every packet the peer sends and receives to this pcap file as
+    /// it goes; the evidence kept in memory stays bounded either way.
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<PathBuf>,
 }
 
 /// How to pass a secret instead of on the command line.

@@ -102,12 +102,19 @@ impl Tap {
         t.make_room(0);
     }
 
-    /// Write every packet recorded from now on to a pcap file at `path` as
-    /// well (memory stays bounded; the file holds everything).
+    /// Write the packets still in memory, and every packet recorded from
+    /// now on, to a pcap file at `path` as well (memory stays bounded; the
+    /// file holds everything from the oldest packet kept).
     pub fn spill_to(&self, path: &Path) -> Result<()> {
         let f = File::create(path).with_context(|| format!("creating {}", path.display()))?;
-        let sink = PcapSink::new(f)?;
-        self.lock().spill = Some(sink);
+        let mut sink = PcapSink::new(f)?;
+        let mut t = self.lock();
+        for p in &t.ring {
+            sink.write(p)
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        t.spilled_packets += t.ring.len() as u64;
+        t.spill = Some(sink);
         Ok(())
     }
 
@@ -214,8 +221,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("spill.pcap");
         let tap = Tap::with_capacity(8 * 1024);
+        // What was recorded before the spill started goes first.
+        for i in 0..3u32 {
+            tap.record(addr(1), addr(2), Transport::Udp, &i.to_be_bytes());
+        }
         tap.spill_to(&path).unwrap();
-        for i in 0..2000u32 {
+        for i in 3..2000u32 {
             tap.record(addr(1), addr(2), Transport::Udp, &i.to_be_bytes());
         }
         let s = tap.stats();
@@ -224,9 +235,9 @@ mod tests {
         drop(tap);
         let data = std::fs::read(&path).unwrap();
         let mut r = pcap_file::pcap::PcapReader::new(&data[..]).unwrap();
-        let mut n = 0;
+        let mut n = 0u32;
         while let Some(p) = r.next_packet() {
-            p.unwrap();
+            assert!(p.unwrap().data.ends_with(&n.to_be_bytes()));
             n += 1;
         }
         assert_eq!(n, 2000);
