@@ -5,6 +5,7 @@
 pub mod digest;
 pub mod header;
 pub mod message;
+pub mod quirks;
 
 pub use header::{AuthParams, CSeq, NameAddr, SipUri, Via};
 pub use message::{
