@@ -120,6 +120,40 @@ impl From<&Finding> for Deviation {
     }
 }
 
+/// The findings the lenient reading recovers from: the message is still
+/// read as meant (and its case judged on the rest), the finding fails its
+/// case. A strict run does not recover them (`--strict`): the message is
+/// judged as written.
+pub const RECOVERED: &[&str] = &[
+    crate::proto::sip::quirks::REQUEST_URI_DOMAIN,
+    crate::proto::sip::quirks::TO_DOMAIN,
+    "gb.sdp.y-not-10-digits",
+];
+
+/// Whether `code` (with or without a media session's `session.` prefix) is
+/// one the lenient reading recovers from.
+pub fn is_recovered(code: &str) -> bool {
+    let code = code.strip_prefix("session.").unwrap_or(code);
+    RECOVERED.contains(&code)
+}
+
+/// The rules on a request the DUT addressed to camcert, whose own GB/T 28181
+/// ID is `addressee`: the Request-URI and To name the ID, not its domain.
+pub fn audit_addressee(raw: &[u8], addressee: &str) -> Vec<Deviation> {
+    let Ok(p) = SipMessage::parse(raw) else {
+        return Vec::new();
+    };
+    crate::proto::sip::quirks::addressing_findings(&p.message, addressee)
+        .iter()
+        .map(|f| {
+            let mut d = Deviation::from(f);
+            // The field is named in the message already.
+            d.field = String::new();
+            d
+        })
+        .collect()
+}
+
 /// Is the body XML (a MANSCDP body whatever its Content-Type says)?
 fn looks_like_xml(body: &[u8]) -> bool {
     body.iter()
@@ -346,6 +380,7 @@ pub fn explains(f: &FindingOut, field: &str) -> bool {
                     || f.message.contains(&line)
                     || msg_words.iter().any(|w| w.eq_ignore_ascii_case(&leaf)))
         }
+        "uri" => code.contains("request-uri"),
         "content_length" => code.contains("content-length"),
         "content_type" => code.contains("content-type") || code.contains("content_type"),
         _ => false,
