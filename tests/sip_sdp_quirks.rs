@@ -297,3 +297,33 @@ async fn strict_profile_fails_the_nine_digit_answer_itself() {
         shown(&c.failures)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strict_profile_refuses_a_quirky_manscdp_body_in_the_manscdp_check() {
+    // Lenient: the body is read and the check names the recovered deviation.
+    let r = run_case(&two_queries("105"), &["attribute-fields"], false).await;
+    let c = only_case(&r);
+    let m = c
+        .failures
+        .iter()
+        .find(|f| f.step == 3 && f.check == "manscdp")
+        .unwrap_or_else(|| panic!("{}", shown(&c.failures)));
+    assert!(
+        m.message.contains("manscdp.field-as-attribute"),
+        "{}",
+        m.message
+    );
+    // Strict: the body is refused as it was before lenient decoding.
+    let r = run_case(&two_queries("105"), &["attribute-fields"], true).await;
+    let c = only_case(&r);
+    let m = c
+        .failures
+        .iter()
+        .find(|f| f.step == 3 && f.check == "manscdp")
+        .unwrap_or_else(|| panic!("{}", shown(&c.failures)));
+    assert!(
+        m.message.contains("strict decoding refuses the body"),
+        "{}",
+        m.message
+    );
+}

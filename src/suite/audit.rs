@@ -505,6 +505,32 @@ Call-ID: c\r\nCSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n";
     }
 
     #[test]
+    fn a_request_to_the_domain_breaks_the_addressee_rule() {
+        let id = "34020000002000000001";
+        let raw = keepalive();
+        assert!(audit_addressee(raw.as_bytes(), id).is_empty());
+        let raw = raw.replace("sip:34020000002000000001@", "sip:3402000000@");
+        let d = audit_addressee(raw.as_bytes(), id);
+        let codes: Vec<&str> = d.iter().map(|d| d.code.as_str()).collect();
+        assert_eq!(codes, ["sip.request-uri-domain", "sip.to-domain"]);
+        assert!(d.iter().all(|d| d.severity == Severity::Error));
+        assert_eq!(
+            d[1].message(),
+            "To user of the MESSAGE: expected the server ID 34020000002000000001, got its SIP domain 3402000000"
+        );
+        // Not this side's domain: nothing.
+        assert!(audit_addressee(raw.as_bytes(), "51000000002000000001").is_empty());
+        assert!(audit_addressee(b"garbage", id).is_empty());
+        // Recovered codes, with or without a media session's prefix.
+        assert!(is_recovered("sip.to-domain"));
+        assert!(is_recovered("session.gb.sdp.y-not-10-digits"));
+        assert!(!is_recovered("sip.via-transport"));
+        // A finding on the Request-URI explains a miss on uri.user.
+        assert!(explains(&d[0].to_finding(), "uri.user"));
+        assert!(explains(&d[1].to_finding(), "to.user"));
+    }
+
+    #[test]
     fn findings_explain_the_fields_they_name() {
         let f = |code: &str, message: &str| FindingOut {
             code: code.into(),
