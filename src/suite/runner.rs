@@ -1340,11 +1340,15 @@ impl CaseRun<'_> {
     /// digits, read as meant (the findings on the message as sent say what
     /// was wrong). Under `--strict`, the message as written.
     fn lenient_view(&self, m: &SipMessage) -> SipMessage {
+        self.lenient_view_for(m, &self.local_id)
+    }
+
+    /// [`Self::lenient_view`] of a request meant for `addressee`.
+    fn lenient_view_for(&self, m: &SipMessage, addressee: &str) -> SipMessage {
         if self.strict {
             return m.clone();
         }
-        let mut out =
-            sip::quirks::recover_addressing(m, &self.local_id).unwrap_or_else(|| m.clone());
+        let mut out = sip::quirks::recover_addressing(m, addressee).unwrap_or_else(|| m.clone());
         let is_sdp = out.headers.get("Content-Type").is_some_and(|c| {
             c.split(';')
                 .next()
@@ -1364,6 +1368,24 @@ impl CaseRun<'_> {
             }
         }
         out
+    }
+
+    /// Whom an expected request is meant for: the ID a `uri.user` or
+    /// `to.user` matcher of the step wants (camcert may play more than one
+    /// server, and they share a domain), or camcert's own ID.
+    fn addressee(&self, e: &ExpectInput) -> String {
+        for path in ["uri.user", "to.user"] {
+            let want = e
+                .when
+                .get(path)
+                .or_else(|| e.matches.get(path))
+                .and_then(|m| m.equals.as_deref())
+                .and_then(|v| self.vars.expand(v).ok());
+            if let Some(id) = want.filter(|id| GbId::parse(id).is_ok()) {
+                return id;
+            }
+        }
+        self.local_id.clone()
     }
 
     /// The findings on `raw` that explain one of `reasons`.
@@ -1966,7 +1988,7 @@ impl CaseRun<'_> {
             };
             // Judged as the lenient reading takes it; answered as sent.
             let orig = parsed.message;
-            let m = self.lenient_view(&orig);
+            let m = self.lenient_view_for(&orig, &self.addressee(e));
             let (reasons, kind_ok, met) = self.judge_candidate(e, &m)?;
             let mut cand = Candidate {
                 summary: candidate_summary(&m),
