@@ -1,5 +1,6 @@
 //! SIP (RFC 3261) as GB/T 28181 uses it: message codec, stream framing,
-//! typed header views, digest authentication, and the helpers that build
+//! typed header views, digest authentication, the addressing quirks a
+//! reader recovers from (`quirks`), and the helpers that build
 //! requests and responses. No I/O: bytes in, values out.
 
 pub mod digest;
