@@ -97,7 +97,10 @@ pub struct RunArgs {
     /// Switch on a deliberate fault in the built-in peer (repeatable).
     #[arg(long = "peer-fault")]
     pub peer_faults: Vec<String>,
-    /// Fail the run on optional and conditional failures too.
+    /// The strict profile: fail the run on optional and conditional
+    /// failures too, and judge every message as written, without the
+    /// lenient reading's recoveries (a Request-URI or To naming the SIP
+    /// domain, a `y=` short of ten digits, a quirky MANSCDP body).
     #[arg(long)]
     pub strict: bool,
     /// Skip the cases that need an operator action on a real DUT (reported

@@ -65,6 +65,10 @@ pub struct SuiteSettings {
     pub suite: String,
     pub file: String,
     pub vars: std::collections::BTreeMap<String, String>,
+    /// The run's `--strict` profile: messages judged as written, without
+    /// the lenient reading's recoveries. Shown only when on.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub strict: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

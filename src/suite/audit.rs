@@ -120,6 +120,40 @@ impl From<&Finding> for Deviation {
     }
 }
 
+/// The findings the lenient reading recovers from: the message is still
+/// read as meant (and its case judged on the rest), the finding fails its
+/// case. A strict run does not recover them (`--strict`): the message is
+/// judged as written.
+pub const RECOVERED: &[&str] = &[
+    crate::proto::sip::quirks::REQUEST_URI_DOMAIN,
+    crate::proto::sip::quirks::TO_DOMAIN,
+    "gb.sdp.y-not-10-digits",
+];
+
+/// Whether `code` (with or without a media session's `session.` prefix) is
+/// one the lenient reading recovers from.
+pub fn is_recovered(code: &str) -> bool {
+    let code = code.strip_prefix("session.").unwrap_or(code);
+    RECOVERED.contains(&code)
+}
+
+/// The rules on a request the DUT addressed to camcert, whose own GB/T 28181
+/// ID is `addressee`: the Request-URI and To name the ID, not its domain.
+pub fn audit_addressee(raw: &[u8], addressee: &str) -> Vec<Deviation> {
+    let Ok(p) = SipMessage::parse(raw) else {
+        return Vec::new();
+    };
+    crate::proto::sip::quirks::addressing_findings(&p.message, addressee)
+        .iter()
+        .map(|f| {
+            let mut d = Deviation::from(f);
+            // The field is named in the message already.
+            d.field = String::new();
+            d
+        })
+        .collect()
+}
+
 /// Is the body XML (a MANSCDP body whatever its Content-Type says)?
 fn looks_like_xml(body: &[u8]) -> bool {
     body.iter()
@@ -346,6 +380,7 @@ pub fn explains(f: &FindingOut, field: &str) -> bool {
                     || f.message.contains(&line)
                     || msg_words.iter().any(|w| w.eq_ignore_ascii_case(&leaf)))
         }
+        "uri" => code.contains("request-uri"),
         "content_length" => code.contains("content-length"),
         "content_type" => code.contains("content-type") || code.contains("content_type"),
         _ => false,
@@ -467,6 +502,32 @@ Call-ID: c\r\nCSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n";
             d[0].message(),
             "From user: expected a 20-digit GB/T 28181 code, got \"130909113319427420\""
         );
+    }
+
+    #[test]
+    fn a_request_to_the_domain_breaks_the_addressee_rule() {
+        let id = "34020000002000000001";
+        let raw = keepalive();
+        assert!(audit_addressee(raw.as_bytes(), id).is_empty());
+        let raw = raw.replace("sip:34020000002000000001@", "sip:3402000000@");
+        let d = audit_addressee(raw.as_bytes(), id);
+        let codes: Vec<&str> = d.iter().map(|d| d.code.as_str()).collect();
+        assert_eq!(codes, ["sip.request-uri-domain", "sip.to-domain"]);
+        assert!(d.iter().all(|d| d.severity == Severity::Error));
+        assert_eq!(
+            d[1].message(),
+            "To user of the MESSAGE: expected the server ID 34020000002000000001, got its SIP domain 3402000000"
+        );
+        // Not this side's domain: nothing.
+        assert!(audit_addressee(raw.as_bytes(), "51000000002000000001").is_empty());
+        assert!(audit_addressee(b"garbage", id).is_empty());
+        // Recovered codes, with or without a media session's prefix.
+        assert!(is_recovered("sip.to-domain"));
+        assert!(is_recovered("session.gb.sdp.y-not-10-digits"));
+        assert!(!is_recovered("sip.via-transport"));
+        // A finding on the Request-URI explains a miss on uri.user.
+        assert!(explains(&d[0].to_finding(), "uri.user"));
+        assert!(explains(&d[1].to_finding(), "to.user"));
     }
 
     #[test]

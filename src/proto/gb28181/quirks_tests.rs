@@ -296,3 +296,58 @@ fn deviceinfo_answered_with_cmdtype_catalog_surfaces() {
         .findings()
         .any(|(_, f)| f.code == FindingCode::AnswerCmdType));
 }
+
+/// The REGISTER as a camera configured with the domain for the server ID
+/// sends it: `REGISTER sip:3402000000@...`.
+fn register_to_domain(mut m: SipMessage) -> SipMessage {
+    if m.method() == Some("REGISTER") {
+        if let crate::proto::sip::StartLine::Request { uri, .. } = &mut m.start {
+            *uri = uri.replacen(PLAT, &PLAT[..10], 1);
+        }
+    }
+    m
+}
+
+#[test]
+fn platform_takes_requests_to_its_domain_as_meant_and_keeps_the_findings() {
+    let mut w = World::new(&["request-uri-domain"], |_| {});
+    w.rewrite = register_to_domain;
+    w.run(Duration::from_secs(5 * 60 + 5));
+    assert!(
+        w.plat_events
+            .iter()
+            .any(|e| matches!(e, PlatformEvent::Registered { .. })),
+        "{:?}",
+        w.statuses
+    );
+    assert!(!w.statuses.contains(&403), "{:?}", w.statuses);
+    // Keepalives to the domain are understood: the camera stays online.
+    assert!(w.keepalives().len() >= 5);
+    assert!(!w.went_offline());
+    let kept: Vec<_> = w.plat.findings().collect();
+    assert!(kept.iter().all(|(d, _)| *d == DEV));
+    let codes: Vec<&str> = kept.iter().map(|(_, f)| f.code).collect();
+    assert!(codes.contains(&"sip.request-uri-domain"), "{codes:?}");
+    assert!(codes.contains(&"sip.to-domain"), "{codes:?}");
+    let reg = kept
+        .iter()
+        .find(|(_, f)| f.message.contains("REGISTER"))
+        .expect("the REGISTER's finding");
+    assert_eq!(
+        reg.1.message,
+        "Request-URI user of the REGISTER: expected the server ID 34020000002000000001, got its SIP domain 3402000000"
+    );
+}
+
+#[test]
+fn strict_sip_platform_refuses_a_register_to_its_domain() {
+    let mut w = World::new(&[], |p| p.strict_sip = true);
+    w.rewrite = register_to_domain;
+    w.run(Duration::from_secs(65));
+    assert!(w.statuses.contains(&403), "{:?}", w.statuses);
+    assert!(!w
+        .plat_events
+        .iter()
+        .any(|e| matches!(e, PlatformEvent::Registered { .. })));
+    assert_eq!(w.plat.finding_count(), 0);
+}

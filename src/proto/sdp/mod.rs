@@ -403,6 +403,26 @@ impl SessionDescription {
     pub fn remove(&mut self, key: char) {
         self.lines.retain(|l| !l.is(key));
     }
+
+    /// The lenient reading of a `y=` with fewer than ten digits
+    /// ([`FindingCode::SsrcNotTenDigits`]): the same SSRC in its ten-digit
+    /// form (附录F: dddddddddd), as the writer meant it when it dropped the
+    /// leading zeros. `true` when the line was rewritten; a `y=` that is not
+    /// a decimal SSRC, or already ten digits, is left as it is.
+    pub fn recover_ssrc(&mut self) -> bool {
+        let Some(line) = self.lines.iter_mut().find(|l| l.is('y')) else {
+            return false;
+        };
+        let v = line.value();
+        if Ssrc::is_strict(v) {
+            return false;
+        }
+        let Some(s) = Ssrc::parse(v).filter(|_| !v.is_empty()) else {
+            return false;
+        };
+        line.text = format!("y={s}");
+        true
+    }
 }
 
 impl fmt::Display for SessionDescription {

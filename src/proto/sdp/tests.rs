@@ -750,3 +750,28 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_short_ssrc_is_recovered_as_its_ten_digit_form() {
+    let text = "v=0\r\no=x 0 0 IN IP4 10.0.0.2\r\ns=Play\r\nc=IN IP4 10.0.0.2\r\nt=0 0\r\n\
+m=video 6000 RTP/AVP 96\r\na=rtpmap:96 PS/90000\r\na=sendonly\r\ny=100000001\r\n";
+    let p = SessionDescription::parse(text.as_bytes()).unwrap();
+    assert!(p.has(FindingCode::SsrcNotTenDigits), "{:?}", p.findings);
+    let mut sdp = p.sdp;
+    assert!(sdp.recover_ssrc());
+    assert_eq!(sdp.ssrc_value(), Some("0100000001"));
+    let again = SessionDescription::parse(&sdp.to_bytes()).unwrap();
+    assert!(
+        !again.has(FindingCode::SsrcNotTenDigits),
+        "{:?}",
+        again.findings
+    );
+    // Nothing to recover: ten digits already, or not a number at all.
+    let mut sdp = again.sdp;
+    assert!(!sdp.recover_ssrc());
+    sdp.set('y', "12ab");
+    assert!(!sdp.recover_ssrc());
+    assert_eq!(sdp.ssrc_value(), Some("12ab"));
+    sdp.remove('y');
+    assert!(!sdp.recover_ssrc());
+}

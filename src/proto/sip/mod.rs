@@ -1,10 +1,12 @@
 //! SIP (RFC 3261) as GB/T 28181 uses it: message codec, stream framing,
-//! typed header views, digest authentication, and the helpers that build
+//! typed header views, digest authentication, the addressing quirks a
+//! reader recovers from (`quirks`), and the helpers that build
 //! requests and responses. No I/O: bytes in, values out.
 
 pub mod digest;
 pub mod header;
 pub mod message;
+pub mod quirks;
 
 pub use header::{AuthParams, CSeq, NameAddr, SipUri, Via};
 pub use message::{

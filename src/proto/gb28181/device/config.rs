@@ -180,6 +180,13 @@ faults! {
     no_from_tag = "no-from-tag",
     /// Send MANSCDP MESSAGE bodies with no Content-Type header.
     no_content_type = "no-content-type",
+    // --- SIP and SDP quirks met in the field ---
+    /// Address MESSAGEs to the platform by its SIP domain (the platform ID's
+    /// first 10 digits) in the Request-URI and To instead of its ID.
+    request_uri_domain = "request-uri-domain",
+    /// Write the SDP answer's `y=` as an unpadded number: a live stream's
+    /// `0`-led SSRC loses its leading zero and has 9 digits.
+    ssrc_9_digits = "ssrc-9-digits",
 }
 
 /// How a reference camera is set up. [`DeviceConfig::new`] gives a

@@ -563,7 +563,13 @@ impl Device {
     /// sends and retransmissions alike).
     fn header_faults(&self, mut t: Transmit) -> Transmit {
         let f = &self.cfg.faults;
-        if !(f.via_udp_on_tcp || f.no_to_tag || f.no_from_tag || f.no_content_type) {
+        if !(f.via_udp_on_tcp
+            || f.no_to_tag
+            || f.no_from_tag
+            || f.no_content_type
+            || f.request_uri_domain
+            || f.ssrc_9_digits)
+        {
             return t;
         }
         let Ok(p) = SipMessage::parse(&t.bytes) else {
@@ -598,10 +604,18 @@ impl Device {
                     m.headers.set("From", v);
                 }
             }
-        } else if f.no_to_tag && method == "MESSAGE" && m.status().is_some_and(|s| s >= 200) {
-            if let Some(v) = m.headers.get("To") {
-                let v = untag(v);
-                m.headers.set("To", v);
+            if f.request_uri_domain && method == "MESSAGE" {
+                address_by_domain(&mut m);
+            }
+        } else {
+            if f.no_to_tag && method == "MESSAGE" && m.status().is_some_and(|s| s >= 200) {
+                if let Some(v) = m.headers.get("To") {
+                    let v = untag(v);
+                    m.headers.set("To", v);
+                }
+            }
+            if f.ssrc_9_digits && method == "INVITE" {
+                unpad_ssrc(&mut m);
             }
         }
         t.bytes = m.to_bytes();
@@ -611,6 +625,49 @@ impl Device {
     pub fn poll_event(&mut self) -> Option<DeviceEvent> {
         self.events.pop_front()
     }
+}
+
+/// `request-uri-domain`: the Request-URI and To users that are a 20-digit
+/// ID become its first 10 digits, the SIP domain.
+fn address_by_domain(m: &mut SipMessage) {
+    let domain_of = |text: &str| -> Option<String> {
+        let user = sip::NameAddr::parse(text)
+            .map(|n| n.uri)
+            .or_else(|| sip::SipUri::parse(text))?
+            .user?;
+        if user.len() != 20 || !user.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        Some(text.replacen(&format!("{user}@"), &format!("{}@", &user[..10]), 1))
+    };
+    if let sip::StartLine::Request { uri, .. } = &mut m.start {
+        if let Some(u) = domain_of(uri) {
+            *uri = u;
+        }
+    }
+    if let Some(to) = m.headers.get("To").and_then(domain_of) {
+        m.headers.set("To", to);
+    }
+}
+
+/// `ssrc-9-digits`: an SDP body's `y=` written as a number without its
+/// leading zero (a live stream's SSRC then has 9 digits).
+fn unpad_ssrc(m: &mut SipMessage) {
+    let Ok(text) = std::str::from_utf8(&m.body) else {
+        return;
+    };
+    if !text.contains("y=0") {
+        return;
+    }
+    let body: String = text
+        .split_inclusive('\n')
+        .map(|l| match l.strip_prefix("y=0") {
+            Some(rest) => format!("y={rest}"),
+            None => l.to_string(),
+        })
+        .collect();
+    m.body = body.into_bytes();
+    m.headers.set("Content-Length", m.body.len().to_string());
 }
 
 /// Actions [`Device::trigger`] knows, with their arguments.

@@ -1228,6 +1228,34 @@ fn options_and_unknown_methods() {
     assert_eq!(w.request("MESSAGE", &[], None), 400);
 }
 
+#[test]
+fn fault_request_uri_domain_addresses_messages_by_the_domain() {
+    let mut c = cfg();
+    c.faults.request_uri_domain = true;
+    let mut w = World::registered(c, all_ok());
+    w.run(secs(65));
+    let ka = w.requests("MESSAGE");
+    let first = ka.first().expect("a keepalive");
+    assert_eq!(first.msg.uri(), Some("sip:3402000000@127.0.0.1:5060"));
+    let to = NameAddr::parse(first.msg.headers.get("To").unwrap()).unwrap();
+    assert_eq!(to.uri.user.as_deref(), Some("3402000000"));
+    // The REGISTER is not touched, nor is From.
+    let reg = w.requests("REGISTER")[0];
+    assert_eq!(
+        crate::proto::sip::SipUri::parse(reg.msg.uri().unwrap())
+            .unwrap()
+            .user
+            .as_deref(),
+        Some(PLAT)
+    );
+    let from = NameAddr::parse(first.msg.headers.get("From").unwrap()).unwrap();
+    assert_eq!(from.uri.user.as_deref(), Some(DEV));
+    // What a lenient reader makes of it: the platform ID, and two findings.
+    let fs = crate::proto::sip::quirks::addressing_findings(&first.msg, PLAT);
+    let codes: Vec<&str> = fs.iter().map(|f| f.code).collect();
+    assert_eq!(codes, ["sip.request-uri-domain", "sip.to-domain"]);
+}
+
 // --- media sessions ---
 
 mod media {
@@ -1553,5 +1581,55 @@ mod media {
         assert!(session_events(&d, &call_id)
             .iter()
             .any(|e| matches!(e, SessionEvent::Started { findings, .. } if findings.is_empty())));
+    }
+
+    #[test]
+    fn fault_ssrc_9_digits_answers_y_without_its_leading_zero() {
+        let n = now();
+        let mut c = cfg();
+        c.faults.ssrc_9_digits = true;
+        let mut dev = Device::new(c);
+        let mut plat = uac(DEV, |t| CallRequest::live(t, 6000, None));
+        plat.start(n);
+        let id = plat.call_id().to_string();
+        let offered = plat.offer().unwrap().ssrc.unwrap();
+        relay(n, &mut dev, &mut plat);
+        dev.apply_session(n, &id, SessionCommand::Accept(7000));
+        // Catch the 200 on its way: its y= has nine digits, Content-Length
+        // still fits the body.
+        let mut answer = None;
+        while let Some(t) = dev.poll_transmit() {
+            let m = parse(&t);
+            if m.status() == Some(200) {
+                answer = Some(m.clone());
+            }
+            plat.handle_message(n, dev_addr(), &m);
+        }
+        let answer = answer.expect("a 200 to the INVITE");
+        let body = String::from_utf8(answer.body.clone()).unwrap();
+        let want = format!("y={}\r\n", offered.0);
+        assert!(body.contains(&want), "{body}");
+        assert_eq!(offered.to_string().len(), 10);
+        assert_eq!(offered.0.to_string().len(), 9, "a live SSRC starts with 0");
+        assert_eq!(
+            answer.headers.get("Content-Length"),
+            Some(answer.body.len().to_string().as_str())
+        );
+        // The platform side reads it leniently: the stream is expected with
+        // the same SSRC, and the decoder names the rule broken.
+        let (_, pe) = relay(n, &mut dev, &mut plat);
+        let started = pe.iter().find_map(|e| match e {
+            SessionEvent::Started {
+                negotiated,
+                findings,
+            } => Some((negotiated.ssrc, findings.clone())),
+            _ => None,
+        });
+        let (ssrc, findings) = started.expect("the session starts");
+        assert_eq!(ssrc, offered);
+        assert!(
+            findings.iter().any(|f| f.code == "gb.sdp.y-not-10-digits"),
+            "{findings:?}"
+        );
     }
 }

@@ -185,6 +185,12 @@ pub struct PlatformConfig {
     /// case, no declaration, the wrong declared encoding) is answered 400
     /// and not understood. Off: such bodies are read and their findings kept.
     pub strict_manscdp: bool,
+    /// Judge SIP addressing strictly: a REGISTER whose Request-URI names
+    /// this platform's SIP domain instead of its ID is refused (403) as one
+    /// for another platform. Off: it is taken as meant, and the findings
+    /// (`sip.request-uri-domain`, `sip.to-domain`) kept, as for any request
+    /// so addressed.
+    pub strict_sip: bool,
 }
 
 impl PlatformConfig {
@@ -215,6 +221,7 @@ impl PlatformConfig {
             faults: PlatformFaults::default(),
             seed: 2,
             strict_manscdp: false,
+            strict_sip: false,
         }
     }
 
@@ -260,7 +267,7 @@ impl PlatformConfig {
     /// `redirect_to` (`ID@IP:PORT`), `media_ip`, `device` (`ID` or `ID:PASSWORD`, adds a
     /// provisioned device), `share` (comma-separated IDs), `upstream`
     /// (`ID@IP:PORT`), `upstream_username`, `upstream_password`,
-    /// `upstream_expires`, `strict_manscdp` (`true`/`false`), `fault` (see
+    /// `upstream_expires`, `strict_manscdp` and `strict_sip` (`true`/`false`), `fault` (see
     /// [`PlatformFaults::NAMES`]).
     pub fn apply_option(&mut self, key: &str, value: &str) -> Result<(), String> {
         match key {
@@ -272,6 +279,7 @@ impl PlatformConfig {
             }
             "qop" => self.qop_auth = value.trim() == "true",
             "strict_manscdp" => self.strict_manscdp = value.trim() == "true",
+            "strict_sip" => self.strict_sip = value.trim() == "true",
             "max_expires" => self.max_expires = num(key, value)?,
             "user_agent" => self.user_agent = value.to_string(),
             "keepalive_interval" => {

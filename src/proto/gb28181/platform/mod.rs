@@ -278,8 +278,9 @@ impl Platform {
     }
 
     /// Findings (warnings and errors) of the MANSCDP bodies this platform
-    /// read leniently, oldest first, with the device that sent each: the
-    /// last [`KEPT_FINDINGS`].
+    /// read leniently, and of requests addressed to its domain instead of
+    /// its ID, oldest first, with the device that sent each: the last
+    /// [`KEPT_FINDINGS`].
     pub fn findings(&self) -> impl Iterator<Item = (&str, &manscdp::Finding)> {
         self.findings.iter().map(|(d, f)| (d.as_str(), f))
     }
@@ -549,6 +550,13 @@ impl Platform {
     }
 
     fn dispatch(&mut self, now: Now, from: SocketAddr, msg: &SipMessage) {
+        if !self.cfg.strict_sip && msg.method().is_some_and(|m| m != "ACK") {
+            let fs = sip::quirks::addressing_findings(msg, &self.cfg.platform_id);
+            if !fs.is_empty() {
+                let sender = from_user(msg).unwrap_or_else(|| from.to_string());
+                self.keep_findings(&sender, &fs);
+            }
+        }
         match msg.method() {
             None => self.handle_response(now, msg),
             Some("REGISTER") => self.handle_register(now, from, msg),

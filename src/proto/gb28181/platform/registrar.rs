@@ -66,7 +66,11 @@ impl Platform {
             Err(e) => return self.reject(from, msg, Rejection::Malformed(e), None),
         };
         let f = self.cfg.faults.clone();
-        if ids.platform_id != self.cfg.platform_id && !f.ignore_platform_id {
+        // The domain instead of the ID is read as meant unless `strict_sip`
+        // (the findings were kept when the request arrived).
+        let by_domain = !self.cfg.strict_sip
+            && sip::quirks::is_domain_of(&ids.platform_id, &self.cfg.platform_id);
+        if ids.platform_id != self.cfg.platform_id && !f.ignore_platform_id && !by_domain {
             return self.reject(
                 from,
                 msg,
