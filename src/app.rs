@@ -41,6 +41,7 @@ pub async fn run(mut a: RunArgs) -> Result<i32> {
         listen: a.listen,
         vars: a.vars,
         filters: a.filters,
+        skips: a.skips,
         report_dir: a.report_dir,
         junit: a.junit,
         time_scale: a.time_scale,
@@ -87,7 +88,7 @@ fn planned_runs(suites: &[crate::suite::Suite], opts: &RunOptions) -> usize {
     suites
         .iter()
         .flat_map(|s| s.cases.iter())
-        .filter(|c| opts.filters.is_empty() || opts.filters.iter().any(|f| c.matches_filter(f)))
+        .filter(|c| opts.selects(c))
         .flat_map(|c| c.transports.iter())
         .filter(|&&t| opts.target.is_none_or(|target| target.transport == t))
         .count()

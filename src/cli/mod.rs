@@ -77,6 +77,10 @@ pub struct RunArgs {
     /// Run only cases whose ID, tag or requirement ID matches (`PREFIX*` allowed).
     #[arg(long = "filter")]
     pub filters: Vec<String>,
+    /// Leave out cases whose ID, tag or requirement ID matches (`PREFIX*`
+    /// allowed), e.g. a feature the device does not have.
+    #[arg(long = "skip")]
+    pub skips: Vec<String>,
     /// Set a suite variable, e.g. --var device_id=34020000001320000001
     /// (overrides the suite's value). Secrets are refused here: see
     /// --password-file, or --var password='${env:NAME}'.

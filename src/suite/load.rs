@@ -531,9 +531,12 @@ fn check_step(s: &StepInput) -> Result<(), String> {
             if let Some(a) = &x.after {
                 check_range(
                     "`after`",
-                    a.min.map(|d| DurText(d.0)),
-                    a.max.map(|d| DurText(d.0)),
+                    a.min.as_ref().and_then(|d| d.fixed()).map(|d| DurText(d.0)),
+                    a.max.as_ref().and_then(|d| d.fixed()).map(|d| DurText(d.0)),
                 )?;
+                if a.tolerance.is_some() && a.around.is_none() {
+                    return Err("`after`: `tolerance` needs `around`".into());
+                }
             }
             for (var, path) in &x.capture {
                 fields::check_path(path).map_err(|e| format!("capture {var:?}: {e}"))?;

@@ -764,10 +764,122 @@ pub struct GbDateCheckInput {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DelayInput {
+    /// At least this long (a duration, or one written with suite variables
+    /// such as `"${register_retry_interval}s"`, expanded when the step runs).
     #[serde(default)]
-    pub min: Option<Dur>,
+    pub min: Option<DurVar>,
+    /// At most this long (as `min`).
     #[serde(default)]
-    pub max: Option<Dur>,
+    pub max: Option<DurVar>,
+    /// A window around an interval, e.g. `around: "${keepalive_interval}s"`,
+    /// so `--var` sets it to the device's configuration. With `min`/`max`,
+    /// the tighter bound wins.
+    #[serde(default)]
+    pub around: Option<DurVar>,
+    /// How far from `around` the message may arrive: a duration (`10s`) or
+    /// a share of the interval (`20%`, the default).
+    #[serde(default)]
+    pub tolerance: Option<String>,
+}
+
+/// A duration, or text naming suite variables that becomes one when the
+/// step runs (`"${keepalive_interval}s"`).
+#[derive(Debug, Clone, JsonSchema)]
+#[serde(untagged)]
+pub enum DurVar {
+    Fixed(Dur),
+    Var(String),
+}
+
+impl<'de> Deserialize<'de> for DurVar {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            N(f64),
+            S(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::N(n) if n >= 0.0 => Ok(DurVar::Fixed(Dur(Duration::from_secs_f64(n)))),
+            Raw::N(n) => Err(serde::de::Error::custom(format!("negative duration {n}"))),
+            Raw::S(s) if s.contains("${") => Ok(DurVar::Var(s)),
+            Raw::S(s) => Dur::parse(&s)
+                .map(DurVar::Fixed)
+                .map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+impl DurVar {
+    /// The duration, expanding variables with `x`.
+    pub fn get(
+        &self,
+        what: &str,
+        x: &dyn Fn(&str) -> Result<String, String>,
+    ) -> Result<Dur, String> {
+        match self {
+            DurVar::Fixed(d) => Ok(*d),
+            DurVar::Var(s) => {
+                let v = x(s)?;
+                Dur::parse(&v).map_err(|e| format!("{what} {s:?} became {v:?}: {e}"))
+            }
+        }
+    }
+
+    /// The duration when no variable is involved.
+    pub fn fixed(&self) -> Option<Dur> {
+        match self {
+            DurVar::Fixed(d) => Some(*d),
+            DurVar::Var(_) => None,
+        }
+    }
+}
+
+impl DelayInput {
+    /// The `[min, max]` window the step allows, variables expanded with `x`.
+    pub fn window(
+        &self,
+        x: &dyn Fn(&str) -> Result<String, String>,
+    ) -> Result<(Option<Dur>, Option<Dur>), String> {
+        let mut min = self
+            .min
+            .as_ref()
+            .map(|d| d.get("after.min", x))
+            .transpose()?;
+        let mut max = self
+            .max
+            .as_ref()
+            .map(|d| d.get("after.max", x))
+            .transpose()?;
+        if let Some(a) = &self.around {
+            let a = a.get("after.around", x)?.0;
+            let t = match &self.tolerance {
+                Some(t) => x(t)?,
+                None => "20%".to_string(),
+            };
+            let t = t.trim();
+            let tol = if let Some(p) = t.strip_suffix('%') {
+                let p: f64 = p
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|p: &f64| (0.0..=100.0).contains(p))
+                    .ok_or_else(|| {
+                        format!("after.tolerance: {t:?} is not a percentage from 0% to 100%")
+                    })?;
+                a.mul_f64(p / 100.0)
+            } else {
+                Dur::parse(t)
+                    .map_err(|e| format!("after.tolerance: {e}"))?
+                    .0
+            };
+            let lo = Dur(a.saturating_sub(tol));
+            let hi = Dur(a + tol);
+            min = Some(min.map_or(lo, |m| m.max(lo)));
+            max = Some(max.map_or(hi, |m| m.min(hi)));
+        }
+        Ok((min, max))
+    }
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -802,4 +914,58 @@ pub struct RequirementInput {
     pub level: Level,
     /// One sentence: what must hold.
     pub text: String,
+}
+
+#[cfg(test)]
+mod delay_tests {
+    use super::*;
+
+    fn delay(yaml: &str) -> DelayInput {
+        serde_saphyr::from_str(yaml).unwrap()
+    }
+
+    fn vars(s: &str) -> Result<String, String> {
+        Ok(s.replace("${keepalive_interval}", "10")
+            .replace("${retry}", "60"))
+    }
+
+    fn secs(d: Option<Dur>) -> Option<f64> {
+        d.map(|d| d.0.as_secs_f64())
+    }
+
+    #[test]
+    fn around_a_variable_gives_a_window_of_the_device_s_interval() {
+        let (min, max) = delay("around: \"${keepalive_interval}s\"")
+            .window(&vars)
+            .unwrap();
+        assert_eq!((secs(min), secs(max)), (Some(8.0), Some(12.0)));
+        let (min, max) = delay("{ around: \"${keepalive_interval}s\", tolerance: 3s }")
+            .window(&vars)
+            .unwrap();
+        assert_eq!((secs(min), secs(max)), (Some(7.0), Some(13.0)));
+        // An explicit bound that is tighter wins.
+        let (min, max) = delay("{ around: 10s, min: 9s }").window(&vars).unwrap();
+        assert_eq!((secs(min), secs(max)), (Some(9.0), Some(12.0)));
+    }
+
+    #[test]
+    fn min_and_max_take_variables_and_plain_durations() {
+        let (min, max) = delay("{ min: \"${retry}s\", max: 2m }")
+            .window(&vars)
+            .unwrap();
+        assert_eq!((secs(min), secs(max)), (Some(60.0), Some(120.0)));
+    }
+
+    #[test]
+    fn bad_values_name_the_field() {
+        let e = delay("min: \"${keepalive_interval}x\"")
+            .window(&vars)
+            .unwrap_err();
+        assert!(e.contains("after.min") && e.contains("10x"), "{e}");
+        let e = delay("{ around: 10s, tolerance: 150% }")
+            .window(&vars)
+            .unwrap_err();
+        assert!(e.contains("after.tolerance"), "{e}");
+        assert!(serde_saphyr::from_str::<DelayInput>("min: soon").is_err());
+    }
 }

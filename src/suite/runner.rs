@@ -62,6 +62,8 @@ pub struct RunOptions {
     pub listen: Option<SocketAddr>,
     pub vars: Vec<(String, String)>,
     pub filters: Vec<String>,
+    /// Cases matching any of these do not run.
+    pub skips: Vec<String>,
     pub report_dir: PathBuf,
     pub junit: Option<PathBuf>,
     pub time_scale: Option<f64>,
@@ -82,6 +84,15 @@ pub struct RunOptions {
     /// `CAMCERT_DEVICE_ID`, with the note in `CAMCERT_NOTE` and the
     /// arguments in `CAMCERT_ARG_<NAME>`.
     pub operator_hook: Option<String>,
+}
+
+impl RunOptions {
+    /// Whether `case` runs: it matches a `--filter` (or there is none) and
+    /// no `--skip`.
+    pub fn selects(&self, case: &Case) -> bool {
+        (self.filters.is_empty() || self.filters.iter().any(|f| case.matches_filter(f)))
+            && !self.skips.iter().any(|f| case.matches_filter(f))
+    }
 }
 
 /// Check `--peer-fault` names against the peer each suite would start.
@@ -127,11 +138,7 @@ pub async fn run(suites: &[Suite], opts: &RunOptions, stop: Arc<AtomicBool>) -> 
     };
     let mut out = std::io::stdout();
     'suites: for suite in suites {
-        let selected: Vec<&Case> = suite
-            .cases
-            .iter()
-            .filter(|c| opts.filters.is_empty() || opts.filters.iter().any(|f| c.matches_filter(f)))
-            .collect();
+        let selected: Vec<&Case> = suite.cases.iter().filter(|c| opts.selects(c)).collect();
         if selected.is_empty() {
             continue;
         }
@@ -2089,10 +2096,14 @@ impl CaseRun<'_> {
             // hide the others.
             let mut fails = Vec::new();
             if let Some(a) = &e.after {
+                let vars = &self.vars;
+                let (min, max) = a
+                    .window(&|s| vars.expand(s).map_err(|e| e.to_string()))
+                    .map_err(err)?;
                 let el = inc.at.saturating_duration_since(self.last_step_end);
                 let protocol = Duration::from_secs_f64(el.as_secs_f64() / self.scale);
                 let shown = format!("{:.1} s", protocol.as_secs_f64());
-                if let Some(min) = a.min {
+                if let Some(min) = min {
                     if protocol < min.0 {
                         fails.push(
                             StepFail::new(
@@ -2114,7 +2125,7 @@ impl CaseRun<'_> {
                         });
                     }
                 }
-                if let Some(max) = a.max {
+                if let Some(max) = max {
                     if protocol > max.0 {
                         fails.push(
                             StepFail::new(
