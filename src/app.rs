@@ -259,6 +259,9 @@ pub fn report(r: ReportCommand) -> Result<i32> {
         ReportCommand::Diff { old, new } => {
             crate::report::diff::run(&old, &new, &mut std::io::stdout())
         }
+        ReportCommand::Merge { output, shards } => {
+            crate::report::merge::run(&output, &shards, &mut std::io::stdout())
+        }
     }
 }
 

@@ -59,6 +59,16 @@ pub enum ReportCommand {
         /// The later run's results.json.
         new: PathBuf,
     },
+    /// Combine the JSON reports of a load run's shards (`camcert load
+    /// gb28181 --shard I/N --json ...`) into one; exit 1 if the merged run
+    /// did not pass.
+    Merge {
+        /// Where to write the merged report.
+        output: PathBuf,
+        /// The shards' reports.
+        #[arg(required = true)]
+        shards: Vec<PathBuf>,
+    },
 }
 
 #[derive(Debug, clap::Args)]

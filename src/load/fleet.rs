@@ -18,7 +18,7 @@ use anyhow::{Context, Result};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
-use super::metrics::{record, Metrics};
+use super::metrics::{record, series_interval, Metrics, Sample};
 use super::schedule::{Ramp, Timers};
 use super::LoadPlan;
 use crate::proto::gb28181::device::{Device, DeviceConfig, DeviceEvent};
@@ -51,6 +51,11 @@ pub struct Outcome {
     pub interrupted: bool,
     /// CPU seconds spent building the cameras, before the first send.
     pub setup_cpu_s: f64,
+    /// Wall-clock time at the run's start (`t0`).
+    pub t0_wall: std::time::SystemTime,
+    pub t0: Instant,
+    pub series_interval: Duration,
+    pub series: Vec<Sample>,
 }
 
 fn now() -> Now {
@@ -125,6 +130,10 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
     let mut m = Metrics::default();
     let mut timers = Timers::new(n);
     let t0 = Instant::now();
+    let t0_wall = std::time::SystemTime::now();
+    let interval = Duration::from_secs_f64(series_interval(plan.duration.as_secs_f64()));
+    let mut series = vec![Sample::of(&m, 0.0)];
+    let mut next_sample = t0 + interval;
     let ramp = Ramp {
         t0,
         per_second: plan.ramp,
@@ -225,11 +234,15 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
             }
             next_progress += Duration::from_secs(1);
         }
+        if now.mono >= next_sample {
+            series.push(Sample::of(ctx.metrics, (next_sample - t0).as_secs_f64()));
+            next_sample += interval;
+        }
         if work >= BUDGET {
             tokio::task::yield_now().await;
             continue;
         }
-        let mut wake = end.min(next_progress);
+        let mut wake = end.min(next_progress).min(next_sample);
         if next_start < ramp.count {
             wake = wake.min(ramp.start_of(next_start));
         }
@@ -270,6 +283,7 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
     for r in readers {
         r.abort();
     }
+    series.push(Sample::of(&m, t0.elapsed().as_secs_f64()));
     let registered_at_end = cams.iter().filter(|c| c.dev.is_registered()).count() as u64;
     Ok(Outcome {
         metrics: m,
@@ -280,6 +294,10 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
         sockets: nsock,
         interrupted,
         setup_cpu_s,
+        t0_wall,
+        t0,
+        series_interval: interval,
+        series,
     })
 }
 

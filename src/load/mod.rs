@@ -19,7 +19,10 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use metrics::{Generator, Keepalives, Percentiles, PlatformFigures, ProcStats, Report};
+use metrics::{
+    Generator, HistogramData, Histograms, Keepalives, Percentiles, PlatformFigures, ProcStats,
+    Report,
+};
 
 /// One shard of a fleet: `index` of `count`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,23 +168,16 @@ pub async fn run(
         }
     });
     let failures_total = m.failures_total();
-    let verdict = if saturated {
-        format!(
-            "generator saturated (p99 send lag {:.2} ms > {threshold_ms} ms): the figures describe camcert, not the target; use fewer cameras per process or more shards",
-            lag.p99_ms
-        )
-    } else if out.interrupted {
-        "interrupted".to_string()
-    } else if m.registered == n && failures_total == 0 {
-        format!("all {n} cameras registered; no failures")
-    } else {
-        format!(
-            "{} of {n} cameras registered; {failures_total} failures",
-            m.registered
-        )
-    };
+    let verdict = metrics::verdict(
+        saturated.then_some((lag.p99_ms, threshold_ms)),
+        out.interrupted,
+        m.registered,
+        n,
+        failures_total,
+    );
+    let since_t0 = |t: Option<std::time::Instant>| t.map(|t| (t - out.t0).as_secs_f64());
     Ok(Report {
-        protocol: "gb28181",
+        protocol: "gb28181".into(),
         target: plan.target_label.clone(),
         builtin_platform: plan.builtin_platform,
         shard: plan.shard.to_string(),
@@ -231,6 +227,20 @@ pub async fn run(
         },
         platform,
         verdict,
+        t0_unix_ms: out
+            .t0_wall
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0),
+        first_start_s: since_t0(out.first_start),
+        last_first_registration_s: since_t0(out.last_first_registration),
+        series_interval_s: out.series_interval.as_secs_f64(),
+        series: out.series,
+        histograms: Some(Histograms {
+            register_latency: HistogramData::of(&m.register_latency),
+            send_lag: HistogramData::of(&m.send_lag),
+        }),
+        shards: Vec::new(),
     })
 }
 
