@@ -596,6 +596,7 @@ pub async fn load(a: crate::cli::LoadArgs) -> Result<i32> {
         bind_ip,
         port_base,
         lag_threshold: Duration::from_secs_f64(a.lag_threshold_ms.max(0.0) / 1000.0),
+        calibrate: a.calibrate,
     };
     eprintln!(
         "camcert load gb28181: {} cameras ({} .. {}, shard {}) against {}, ramp {}/s, {} s",

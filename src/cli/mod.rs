@@ -191,6 +191,11 @@ pub struct LoadArgs {
     /// Write the JSON report here.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Before the run, measure for a second how many datagrams a bare
+    /// sender gets out over loopback here; the report gives the run's send
+    /// rate as a percentage of it.
+    #[arg(long)]
+    pub calibrate: bool,
 }
 
 fn parse_kv(s: &str) -> Result<(String, String), String> {

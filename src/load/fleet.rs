@@ -58,6 +58,37 @@ pub struct Outcome {
     pub series: Vec<Sample>,
 }
 
+/// The configuration of the plan's camera `i`, bound at `local`.
+fn device_config(plan: &LoadPlan, i: usize, local: SocketAddr) -> DeviceConfig {
+    let mut cfg = DeviceConfig::new(
+        &plan.ids[i],
+        &plan.platform_id,
+        &plan.password,
+        local,
+        plan.target,
+    );
+    if let Some(d) = &plan.domain {
+        cfg.domain = d.clone();
+    }
+    cfg.expires = plan.expires;
+    cfg.keepalive_interval = plan.keepalive;
+    cfg.retry_interval = plan.retry_interval;
+    cfg.user_agent = "camcert load".into();
+    cfg.seed = plan.seed ^ (plan.first_index + i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    cfg
+}
+
+/// The first REGISTER the plan's first camera sends: the datagram the
+/// calibration sends.
+pub fn first_register(plan: &LoadPlan) -> Vec<u8> {
+    let local = SocketAddr::new(plan.bind_ip, 5060);
+    let mut dev = Device::new(device_config(plan, 0, local));
+    dev.start(now());
+    dev.poll_transmit()
+        .map(|t| t.bytes.to_vec())
+        .unwrap_or_default()
+}
+
 fn now() -> Now {
     Now {
         mono: Instant::now(),
@@ -80,19 +111,10 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
     }
     let setup_start = super::metrics::ProcStats::read(None);
     let mut cams: Vec<Cam> = Vec::with_capacity(n);
-    for (i, id) in plan.ids.iter().enumerate() {
+    for i in 0..n {
         let local = sockets[i / per_socket].local_addr()?;
-        let mut cfg = DeviceConfig::new(id, &plan.platform_id, &plan.password, local, plan.target);
-        if let Some(d) = &plan.domain {
-            cfg.domain = d.clone();
-        }
-        cfg.expires = plan.expires;
-        cfg.keepalive_interval = plan.keepalive;
-        cfg.retry_interval = plan.retry_interval;
-        cfg.user_agent = "camcert load".into();
-        cfg.seed = plan.seed ^ (plan.first_index + i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         cams.push(Cam {
-            dev: Device::new(cfg),
+            dev: Device::new(device_config(plan, i, local)),
             started: None,
             registered_once: false,
             keepalive: None,

@@ -166,6 +166,13 @@ pub struct Generator {
     pub datagrams_received: u64,
     pub send_errors: u64,
     pub unroutable_datagrams: u64,
+    /// The busiest interval's datagrams sent per second.
+    #[serde(default)]
+    pub send_rate_per_s: f64,
+    /// `send_rate_per_s` as a percentage of the calibrated bare send rate
+    /// (`--calibrate`).
+    #[serde(default)]
+    pub send_rate_pct: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -229,6 +236,9 @@ pub struct Report {
     /// A merged report: each shard's own figures.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shards: Vec<ShardHealth>,
+    /// This machine's bare loopback send rate (`--calibrate`).
+    #[serde(default)]
+    pub calibration: Option<super::calibrate::Calibration>,
 }
 
 /// Running totals at `t_s` seconds after the run's start.
@@ -456,6 +466,23 @@ impl Report {
             g.rss_per_camera_bytes,
             g.sockets
         )?;
+        match (&self.calibration, g.send_rate_pct) {
+            (Some(c), Some(pct)) => writeln!(
+                w,
+                "  send rate      {:.0} datagrams/s at the busiest second, {pct:.2}% of the {:.0}/s a bare sender reaches here",
+                g.send_rate_per_s, c.packets_per_s
+            )?,
+            (None, Some(pct)) => writeln!(
+                w,
+                "  send rate      {:.0} datagrams/s at the busiest second, {pct:.2}% of a bare sender (the worst shard)",
+                g.send_rate_per_s
+            )?,
+            _ => writeln!(
+                w,
+                "  send rate      {:.0} datagrams/s at the busiest second (--calibrate compares it with a bare sender)",
+                g.send_rate_per_s
+            )?,
+        }
         if let Some(p) = &self.platform {
             writeln!(
                 w,

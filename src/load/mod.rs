@@ -8,6 +8,7 @@
 //!
 //! [`Device`]: crate::proto::gb28181::device::Device
 
+pub mod calibrate;
 pub mod fleet;
 pub mod metrics;
 pub mod schedule;
@@ -122,6 +123,8 @@ pub struct LoadPlan {
     pub bind_ip: IpAddr,
     pub port_base: Option<u16>,
     pub lag_threshold: Duration,
+    /// Measure the machine's bare loopback send rate before the run.
+    pub calibrate: bool,
 }
 
 /// Run the fleet and build its report. `platform_pid`: the built-in
@@ -131,6 +134,19 @@ pub async fn run(
     stop: Arc<AtomicBool>,
     platform_pid: Option<u32>,
 ) -> Result<Report> {
+    let calibration = if plan.calibrate {
+        let packet = fleet::first_register(plan);
+        let family = plan.bind_ip;
+        let c = tokio::task::spawn_blocking(move || {
+            calibrate::calibrate(family, &packet, calibrate::CALIBRATION_TIME)
+        })
+        .await
+        .context("the calibration's thread")??;
+        eprintln!("{}", c.line());
+        Some(c)
+    } else {
+        None
+    };
     let before = ProcStats::read(None).unwrap_or_default();
     let platform_before = platform_pid.and_then(|p| ProcStats::read(Some(p)));
     // The fleet runs on a thread of its own with a single-threaded
@@ -175,6 +191,11 @@ pub async fn run(
         n,
         failures_total,
     );
+    let send_rate = metrics::peak_send_rate(&out.series);
+    let send_rate_pct = calibration
+        .as_ref()
+        .filter(|c| c.packets_per_s > 0.0)
+        .map(|c| send_rate * 100.0 / c.packets_per_s);
     let since_t0 = |t: Option<std::time::Instant>| t.map(|t| (t - out.t0).as_secs_f64());
     Ok(Report {
         protocol: "gb28181".into(),
@@ -224,6 +245,8 @@ pub async fn run(
             datagrams_received: m.datagrams_received,
             send_errors: m.send_errors,
             unroutable_datagrams: m.unroutable,
+            send_rate_per_s: send_rate,
+            send_rate_pct,
         },
         platform,
         verdict,
@@ -241,6 +264,7 @@ pub async fn run(
             send_lag: HistogramData::of(&m.send_lag),
         }),
         shards: Vec::new(),
+        calibration,
     })
 }
 

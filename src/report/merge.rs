@@ -230,6 +230,12 @@ pub fn merge(reports: &[Report]) -> Result<Report> {
         datagrams_received: sum(|r| r.generator.datagrams_received),
         send_errors: sum(|r| r.generator.send_errors),
         unroutable_datagrams: sum(|r| r.generator.unroutable_datagrams),
+        send_rate_per_s: metrics::peak_send_rate(&series),
+        // Each shard against its own machine's ceiling: the closest to it.
+        send_rate_pct: reports
+            .iter()
+            .filter_map(|r| r.generator.send_rate_pct)
+            .reduce(f64::max),
     };
     let platform = merge_platforms(reports, registered);
     let keep_sent = sum(|r| r.keepalives.sent);
@@ -323,6 +329,9 @@ pub fn merge(reports: &[Report]) -> Result<Report> {
             send_lag: HistogramData::of(&lag),
         }),
         shards,
+        // Shards may run on different machines: each one's calibration is
+        // in its own report; `generator.send_rate_pct` keeps the highest.
+        calibration: None,
     })
 }
 
@@ -432,6 +441,8 @@ mod tests {
                 datagrams_received: 4 * n,
                 send_errors: 0,
                 unroutable_datagrams: 0,
+                send_rate_per_s: 0.0,
+                send_rate_pct: None,
             },
             platform: None,
             verdict: String::new(),
@@ -445,6 +456,7 @@ mod tests {
                 send_lag: HistogramData::of(&histogram()),
             }),
             shards: Vec::new(),
+            calibration: None,
         }
     }
 
