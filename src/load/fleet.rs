@@ -166,11 +166,15 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
     let mut first_start = None;
     let mut last_first_reg = None;
     let mut next_progress = t0 + Duration::from_secs(1);
-    // A progress bar on a terminal, a plain line a second otherwise.
+    // Live progress on a terminal; nothing when standard error is a file
+    // or a pipe (CI logs, tests).
     let bar = std::io::stderr().is_terminal().then(|| {
-        let b = indicatif::ProgressBar::new(n as u64);
+        let b = indicatif::ProgressBar::with_draw_target(
+            Some(n as u64),
+            indicatif::ProgressDrawTarget::stderr_with_hz(4),
+        );
         if let Ok(style) = indicatif::ProgressStyle::with_template(
-            "{elapsed_precise} [{bar:30}] {pos}/{len} registered  {msg}",
+            "{elapsed_precise} [{bar:20}] {pos}/{len} registered  {msg}",
         ) {
             b.set_style(style.progress_chars("=> "));
         }
@@ -246,13 +250,9 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
             work += 1;
         }
         if now.mono >= next_progress {
-            let line = progress(ctx.metrics, t0, n, &mut last_count);
-            match &bar {
-                Some(b) => {
-                    b.set_position(ctx.metrics.registered);
-                    b.set_message(line);
-                }
-                None => eprintln!("{line}"),
+            if let Some(b) = &bar {
+                b.set_position(ctx.metrics.registered);
+                b.set_message(progress(ctx.metrics, &mut last_count));
             }
             next_progress += Duration::from_secs(1);
         }
@@ -323,22 +323,20 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
     })
 }
 
-/// One line a second: counts so far, and first registrations in the last second.
-fn progress(m: &Metrics, t0: Instant, n: usize, last_count: &mut u64) -> String {
-    let t = t0.elapsed().as_secs_f64();
+/// The progress bar's message, once a second: first registrations in the
+/// last second, p99 register latency so far, failures, keepalives and the
+/// generator's p99 send lag.
+fn progress(m: &Metrics, last_count: &mut u64) -> String {
     let per_s = m.registered - *last_count;
     *last_count = m.registered;
     let lag = super::metrics::Percentiles::of(&m.send_lag);
     let lat = super::metrics::Percentiles::of(&m.register_latency);
     format!(
-        "t={t:>6.1}s started {}/{n} registered {} ({}/s) p99 {:.1} ms keepalives {}/{} failures {} lag p99 {:.2} ms",
-        m.started,
-        m.registered,
-        per_s,
+        "{per_s}/s  p99 {:.1} ms  failures {}  keepalives {}/{}  lag p99 {:.2} ms",
         lat.p99_ms,
+        m.failures_total(),
         m.keepalives_answered,
         m.keepalives_sent,
-        m.failures_total(),
         lag.p99_ms
     )
 }
