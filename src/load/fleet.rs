@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
 
 use super::metrics::{record, series_interval, Metrics, Sample};
 use super::schedule::{Ramp, Timers};
@@ -125,29 +124,13 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
         (Some(a), Some(b)) => b.cpu_s - a.cpu_s,
         _ => 0.0,
     };
-    // One receive task per socket feeds a bounded queue: a loop that falls
-    // behind makes the kernel drop datagrams, which the lag figures show.
-    let (tx, mut rx) = mpsc::channel::<(usize, SocketAddr, Vec<u8>)>(16 * 1024);
-    let mut readers = Vec::new();
-    for (s, sock) in sockets.iter().enumerate() {
-        let sock = sock.clone();
-        let tx = tx.clone();
-        readers.push(tokio::spawn(async move {
-            let mut buf = vec![0u8; 65536];
-            loop {
-                match sock.recv_from(&mut buf).await {
-                    Ok((len, from)) => {
-                        if tx.send((s, from, buf[..len].to_vec())).await.is_err() {
-                            return;
-                        }
-                    }
-                    // ICMP port unreachable and the like: keep listening.
-                    Err(_) => tokio::time::sleep(Duration::from_millis(1)).await,
-                }
-            }
-        }));
-    }
-    drop(tx);
+    // The loop reads the sockets itself, into one buffer: a socket is
+    // read until it would block, then left until its readiness comes back.
+    // A loop that falls behind makes the kernel drop datagrams, which the
+    // lag figures show.
+    let mut buf = vec![0u8; 65536];
+    let mut ready = vec![true; nsock];
+    let mut first_socket = 0;
 
     let mut m = Metrics::default();
     let mut timers = Timers::new(n);
@@ -237,17 +220,27 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
             timers.schedule(i as u32, cams[i].dev.poll_timeout());
             work += 1;
         }
-        // Datagrams that arrived.
+        // Datagrams that arrived; the first socket read turns round pass
+        // by pass, so a busy socket cannot keep the others waiting.
         work = 0;
-        while work < BUDGET {
-            let Ok((s, from, bytes)) = rx.try_recv() else {
-                break;
-            };
-            now.mono = Instant::now();
-            if let Some(i) = ctx.deliver(&mut cams, n, s, from, &bytes, now).await {
-                timers.schedule(i as u32, cams[i].dev.poll_timeout());
+        first_socket = (first_socket + 1) % nsock;
+        for s in (first_socket..nsock).chain(0..first_socket) {
+            let sock = &sockets[s];
+            while ready[s] && work < BUDGET {
+                match sock.try_recv_from(&mut buf) {
+                    Ok((len, from)) => {
+                        now = self::now();
+                        let bytes = &buf[..len];
+                        if let Some(i) = ctx.deliver(&mut cams, n, s, from, bytes, now).await {
+                            timers.schedule(i as u32, cams[i].dev.poll_timeout());
+                        }
+                        work += 1;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => ready[s] = false,
+                    // An ICMP error and the like: the datagram is gone, read on.
+                    Err(_) => work += 1,
+                }
             }
-            work += 1;
         }
         if now.mono >= next_progress {
             if let Some(b) = &bar {
@@ -274,36 +267,36 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
         let wake = tokio::time::Instant::from_std(wake);
         tokio::select! {
             biased;
-            r = rx.recv() => if let Some((s, from, bytes)) = r {
-                let now = self::now();
-                if let Some(i) = ctx.deliver(&mut cams, n, s, from, &bytes, now).await {
-                    timers.schedule(i as u32, cams[i].dev.poll_timeout());
-                }
-            },
+            _ = readable(&sockets, &mut ready) => {}
             _ = tokio::time::sleep_until(wake) => {}
         }
     }
     // Drain: answers to requests already sent may still come; nothing new goes out.
     let drain_end = Instant::now() + DRAIN;
     while !interrupted && cams.iter().any(|c| c.keepalive.is_some()) {
-        let left = drain_end.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            break;
-        }
-        match tokio::time::timeout(left, rx.recv()).await {
-            Ok(Some((s, from, bytes))) => {
-                let now = self::now();
-                ctx.deliver_quiet(&mut cams, n, s, from, &bytes, now);
+        for (s, sock) in sockets.iter().enumerate() {
+            while ready[s] {
+                match sock.try_recv_from(&mut buf) {
+                    Ok((len, from)) => {
+                        ctx.deliver_quiet(&mut cams, n, s, from, &buf[..len], self::now());
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => ready[s] = false,
+                    Err(_) => {}
+                }
             }
-            _ => break,
+        }
+        let left = drain_end.saturating_duration_since(Instant::now());
+        if left.is_zero()
+            || tokio::time::timeout(left, readable(&sockets, &mut ready))
+                .await
+                .is_err()
+        {
+            break;
         }
     }
     if let Some(b) = &bar {
         b.set_position(ctx.metrics.registered);
         b.finish();
-    }
-    for r in readers {
-        r.abort();
     }
     series.push(Sample::of(&m, t0.elapsed().as_secs_f64()));
     let registered_at_end = cams.iter().filter(|c| c.dev.is_registered()).count() as u64;
@@ -339,6 +332,25 @@ fn progress(m: &Metrics, last_count: &mut u64) -> String {
         m.keepalives_sent,
         lag.p99_ms
     )
+}
+
+/// Wait until one of the sockets has something to read; mark each that has.
+async fn readable(sockets: &[Arc<UdpSocket>], ready: &mut [bool]) {
+    std::future::poll_fn(|cx| {
+        let mut any = false;
+        for (s, sock) in sockets.iter().enumerate() {
+            if sock.poll_recv_ready(cx).is_ready() {
+                ready[s] = true;
+                any = true;
+            }
+        }
+        if any {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await
 }
 
 struct Ctx<'a> {
