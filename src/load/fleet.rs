@@ -281,7 +281,8 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
                         ctx.deliver_quiet(&mut cams, n, s, from, &buf[..len], self::now());
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => ready[s] = false,
-                    Err(_) => {}
+                    // An ICMP error: gone once read; look again after the wait.
+                    Err(_) => break,
                 }
             }
         }
