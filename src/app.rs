@@ -260,6 +260,9 @@ pub fn report(r: ReportCommand) -> Result<i32> {
         ReportCommand::Diff { old, new } => {
             crate::report::diff::run(&old, &new, &mut std::io::stdout())
         }
+        ReportCommand::Merge { output, shards } => {
+            crate::report::merge::run(&output, &shards, &mut std::io::stdout())
+        }
     }
 }
 
@@ -624,6 +627,7 @@ pub async fn load(a: crate::cli::LoadArgs) -> Result<i32> {
         bind_ip,
         port_base,
         lag_threshold: Duration::from_secs_f64(a.lag_threshold_ms.max(0.0) / 1000.0),
+        calibrate: a.calibrate,
     };
     eprintln!(
         "camcert load gb28181: {} cameras ({} .. {}, shard {}) against {}, ramp {}/s, {} s",

@@ -262,3 +262,43 @@ fn stray_and_garbage_datagrams_are_counted_not_fatal() {
         "{r:#}"
     );
 }
+
+#[test]
+fn calibration_measures_a_bare_sender_and_the_report_compares_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, r) = load(
+        dir.path(),
+        "calibrated",
+        "pw-cal",
+        &[
+            "--cameras",
+            "20",
+            "--ramp",
+            "100",
+            "--duration",
+            "1.5",
+            "--lag-threshold-ms",
+            "100000",
+            "--calibrate",
+        ],
+    );
+    assert_eq!(code, 0, "{r:#}");
+    let c = &r["calibration"];
+    assert!(c["packets_per_s"].as_f64().unwrap() > 0.0, "{c:#}");
+    assert!(c["packets"].as_u64().unwrap() > 0, "{c:#}");
+    // The datagram is the fleet's own REGISTER.
+    assert!(c["packet_bytes"].as_u64().unwrap() > 200, "{c:#}");
+    assert_eq!(c["per_syscall"], 1, "{c:#}");
+    let g = &r["generator"];
+    assert!(g["send_rate_per_s"].as_f64().unwrap() > 0.0, "{g:#}");
+    assert!(g["send_rate_pct"].as_f64().unwrap() > 0.0, "{g:#}");
+    // Without the flag, no calibration and no percentage.
+    let (_, r) = load(
+        dir.path(),
+        "plain",
+        "pw-cal",
+        &["--cameras", "5", "--ramp", "100", "--duration", "0.5"],
+    );
+    assert!(r["calibration"].is_null(), "{r:#}");
+    assert!(r["generator"]["send_rate_pct"].is_null(), "{r:#}");
+}

@@ -8,6 +8,9 @@
 #
 #   CAMERAS=10000 RAMP=2000 ci/bench/register-vs-sipp.sh
 #
+# BASELINE=path/to/an/older/camcert adds a column: the same run from that
+# binary, in the same invocation, so a change is measured side by side.
+#
 # registrations/s: SIPp, successful calls over its wall time (it exits after
 # its last call); camcert, first REGISTER to last 200 (from its report).
 # CPU: user + system of the generator process (GNU time), and the sum over
@@ -105,40 +108,50 @@ print(last[head.index("SuccessfulCall(C)")])
 PY
 )
 
-# --- camcert ---
-start_kamailio
-k2=$(kamailio_cpu)
+# --- camcert (and the baseline binary, if given) ---
 duration=$(awk -v n="$cameras" -v r="$ramp" 'BEGIN { printf "%.1f", n / r + 1 }')
-CAMCERT_PASSWORD=$password /usr/bin/time -f "%e %U %S" -o "$out/camcert.time" \
-  ./target/release/camcert load gb28181 --target "udp://127.0.0.1:$kport" \
-    --cameras "$cameras" --ramp "$ramp" --duration "$duration" --keepalive 3600 \
-    --id-base "$base" --json "$out/camcert.json" >/dev/null 2>&1 || true
-k3=$(kamailio_cpu)
-stop_kamailio
-read -r c_wall c_user c_sys < <(tail -n 1 "$out/camcert.time")
+run_camcert() { # BINARY NAME
+  start_kamailio
+  local k_before k_after
+  k_before=$(kamailio_cpu)
+  CAMCERT_PASSWORD=$password /usr/bin/time -f "%e %U %S" -o "$out/$2.time" \
+    "$1" load gb28181 --target "udp://127.0.0.1:$kport" \
+      --cameras "$cameras" --ramp "$ramp" --duration "$duration" --keepalive 3600 \
+      --id-base "$base" --json "$out/$2.json" >/dev/null 2>&1 || true
+  k_after=$(kamailio_cpu)
+  stop_kamailio
+  echo "$k_before $k_after" >"$out/$2.kamailio"
+}
+run_camcert ./target/release/camcert camcert
+if [ -n "${BASELINE:-}" ]; then
+  run_camcert "$BASELINE" baseline
+fi
 
-python3 - "$out/camcert.json" "$cameras" "$ramp" \
-  "$s_ok" "$s_wall" "$s_user" "$s_sys" "$k0" "$k1" \
-  "$c_wall" "$c_user" "$c_sys" "$k2" "$k3" <<'PY'
-import json, sys
+python3 - "$out" "$cameras" "$ramp" "$s_ok" "$s_wall" "$s_user" "$s_sys" "$k0" "$k1" <<'PY'
+import json, os, sys
 a = sys.argv
-r = json.load(open(a[1]))
-n, ramp = int(a[2]), a[3]
+out, n, ramp = a[1], int(a[2]), a[3]
 s_ok, s_wall, s_cpu = int(a[4]), float(a[5]), float(a[6]) + float(a[7])
 sk = float(a[9]) - float(a[8])
-c_ok, c_rate = r["registered"], r["registrations_per_s"]
-c_cpu = float(a[11]) + float(a[12])
-ck = float(a[14]) - float(a[13])
 def per(cpu, ok):
     return f"{cpu * 1000 / ok:.3f} ms" if ok else "n/a"
+runs = [("camcert load", "camcert")]
+if os.path.exists(f"{out}/baseline.json"):
+    runs.append(("baseline", "baseline"))
+cols = []
+for label, name in runs:
+    r = json.load(open(f"{out}/{name}.json"))
+    _, user, sys_ = open(f"{out}/{name}.time").read().split()[-3:]
+    k0, k1 = map(float, open(f"{out}/{name}.kamailio").read().split())
+    cols.append((label, r, float(user) + float(sys_), k1 - k0))
 print(f"{n} digest registrations at {ramp}/s against Kamailio on loopback")
-print(f"{'':28}{'SIPp':>16}{'camcert load':>16}")
-print(f"{'registered':28}{s_ok:>16}{c_ok:>16}")
-print(f"{'registrations/s':28}{s_ok / s_wall:>16.0f}{c_rate:>16.0f}")
-print(f"{'generator CPU':28}{s_cpu:>14.2f} s{c_cpu:>14.2f} s")
-print(f"{'generator CPU/registration':28}{per(s_cpu, s_ok):>16}{per(c_cpu, c_ok):>16}")
-print(f"{'Kamailio CPU/registration':28}{per(sk, s_ok):>16}{per(ck, c_ok):>16}")
-g = r["generator"]
-print(f"camcert's own report: {g['cpu_s']:.2f} s CPU during the run ({per(g['cpu_s'], c_ok)}/registration; process start and exit excluded)")
-print(f"camcert: p99 register latency {r['register_latency']['p99_ms']:.2f} ms, failures {r['failures'] or 'none'}, {r['verdict']}")
+print(f"{'':28}{'SIPp':>16}" + "".join(f"{l:>16}" for l, *_ in cols))
+print(f"{'registered':28}{s_ok:>16}" + "".join(f"{r['registered']:>16}" for _, r, _, _ in cols))
+print(f"{'registrations/s':28}{s_ok / s_wall:>16.0f}" + "".join(f"{r['registrations_per_s']:>16.0f}" for _, r, _, _ in cols))
+print(f"{'generator CPU':28}{s_cpu:>14.2f} s" + "".join(f"{c:>14.2f} s" for _, _, c, _ in cols))
+print(f"{'generator CPU/registration':28}{per(s_cpu, s_ok):>16}" + "".join(f"{per(c, r['registered']):>16}" for _, r, c, _ in cols))
+print(f"{'Kamailio CPU/registration':28}{per(sk, s_ok):>16}" + "".join(f"{per(k, r['registered']):>16}" for _, r, _, k in cols))
+for label, r, _, _ in cols:
+    g = r["generator"]
+    print(f"{label}: own report {g['cpu_s']:.2f} s CPU during the run ({per(g['cpu_s'], r['registered'])}/registration; process start and exit excluded); p99 register latency {r['register_latency']['p99_ms']:.2f} ms, failures {r['failures'] or 'none'}, {r['verdict']}")
 PY

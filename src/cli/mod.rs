@@ -59,6 +59,16 @@ pub enum ReportCommand {
         /// The later run's results.json.
         new: PathBuf,
     },
+    /// Combine the JSON reports of a load run's shards (`camcert load
+    /// gb28181 --shard I/N --json ...`) into one; exit 1 if the merged run
+    /// did not pass.
+    Merge {
+        /// Where to write the merged report.
+        output: PathBuf,
+        /// The shards' reports.
+        #[arg(required = true)]
+        shards: Vec<PathBuf>,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -188,6 +198,11 @@ pub struct LoadArgs {
     /// Write the JSON report here.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Before the run, measure for a second how many datagrams a bare
+    /// sender gets out over loopback here; the report gives the run's send
+    /// rate as a percentage of it.
+    #[arg(long)]
+    pub calibrate: bool,
 }
 
 fn parse_kv(s: &str) -> Result<(String, String), String> {

@@ -16,9 +16,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
 
-use super::metrics::{record, Metrics};
+use super::metrics::{record, series_interval, Metrics, Sample};
 use super::schedule::{Ramp, Timers};
 use super::LoadPlan;
 use crate::proto::gb28181::device::{Device, DeviceConfig, DeviceEvent};
@@ -51,6 +50,42 @@ pub struct Outcome {
     pub interrupted: bool,
     /// CPU seconds spent building the cameras, before the first send.
     pub setup_cpu_s: f64,
+    /// Wall-clock time at the run's start (`t0`).
+    pub t0_wall: std::time::SystemTime,
+    pub t0: Instant,
+    pub series_interval: Duration,
+    pub series: Vec<Sample>,
+}
+
+/// The configuration of the plan's camera `i`, bound at `local`.
+fn device_config(plan: &LoadPlan, i: usize, local: SocketAddr) -> DeviceConfig {
+    let mut cfg = DeviceConfig::new(
+        &plan.ids[i],
+        &plan.platform_id,
+        &plan.password,
+        local,
+        plan.target,
+    );
+    if let Some(d) = &plan.domain {
+        cfg.domain = d.clone();
+    }
+    cfg.expires = plan.expires;
+    cfg.keepalive_interval = plan.keepalive;
+    cfg.retry_interval = plan.retry_interval;
+    cfg.user_agent = "camcert load".into();
+    cfg.seed = plan.seed ^ (plan.first_index + i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    cfg
+}
+
+/// The first REGISTER the plan's first camera sends: the datagram the
+/// calibration sends.
+pub fn first_register(plan: &LoadPlan) -> Vec<u8> {
+    let local = SocketAddr::new(plan.bind_ip, 5060);
+    let mut dev = Device::new(device_config(plan, 0, local));
+    dev.start(now());
+    dev.poll_transmit()
+        .map(|t| t.bytes.to_vec())
+        .unwrap_or_default()
 }
 
 fn now() -> Now {
@@ -75,19 +110,10 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
     }
     let setup_start = super::metrics::ProcStats::read(None);
     let mut cams: Vec<Cam> = Vec::with_capacity(n);
-    for (i, id) in plan.ids.iter().enumerate() {
+    for i in 0..n {
         let local = sockets[i / per_socket].local_addr()?;
-        let mut cfg = DeviceConfig::new(id, &plan.platform_id, &plan.password, local, plan.target);
-        if let Some(d) = &plan.domain {
-            cfg.domain = d.clone();
-        }
-        cfg.expires = plan.expires;
-        cfg.keepalive_interval = plan.keepalive;
-        cfg.retry_interval = plan.retry_interval;
-        cfg.user_agent = "camcert load".into();
-        cfg.seed = plan.seed ^ (plan.first_index + i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         cams.push(Cam {
-            dev: Device::new(cfg),
+            dev: Device::new(device_config(plan, i, local)),
             started: None,
             registered_once: false,
             keepalive: None,
@@ -98,33 +124,21 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
         (Some(a), Some(b)) => b.cpu_s - a.cpu_s,
         _ => 0.0,
     };
-    // One receive task per socket feeds a bounded queue: a loop that falls
-    // behind makes the kernel drop datagrams, which the lag figures show.
-    let (tx, mut rx) = mpsc::channel::<(usize, SocketAddr, Vec<u8>)>(16 * 1024);
-    let mut readers = Vec::new();
-    for (s, sock) in sockets.iter().enumerate() {
-        let sock = sock.clone();
-        let tx = tx.clone();
-        readers.push(tokio::spawn(async move {
-            let mut buf = vec![0u8; 65536];
-            loop {
-                match sock.recv_from(&mut buf).await {
-                    Ok((len, from)) => {
-                        if tx.send((s, from, buf[..len].to_vec())).await.is_err() {
-                            return;
-                        }
-                    }
-                    // ICMP port unreachable and the like: keep listening.
-                    Err(_) => tokio::time::sleep(Duration::from_millis(1)).await,
-                }
-            }
-        }));
-    }
-    drop(tx);
+    // The loop reads the sockets itself, into one buffer: a socket is
+    // read until it would block, then left until its readiness comes back.
+    // A loop that falls behind makes the kernel drop datagrams, which the
+    // lag figures show.
+    let mut buf = vec![0u8; 65536];
+    let mut ready = vec![true; nsock];
+    let mut first_socket = 0;
 
     let mut m = Metrics::default();
     let mut timers = Timers::new(n);
     let t0 = Instant::now();
+    let t0_wall = std::time::SystemTime::now();
+    let interval = Duration::from_secs_f64(series_interval(plan.duration.as_secs_f64()));
+    let mut series = vec![Sample::of(&m, 0.0)];
+    let mut next_sample = t0 + interval;
     let ramp = Ramp {
         t0,
         per_second: plan.ramp,
@@ -135,11 +149,15 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
     let mut first_start = None;
     let mut last_first_reg = None;
     let mut next_progress = t0 + Duration::from_secs(1);
-    // A progress bar on a terminal, a plain line a second otherwise.
+    // Live progress on a terminal; nothing when standard error is a file
+    // or a pipe (CI logs, tests).
     let bar = std::io::stderr().is_terminal().then(|| {
-        let b = indicatif::ProgressBar::new(n as u64);
+        let b = indicatif::ProgressBar::with_draw_target(
+            Some(n as u64),
+            indicatif::ProgressDrawTarget::stderr_with_hz(4),
+        );
         if let Ok(style) = indicatif::ProgressStyle::with_template(
-            "{elapsed_precise} [{bar:30}] {pos}/{len} registered  {msg}",
+            "{elapsed_precise} [{bar:20}] {pos}/{len} registered  {msg}",
         ) {
             b.set_style(style.progress_chars("=> "));
         }
@@ -202,34 +220,44 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
             timers.schedule(i as u32, cams[i].dev.poll_timeout());
             work += 1;
         }
-        // Datagrams that arrived.
+        // Datagrams that arrived; the first socket read turns round pass
+        // by pass, so a busy socket cannot keep the others waiting.
         work = 0;
-        while work < BUDGET {
-            let Ok((s, from, bytes)) = rx.try_recv() else {
-                break;
-            };
-            now.mono = Instant::now();
-            if let Some(i) = ctx.deliver(&mut cams, n, s, from, &bytes, now).await {
-                timers.schedule(i as u32, cams[i].dev.poll_timeout());
+        first_socket = (first_socket + 1) % nsock;
+        for s in (first_socket..nsock).chain(0..first_socket) {
+            let sock = &sockets[s];
+            while ready[s] && work < BUDGET {
+                match sock.try_recv_from(&mut buf) {
+                    Ok((len, from)) => {
+                        now = self::now();
+                        let bytes = &buf[..len];
+                        if let Some(i) = ctx.deliver(&mut cams, n, s, from, bytes, now).await {
+                            timers.schedule(i as u32, cams[i].dev.poll_timeout());
+                        }
+                        work += 1;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => ready[s] = false,
+                    // An ICMP error and the like: the datagram is gone, read on.
+                    Err(_) => work += 1,
+                }
             }
-            work += 1;
         }
         if now.mono >= next_progress {
-            let line = progress(ctx.metrics, t0, n, &mut last_count);
-            match &bar {
-                Some(b) => {
-                    b.set_position(ctx.metrics.registered);
-                    b.set_message(line);
-                }
-                None => eprintln!("{line}"),
+            if let Some(b) = &bar {
+                b.set_position(ctx.metrics.registered);
+                b.set_message(progress(ctx.metrics, &mut last_count));
             }
             next_progress += Duration::from_secs(1);
+        }
+        if now.mono >= next_sample {
+            series.push(Sample::of(ctx.metrics, (next_sample - t0).as_secs_f64()));
+            next_sample += interval;
         }
         if work >= BUDGET {
             tokio::task::yield_now().await;
             continue;
         }
-        let mut wake = end.min(next_progress);
+        let mut wake = end.min(next_progress).min(next_sample);
         if next_start < ramp.count {
             wake = wake.min(ramp.start_of(next_start));
         }
@@ -239,37 +267,39 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
         let wake = tokio::time::Instant::from_std(wake);
         tokio::select! {
             biased;
-            r = rx.recv() => if let Some((s, from, bytes)) = r {
-                let now = self::now();
-                if let Some(i) = ctx.deliver(&mut cams, n, s, from, &bytes, now).await {
-                    timers.schedule(i as u32, cams[i].dev.poll_timeout());
-                }
-            },
+            _ = readable(&sockets, &mut ready) => {}
             _ = tokio::time::sleep_until(wake) => {}
         }
     }
     // Drain: answers to requests already sent may still come; nothing new goes out.
     let drain_end = Instant::now() + DRAIN;
     while !interrupted && cams.iter().any(|c| c.keepalive.is_some()) {
-        let left = drain_end.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            break;
-        }
-        match tokio::time::timeout(left, rx.recv()).await {
-            Ok(Some((s, from, bytes))) => {
-                let now = self::now();
-                ctx.deliver_quiet(&mut cams, n, s, from, &bytes, now);
+        for (s, sock) in sockets.iter().enumerate() {
+            while ready[s] {
+                match sock.try_recv_from(&mut buf) {
+                    Ok((len, from)) => {
+                        ctx.deliver_quiet(&mut cams, n, s, from, &buf[..len], self::now());
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => ready[s] = false,
+                    // An ICMP error: gone once read; look again after the wait.
+                    Err(_) => break,
+                }
             }
-            _ => break,
+        }
+        let left = drain_end.saturating_duration_since(Instant::now());
+        if left.is_zero()
+            || tokio::time::timeout(left, readable(&sockets, &mut ready))
+                .await
+                .is_err()
+        {
+            break;
         }
     }
     if let Some(b) = &bar {
         b.set_position(ctx.metrics.registered);
         b.finish();
     }
-    for r in readers {
-        r.abort();
-    }
+    series.push(Sample::of(&m, t0.elapsed().as_secs_f64()));
     let registered_at_end = cams.iter().filter(|c| c.dev.is_registered()).count() as u64;
     Ok(Outcome {
         metrics: m,
@@ -280,27 +310,48 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
         sockets: nsock,
         interrupted,
         setup_cpu_s,
+        t0_wall,
+        t0,
+        series_interval: interval,
+        series,
     })
 }
 
-/// One line a second: counts so far, and first registrations in the last second.
-fn progress(m: &Metrics, t0: Instant, n: usize, last_count: &mut u64) -> String {
-    let t = t0.elapsed().as_secs_f64();
+/// The progress bar's message, once a second: first registrations in the
+/// last second, p99 register latency so far, failures, keepalives and the
+/// generator's p99 send lag.
+fn progress(m: &Metrics, last_count: &mut u64) -> String {
     let per_s = m.registered - *last_count;
     *last_count = m.registered;
     let lag = super::metrics::Percentiles::of(&m.send_lag);
     let lat = super::metrics::Percentiles::of(&m.register_latency);
     format!(
-        "t={t:>6.1}s started {}/{n} registered {} ({}/s) p99 {:.1} ms keepalives {}/{} failures {} lag p99 {:.2} ms",
-        m.started,
-        m.registered,
-        per_s,
+        "{per_s}/s  p99 {:.1} ms  failures {}  keepalives {}/{}  lag p99 {:.2} ms",
         lat.p99_ms,
+        m.failures_total(),
         m.keepalives_answered,
         m.keepalives_sent,
-        m.failures_total(),
         lag.p99_ms
     )
+}
+
+/// Wait until one of the sockets has something to read; mark each that has.
+async fn readable(sockets: &[Arc<UdpSocket>], ready: &mut [bool]) {
+    std::future::poll_fn(|cx| {
+        let mut any = false;
+        for (s, sock) in sockets.iter().enumerate() {
+            if sock.poll_recv_ready(cx).is_ready() {
+                ready[s] = true;
+                any = true;
+            }
+        }
+        if any {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await
 }
 
 struct Ctx<'a> {

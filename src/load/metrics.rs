@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Counters and histograms filled while the fleet runs.
 pub struct Metrics {
@@ -28,7 +28,7 @@ pub struct Metrics {
     pub unroutable: u64,
 }
 
-fn histogram() -> Histogram<u64> {
+pub fn histogram() -> Histogram<u64> {
     // 1 µs .. 1 h; out-of-range values are clamped by `record`.
     Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds")
 }
@@ -68,7 +68,7 @@ impl Metrics {
 }
 
 /// Percentiles of a histogram, in milliseconds.
-#[derive(Debug, Clone, Serialize, Default, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
 pub struct Percentiles {
     pub count: u64,
     pub p50_ms: f64,
@@ -138,7 +138,7 @@ fn parse_rss(status: &str) -> Option<u64> {
     Some(kb * 1024)
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Keepalives {
     pub sent: u64,
     pub answered: u64,
@@ -146,7 +146,7 @@ pub struct Keepalives {
     pub ratio: f64,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Generator {
     /// Lateness of scheduled sends and timers vs their deadlines.
     pub send_lag: Percentiles,
@@ -166,9 +166,16 @@ pub struct Generator {
     pub datagrams_received: u64,
     pub send_errors: u64,
     pub unroutable_datagrams: u64,
+    /// The busiest interval's datagrams sent per second.
+    #[serde(default)]
+    pub send_rate_per_s: f64,
+    /// `send_rate_per_s` as a percentage of the calibrated bare send rate
+    /// (`--calibrate`).
+    #[serde(default)]
+    pub send_rate_pct: Option<f64>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PlatformFigures {
     pub cpu_s: f64,
     pub rss_bytes: u64,
@@ -176,9 +183,9 @@ pub struct PlatformFigures {
 }
 
 /// The JSON report of `camcert load gb28181`.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Report {
-    pub protocol: &'static str,
+    pub protocol: String,
     pub target: String,
     pub builtin_platform: bool,
     pub shard: String,
@@ -207,6 +214,200 @@ pub struct Report {
     pub platform: Option<PlatformFigures>,
     /// One line: what the run says.
     pub verdict: String,
+    /// Wall-clock time of the run's start (Unix, milliseconds): what
+    /// `report merge` aligns shards' series and windows by.
+    #[serde(default)]
+    pub t0_unix_ms: u64,
+    /// First start and last first registration, seconds after `t0`.
+    #[serde(default)]
+    pub first_start_s: Option<f64>,
+    #[serde(default)]
+    pub last_first_registration_s: Option<f64>,
+    /// Seconds between two samples of `series`.
+    #[serde(default)]
+    pub series_interval_s: f64,
+    /// Running totals, one sample per interval and one at the end.
+    #[serde(default)]
+    pub series: Vec<Sample>,
+    /// The histograms the percentiles come from, bucket by bucket, so
+    /// shards' reports merge exactly.
+    #[serde(default)]
+    pub histograms: Option<Histograms>,
+    /// A merged report: each shard's own figures.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shards: Vec<ShardHealth>,
+    /// This machine's bare loopback send rate (`--calibrate`).
+    #[serde(default)]
+    pub calibration: Option<super::calibrate::Calibration>,
+}
+
+/// Running totals at `t_s` seconds after the run's start.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Default, PartialEq)]
+pub struct Sample {
+    pub t_s: f64,
+    pub started: u64,
+    pub registered: u64,
+    pub failures: u64,
+    pub keepalives_sent: u64,
+    pub keepalives_answered: u64,
+    pub datagrams_sent: u64,
+    pub datagrams_received: u64,
+}
+
+impl Sample {
+    pub fn of(m: &Metrics, t_s: f64) -> Sample {
+        Sample {
+            t_s,
+            started: m.started,
+            registered: m.registered,
+            failures: m.failures_total(),
+            keepalives_sent: m.keepalives_sent,
+            keepalives_answered: m.keepalives_answered,
+            datagrams_sent: m.datagrams_sent,
+            datagrams_received: m.datagrams_received,
+        }
+    }
+
+    /// Element-wise sum (the time is `self`'s).
+    pub fn add(&mut self, o: &Sample) {
+        self.started += o.started;
+        self.registered += o.registered;
+        self.failures += o.failures;
+        self.keepalives_sent += o.keepalives_sent;
+        self.keepalives_answered += o.keepalives_answered;
+        self.datagrams_sent += o.datagrams_sent;
+        self.datagrams_received += o.datagrams_received;
+    }
+}
+
+/// Seconds between samples for a run of `duration_s`: one a second, and
+/// at most about 3,600 samples however long the run.
+pub fn series_interval(duration_s: f64) -> f64 {
+    (duration_s / 3600.0).ceil().max(1.0)
+}
+
+/// The highest one-interval send rate in a series, datagrams a second.
+pub fn peak_send_rate(series: &[Sample]) -> f64 {
+    series
+        .windows(2)
+        .filter_map(|w| {
+            let dt = w[1].t_s - w[0].t_s;
+            (dt > 0.0).then(|| w[1].datagrams_sent.saturating_sub(w[0].datagrams_sent) as f64 / dt)
+        })
+        .fold(0.0, f64::max)
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Histograms {
+    pub register_latency: HistogramData,
+    pub send_lag: HistogramData,
+}
+
+/// A histogram as the report carries it: each recorded bucket as
+/// `[value, count]`, value in microseconds (the bucket's highest
+/// equivalent value). Recording each pair again into a histogram of the
+/// same bounds rebuilds the same buckets, so merged percentiles are those
+/// of one histogram holding every shard's samples.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct HistogramData {
+    pub unit: String,
+    pub lowest: u64,
+    pub highest: u64,
+    pub significant_figures: u8,
+    pub buckets: Vec<(u64, u64)>,
+}
+
+/// Buckets a histogram of [`histogram`]'s bounds can hold (about 23,000),
+/// with room: a file that claims more is refused before allocating.
+const MAX_BUCKETS: usize = 100_000;
+
+impl HistogramData {
+    pub fn of(h: &Histogram<u64>) -> HistogramData {
+        HistogramData {
+            unit: "us".into(),
+            lowest: h.low(),
+            highest: h.high(),
+            significant_figures: h.sigfig(),
+            buckets: h
+                .iter_recorded()
+                .map(|v| (v.value_iterated_to(), v.count_at_value()))
+                .collect(),
+        }
+    }
+
+    /// Add these buckets to `into` (a histogram from [`histogram`]).
+    pub fn add_to(&self, into: &mut Histogram<u64>) -> Result<(), String> {
+        if self.lowest != into.low()
+            || self.highest != into.high()
+            || self.significant_figures != into.sigfig()
+        {
+            return Err(format!(
+                "histogram bounds {}..{} at {} significant figures; expected {}..{} at {}",
+                self.lowest,
+                self.highest,
+                self.significant_figures,
+                into.low(),
+                into.high(),
+                into.sigfig()
+            ));
+        }
+        if self.buckets.len() > MAX_BUCKETS {
+            return Err(format!(
+                "{} histogram buckets: at most {MAX_BUCKETS}",
+                self.buckets.len()
+            ));
+        }
+        for &(v, n) in &self.buckets {
+            if v > into.high() {
+                return Err(format!(
+                    "histogram value {v} above its bound {}",
+                    into.high()
+                ));
+            }
+            into.record_n(v.max(1), n)
+                .map_err(|e| format!("histogram value {v} count {n}: {e:?}"))?;
+        }
+        Ok(())
+    }
+
+    pub fn to_histogram(&self) -> Result<Histogram<u64>, String> {
+        let mut h = histogram();
+        self.add_to(&mut h)?;
+        Ok(h)
+    }
+}
+
+/// One shard's own figures in a merged report.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ShardHealth {
+    pub shard: String,
+    pub cameras: u64,
+    pub registered: u64,
+    pub failures_total: u64,
+    pub register_latency: Percentiles,
+    pub generator: Generator,
+    pub verdict: String,
+}
+
+/// What a run says in one line.
+pub fn verdict(
+    saturated: Option<(f64, f64)>,
+    interrupted: bool,
+    registered: u64,
+    cameras: u64,
+    failures_total: u64,
+) -> String {
+    if let Some((p99, threshold_ms)) = saturated {
+        format!(
+            "generator saturated (p99 send lag {p99:.2} ms > {threshold_ms} ms): the figures describe camcert, not the target; use fewer cameras per process or more shards"
+        )
+    } else if interrupted {
+        "interrupted".to_string()
+    } else if registered == cameras && failures_total == 0 {
+        format!("all {cameras} cameras registered; no failures")
+    } else {
+        format!("{registered} of {cameras} cameras registered; {failures_total} failures")
+    }
 }
 
 impl Report {
@@ -265,6 +466,23 @@ impl Report {
             g.rss_per_camera_bytes,
             g.sockets
         )?;
+        match (&self.calibration, g.send_rate_pct) {
+            (Some(c), Some(pct)) => writeln!(
+                w,
+                "  send rate      {:.0} datagrams/s at the busiest second, {pct:.2}% of the {:.0}/s a bare sender reaches here",
+                g.send_rate_per_s, c.packets_per_s
+            )?,
+            (None, Some(pct)) => writeln!(
+                w,
+                "  send rate      {:.0} datagrams/s at the busiest second, {pct:.2}% of a bare sender (the worst shard)",
+                g.send_rate_per_s
+            )?,
+            _ => writeln!(
+                w,
+                "  send rate      {:.0} datagrams/s at the busiest second (--calibrate compares it with a bare sender)",
+                g.send_rate_per_s
+            )?,
+        }
         if let Some(p) = &self.platform {
             writeln!(
                 w,
@@ -272,6 +490,19 @@ impl Report {
                 p.cpu_s,
                 per_reg(p.cpu_per_registration_ms),
                 p.rss_bytes as f64 / 1048576.0
+            )?;
+        }
+        for s in &self.shards {
+            writeln!(
+                w,
+                "  shard {:<8} {}/{} registered, p99 {:.2} ms; send lag p99 {:.3} ms{}; CPU {:.2} s",
+                s.shard,
+                s.registered,
+                s.cameras,
+                s.register_latency.p99_ms,
+                s.generator.send_lag.p99_ms,
+                if s.generator.saturated { " (saturated)" } else { "" },
+                s.generator.cpu_s
             )?;
         }
         writeln!(w, "  verdict        {}", self.verdict)
@@ -314,5 +545,67 @@ mod tests {
         assert!((p.p99_ms - 99.0).abs() < 0.1, "{p:?}");
         assert!((p.max_ms - 100.0).abs() < 0.1, "{p:?}");
         assert_eq!(Percentiles::of(&histogram()), Percentiles::default());
+    }
+
+    #[test]
+    fn histograms_merged_from_their_buckets_equal_one_histogram_of_all_samples() {
+        let (mut a, mut b, mut all) = (histogram(), histogram(), histogram());
+        for k in 1..=5000u64 {
+            // Two shards with different spreads.
+            let (va, vb) = (k * 37 % 9_000 + 1, k * k % 250_000 + 1);
+            a.record(va).unwrap();
+            b.record(vb).unwrap();
+            all.record(va).unwrap();
+            all.record(vb).unwrap();
+        }
+        // Through JSON, as `report merge` reads them.
+        let mut merged = histogram();
+        for h in [&a, &b] {
+            let text = serde_json::to_string(&HistogramData::of(h)).unwrap();
+            let back: HistogramData = serde_json::from_str(&text).unwrap();
+            back.add_to(&mut merged).unwrap();
+        }
+        assert_eq!(merged.len(), 10_000);
+        for q in [0.5, 0.9, 0.99, 0.999, 1.0] {
+            assert_eq!(
+                merged.value_at_quantile(q),
+                all.value_at_quantile(q),
+                "q {q}"
+            );
+        }
+        assert_eq!(merged.max(), all.max());
+        assert_eq!(Percentiles::of(&merged), Percentiles::of(&all));
+    }
+
+    #[test]
+    fn histogram_data_from_a_file_is_checked() {
+        let mut d = HistogramData::of(&histogram());
+        d.buckets = vec![(u64::MAX, 1)];
+        assert!(d.to_histogram().unwrap_err().contains("above its bound"));
+        d.buckets.clear();
+        d.significant_figures = 2;
+        assert!(d
+            .to_histogram()
+            .unwrap_err()
+            .contains("significant figures"));
+        d.significant_figures = 3;
+        d.buckets = vec![(5, 1); MAX_BUCKETS + 1];
+        assert!(d.to_histogram().unwrap_err().contains("at most"));
+    }
+
+    #[test]
+    fn the_peak_send_rate_is_the_busiest_interval() {
+        let s = |t_s: f64, datagrams_sent: u64| Sample {
+            t_s,
+            datagrams_sent,
+            ..Sample::default()
+        };
+        assert_eq!(
+            peak_send_rate(&[s(0.0, 0), s(1.0, 100), s(2.0, 400), s(2.5, 450)]),
+            300.0
+        );
+        assert_eq!(peak_send_rate(&[s(0.0, 7)]), 0.0);
+        assert_eq!(series_interval(30.0), 1.0);
+        assert_eq!(series_interval(86400.0), 24.0);
     }
 }

@@ -8,6 +8,7 @@
 //!
 //! [`Device`]: crate::proto::gb28181::device::Device
 
+pub mod calibrate;
 pub mod fleet;
 pub mod metrics;
 pub mod schedule;
@@ -19,7 +20,10 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use metrics::{Generator, Keepalives, Percentiles, PlatformFigures, ProcStats, Report};
+use metrics::{
+    Generator, HistogramData, Histograms, Keepalives, Percentiles, PlatformFigures, ProcStats,
+    Report,
+};
 
 /// One shard of a fleet: `index` of `count`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +123,8 @@ pub struct LoadPlan {
     pub bind_ip: IpAddr,
     pub port_base: Option<u16>,
     pub lag_threshold: Duration,
+    /// Measure the machine's bare loopback send rate before the run.
+    pub calibrate: bool,
 }
 
 /// Run the fleet and build its report. `platform_pid`: the built-in
@@ -128,6 +134,19 @@ pub async fn run(
     stop: Arc<AtomicBool>,
     platform_pid: Option<u32>,
 ) -> Result<Report> {
+    let calibration = if plan.calibrate {
+        let packet = fleet::first_register(plan);
+        let family = plan.bind_ip;
+        let c = tokio::task::spawn_blocking(move || {
+            calibrate::calibrate(family, &packet, calibrate::CALIBRATION_TIME)
+        })
+        .await
+        .context("the calibration's thread")??;
+        eprintln!("{}", c.line());
+        Some(c)
+    } else {
+        None
+    };
     let before = ProcStats::read(None).unwrap_or_default();
     let platform_before = platform_pid.and_then(|p| ProcStats::read(Some(p)));
     // The fleet runs on a thread of its own with a single-threaded
@@ -165,23 +184,21 @@ pub async fn run(
         }
     });
     let failures_total = m.failures_total();
-    let verdict = if saturated {
-        format!(
-            "generator saturated (p99 send lag {:.2} ms > {threshold_ms} ms): the figures describe camcert, not the target; use fewer cameras per process or more shards",
-            lag.p99_ms
-        )
-    } else if out.interrupted {
-        "interrupted".to_string()
-    } else if m.registered == n && failures_total == 0 {
-        format!("all {n} cameras registered; no failures")
-    } else {
-        format!(
-            "{} of {n} cameras registered; {failures_total} failures",
-            m.registered
-        )
-    };
+    let verdict = metrics::verdict(
+        saturated.then_some((lag.p99_ms, threshold_ms)),
+        out.interrupted,
+        m.registered,
+        n,
+        failures_total,
+    );
+    let send_rate = metrics::peak_send_rate(&out.series);
+    let send_rate_pct = calibration
+        .as_ref()
+        .filter(|c| c.packets_per_s > 0.0)
+        .map(|c| send_rate * 100.0 / c.packets_per_s);
+    let since_t0 = |t: Option<std::time::Instant>| t.map(|t| (t - out.t0).as_secs_f64());
     Ok(Report {
-        protocol: "gb28181",
+        protocol: "gb28181".into(),
         target: plan.target_label.clone(),
         builtin_platform: plan.builtin_platform,
         shard: plan.shard.to_string(),
@@ -228,9 +245,26 @@ pub async fn run(
             datagrams_received: m.datagrams_received,
             send_errors: m.send_errors,
             unroutable_datagrams: m.unroutable,
+            send_rate_per_s: send_rate,
+            send_rate_pct,
         },
         platform,
         verdict,
+        t0_unix_ms: out
+            .t0_wall
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0),
+        first_start_s: since_t0(out.first_start),
+        last_first_registration_s: since_t0(out.last_first_registration),
+        series_interval_s: out.series_interval.as_secs_f64(),
+        series: out.series,
+        histograms: Some(Histograms {
+            register_latency: HistogramData::of(&m.register_latency),
+            send_lag: HistogramData::of(&m.send_lag),
+        }),
+        shards: Vec::new(),
+        calibration,
     })
 }
 
