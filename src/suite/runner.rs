@@ -137,6 +137,10 @@ pub async fn run(suites: &[Suite], opts: &RunOptions, stop: Arc<AtomicBool>) -> 
             .collect(),
     };
     let mut out = std::io::stdout();
+    // Against one DUT, what it sent in an earlier suite's session (a request
+    // it still retransmits because that case left it unanswered) is known as
+    // such in the next.
+    let mut carried_seen: HashSet<String> = HashSet::new();
     'suites: for suite in suites {
         let selected: Vec<&Case> = suite.cases.iter().filter(|c| opts.selects(c)).collect();
         if selected.is_empty() {
@@ -172,6 +176,9 @@ pub async fn run(suites: &[Suite], opts: &RunOptions, stop: Arc<AtomicBool>) -> 
             };
             cases.sort_by_key(|c| (!own(c), dut_session::disruption(c)));
             let mut sess = DutSession::new();
+            if opts.target.is_some() {
+                sess.seen = std::mem::take(&mut carried_seen);
+            }
             for case in cases {
                 if stop.load(Ordering::SeqCst) {
                     result.interrupted = true;
@@ -200,6 +207,9 @@ pub async fn run(suites: &[Suite], opts: &RunOptions, stop: Arc<AtomicBool>) -> 
                 result.write_json(&opts.report_dir)?;
             }
             sess.close().await;
+            if opts.target.is_some() {
+                carried_seen = std::mem::take(&mut sess.seen);
+            }
         }
     }
     result.finished_at = Some(chrono::Local::now().to_rfc3339());
