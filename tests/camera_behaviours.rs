@@ -322,6 +322,10 @@ const REGISTRATION_FAULTS: &[&str] = &[
     "overlong-body",
 ];
 
+/// Framing faults over TCP; tests/diagnostics.rs shows each named by the
+/// transport's finding.
+const TRANSPORT_FAULTS: &[&str] = &["oversize-content-length"];
+
 /// Media faults; tests/camera_media_suite.rs shows each failing its cases of
 /// suites/gb28181/camera-media.yaml.
 const MEDIA_FAULTS: &[&str] = &[
@@ -385,6 +389,7 @@ fn every_fault_is_listed_once() {
     listed.extend(MEDIA_FAULTS);
     listed.extend(HEADER_FAULTS);
     listed.extend(SIP_SDP_QUIRKS);
+    listed.extend(TRANSPORT_FAULTS);
     listed.sort();
     let mut all: Vec<&str> = DeviceFaults::NAMES.to_vec();
     all.sort();

@@ -418,3 +418,22 @@ async fn findings_can_be_allowed() {
     let r = run_case("", &steps, &["no-from-tag"], "udp").await;
     assert_eq!(r.cases[0].status, Status::Failed, "{r:#?}");
 }
+
+/// A stream the camera breaks over TCP: what the transport found (the
+/// framing fault, with the bytes) is a failure of the step, not only a
+/// closed connection and a timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_tcp_stream_is_named_by_the_transport_finding() {
+    let steps = "      - expect: { request: REGISTER, timeout: 5s }\n";
+    let r = run_case("", steps, &["oversize-content-length"], "tcp").await;
+    let c = &r.cases[0];
+    assert_eq!(c.status, Status::Failed, "{c:#?}");
+    let f = c
+        .failures
+        .iter()
+        .find(|f| f.check == "sip.stream-message-too-large")
+        .unwrap_or_else(|| panic!("no transport finding among {:#?}", c.failures));
+    assert!(f.message.contains("from 127.0.0.1:"), "{}", f.message);
+    assert!(f.message.contains("2000000"), "{f:#?}");
+    assert!(c.findings.iter().any(|x| x.code == f.check));
+}

@@ -1473,6 +1473,26 @@ impl CaseRun<'_> {
             f.extra().bytes = Some(raw);
             fails.push(f);
         }
+        // What the transport found while the step ran (a stream that could
+        // not be framed, a message not finished in time, a peer that does
+        // not read what camcert sends).
+        for (peer, t) in self.ep.take_findings() {
+            let out = FindingOut::from(&t);
+            if !self.findings.iter().any(|x| same_finding(x, &out)) {
+                self.findings.push(out);
+            }
+            if t.severity == Severity::Error
+                && !step_allows
+                && !audit::allowed(&self.suite.allow_findings, t.code)
+            {
+                let mut f =
+                    StepFail::new(t.code, format!("from {peer}: {} [{}]", t.message, t.clause));
+                if let Some(crate::finding::Evidence::Bytes(b)) = &t.evidence {
+                    f.extra().bytes = Some(b.clone());
+                }
+                fails.push(f);
+            }
+        }
         // A step whose own checks passed, failing only on findings the
         // lenient reading recovered from, does not end the case.
         if r.is_ok()

@@ -438,11 +438,14 @@ async fn read_loop(conn: ConnInfo, mut rd: OwnedReadHalf, tx: mpsc::Sender<Incom
                     Wait::Body => (&c.body_timeouts, "transport.body-timeout", "did not finish a message it began", l.body_timeout),
                 };
                 shared.hit(counter, format_args!("tcp://{peer} {what} within {limit:?}; closed"));
-                shared.finding(peer, Finding::error(
-                    code,
-                    "camcert transport limits",
-                    format!("tcp://{peer} {what} within {limit:?}; connection closed"),
-                ));
+                let message = format!("tcp://{peer} {what} within {limit:?}; connection closed");
+                // A silent connection closed by policy is no fault of the peer.
+                let f = if matches!(wait, Wait::Idle) {
+                    Finding::warning(code, "camcert transport limits", message)
+                } else {
+                    Finding::error(code, "camcert transport limits", message)
+                };
+                shared.finding(peer, f);
                 break;
             }
         };

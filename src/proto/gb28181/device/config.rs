@@ -56,6 +56,9 @@ faults! {
     truncated = "truncated",
     /// Send the first REGISTER with bytes after the declared body.
     overlong_body = "overlong-body",
+    /// Send the first REGISTER declaring a body of 2,000,000 bytes (over
+    /// the 1 MiB a SIP message may have), with none following.
+    oversize_content_length = "oversize-content-length",
     // --- keepalive ---
     /// Never send keepalives.
     no_keepalive = "no-keepalive",

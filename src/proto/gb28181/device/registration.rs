@@ -82,6 +82,10 @@ impl Device {
                 bytes = m.to_bytes();
             } else if f.overlong_body {
                 bytes.extend_from_slice(b"EXTRA-BYTES-BEYOND-CONTENT-LENGTH");
+            } else if f.oversize_content_length {
+                let mut m = msg.clone();
+                m.headers.set("Content-Length", "2000000");
+                bytes = m.to_bytes();
             }
         }
         self.transmits.push_back(Transmit {
