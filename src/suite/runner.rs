@@ -79,6 +79,12 @@ pub struct RunOptions {
     /// `CAMCERT_DEVICE_ID`, with the note in `CAMCERT_NOTE` and the
     /// arguments in `CAMCERT_ARG_<NAME>`.
     pub operator_hook: Option<String>,
+    /// `-j`: units of cases run at a time against the built-in peers (see
+    /// [`effective_jobs`]); `None` picks a default from the CPU count.
+    pub jobs: Option<usize>,
+    /// Permits shared by several runs in one process (tests that run many
+    /// at once): each unit holds one while it runs, on top of `jobs`.
+    pub job_pool: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 /// Check `--peer-fault` names against the peer each suite would start.
@@ -101,10 +107,17 @@ pub fn check_peer_faults(suites: &[Suite], faults: &[String]) -> Result<()> {
 
 /// Run every selected case; results are written to `report_dir` after each
 /// case. `stop` set (Ctrl-C) ends the run after writing what finished.
+///
+/// The cases are planned into units (see [`plan`]): the cases of a suite
+/// and transport that share one session with the DUT, and each case that
+/// has a session of its own. Up to [`effective_jobs`] units run at a time,
+/// started in plan order; the results keep the plan's order whatever order
+/// they finish in, so a run with `-j 8` reports like one with `-j 1`.
 pub async fn run(suites: &[Suite], opts: &RunOptions, stop: Arc<AtomicBool>) -> Result<RunResult> {
     std::fs::create_dir_all(opts.report_dir.join("pcap"))
         .with_context(|| format!("creating {}", opts.report_dir.display()))?;
-    let mut result = RunResult {
+    let units = plan(suites, opts);
+    let result = RunResult {
         tool: "camcert".into(),
         version: env!("CARGO_PKG_VERSION").into(),
         started_at: chrono::Local::now().to_rfc3339(),
@@ -114,7 +127,11 @@ pub async fn run(suites: &[Suite], opts: &RunOptions, stop: Arc<AtomicBool>) -> 
             .map(|t| t.to_string())
             .unwrap_or_else(|| "built-in reference peers".into()),
         interrupted: false,
-        settings: vec![],
+        settings: suites
+            .iter()
+            .filter(|s| units.iter().any(|u| std::ptr::eq(u.suite, *s)))
+            .map(|s| suite_settings(s, opts))
+            .collect(),
         cases: vec![],
         summary: Default::default(),
         suite_files: suites
@@ -122,19 +139,92 @@ pub async fn run(suites: &[Suite], opts: &RunOptions, stop: Arc<AtomicBool>) -> 
             .map(|s| crate::report::SuiteFile::of(&s.file))
             .collect(),
     };
-    let mut out = std::io::stdout();
-    'suites: for suite in suites {
+    let sink = std::sync::Mutex::new(Sink::new(result, opts));
+    let jobs = effective_jobs(opts);
+    let futs = units
+        .iter()
+        .map(|u| {
+            let (sink, stop) = (&sink, stop.clone());
+            Box::pin(async move {
+                // Held while the unit runs: runs that share a pool (tests
+                // running several at once) share its bound.
+                let _shared = match &opts.job_pool {
+                    Some(p) => Some(p.acquire().await.map_err(|e| anyhow!(e))?),
+                    None => None,
+                };
+                run_unit(u, opts, stop, sink).await
+            }) as UnitFuture<'_>
+        })
+        .collect();
+    let interrupted = run_bounded(futs, jobs).await?;
+    let mut sink = sink
+        .into_inner()
+        .map_err(|_| anyhow!("result sink poisoned"))?;
+    sink.print_rest();
+    let mut result = sink.result;
+    result.interrupted |= interrupted;
+    result.finished_at = Some(chrono::Local::now().to_rfc3339());
+    result.recount();
+    result.write_json(&opts.report_dir)?;
+    let junit = opts
+        .junit
+        .clone()
+        .unwrap_or_else(|| opts.report_dir.join("junit.xml"));
+    crate::report::junit::write(&result, &junit)?;
+    Ok(result)
+}
+
+/// Default `-j` against the built-in peers. A unit spends its time waiting
+/// on protocol timers (a full run of suites/gb28181 takes under a second of
+/// CPU at the built-in time scale), so the bound is on sockets and tasks,
+/// not on cores.
+pub const DEFAULT_BUILTIN_JOBS: usize = 64;
+
+/// How many units run at a time. Against a real DUT (`--target`) every unit
+/// talks to the one device, and with a fixed `--listen` address every unit
+/// would bind it: both run one unit at a time whatever `-j` says. Against
+/// the built-in peers each unit starts peers of its own on ephemeral
+/// loopback ports, so units are independent; the default is
+/// [`DEFAULT_BUILTIN_JOBS`].
+pub fn effective_jobs(opts: &RunOptions) -> usize {
+    if opts.target.is_some() || opts.listen.is_some() {
+        return 1;
+    }
+    opts.jobs.unwrap_or(DEFAULT_BUILTIN_JOBS).max(1)
+}
+
+/// Cases that run one after another, in one session with the DUT.
+struct Unit<'a> {
+    suite: &'a Suite,
+    transport: Transport,
+    /// Each case with its place in the run's results.
+    cases: Vec<(&'a Case, usize)>,
+}
+
+/// With more than one unit at a time against the built-in peers, a shared
+/// session is split into sessions of about this many cases, each with a
+/// reference peer of its own, so that no one suite and transport holds up
+/// the end of the run.
+pub const SHARD_CASES: usize = 3;
+
+/// The run's units in start order. Results take the order of `-j 1`: per
+/// suite and transport, first each case with a session of its own, then
+/// those that share the session, the ones that break it (fresh
+/// registration, reboot, unregister) last. With `-j 1` that is also the
+/// order they run in: one unit per case with a session of its own, then
+/// one for the shared session. With more units at a time against the
+/// built-in peers, the shared session is dealt round-robin into sessions
+/// of about [`SHARD_CASES`] cases (each keeping that order).
+fn plan<'a>(suites: &'a [Suite], opts: &RunOptions) -> Vec<Unit<'a>> {
+    let shard = effective_jobs(opts) > 1;
+    let mut units = Vec::new();
+    let mut slot = 0;
+    for suite in suites {
         let selected: Vec<&Case> = suite
             .cases
             .iter()
             .filter(|c| opts.filters.is_empty() || opts.filters.iter().any(|f| c.matches_filter(f)))
             .collect();
-        if selected.is_empty() {
-            continue;
-        }
-        result.settings.push(suite_settings(suite, opts));
-        // One session with the DUT per suite and transport; the cases that
-        // break it (fresh registration, reboot, unregister) run last.
         let mut transports: Vec<Transport> = Vec::new();
         for c in &selected {
             for &t in &c.transports {
@@ -161,46 +251,157 @@ pub async fn run(suites: &[Suite], opts: &RunOptions, stop: Arc<AtomicBool>) -> 
                 _ => opts.target.is_none() && !c.peer.is_empty(),
             };
             cases.sort_by_key(|c| (!own(c), dut_session::disruption(c)));
-            let mut sess = DutSession::new();
-            for case in cases {
-                if stop.load(Ordering::SeqCst) {
-                    result.interrupted = true;
-                    sess.close().await;
-                    break 'suites;
+            let mut shared = Vec::new();
+            for c in cases {
+                if own(c) {
+                    units.push(Unit {
+                        suite,
+                        transport,
+                        cases: vec![(c, slot)],
+                    });
+                } else {
+                    shared.push((c, slot));
                 }
-                let own = own(case);
-                let mut private = DutSession::new();
-                let s = if own { &mut private } else { &mut sess };
-                let fut = run_case(suite, case, transport, opts, s);
-                let r = tokio::select! {
-                    r = fut => r,
-                    _ = wait_flag(stop.clone()) => {
-                        result.interrupted = true;
-                        private.close().await;
-                        sess.close().await;
-                        break 'suites;
-                    }
-                };
-                private.close().await;
-                if opts.verbose_terminal {
-                    crate::report::terminal::print_case(&mut out, &r);
-                }
-                result.cases.push(r);
-                result.recount();
-                result.write_json(&opts.report_dir)?;
+                slot += 1;
             }
-            sess.close().await;
+            let shards = if shard {
+                shared.len().div_ceil(SHARD_CASES)
+            } else {
+                1
+            };
+            for k in 0..shards.min(shared.len()) {
+                units.push(Unit {
+                    suite,
+                    transport,
+                    cases: shared.iter().skip(k).step_by(shards).copied().collect(),
+                });
+            }
         }
     }
-    result.finished_at = Some(chrono::Local::now().to_rfc3339());
-    result.recount();
-    result.write_json(&opts.report_dir)?;
-    let junit = opts
-        .junit
-        .clone()
-        .unwrap_or_else(|| opts.report_dir.join("junit.xml"));
-    crate::report::junit::write(&result, &junit)?;
-    Ok(result)
+    units
+}
+
+type UnitFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<bool>> + Send + 'a>>;
+
+/// Drive `units` in this task, at most `jobs` at a time, started in order.
+/// Ok(true) when a unit was interrupted; the first error ends the run.
+async fn run_bounded(units: Vec<UnitFuture<'_>>, jobs: usize) -> Result<bool> {
+    let mut waiting = units.into_iter();
+    let mut running: Vec<UnitFuture<'_>> = Vec::new();
+    let mut interrupted = false;
+    std::future::poll_fn(|cx| loop {
+        while running.len() < jobs.max(1) {
+            match waiting.next() {
+                Some(u) => running.push(u),
+                None => break,
+            }
+        }
+        let before = running.len();
+        let mut i = 0;
+        while i < running.len() {
+            match running[i].as_mut().poll(cx) {
+                std::task::Poll::Ready(r) => {
+                    // Keep the start order of the rest.
+                    drop(running.remove(i));
+                    match r {
+                        Ok(x) => interrupted |= x,
+                        Err(e) => return std::task::Poll::Ready(Err(e)),
+                    }
+                }
+                std::task::Poll::Pending => i += 1,
+            }
+        }
+        if running.is_empty() && waiting.len() == 0 {
+            return std::task::Poll::Ready(Ok(interrupted));
+        }
+        if running.len() == before {
+            return std::task::Poll::Pending;
+        }
+        // A unit finished: start the next ones and poll them now.
+    })
+    .await
+}
+
+/// Run a unit's cases in one session; Ok(true) when `stop` ended it.
+async fn run_unit(
+    u: &Unit<'_>,
+    opts: &RunOptions,
+    stop: Arc<AtomicBool>,
+    sink: &std::sync::Mutex<Sink<'_>>,
+) -> Result<bool> {
+    let mut sess = DutSession::new();
+    for &(case, slot) in &u.cases {
+        if stop.load(Ordering::SeqCst) {
+            sess.close().await;
+            return Ok(true);
+        }
+        let r = tokio::select! {
+            r = run_case(u.suite, case, u.transport, opts, &mut sess) => r,
+            _ = wait_flag(stop.clone()) => {
+                sess.close().await;
+                return Ok(true);
+            }
+        };
+        sink.lock()
+            .map_err(|_| anyhow!("result sink poisoned"))?
+            .put(slot, r)?;
+    }
+    sess.close().await;
+    Ok(false)
+}
+
+/// Where finished cases go: the results in plan order, whatever order they
+/// finish in, rewritten to results.json after each case; the terminal shows
+/// them in plan order too, each as soon as every case before it finished.
+struct Sink<'a> {
+    result: RunResult,
+    /// The plan slot of each of `result.cases` (ascending).
+    slots: Vec<usize>,
+    /// Cases finished but not yet printed, by slot.
+    unprinted: std::collections::BTreeSet<usize>,
+    next_print: usize,
+    opts: &'a RunOptions,
+}
+
+impl<'a> Sink<'a> {
+    fn new(result: RunResult, opts: &'a RunOptions) -> Sink<'a> {
+        Sink {
+            result,
+            slots: Vec::new(),
+            unprinted: Default::default(),
+            next_print: 0,
+            opts,
+        }
+    }
+
+    fn put(&mut self, slot: usize, r: CaseResult) -> Result<()> {
+        let at = self.slots.partition_point(|&s| s < slot);
+        self.slots.insert(at, slot);
+        self.result.cases.insert(at, r);
+        self.result.recount();
+        self.result.write_json(&self.opts.report_dir)?;
+        if self.opts.verbose_terminal {
+            self.unprinted.insert(slot);
+            while self.unprinted.remove(&self.next_print) {
+                let at = self.slots.partition_point(|&s| s < self.next_print);
+                crate::report::terminal::print_case(&mut std::io::stdout(), &self.result.cases[at]);
+                self.next_print += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// After an interrupted run: the cases that finished after a gap.
+    fn print_rest(&mut self) {
+        if !self.opts.verbose_terminal {
+            return;
+        }
+        for slot in std::mem::take(&mut self.unprinted) {
+            let at = self.slots.partition_point(|&s| s < slot);
+            crate::report::terminal::print_case(&mut std::io::stdout(), &self.result.cases[at]);
+        }
+    }
 }
 
 async fn wait_flag(flag: Arc<AtomicBool>) {
@@ -2622,6 +2823,136 @@ impl CaseRun<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn gb_suites() -> Vec<Suite> {
+        super::super::load::load_all(&[PathBuf::from("suites/gb28181")]).expect("suites load")
+    }
+
+    /// Each planned case run as (slot, suite, case, transport), by slot.
+    fn runs(units: &[Unit]) -> Vec<(usize, String, String, Transport)> {
+        let mut v: Vec<_> = units
+            .iter()
+            .flat_map(|u| {
+                u.cases
+                    .iter()
+                    .map(|(c, slot)| (*slot, u.suite.name.clone(), c.id.clone(), u.transport))
+            })
+            .collect();
+        v.sort_by_key(|r| r.0);
+        v
+    }
+
+    #[test]
+    fn side_by_side_plans_the_same_runs_in_the_same_report_order() {
+        let suites = gb_suites();
+        let mut opts = RunOptions {
+            jobs: Some(1),
+            ..Default::default()
+        };
+        let serial = plan(&suites, &opts);
+        // One at a time, the units run in report order.
+        let order: Vec<usize> = serial
+            .iter()
+            .flat_map(|u| u.cases.iter().map(|c| c.1))
+            .collect();
+        assert_eq!(order, (0..order.len()).collect::<Vec<_>>());
+        opts.jobs = Some(8);
+        let parallel = plan(&suites, &opts);
+        assert!(parallel.len() > serial.len());
+        assert_eq!(runs(&serial), runs(&parallel));
+        for u in &parallel {
+            // A unit is one suite and transport, in report order, and a
+            // shared session split up holds at most SHARD_CASES cases.
+            assert!(u.cases.windows(2).all(|w| w[0].1 < w[1].1));
+            assert!(u.cases.len() <= SHARD_CASES, "{}", u.cases.len());
+        }
+        // The whole shared session stays one unit one at a time.
+        assert!(serial.iter().any(|u| u.cases.len() > SHARD_CASES));
+    }
+
+    #[test]
+    fn one_device_or_one_listen_address_means_one_unit_at_a_time() {
+        let mut opts = RunOptions {
+            jobs: Some(8),
+            ..Default::default()
+        };
+        assert_eq!(effective_jobs(&opts), 8);
+        opts.jobs = None;
+        assert_eq!(effective_jobs(&opts), DEFAULT_BUILTIN_JOBS);
+        opts.listen = Some("127.0.0.1:5060".parse().unwrap());
+        assert_eq!(effective_jobs(&opts), 1);
+        opts.listen = None;
+        opts.jobs = Some(8);
+        opts.target = Some("udp://192.0.2.10:5060".parse().unwrap());
+        assert_eq!(effective_jobs(&opts), 1);
+        // Against the device, a suite and transport keep one session.
+        let suites = gb_suites();
+        let units = plan(&suites, &opts);
+        assert!(units.iter().all(|u| u.transport == Transport::Udp));
+        assert!(units.iter().any(|u| u.cases.len() > SHARD_CASES));
+    }
+
+    fn case_result(id: &str) -> CaseResult {
+        CaseResult {
+            suite: "s".into(),
+            suite_file: "s.yaml".into(),
+            id: id.into(),
+            title: String::new(),
+            transport: "udp".into(),
+            level: Level::Mandatory,
+            tags: vec![],
+            clause: String::new(),
+            requirements: vec![],
+            status: Status::Passed,
+            duration_ms: 0,
+            failures: vec![],
+            findings: vec![],
+            messages: vec![],
+            pcap: None,
+            media: vec![],
+        }
+    }
+
+    #[test]
+    fn results_keep_the_plan_order_whatever_order_they_finish_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = RunOptions {
+            report_dir: dir.path().to_path_buf(),
+            ..Default::default()
+        };
+        let empty = RunResult {
+            tool: "camcert".into(),
+            version: String::new(),
+            started_at: String::new(),
+            finished_at: None,
+            target: String::new(),
+            interrupted: false,
+            settings: vec![],
+            cases: vec![],
+            summary: Default::default(),
+            suite_files: vec![],
+        };
+        let mut sink = Sink::new(empty, &opts);
+        let written = || -> Vec<String> {
+            let v: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap())
+                    .unwrap();
+            v["cases"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["id"].as_str().unwrap().to_string())
+                .collect()
+        };
+        sink.put(2, case_result("C")).unwrap();
+        assert_eq!(written(), ["C"]);
+        sink.put(0, case_result("A")).unwrap();
+        assert_eq!(written(), ["A", "C"]);
+        sink.put(3, case_result("D")).unwrap();
+        sink.put(1, case_result("B")).unwrap();
+        assert_eq!(written(), ["A", "B", "C", "D"]);
+        assert_eq!(sink.result.summary.total, 4);
+    }
 
     fn matcher(yaml: &str) -> MatcherInput {
         serde_saphyr::from_str(yaml).unwrap()
