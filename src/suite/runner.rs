@@ -139,12 +139,12 @@ pub async fn run(suites: &[Suite], opts: &RunOptions, stop: Arc<AtomicBool>) -> 
             .map(|s| crate::report::SuiteFile::of(&s.file))
             .collect(),
     };
-    let sink = std::sync::Mutex::new(Sink::new(result, opts));
+    let (sink, writer) = Sink::new(result, opts).spawn();
     let jobs = effective_jobs(opts);
     let futs = units
         .iter()
         .map(|u| {
-            let (sink, stop) = (&sink, stop.clone());
+            let (sink, stop) = (sink.clone(), stop.clone());
             Box::pin(async move {
                 // Held while the unit runs: runs that share a pool (tests
                 // running several at once) share its bound.
@@ -156,10 +156,13 @@ pub async fn run(suites: &[Suite], opts: &RunOptions, stop: Arc<AtomicBool>) -> 
             }) as UnitFuture<'_>
         })
         .collect();
-    let interrupted = run_bounded(futs, jobs).await?;
-    let mut sink = sink
-        .into_inner()
-        .map_err(|_| anyhow!("result sink poisoned"))?;
+    drop(sink);
+    let interrupted = run_bounded(futs, jobs).await;
+    let (mut sink, write_error) = writer.await.context("the results writer")?;
+    let interrupted = interrupted?;
+    if let Some(e) = write_error {
+        return Err(e);
+    }
     sink.print_rest();
     let mut result = sink.result;
     result.interrupted |= interrupted;
@@ -328,7 +331,7 @@ async fn run_unit(
     u: &Unit<'_>,
     opts: &RunOptions,
     stop: Arc<AtomicBool>,
-    sink: &std::sync::Mutex<Sink<'_>>,
+    sink: std::sync::mpsc::Sender<(usize, CaseResult)>,
 ) -> Result<bool> {
     let mut sess = DutSession::new();
     for &(case, slot) in &u.cases {
@@ -343,45 +346,51 @@ async fn run_unit(
                 return Ok(true);
             }
         };
-        sink.lock()
-            .map_err(|_| anyhow!("result sink poisoned"))?
-            .put(slot, r)?;
+        sink.send((slot, r))
+            .map_err(|_| anyhow!("the results writer stopped"))?;
     }
     sess.close().await;
     Ok(false)
 }
 
 /// Where finished cases go: the results in plan order, whatever order they
-/// finish in, rewritten to results.json after each case; the terminal shows
+/// finish in, rewritten to results.json as they come; the terminal shows
 /// them in plan order too, each as soon as every case before it finished.
-struct Sink<'a> {
+struct Sink {
     result: RunResult,
     /// The plan slot of each of `result.cases` (ascending).
     slots: Vec<usize>,
     /// Cases finished but not yet printed, by slot.
     unprinted: std::collections::BTreeSet<usize>,
     next_print: usize,
-    opts: &'a RunOptions,
+    report_dir: PathBuf,
+    verbose: bool,
 }
 
-impl<'a> Sink<'a> {
-    fn new(result: RunResult, opts: &'a RunOptions) -> Sink<'a> {
+/// The least time between two rewrites of results.json while cases finish;
+/// a rewrite that takes longer spaces the next one twice its time. The
+/// file holds the whole run so far, so rewriting it after every case of a
+/// run with many cases side by side would keep a core busy.
+const REWRITE_INTERVAL: Duration = Duration::from_millis(200);
+
+impl Sink {
+    fn new(result: RunResult, opts: &RunOptions) -> Sink {
         Sink {
             result,
             slots: Vec::new(),
             unprinted: Default::default(),
             next_print: 0,
-            opts,
+            report_dir: opts.report_dir.clone(),
+            verbose: opts.verbose_terminal,
         }
     }
 
-    fn put(&mut self, slot: usize, r: CaseResult) -> Result<()> {
+    /// Take a finished case into its place, and print what is now in order.
+    fn insert(&mut self, slot: usize, r: CaseResult) {
         let at = self.slots.partition_point(|&s| s < slot);
         self.slots.insert(at, slot);
         self.result.cases.insert(at, r);
-        self.result.recount();
-        self.result.write_json(&self.opts.report_dir)?;
-        if self.opts.verbose_terminal {
+        if self.verbose {
             self.unprinted.insert(slot);
             while self.unprinted.remove(&self.next_print) {
                 let at = self.slots.partition_point(|&s| s < self.next_print);
@@ -389,18 +398,74 @@ impl<'a> Sink<'a> {
                 self.next_print += 1;
             }
         }
+    }
+
+    fn write(&mut self) -> Result<()> {
+        self.result.recount();
+        self.result.write_json(&self.report_dir)?;
         Ok(())
+    }
+
+    #[cfg(test)]
+    fn put(&mut self, slot: usize, r: CaseResult) -> Result<()> {
+        self.insert(slot, r);
+        self.write()
     }
 
     /// After an interrupted run: the cases that finished after a gap.
     fn print_rest(&mut self) {
-        if !self.opts.verbose_terminal {
+        if !self.verbose {
             return;
         }
         for slot in std::mem::take(&mut self.unprinted) {
             let at = self.slots.partition_point(|&s| s < slot);
             crate::report::terminal::print_case(&mut std::io::stdout(), &self.result.cases[at]);
         }
+    }
+
+    /// Run the sink on a thread of its own, off the tasks that run cases:
+    /// it takes each finished case from the channel and rewrites
+    /// results.json (at most every [`REWRITE_INTERVAL`], with every case
+    /// that came meanwhile) until the channel closes; then it hands itself
+    /// back with the first write error.
+    fn spawn(
+        mut self,
+    ) -> (
+        std::sync::mpsc::Sender<(usize, CaseResult)>,
+        tokio::task::JoinHandle<(Sink, Option<anyhow::Error>)>,
+    ) {
+        let (tx, rx) = std::sync::mpsc::channel::<(usize, CaseResult)>();
+        let task = tokio::task::spawn_blocking(move || {
+            let mut error = None;
+            let mut next_write = Instant::now();
+            let mut dirty = false;
+            loop {
+                let got = if dirty {
+                    rx.recv_timeout(next_write.saturating_duration_since(Instant::now()))
+                } else {
+                    rx.recv()
+                        .map_err(|_| std::sync::mpsc::RecvTimeoutError::Disconnected)
+                };
+                match got {
+                    Ok((slot, r)) => {
+                        self.insert(slot, r);
+                        dirty = true;
+                    }
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                }
+                if dirty && Instant::now() >= next_write {
+                    let t = Instant::now();
+                    if let Err(e) = self.write() {
+                        error.get_or_insert(e);
+                    }
+                    dirty = false;
+                    next_write = t + REWRITE_INTERVAL.max(t.elapsed() * 2);
+                }
+            }
+            (self, error)
+        });
+        (tx, task)
     }
 }
 
