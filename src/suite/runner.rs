@@ -202,12 +202,16 @@ struct Unit<'a> {
     transport: Transport,
     /// Each case with its place in the run's results.
     cases: Vec<(&'a Case, usize)>,
+    /// A shared session split up, after its first part: the session is
+    /// brought to `registered` before the first case, as the cases before
+    /// it in the one session of `-j 1` would have left it.
+    prime: bool,
 }
 
-/// With more than one unit at a time against the built-in peers, a shared
-/// session is split into sessions of about this many cases, each with a
-/// reference peer of its own, so that no one suite and transport holds up
-/// the end of the run.
+/// With more than one unit at a time against the built-in peers, the cases
+/// of a shared session that keep it (`registered`, nothing broken) are split
+/// into sessions of about this many, each with a reference peer of its own,
+/// so that no one suite and transport holds up the end of the run.
 pub const SHARD_CASES: usize = 3;
 
 /// The run's units in start order. Results take the order of `-j 1`: per
@@ -216,8 +220,11 @@ pub const SHARD_CASES: usize = 3;
 /// registration, reboot, unregister) last. With `-j 1` that is also the
 /// order they run in: one unit per case with a session of its own, then
 /// one for the shared session. With more units at a time against the
-/// built-in peers, the shared session is dealt round-robin into sessions
-/// of about [`SHARD_CASES`] cases (each keeping that order).
+/// built-in peers, the shared session's cases that keep it are dealt
+/// round-robin into sessions of about [`SHARD_CASES`] cases (each keeping
+/// that order; each but the first brought to `registered` before its first
+/// case), and the cases that break it follow the last of them in its
+/// session, as they follow it with `-j 1`.
 fn plan<'a>(suites: &'a [Suite], opts: &RunOptions) -> Vec<Unit<'a>> {
     let shard = effective_jobs(opts) > 1;
     let mut units = Vec::new();
@@ -261,23 +268,42 @@ fn plan<'a>(suites: &'a [Suite], opts: &RunOptions) -> Vec<Unit<'a>> {
                         suite,
                         transport,
                         cases: vec![(c, slot)],
+                        prime: false,
                     });
                 } else {
                     shared.push((c, slot));
                 }
                 slot += 1;
             }
+            // The cases that keep the session (`registered`, nothing
+            // broken) are dealt round-robin; those after them, which break
+            // it and depend on what came before, stay together after the
+            // last of them, as in the one session.
+            let calm = shared
+                .iter()
+                .take_while(|(c, _)| dut_session::disruption(c) == 0)
+                .count();
+            let (calm, tail) = shared.split_at(calm);
             let shards = if shard {
-                shared.len().div_ceil(SHARD_CASES)
+                calm.len().div_ceil(SHARD_CASES).max(1)
             } else {
                 1
             };
-            for k in 0..shards.min(shared.len()) {
-                units.push(Unit {
-                    suite,
-                    transport,
-                    cases: shared.iter().skip(k).step_by(shards).copied().collect(),
-                });
+            let last = calm.len().saturating_sub(1) % shards;
+            for k in 0..shards {
+                let mut cases: Vec<(&Case, usize)> =
+                    calm.iter().skip(k).step_by(shards).copied().collect();
+                if k == last {
+                    cases.extend_from_slice(tail);
+                }
+                if !cases.is_empty() {
+                    units.push(Unit {
+                        suite,
+                        transport,
+                        cases,
+                        prime: k > 0,
+                    });
+                }
             }
         }
     }
@@ -334,6 +360,15 @@ async fn run_unit(
     sink: std::sync::mpsc::Sender<(usize, CaseResult)>,
 ) -> Result<bool> {
     let mut sess = DutSession::new();
+    if let (true, Some(&(first, _))) = (u.prime, u.cases.first()) {
+        tokio::select! {
+            _ = prime(u.suite, first, u.transport, opts, &mut sess) => {}
+            _ = wait_flag(stop.clone()) => {
+                sess.close().await;
+                return Ok(true);
+            }
+        }
+    }
     for &(case, slot) in &u.cases {
         if stop.load(Ordering::SeqCst) {
             sess.close().await;
@@ -351,6 +386,35 @@ async fn run_unit(
     }
     sess.close().await;
     Ok(false)
+}
+
+/// Bring a new session to `registered` outside any case, the way a case
+/// that needs it would (what is exchanged meanwhile is no case's), and keep
+/// what a case would leave for the next one. A session that cannot get
+/// there is left as it is: the first case then tries and reports why.
+async fn prime(
+    suite: &Suite,
+    case: &Case,
+    transport: Transport,
+    opts: &RunOptions,
+    sess: &mut DutSession,
+) {
+    let Ok(mut run) = setup(suite, case, transport, opts, sess).await else {
+        return;
+    };
+    let _ = run.reach(Needs::Registered, sess, opts).await;
+    if suite.role == Role::Platform {
+        let quiet =
+            crate::proto::scaled(Duration::from_secs(1), run.scale).max(Duration::from_millis(100));
+        let _ = run.settle(sess, quiet, quiet * 3, false).await;
+    }
+    sess.peer = run.peer.take();
+    sess.reg = match suite.role {
+        Role::Device => dut_session::reg_after_device(&run.messages, sess.reg),
+        _ => dut_session::reg_after(&run.messages, sess.reg),
+    };
+    sess.seen = std::mem::take(&mut run.seen);
+    sess.ep = Some(run.ep);
 }
 
 /// Where finished cases go: the results in plan order, whatever order they
@@ -2926,10 +2990,34 @@ mod tests {
         assert!(parallel.len() > serial.len());
         assert_eq!(runs(&serial), runs(&parallel));
         for u in &parallel {
-            // A unit is one suite and transport, in report order, and a
-            // shared session split up holds at most SHARD_CASES cases.
+            // A unit is one suite and transport, in report order; a shared
+            // session split up holds at most SHARD_CASES cases that keep
+            // it, and the cases that break it stay after the last of those.
             assert!(u.cases.windows(2).all(|w| w[0].1 < w[1].1));
-            assert!(u.cases.len() <= SHARD_CASES, "{}", u.cases.len());
+            let calm = u
+                .cases
+                .iter()
+                .filter(|(c, _)| dut_session::disruption(c) == 0)
+                .count();
+            assert!(calm <= SHARD_CASES, "{calm}");
+            let broken: Vec<usize> = u
+                .cases
+                .iter()
+                .filter(|(c, _)| dut_session::disruption(c) > 0)
+                .map(|(_, slot)| *slot)
+                .collect();
+            let serial_unit = serial
+                .iter()
+                .find(|s| s.cases.iter().any(|(_, slot)| broken.first() == Some(slot)));
+            if let Some(s) = serial_unit {
+                let all: Vec<usize> = s
+                    .cases
+                    .iter()
+                    .filter(|(c, _)| dut_session::disruption(c) > 0)
+                    .map(|(_, slot)| *slot)
+                    .collect();
+                assert_eq!(broken, all, "{} {}", u.suite.name, u.transport);
+            }
         }
         // The whole shared session stays one unit one at a time.
         assert!(serial.iter().any(|u| u.cases.len() > SHARD_CASES));
