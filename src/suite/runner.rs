@@ -357,7 +357,7 @@ async fn run_unit(
     u: &Unit<'_>,
     opts: &RunOptions,
     stop: Arc<AtomicBool>,
-    sink: std::sync::mpsc::Sender<(usize, CaseResult)>,
+    sink: Finished,
 ) -> Result<bool> {
     let mut sess = DutSession::new();
     if let (true, Some(&(first, _))) = (u.prime, u.cases.first()) {
@@ -416,6 +416,9 @@ async fn prime(
     sess.seen = std::mem::take(&mut run.seen);
     sess.ep = Some(run.ep);
 }
+
+/// Where a unit hands each finished case, with its place in the results.
+type Finished = std::sync::mpsc::Sender<(usize, CaseResult)>;
 
 /// Where finished cases go: the results in plan order, whatever order they
 /// finish in, rewritten to results.json as they come; the terminal shows
@@ -495,7 +498,7 @@ impl Sink {
     fn spawn(
         mut self,
     ) -> (
-        std::sync::mpsc::Sender<(usize, CaseResult)>,
+        Finished,
         tokio::task::JoinHandle<(Sink, Option<anyhow::Error>)>,
     ) {
         let (tx, rx) = std::sync::mpsc::channel::<(usize, CaseResult)>();
