@@ -50,7 +50,12 @@ pub async fn run(mut a: RunArgs) -> Result<i32> {
         verbose_terminal: true,
         no_operator: a.no_operator,
         operator_hook: a.operator_hook,
+        jobs: a.jobs.map(usize::from),
+        job_pool: None,
     };
+    if opts.jobs.is_some_and(|j| j > 1) && runner::effective_jobs(&opts) == 1 {
+        println!("note: -j runs groups side by side only against the built-in peers without a fixed --listen; this run is one group at a time");
+    }
     let total = planned_runs(&suites, &opts);
     if total == 0 {
         bail!("no case matches the given paths, filters and target transport");

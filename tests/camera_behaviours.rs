@@ -396,10 +396,10 @@ fn every_fault_is_listed_once() {
     assert_eq!(listed, all);
 }
 
-/// Every fault, a few at a time (the runs mostly wait on protocol time).
+/// Every fault, the runs side by side (they mostly wait on protocol time).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_fault_fails_exactly_its_cases() {
-    assert_faults_fail_exactly(SUITES, FAULTS, 6).await;
+    assert_faults_fail_exactly(SUITES, FAULTS, FAULTS.len()).await;
 }
 
 /// Each MANSCDP quirk fails exactly its cases, and every failure in them is

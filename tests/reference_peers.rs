@@ -4,7 +4,7 @@
 mod common;
 
 use camcert::report::Status;
-use common::{failed_ids, run_builtin};
+use common::{assert_faults_fail_exactly, failed_ids, run_builtin};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clean_reference_peers_pass_every_case() {
@@ -20,41 +20,41 @@ async fn clean_reference_peers_pass_every_case() {
     assert_eq!(r.exit_code(false), 0);
 }
 
-async fn assert_fault(suite: &str, fault: &str, expected: &[&str]) {
-    let r = run_builtin(&[suite], &[fault], &[]).await;
-    let got = failed_ids(&r);
-    assert_eq!(got, expected, "fault {fault}");
-    // --strict counts optional cases too (PLT-SIP-002 is optional).
-    assert_eq!(r.exit_code(true), 1, "fault {fault}");
-}
-
 const CAMERA: &str = "suites/gb28181/register-camera.yaml";
 const PLATFORM: &str = "suites/gb28181/register-platform.yaml";
 
+/// Each fault's run, side by side, fails exactly its cases, and a strict
+/// run exits 1 (--strict counts optional cases too; PLT-SIP-002 is optional).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn camera_faults_fail_their_cases() {
-    assert_fault(
-        CAMERA,
-        "wrong-digest",
-        &["CAM-REG-002", "CAM-REG-003", "CAM-UNREG-001"],
-    )
-    .await;
-    assert_fault(CAMERA, "wrong-device-id", &["CAM-REG-001"]).await;
-    assert_fault(CAMERA, "wrong-platform-id", &["CAM-REG-001"]).await;
-    assert_fault(CAMERA, "no-refresh", &["CAM-REG-004"]).await;
-    assert_fault(CAMERA, "fast-retry", &["CAM-REG-005"]).await;
-    assert_fault(CAMERA, "no-unregister", &["CAM-UNREG-001"]).await;
+    const FAULTS: &[(&str, &[&str])] = &[
+        (
+            "wrong-digest",
+            &["CAM-REG-002", "CAM-REG-003", "CAM-UNREG-001"],
+        ),
+        ("wrong-device-id", &["CAM-REG-001"]),
+        ("wrong-platform-id", &["CAM-REG-001"]),
+        ("no-refresh", &["CAM-REG-004"]),
+        ("fast-retry", &["CAM-REG-005"]),
+        ("no-unregister", &["CAM-UNREG-001"]),
+    ];
+    assert_faults_fail_exactly(&[CAMERA], FAULTS, FAULTS.len()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn platform_faults_fail_their_cases() {
-    assert_fault(PLATFORM, "accept-wrong-password", &["PLT-REG-003"]).await;
-    assert_fault(PLATFORM, "accept-unknown-device", &["PLT-REG-005"]).await;
-    assert_fault(PLATFORM, "ignore-platform-id", &["PLT-REG-004"]).await;
-    assert_fault(PLATFORM, "no-date", &["PLT-TIME-001"]).await;
-    assert_fault(PLATFORM, "refuse-unregister", &["PLT-UNREG-001"]).await;
-    assert_fault(PLATFORM, "wedge-on-garbage", &["PLT-SIP-002"]).await;
-    let r = run_builtin(&[PLATFORM], &["no-challenge"], &["PLT-REG-001"]).await;
+    const FAULTS: &[(&str, &[&str])] = &[
+        ("accept-wrong-password", &["PLT-REG-003"]),
+        ("accept-unknown-device", &["PLT-REG-005"]),
+        ("ignore-platform-id", &["PLT-REG-004"]),
+        ("no-date", &["PLT-TIME-001"]),
+        ("refuse-unregister", &["PLT-UNREG-001"]),
+        ("wedge-on-garbage", &["PLT-SIP-002"]),
+    ];
+    let ((), r) = tokio::join!(
+        assert_faults_fail_exactly(&[PLATFORM], FAULTS, FAULTS.len()),
+        run_builtin(&[PLATFORM], &["no-challenge"], &["PLT-REG-001"])
+    );
     let f = &r.cases[0].failures[0];
     assert_eq!(f.received.as_deref(), Some("200 OK"), "{f:?}");
 }

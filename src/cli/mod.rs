@@ -126,6 +126,16 @@ pub struct RunArgs {
     /// CAMCERT_NOTE and CAMCERT_ARG_<NAME> in its environment.
     #[arg(long, value_name = "CMD")]
     pub operator_hook: Option<String>,
+    /// Run this many groups of cases at a time against the built-in peers
+    /// (default 64). A group is a case with a session of its own, or cases
+    /// of a suite and transport that share one session; above -j 1 the cases
+    /// that keep a shared session are split into sessions of about 3 (those
+    /// that break it stay together, after them). Each group has
+    /// reference peers of its own on ephemeral ports. With --target (one
+    /// device) or a fixed --listen address every group runs one at a time
+    /// whatever -j says. Results keep the order and verdicts of -j 1.
+    #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
 }
 
 #[derive(Debug, Subcommand)]

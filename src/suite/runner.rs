@@ -84,6 +84,12 @@ pub struct RunOptions {
     /// `CAMCERT_DEVICE_ID`, with the note in `CAMCERT_NOTE` and the
     /// arguments in `CAMCERT_ARG_<NAME>`.
     pub operator_hook: Option<String>,
+    /// `-j`: units of cases run at a time against the built-in peers (see
+    /// [`effective_jobs`]); `None` picks a default from the CPU count.
+    pub jobs: Option<usize>,
+    /// Permits shared by several runs in one process (tests that run many
+    /// at once): each unit holds one while it runs, on top of `jobs`.
+    pub job_pool: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl RunOptions {
@@ -115,10 +121,17 @@ pub fn check_peer_faults(suites: &[Suite], faults: &[String]) -> Result<()> {
 
 /// Run every selected case; results are written to `report_dir` after each
 /// case. `stop` set (Ctrl-C) ends the run after writing what finished.
+///
+/// The cases are planned into units (see [`plan`]): the cases of a suite
+/// and transport that share one session with the DUT, and each case that
+/// has a session of its own. Up to [`effective_jobs`] units run at a time,
+/// started in plan order; the results keep the plan's order whatever order
+/// they finish in, so a run with `-j 8` reports like one with `-j 1`.
 pub async fn run(suites: &[Suite], opts: &RunOptions, stop: Arc<AtomicBool>) -> Result<RunResult> {
     std::fs::create_dir_all(opts.report_dir.join("pcap"))
         .with_context(|| format!("creating {}", opts.report_dir.display()))?;
-    let mut result = RunResult {
+    let units = plan(suites, opts);
+    let result = RunResult {
         tool: "camcert".into(),
         version: env!("CARGO_PKG_VERSION").into(),
         started_at: chrono::Local::now().to_rfc3339(),
@@ -128,7 +141,11 @@ pub async fn run(suites: &[Suite], opts: &RunOptions, stop: Arc<AtomicBool>) -> 
             .map(|t| t.to_string())
             .unwrap_or_else(|| "built-in reference peers".into()),
         interrupted: false,
-        settings: vec![],
+        settings: suites
+            .iter()
+            .filter(|s| units.iter().any(|u| std::ptr::eq(u.suite, *s)))
+            .map(|s| suite_settings(s, opts))
+            .collect(),
         cases: vec![],
         summary: Default::default(),
         suite_files: suites
@@ -136,19 +153,103 @@ pub async fn run(suites: &[Suite], opts: &RunOptions, stop: Arc<AtomicBool>) -> 
             .map(|s| crate::report::SuiteFile::of(&s.file))
             .collect(),
     };
-    let mut out = std::io::stdout();
-    // Against one DUT, what it sent in an earlier suite's session (a request
-    // it still retransmits because that case left it unanswered) is known as
-    // such in the next.
-    let mut carried_seen: HashSet<String> = HashSet::new();
-    'suites: for suite in suites {
+    let (sink, writer) = Sink::new(result, opts).spawn();
+    let jobs = effective_jobs(opts);
+    // Against one DUT, what it sent in an earlier unit's session (a request
+    // it still retransmits because that case left it unanswered) is known
+    // as such in the next: units then run one at a time.
+    let carried: std::sync::Mutex<HashSet<String>> = Default::default();
+    let carried = &carried;
+    let futs = units
+        .iter()
+        .map(|u| {
+            let (sink, stop) = (sink.clone(), stop.clone());
+            Box::pin(async move {
+                // Held while the unit runs: runs that share a pool (tests
+                // running several at once) share its bound.
+                let _shared = match &opts.job_pool {
+                    Some(p) => Some(p.acquire().await.map_err(|e| anyhow!(e))?),
+                    None => None,
+                };
+                run_unit(u, opts, stop, sink, carried).await
+            }) as UnitFuture<'_>
+        })
+        .collect();
+    drop(sink);
+    let interrupted = run_bounded(futs, jobs).await;
+    let (mut sink, write_error) = writer.await.context("the results writer")?;
+    let interrupted = interrupted?;
+    if let Some(e) = write_error {
+        return Err(e);
+    }
+    sink.print_rest();
+    let mut result = sink.result;
+    result.interrupted |= interrupted;
+    result.finished_at = Some(chrono::Local::now().to_rfc3339());
+    result.recount();
+    result.write_json(&opts.report_dir)?;
+    let junit = opts
+        .junit
+        .clone()
+        .unwrap_or_else(|| opts.report_dir.join("junit.xml"));
+    crate::report::junit::write(&result, &junit)?;
+    Ok(result)
+}
+
+/// Default `-j` against the built-in peers. A unit spends its time waiting
+/// on protocol timers (a full run of suites/gb28181 takes under a second of
+/// CPU at the built-in time scale), so the bound is on sockets and tasks,
+/// not on cores.
+pub const DEFAULT_BUILTIN_JOBS: usize = 64;
+
+/// How many units run at a time. Against a real DUT (`--target`) every unit
+/// talks to the one device, and with a fixed `--listen` address every unit
+/// would bind it: both run one unit at a time whatever `-j` says. Against
+/// the built-in peers each unit starts peers of its own on ephemeral
+/// loopback ports, so units are independent; the default is
+/// [`DEFAULT_BUILTIN_JOBS`].
+pub fn effective_jobs(opts: &RunOptions) -> usize {
+    if opts.target.is_some() || opts.listen.is_some() {
+        return 1;
+    }
+    opts.jobs.unwrap_or(DEFAULT_BUILTIN_JOBS).max(1)
+}
+
+/// Cases that run one after another, in one session with the DUT.
+struct Unit<'a> {
+    suite: &'a Suite,
+    transport: Transport,
+    /// Each case with its place in the run's results.
+    cases: Vec<(&'a Case, usize)>,
+    /// A shared session split up, after its first part: the session is
+    /// brought to `registered` before the first case, as the cases before
+    /// it in the one session of `-j 1` would have left it.
+    prime: bool,
+}
+
+/// With more than one unit at a time against the built-in peers, the cases
+/// of a shared session that keep it (`registered`, nothing broken) are split
+/// into sessions of about this many, each with a reference peer of its own,
+/// so that no one suite and transport holds up the end of the run.
+pub const SHARD_CASES: usize = 3;
+
+/// The run's units in start order. Results take the order of `-j 1`: per
+/// suite and transport, first each case with a session of its own, then
+/// those that share the session, the ones that break it (fresh
+/// registration, reboot, unregister) last. With `-j 1` that is also the
+/// order they run in: one unit per case with a session of its own, then
+/// one for the shared session. With more units at a time against the
+/// built-in peers, the shared session's cases that keep it are dealt
+/// round-robin into sessions of about [`SHARD_CASES`] cases (each keeping
+/// that order; each but the first brought to `registered` before its first
+/// case), and the cases that break it follow the last of them in its
+/// session, as they follow it with `-j 1`.
+fn plan<'a>(suites: &'a [Suite], opts: &RunOptions) -> Vec<Unit<'a>> {
+    let shard = effective_jobs(opts) > 1;
+    let mut units = Vec::new();
+    let mut slot = 0;
+    for suite in suites {
         let selected: Vec<&Case> = suite.cases.iter().filter(|c| opts.selects(c)).collect();
-        if selected.is_empty() {
-            continue;
-        }
-        result.settings.push(suite_settings(suite, opts));
-        // One session with the DUT per suite and transport; the cases that
-        // break it (fresh registration, reboot, unregister) run last.
         let mut transports: Vec<Transport> = Vec::new();
         for c in &selected {
             for &t in &c.transports {
@@ -175,52 +276,287 @@ pub async fn run(suites: &[Suite], opts: &RunOptions, stop: Arc<AtomicBool>) -> 
                 _ => opts.target.is_none() && !c.peer.is_empty(),
             };
             cases.sort_by_key(|c| (!own(c), dut_session::disruption(c)));
-            let mut sess = DutSession::new();
-            if opts.target.is_some() {
-                sess.seen = std::mem::take(&mut carried_seen);
-            }
-            for case in cases {
-                if stop.load(Ordering::SeqCst) {
-                    result.interrupted = true;
-                    sess.close().await;
-                    break 'suites;
+            let mut shared = Vec::new();
+            for c in cases {
+                if own(c) {
+                    units.push(Unit {
+                        suite,
+                        transport,
+                        cases: vec![(c, slot)],
+                        prime: false,
+                    });
+                } else {
+                    shared.push((c, slot));
                 }
-                let own = own(case);
-                let mut private = DutSession::new();
-                let s = if own { &mut private } else { &mut sess };
-                let fut = run_case(suite, case, transport, opts, s);
-                let r = tokio::select! {
-                    r = fut => r,
-                    _ = wait_flag(stop.clone()) => {
-                        result.interrupted = true;
-                        private.close().await;
-                        sess.close().await;
-                        break 'suites;
-                    }
-                };
-                private.close().await;
-                if opts.verbose_terminal {
-                    crate::report::terminal::print_case(&mut out, &r);
-                }
-                result.cases.push(r);
-                result.recount();
-                result.write_json(&opts.report_dir)?;
+                slot += 1;
             }
-            sess.close().await;
-            if opts.target.is_some() {
-                carried_seen = std::mem::take(&mut sess.seen);
+            // The cases that keep the session (`registered`, nothing
+            // broken) are dealt round-robin; those after them, which break
+            // it and depend on what came before, stay together after the
+            // last of them, as in the one session.
+            let calm = shared
+                .iter()
+                .take_while(|(c, _)| dut_session::disruption(c) == 0)
+                .count();
+            let (calm, tail) = shared.split_at(calm);
+            let shards = if shard {
+                calm.len().div_ceil(SHARD_CASES).max(1)
+            } else {
+                1
+            };
+            let last = calm.len().saturating_sub(1) % shards;
+            for k in 0..shards {
+                let mut cases: Vec<(&Case, usize)> =
+                    calm.iter().skip(k).step_by(shards).copied().collect();
+                if k == last {
+                    cases.extend_from_slice(tail);
+                }
+                if !cases.is_empty() {
+                    units.push(Unit {
+                        suite,
+                        transport,
+                        cases,
+                        prime: k > 0,
+                    });
+                }
             }
         }
     }
-    result.finished_at = Some(chrono::Local::now().to_rfc3339());
-    result.recount();
-    result.write_json(&opts.report_dir)?;
-    let junit = opts
-        .junit
-        .clone()
-        .unwrap_or_else(|| opts.report_dir.join("junit.xml"));
-    crate::report::junit::write(&result, &junit)?;
-    Ok(result)
+    units
+}
+
+type UnitFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<bool>> + Send + 'a>>;
+
+/// Drive `units` in this task, at most `jobs` at a time, started in order.
+/// Ok(true) when a unit was interrupted; the first error ends the run.
+async fn run_bounded(units: Vec<UnitFuture<'_>>, jobs: usize) -> Result<bool> {
+    let mut waiting = units.into_iter();
+    let mut running: Vec<UnitFuture<'_>> = Vec::new();
+    let mut interrupted = false;
+    std::future::poll_fn(|cx| loop {
+        while running.len() < jobs.max(1) {
+            match waiting.next() {
+                Some(u) => running.push(u),
+                None => break,
+            }
+        }
+        let before = running.len();
+        let mut i = 0;
+        while i < running.len() {
+            match running[i].as_mut().poll(cx) {
+                std::task::Poll::Ready(r) => {
+                    // Keep the start order of the rest.
+                    drop(running.remove(i));
+                    match r {
+                        Ok(x) => interrupted |= x,
+                        Err(e) => return std::task::Poll::Ready(Err(e)),
+                    }
+                }
+                std::task::Poll::Pending => i += 1,
+            }
+        }
+        if running.is_empty() && waiting.len() == 0 {
+            return std::task::Poll::Ready(Ok(interrupted));
+        }
+        if running.len() == before {
+            return std::task::Poll::Pending;
+        }
+        // A unit finished: start the next ones and poll them now.
+    })
+    .await
+}
+
+/// Run a unit's cases in one session; Ok(true) when `stop` ended it.
+async fn run_unit(
+    u: &Unit<'_>,
+    opts: &RunOptions,
+    stop: Arc<AtomicBool>,
+    sink: Finished,
+    carried: &std::sync::Mutex<HashSet<String>>,
+) -> Result<bool> {
+    let mut sess = DutSession::new();
+    let one_dut = opts.target.is_some();
+    if one_dut {
+        sess.seen = std::mem::take(&mut *carried.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+    if let (true, Some(&(first, _))) = (u.prime, u.cases.first()) {
+        tokio::select! {
+            _ = prime(u.suite, first, u.transport, opts, &mut sess) => {}
+            _ = wait_flag(stop.clone()) => {
+                sess.close().await;
+                return Ok(true);
+            }
+        }
+    }
+    for &(case, slot) in &u.cases {
+        if stop.load(Ordering::SeqCst) {
+            sess.close().await;
+            return Ok(true);
+        }
+        let r = tokio::select! {
+            r = run_case(u.suite, case, u.transport, opts, &mut sess) => r,
+            _ = wait_flag(stop.clone()) => {
+                sess.close().await;
+                return Ok(true);
+            }
+        };
+        sink.send((slot, r))
+            .map_err(|_| anyhow!("the results writer stopped"))?;
+    }
+    sess.close().await;
+    if one_dut {
+        *carried.lock().unwrap_or_else(|e| e.into_inner()) = std::mem::take(&mut sess.seen);
+    }
+    Ok(false)
+}
+
+/// Bring a new session to `registered` outside any case, the way a case
+/// that needs it would (what is exchanged meanwhile is no case's), and keep
+/// what a case would leave for the next one. A session that cannot get
+/// there is left as it is: the first case then tries and reports why.
+async fn prime(
+    suite: &Suite,
+    case: &Case,
+    transport: Transport,
+    opts: &RunOptions,
+    sess: &mut DutSession,
+) {
+    let Ok(mut run) = setup(suite, case, transport, opts, sess).await else {
+        return;
+    };
+    let _ = run.reach(Needs::Registered, sess, opts).await;
+    if suite.role == Role::Platform {
+        let quiet =
+            crate::proto::scaled(Duration::from_secs(1), run.scale).max(Duration::from_millis(100));
+        let _ = run.settle(sess, quiet, quiet * 3, false).await;
+    }
+    sess.peer = run.peer.take();
+    sess.reg = match suite.role {
+        Role::Device => dut_session::reg_after_device(&run.messages, sess.reg),
+        _ => dut_session::reg_after(&run.messages, sess.reg),
+    };
+    sess.seen = std::mem::take(&mut run.seen);
+    sess.ep = Some(run.ep);
+}
+
+/// Where a unit hands each finished case, with its place in the results.
+type Finished = std::sync::mpsc::Sender<(usize, CaseResult)>;
+
+/// Where finished cases go: the results in plan order, whatever order they
+/// finish in, rewritten to results.json as they come; the terminal shows
+/// them in plan order too, each as soon as every case before it finished.
+struct Sink {
+    result: RunResult,
+    /// The plan slot of each of `result.cases` (ascending).
+    slots: Vec<usize>,
+    /// Cases finished but not yet printed, by slot.
+    unprinted: std::collections::BTreeSet<usize>,
+    next_print: usize,
+    report_dir: PathBuf,
+    verbose: bool,
+}
+
+/// The least time between two rewrites of results.json while cases finish;
+/// a rewrite that takes longer spaces the next one twice its time. The
+/// file holds the whole run so far, so rewriting it after every case of a
+/// run with many cases side by side would keep a core busy.
+const REWRITE_INTERVAL: Duration = Duration::from_millis(200);
+
+impl Sink {
+    fn new(result: RunResult, opts: &RunOptions) -> Sink {
+        Sink {
+            result,
+            slots: Vec::new(),
+            unprinted: Default::default(),
+            next_print: 0,
+            report_dir: opts.report_dir.clone(),
+            verbose: opts.verbose_terminal,
+        }
+    }
+
+    /// Take a finished case into its place, and print what is now in order.
+    fn insert(&mut self, slot: usize, r: CaseResult) {
+        let at = self.slots.partition_point(|&s| s < slot);
+        self.slots.insert(at, slot);
+        self.result.cases.insert(at, r);
+        if self.verbose {
+            self.unprinted.insert(slot);
+            while self.unprinted.remove(&self.next_print) {
+                let at = self.slots.partition_point(|&s| s < self.next_print);
+                crate::report::terminal::print_case(&mut std::io::stdout(), &self.result.cases[at]);
+                self.next_print += 1;
+            }
+        }
+    }
+
+    fn write(&mut self) -> Result<()> {
+        self.result.recount();
+        self.result.write_json(&self.report_dir)?;
+        Ok(())
+    }
+
+    #[cfg(test)]
+    fn put(&mut self, slot: usize, r: CaseResult) -> Result<()> {
+        self.insert(slot, r);
+        self.write()
+    }
+
+    /// After an interrupted run: the cases that finished after a gap.
+    fn print_rest(&mut self) {
+        if !self.verbose {
+            return;
+        }
+        for slot in std::mem::take(&mut self.unprinted) {
+            let at = self.slots.partition_point(|&s| s < slot);
+            crate::report::terminal::print_case(&mut std::io::stdout(), &self.result.cases[at]);
+        }
+    }
+
+    /// Run the sink on a thread of its own, off the tasks that run cases:
+    /// it takes each finished case from the channel and rewrites
+    /// results.json (at most every [`REWRITE_INTERVAL`], with every case
+    /// that came meanwhile) until the channel closes; then it hands itself
+    /// back with the first write error.
+    fn spawn(
+        mut self,
+    ) -> (
+        Finished,
+        tokio::task::JoinHandle<(Sink, Option<anyhow::Error>)>,
+    ) {
+        let (tx, rx) = std::sync::mpsc::channel::<(usize, CaseResult)>();
+        let task = tokio::task::spawn_blocking(move || {
+            let mut error = None;
+            let mut next_write = Instant::now();
+            let mut dirty = false;
+            loop {
+                let got = if dirty {
+                    rx.recv_timeout(next_write.saturating_duration_since(Instant::now()))
+                } else {
+                    rx.recv()
+                        .map_err(|_| std::sync::mpsc::RecvTimeoutError::Disconnected)
+                };
+                match got {
+                    Ok((slot, r)) => {
+                        self.insert(slot, r);
+                        dirty = true;
+                    }
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                }
+                if dirty && Instant::now() >= next_write {
+                    let t = Instant::now();
+                    if let Err(e) = self.write() {
+                        error.get_or_insert(e);
+                    }
+                    dirty = false;
+                    next_write = t + REWRITE_INTERVAL.max(t.elapsed() * 2);
+                }
+            }
+            (self, error)
+        });
+        (tx, task)
+    }
 }
 
 async fn wait_flag(flag: Arc<AtomicBool>) {
@@ -2760,6 +3096,160 @@ impl CaseRun<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn gb_suites() -> Vec<Suite> {
+        super::super::load::load_all(&[PathBuf::from("suites/gb28181")]).expect("suites load")
+    }
+
+    /// Each planned case run as (slot, suite, case, transport), by slot.
+    fn runs(units: &[Unit]) -> Vec<(usize, String, String, Transport)> {
+        let mut v: Vec<_> = units
+            .iter()
+            .flat_map(|u| {
+                u.cases
+                    .iter()
+                    .map(|(c, slot)| (*slot, u.suite.name.clone(), c.id.clone(), u.transport))
+            })
+            .collect();
+        v.sort_by_key(|r| r.0);
+        v
+    }
+
+    #[test]
+    fn side_by_side_plans_the_same_runs_in_the_same_report_order() {
+        let suites = gb_suites();
+        let mut opts = RunOptions {
+            jobs: Some(1),
+            ..Default::default()
+        };
+        let serial = plan(&suites, &opts);
+        // One at a time, the units run in report order.
+        let order: Vec<usize> = serial
+            .iter()
+            .flat_map(|u| u.cases.iter().map(|c| c.1))
+            .collect();
+        assert_eq!(order, (0..order.len()).collect::<Vec<_>>());
+        opts.jobs = Some(8);
+        let parallel = plan(&suites, &opts);
+        assert!(parallel.len() > serial.len());
+        assert_eq!(runs(&serial), runs(&parallel));
+        for u in &parallel {
+            // A unit is one suite and transport, in report order; a shared
+            // session split up holds at most SHARD_CASES cases that keep
+            // it, and the cases that break it stay after the last of those.
+            assert!(u.cases.windows(2).all(|w| w[0].1 < w[1].1));
+            let calm = u
+                .cases
+                .iter()
+                .filter(|(c, _)| dut_session::disruption(c) == 0)
+                .count();
+            assert!(calm <= SHARD_CASES, "{calm}");
+            let broken: Vec<usize> = u
+                .cases
+                .iter()
+                .filter(|(c, _)| dut_session::disruption(c) > 0)
+                .map(|(_, slot)| *slot)
+                .collect();
+            let serial_unit = serial
+                .iter()
+                .find(|s| s.cases.iter().any(|(_, slot)| broken.first() == Some(slot)));
+            if let Some(s) = serial_unit {
+                let all: Vec<usize> = s
+                    .cases
+                    .iter()
+                    .filter(|(c, _)| dut_session::disruption(c) > 0)
+                    .map(|(_, slot)| *slot)
+                    .collect();
+                assert_eq!(broken, all, "{} {}", u.suite.name, u.transport);
+            }
+        }
+        // The whole shared session stays one unit one at a time.
+        assert!(serial.iter().any(|u| u.cases.len() > SHARD_CASES));
+    }
+
+    #[test]
+    fn one_device_or_one_listen_address_means_one_unit_at_a_time() {
+        let mut opts = RunOptions {
+            jobs: Some(8),
+            ..Default::default()
+        };
+        assert_eq!(effective_jobs(&opts), 8);
+        opts.jobs = None;
+        assert_eq!(effective_jobs(&opts), DEFAULT_BUILTIN_JOBS);
+        opts.listen = Some("127.0.0.1:5060".parse().unwrap());
+        assert_eq!(effective_jobs(&opts), 1);
+        opts.listen = None;
+        opts.jobs = Some(8);
+        opts.target = Some("udp://192.0.2.10:5060".parse().unwrap());
+        assert_eq!(effective_jobs(&opts), 1);
+        // Against the device, a suite and transport keep one session.
+        let suites = gb_suites();
+        let units = plan(&suites, &opts);
+        assert!(units.iter().all(|u| u.transport == Transport::Udp));
+        assert!(units.iter().any(|u| u.cases.len() > SHARD_CASES));
+    }
+
+    fn case_result(id: &str) -> CaseResult {
+        CaseResult {
+            suite: "s".into(),
+            suite_file: "s.yaml".into(),
+            id: id.into(),
+            title: String::new(),
+            transport: "udp".into(),
+            level: Level::Mandatory,
+            tags: vec![],
+            clause: String::new(),
+            requirements: vec![],
+            status: Status::Passed,
+            duration_ms: 0,
+            failures: vec![],
+            findings: vec![],
+            messages: vec![],
+            pcap: None,
+            media: vec![],
+        }
+    }
+
+    #[test]
+    fn results_keep_the_plan_order_whatever_order_they_finish_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = RunOptions {
+            report_dir: dir.path().to_path_buf(),
+            ..Default::default()
+        };
+        let empty = RunResult {
+            tool: "camcert".into(),
+            version: String::new(),
+            started_at: String::new(),
+            finished_at: None,
+            target: String::new(),
+            interrupted: false,
+            settings: vec![],
+            cases: vec![],
+            summary: Default::default(),
+            suite_files: vec![],
+        };
+        let mut sink = Sink::new(empty, &opts);
+        let written = || -> Vec<String> {
+            let v: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap())
+                    .unwrap();
+            v["cases"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["id"].as_str().unwrap().to_string())
+                .collect()
+        };
+        sink.put(2, case_result("C")).unwrap();
+        assert_eq!(written(), ["C"]);
+        sink.put(0, case_result("A")).unwrap();
+        assert_eq!(written(), ["A", "C"]);
+        sink.put(3, case_result("D")).unwrap();
+        sink.put(1, case_result("B")).unwrap();
+        assert_eq!(written(), ["A", "B", "C", "D"]);
+        assert_eq!(sink.result.summary.total, 4);
+    }
 
     fn matcher(yaml: &str) -> MatcherInput {
         serde_saphyr::from_str(yaml).unwrap()

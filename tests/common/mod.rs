@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use camcert::report::{Failure, RunResult, Status};
 use camcert::suite::load;
@@ -13,8 +13,37 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Run suites against the built-in peers with `faults` switched on.
+/// Units of cases the runs of one test binary run at a time, all runs
+/// together. A test runs several runs side by side (one per fault), each run
+/// runs its units side by side (`-j`), and the units mostly wait on protocol
+/// timers; this bound keeps a debug build on a small machine from starving
+/// the timers it checks. `CAMCERT_TEST_JOBS` overrides it.
+pub fn job_pool() -> Arc<tokio::sync::Semaphore> {
+    static POOL: OnceLock<Arc<tokio::sync::Semaphore>> = OnceLock::new();
+    POOL.get_or_init(|| {
+        let n = std::env::var("CAMCERT_TEST_JOBS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(32usize);
+        Arc::new(tokio::sync::Semaphore::new(n.max(1)))
+    })
+    .clone()
+}
+
+/// Run suites against the built-in peers with `faults` switched on, units
+/// side by side (bounded by [`job_pool`]).
 pub async fn run_builtin(paths: &[&str], faults: &[&str], filters: &[&str]) -> RunResult {
+    run_builtin_jobs(paths, faults, filters, None).await.0
+}
+
+/// [`run_builtin`] with `-j jobs` (`None`: the default); also gives the
+/// results.json the run left.
+pub async fn run_builtin_jobs(
+    paths: &[&str],
+    faults: &[&str],
+    filters: &[&str],
+    jobs: Option<usize>,
+) -> (RunResult, serde_json::Value) {
     let paths: Vec<PathBuf> = paths.iter().map(|p| root().join(p)).collect();
     let suites = load::load_all(&paths).expect("suites load");
     let dir = tempfile::tempdir().unwrap();
@@ -22,11 +51,41 @@ pub async fn run_builtin(paths: &[&str], faults: &[&str], filters: &[&str]) -> R
         report_dir: dir.path().to_path_buf(),
         peer_faults: faults.iter().map(|s| s.to_string()).collect(),
         filters: filters.iter().map(|s| s.to_string()).collect(),
+        jobs,
+        job_pool: Some(job_pool()),
         ..Default::default()
     };
-    runner::run(&suites, &opts, Arc::new(AtomicBool::new(false)))
+    let r = runner::run(&suites, &opts, Arc::new(AtomicBool::new(false)))
         .await
-        .expect("run")
+        .expect("run");
+    let written = std::fs::read(dir.path().join("results.json")).expect("results.json");
+    (
+        r,
+        serde_json::from_slice(&written).expect("results.json parses"),
+    )
+}
+
+/// Each case run's ID, transport and status, in report order.
+pub fn verdicts(r: &RunResult) -> Vec<(String, String, String)> {
+    r.cases
+        .iter()
+        .map(|c| {
+            let status = serde_json::to_value(c.status).expect("status");
+            let status = status.as_str().expect("status is a string").to_string();
+            (c.id.clone(), c.transport.clone(), status)
+        })
+        .collect()
+}
+
+/// [`verdicts`] as a results.json holds them.
+pub fn verdicts_written(json: &serde_json::Value) -> Vec<(String, String, String)> {
+    let s = |v: &serde_json::Value| v.as_str().expect("a string").to_string();
+    json["cases"]
+        .as_array()
+        .expect("cases")
+        .iter()
+        .map(|c| (s(&c["id"]), s(&c["transport"]), s(&c["status"])))
+        .collect()
 }
 
 /// IDs of the cases that did not pass (deduplicated across transports).
@@ -69,9 +128,9 @@ pub async fn assert_clean_run_passes(suites: &[&str], cases: usize) {
     assert!(r.cases.iter().all(|c| c.pcap.is_some()));
 }
 
-/// Runs `suites` against the built-in peers once per fault, `parallel` runs at a
-/// time, and asserts that each fault fails exactly its cases and that a strict
-/// run then exits 1.
+/// Runs `suites` against the built-in peers once per fault, `parallel` runs
+/// at a time (the units of all of them share [`job_pool`]), and asserts that
+/// each fault fails exactly its cases and that a strict run then exits 1.
 pub async fn assert_faults_fail_exactly(
     suites: &'static [&'static str],
     faults: &'static [(&'static str, &'static [&'static str])],
@@ -98,5 +157,6 @@ pub async fn assert_faults_fail_exactly(
             ));
         }
     }
+    wrong.sort();
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
