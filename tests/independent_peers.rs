@@ -18,9 +18,9 @@
 //! review the diff.
 
 mod common;
+use common::{available, free_port};
 
 use std::collections::BTreeMap;
-use std::net::{TcpListener, UdpSocket};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -30,35 +30,6 @@ use serde_json::{json, Value};
 
 const DEV: &str = "34020000001320000001";
 const PASSWORD: &str = "independent-pw-1";
-
-fn available(bin: &str) -> bool {
-    let ok = Command::new("sh")
-        .args(["-c", &format!("command -v {bin}")])
-        .stdout(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !ok {
-        assert!(
-            std::env::var("CAMCERT_INTEROP").is_err(),
-            "{bin} is required when CAMCERT_INTEROP is set (run ci/install-deps.sh)"
-        );
-        eprintln!("skipped: {bin} is not installed (run ci/install-deps.sh)");
-    }
-    ok
-}
-
-/// A port free for both UDP and TCP on loopback.
-fn free_port() -> u16 {
-    for _ in 0..50 {
-        let t = TcpListener::bind("127.0.0.1:0").unwrap();
-        let p = t.local_addr().unwrap().port();
-        if UdpSocket::bind(("127.0.0.1", p)).is_ok() {
-            return p;
-        }
-    }
-    panic!("no free port");
-}
 
 /// A child process killed when the test ends, with its scratch folder.
 struct Peer {

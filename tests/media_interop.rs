@@ -5,6 +5,7 @@
 //! sets) a missing binary is a failure, otherwise the test says it skipped.
 
 mod common;
+use common::available;
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -29,23 +30,6 @@ const SAMPLES: [(&str, VideoCodec, &str); 2] = [
         "hevc",
     ),
 ];
-
-fn available(bin: &str) -> bool {
-    let ok = Command::new("sh")
-        .args(["-c", &format!("command -v {bin}")])
-        .stdout(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !ok {
-        assert!(
-            std::env::var("CAMCERT_INTEROP").is_err(),
-            "{bin} is required when CAMCERT_INTEROP is set (run ci/install-deps.sh)"
-        );
-        eprintln!("skipped: {bin} is not installed (run ci/install-deps.sh)");
-    }
-    ok
-}
 
 /// Runs a command with `input` on stdin and returns stdout; panics with stderr on failure.
 fn pipe(cmd: &mut Command, input: Vec<u8>) -> Vec<u8> {

@@ -7,6 +7,7 @@
 //! otherwise the browser part says it skipped.
 
 mod common;
+use common::available;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -15,23 +16,6 @@ use std::time::{Duration, Instant};
 use common::root;
 
 const SUITE: &str = "suites/gb28181/camera-queries.yaml";
-
-fn available(bin: &str) -> bool {
-    let ok = Command::new("sh")
-        .args(["-c", &format!("command -v {bin}")])
-        .stdout(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !ok {
-        assert!(
-            std::env::var("CAMCERT_INTEROP").is_err(),
-            "{bin} is required when CAMCERT_INTEROP is set (run ci/install-deps.sh)"
-        );
-        eprintln!("skipped: {bin} is not installed (run ci/install-deps.sh)");
-    }
-    ok
-}
 
 fn camcert(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_camcert"))

@@ -160,3 +160,36 @@ pub async fn assert_faults_fail_exactly(
     wrong.sort();
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+/// Whether `bin` is installed. When it is not, the test is skipped with a
+/// note, unless CAMCERT_INTEROP is set (CI), where that is an error.
+pub fn available(bin: &str) -> bool {
+    let ok = std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {bin}")])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !ok {
+        assert!(
+            std::env::var("CAMCERT_INTEROP").is_err(),
+            "{bin} is required when CAMCERT_INTEROP is set (run ci/install-deps.sh)"
+        );
+        eprintln!("skipped: {bin} is not installed (run ci/install-deps.sh)");
+    }
+    ok
+}
+
+/// A port free for both UDP and TCP on loopback now, for a program that
+/// must be told its port before it binds it (Kamailio, baresip).
+pub fn free_port() -> u16 {
+    use std::net::{TcpListener, UdpSocket};
+    for _ in 0..50 {
+        let t = TcpListener::bind("127.0.0.1:0").unwrap();
+        let p = t.local_addr().unwrap().port();
+        if UdpSocket::bind(("127.0.0.1", p)).is_ok() {
+            return p;
+        }
+    }
+    panic!("no free port");
+}
