@@ -169,6 +169,14 @@ fn a_registered_camera_is_adopted_and_passes_without_a_restart() {
     assert_eq!(vars["keepalive_interval"], "10");
     assert_eq!(vars["keepalive_timeout_count"], "3");
     assert_eq!(vars["password"], "******");
+    // The audio INVITE the camera places after a Broadcast, which no case
+    // takes, is declined when the case ends rather than left to be
+    // retransmitted into later cases.
+    let ntf5 = cases.iter().find(|c| c["id"] == "CAM-NTF-005").unwrap();
+    let declined = ntf5["messages"].as_array().unwrap().iter().any(|m| {
+        m["direction"] == "sent" && m["text"].as_str().unwrap_or("").starts_with("SIP/2.0 603")
+    });
+    assert!(declined, "{:#?}", ntf5["messages"]);
     // The camera ran throughout: never restarted.
     assert!(camera.0.try_wait().unwrap().is_none());
 }

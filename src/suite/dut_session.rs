@@ -933,10 +933,15 @@ impl CaseRun<'_> {
     }
 
     /// Answer a request that is no business of the session layer: a MESSAGE
-    /// (a notification) with 200; anything else is left alone.
+    /// (a notification) with 200, an INVITE no case took (the audio call a
+    /// camera places after a Broadcast, once its case has ended) with 603,
+    /// so that the device does not retransmit it into later cases; anything
+    /// else is left alone.
     async fn answer_stray(&mut self, m: &SipMessage, from: SocketAddr) -> Result<(), StepFail> {
-        if m.method() == Some("MESSAGE") {
-            self.session_reply(m, from, 200, false).await?;
+        match m.method() {
+            Some("MESSAGE") => self.session_reply(m, from, 200, false).await?,
+            Some("INVITE") => self.session_reply(m, from, 603, false).await?,
+            _ => {}
         }
         Ok(())
     }
