@@ -1,0 +1,743 @@
+//! Frames to SIP messages and flows: link layer (Ethernet, Linux cooked v1
+//! and v2, raw IP, BSD loopback; VLAN tags), IPv4/IPv6, UDP and TCP. TCP
+//! payload is put back in order per direction (bounded buffering; a hole
+//! that never fills is reported as a gap and skipped) and framed with the
+//! same [`StreamFramer`] the transport uses, so several messages in one
+//! segment and one message over several segments both come out whole. UDP
+//! datagrams are read as SIP when they parse as SIP, and counted as RTP per
+//! SSRC when they look like RTP (version 2, a plausible payload type, or a
+//! port an SDP body in the capture announced).
+//!
+//! Drive it with [`Decoder::push`] for each frame in file order, then
+//! [`Decoder::finish`]; messages come out through the callback as they
+//! complete.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use etherparse::{EtherType, NetSlice, SlicedPacket, TransportSlice};
+use serde::Serialize;
+
+use super::read::{Frame, LinkType};
+use crate::proto::sip::{Framed, SipMessage, StreamFramer, DEFAULT_MAX_MESSAGE};
+use crate::proto::Transport;
+
+/// Flows tracked one by one; packets of flows beyond this are only counted.
+const MAX_FLOWS: usize = 65_536;
+/// Out-of-order TCP bytes held per direction before the hole is given up.
+const MAX_PENDING_BYTES: usize = 1024 * 1024;
+/// Out-of-order TCP segments held per direction.
+const MAX_PENDING_SEGMENTS: usize = 256;
+/// Notes kept (the rest are counted).
+const MAX_NOTES: usize = 1000;
+
+/// One direction of a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FlowKey {
+    pub transport: Transport,
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
+}
+
+fn transport_name(t: Transport) -> &'static str {
+    match t {
+        Transport::Udp => "UDP",
+        Transport::Tcp => "TCP",
+    }
+}
+
+/// A SIP message read from the capture.
+#[derive(Debug, Clone)]
+pub struct SipEvent {
+    /// The frame that carried (for TCP: completed) the message.
+    pub frame: u64,
+    pub time: Duration,
+    pub flow: FlowKey,
+    pub message: SipMessage,
+}
+
+/// Something the decoder could not read, with where.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Note {
+    pub frame: u64,
+    pub text: String,
+}
+
+/// A transport packet cut out of a frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Packet<'a> {
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
+    pub transport: Transport,
+    /// TCP only: sequence number and the SYN/FIN/RST flags.
+    pub tcp: Option<TcpMeta>,
+    pub payload: &'a [u8],
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpMeta {
+    pub seq: u32,
+    pub syn: bool,
+    pub fin: bool,
+    pub rst: bool,
+}
+
+/// Cut the UDP or TCP packet out of one frame. `Err` says why there is
+/// none (not IP, not UDP/TCP, a fragment, truncated headers).
+pub fn dissect(link: LinkType, data: &[u8]) -> Result<Packet<'_>, String> {
+    let sliced = match link {
+        LinkType::Ethernet => SlicedPacket::from_ethernet(data),
+        LinkType::LinuxSll => SlicedPacket::from_linux_sll(data),
+        LinkType::LinuxSll2 => {
+            // protocol (2), reserved (2), ifindex (4), hatype (2),
+            // pkttype (1), addr len (1), addr (8): 20 bytes.
+            if data.len() < 20 {
+                return Err("Linux cooked v2 header truncated".into());
+            }
+            let proto = u16::from_be_bytes([data[0], data[1]]);
+            SlicedPacket::from_ether_type(EtherType(proto), &data[20..])
+        }
+        LinkType::RawIp => SlicedPacket::from_ip(data),
+        LinkType::Null => {
+            let Some(fam) = data.get(..4) else {
+                return Err("loopback header truncated".into());
+            };
+            // The family is in the capturing host's byte order; IPv4 is 2
+            // everywhere, IPv6 is 10, 24, 28 or 30 depending on the system.
+            let le = u32::from_le_bytes([fam[0], fam[1], fam[2], fam[3]]);
+            let be = u32::from_be_bytes([fam[0], fam[1], fam[2], fam[3]]);
+            let fam = le.min(be);
+            if !matches!(fam, 2 | 10 | 24 | 28 | 30) {
+                return Err(format!("loopback address family {fam} is not IP"));
+            }
+            SlicedPacket::from_ip(&data[4..])
+        }
+        LinkType::Other(n) => return Err(format!("link type {n} is not read")),
+    }
+    .map_err(|e| e.to_string())?;
+    let (src_ip, dst_ip, fragmented): (IpAddr, IpAddr, bool) = match &sliced.net {
+        Some(NetSlice::Ipv4(v4)) => (
+            v4.header().source_addr().into(),
+            v4.header().destination_addr().into(),
+            v4.payload().fragmented,
+        ),
+        Some(NetSlice::Ipv6(v6)) => (
+            v6.header().source_addr().into(),
+            v6.header().destination_addr().into(),
+            v6.payload().fragmented,
+        ),
+        _ => return Err("not IP".into()),
+    };
+    if fragmented {
+        return Err("IP fragment (reassembly is not done)".into());
+    }
+    match &sliced.transport {
+        Some(TransportSlice::Udp(u)) => Ok(Packet {
+            src: SocketAddr::new(src_ip, u.source_port()),
+            dst: SocketAddr::new(dst_ip, u.destination_port()),
+            transport: Transport::Udp,
+            tcp: None,
+            payload: u.payload(),
+        }),
+        Some(TransportSlice::Tcp(t)) => Ok(Packet {
+            src: SocketAddr::new(src_ip, t.source_port()),
+            dst: SocketAddr::new(dst_ip, t.destination_port()),
+            transport: Transport::Tcp,
+            tcp: Some(TcpMeta {
+                seq: t.sequence_number(),
+                syn: t.syn(),
+                fin: t.fin(),
+                rst: t.rst(),
+            }),
+            payload: t.payload(),
+        }),
+        _ => Err("neither UDP nor TCP".into()),
+    }
+}
+
+/// Per-flow counters, for `--flows`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FlowStats {
+    pub packets: u64,
+    /// Transport payload bytes.
+    pub bytes: u64,
+    pub sip: u64,
+    pub rtp: u64,
+    pub rtcp: u64,
+    /// RTP packets per SSRC.
+    pub ssrc: BTreeMap<u32, u64>,
+    /// The destination was announced in an SDP body of the capture.
+    pub sdp_media: bool,
+    /// TCP: holes in the byte stream that were skipped, and their bytes.
+    pub gaps: u64,
+    pub gap_bytes: u64,
+    /// TCP: the stream stopped being framed as SIP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_framed: Option<String>,
+}
+
+impl FlowStats {
+    /// What the flow mostly carried.
+    pub fn protocol(&self, t: Transport) -> &'static str {
+        if self.sip > 0 {
+            "SIP"
+        } else if self.rtp > 0 && self.rtp * 2 >= self.packets {
+            "RTP"
+        } else if self.rtcp > 0 && self.rtcp * 2 >= self.packets {
+            "RTCP"
+        } else {
+            transport_name(t)
+        }
+    }
+}
+
+/// TCP reassembly state of one direction.
+#[derive(Debug)]
+struct Stream {
+    next: Option<u32>,
+    pending: Vec<(u32, Vec<u8>)>,
+    pending_bytes: usize,
+    framer: StreamFramer,
+    /// After a gap: drop bytes until a line that starts a SIP message.
+    resync: bool,
+    broken: bool,
+}
+
+impl Stream {
+    fn new() -> Self {
+        Stream {
+            next: None,
+            pending: Vec::new(),
+            pending_bytes: 0,
+            framer: StreamFramer::new(DEFAULT_MAX_MESSAGE),
+            resync: false,
+            broken: false,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Flow {
+    first: u64,
+    stats: FlowStats,
+    stream: Option<Box<Stream>>,
+}
+
+/// Reads frames into SIP messages and flow statistics.
+#[derive(Debug, Default)]
+pub struct Decoder {
+    flows: HashMap<FlowKey, Flow>,
+    /// Media destinations announced in SDP bodies.
+    media: HashSet<SocketAddr>,
+    media_ports: HashSet<u16>,
+    pub frames: u64,
+    /// Frames with no UDP or TCP packet in them.
+    pub skipped: u64,
+    /// Packets of flows past the tracking limit.
+    pub untracked: u64,
+    pub notes: Vec<Note>,
+    pub notes_dropped: u64,
+}
+
+/// Could this line start a SIP message?
+fn starts_message(line: &[u8]) -> bool {
+    if line.starts_with(b"SIP/2.0 ") {
+        return true;
+    }
+    let Some(sp) = line.iter().take(33).position(|b| *b == b' ') else {
+        return false;
+    };
+    sp > 0
+        && line[..sp].iter().all(|b| b.is_ascii_uppercase())
+        && line
+            .iter()
+            .take(2048)
+            .position(|b| *b == b'\n')
+            .is_some_and(|nl| line[..nl].windows(8).any(|w| w == b" SIP/2.0"))
+}
+
+/// Offset of the first line in `data` that starts a SIP message.
+fn find_message_start(data: &[u8]) -> Option<usize> {
+    if starts_message(data) {
+        return Some(0);
+    }
+    data.iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'\n')
+        .map(|(i, _)| i + 1)
+        .find(|&i| i < data.len() && starts_message(&data[i..]))
+}
+
+impl Decoder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn note(&mut self, frame: u64, text: String) {
+        if self.notes.len() < MAX_NOTES {
+            self.notes.push(Note { frame, text });
+        } else {
+            self.notes_dropped += 1;
+        }
+    }
+
+    /// Read one frame; each SIP message it completes goes to `out`.
+    pub fn push(&mut self, f: &Frame, out: &mut dyn FnMut(SipEvent)) {
+        self.frames += 1;
+        let p = match dissect(f.link, &f.data) {
+            Ok(p) => p,
+            Err(_) => {
+                self.skipped += 1;
+                return;
+            }
+        };
+        let key = FlowKey {
+            transport: p.transport,
+            src: p.src,
+            dst: p.dst,
+        };
+        if !self.flows.contains_key(&key) {
+            if self.flows.len() >= MAX_FLOWS {
+                self.untracked += 1;
+                return;
+            }
+            self.flows.insert(
+                key,
+                Flow {
+                    first: f.number,
+                    stats: FlowStats::default(),
+                    stream: None,
+                },
+            );
+        }
+        if let Some(flow) = self.flows.get_mut(&key) {
+            flow.stats.packets += 1;
+            flow.stats.bytes += p.payload.len() as u64;
+        }
+        match p.tcp {
+            None => self.udp(f, key, p.payload, out),
+            Some(meta) => self.tcp(f, key, meta, p.payload, out),
+        }
+    }
+
+    fn udp(&mut self, f: &Frame, key: FlowKey, payload: &[u8], out: &mut dyn FnMut(SipEvent)) {
+        if payload.first().is_some_and(|b| b.is_ascii_alphabetic()) {
+            if let Ok(parsed) = SipMessage::parse(payload) {
+                self.sip(f.number, f.time, key, parsed.message, out);
+                return;
+            }
+        }
+        let announced = self.media.contains(&key.dst) || self.media_ports.contains(&key.dst.port());
+        let Some(flow) = self.flows.get_mut(&key) else {
+            return;
+        };
+        if payload.len() < 12 || payload[0] >> 6 != 2 {
+            return;
+        }
+        let pt = payload[1] & 0x7f;
+        if (200..=204).contains(&payload[1]) {
+            flow.stats.rtcp += 1;
+            return;
+        }
+        // Static audio/video payload types (RFC 3551) and the dynamic range.
+        let plausible = matches!(
+            pt,
+            0 | 3 | 4 | 8 | 9 | 18 | 26 | 31 | 32 | 33 | 34 | 96..=127
+        );
+        if announced || plausible {
+            let ssrc = u32::from_be_bytes([payload[8], payload[9], payload[10], payload[11]]);
+            flow.stats.rtp += 1;
+            flow.stats.sdp_media |= announced;
+            *flow.stats.ssrc.entry(ssrc).or_insert(0) += 1;
+        }
+    }
+
+    fn sip(
+        &mut self,
+        frame: u64,
+        time: Duration,
+        key: FlowKey,
+        message: SipMessage,
+        out: &mut dyn FnMut(SipEvent),
+    ) {
+        if let Some(flow) = self.flows.get_mut(&key) {
+            flow.stats.sip += 1;
+        }
+        self.learn_sdp(&message);
+        out(SipEvent {
+            frame,
+            time,
+            flow: key,
+            message,
+        });
+    }
+
+    /// Remember the media addresses an SDP body announces (`c=` and `m=`).
+    fn learn_sdp(&mut self, m: &SipMessage) {
+        let is_sdp = m
+            .headers
+            .get("Content-Type")
+            .is_some_and(|t| t.trim().to_ascii_lowercase().starts_with("application/sdp"));
+        if !is_sdp || self.media_ports.len() > 4096 {
+            return;
+        }
+        let body = String::from_utf8_lossy(&m.body);
+        let mut addr: Option<IpAddr> = None;
+        for line in body.lines() {
+            let line = line.trim();
+            if let Some(c) = line.strip_prefix("c=") {
+                if let Some(a) = c.split_whitespace().nth(2) {
+                    addr = a.split('/').next().and_then(|a| a.parse().ok()).or(addr);
+                }
+            } else if let Some(media) = line.strip_prefix("m=") {
+                if let Some(port) = media.split_whitespace().nth(1).and_then(|p| p.parse().ok()) {
+                    self.media_ports.insert(port);
+                    if let Some(a) = addr {
+                        self.media.insert(SocketAddr::new(a, port));
+                    }
+                }
+            }
+        }
+    }
+
+    fn tcp(
+        &mut self,
+        f: &Frame,
+        key: FlowKey,
+        meta: TcpMeta,
+        payload: &[u8],
+        out: &mut dyn FnMut(SipEvent),
+    ) {
+        let Some(flow) = self.flows.get_mut(&key) else {
+            return;
+        };
+        let st = flow.stream.get_or_insert_with(|| Box::new(Stream::new()));
+        if meta.syn {
+            // A new connection on the same ports starts a fresh stream.
+            **st = Stream::new();
+            st.next = Some(meta.seq.wrapping_add(1));
+            return;
+        }
+        if payload.is_empty() {
+            return;
+        }
+        let next = *st.next.get_or_insert(meta.seq);
+        let ahead = meta.seq.wrapping_sub(next) as i32;
+        if ahead > 0 {
+            if st.pending.len() >= MAX_PENDING_SEGMENTS
+                || st.pending_bytes + payload.len() > MAX_PENDING_BYTES
+            {
+                self.skip_gap(f, key, out);
+                return self.tcp(f, key, meta, payload, out);
+            }
+            st.pending_bytes += payload.len();
+            st.pending.push((meta.seq, payload.to_vec()));
+            return;
+        }
+        let old = ahead.unsigned_abs() as usize;
+        if old < payload.len() {
+            self.deliver(f, key, &payload[old..], out);
+        }
+        self.drain_pending(f, key, out);
+    }
+
+    /// Deliver every held segment that now starts at or before the next
+    /// expected byte.
+    fn drain_pending(&mut self, f: &Frame, key: FlowKey, out: &mut dyn FnMut(SipEvent)) {
+        loop {
+            let Some(st) = self.flows.get_mut(&key).and_then(|fl| fl.stream.as_mut()) else {
+                return;
+            };
+            let Some(next) = st.next else { return };
+            let Some(i) = st
+                .pending
+                .iter()
+                .position(|(s, _)| s.wrapping_sub(next) as i32 <= 0)
+            else {
+                return;
+            };
+            let (seq, data) = st.pending.swap_remove(i);
+            st.pending_bytes -= data.len();
+            let old = next.wrapping_sub(seq) as usize;
+            if old < data.len() {
+                self.deliver(f, key, &data[old..], out);
+            }
+        }
+    }
+
+    /// Give up on the hole before the earliest held segment: count it,
+    /// jump over it, and look for the next message start.
+    fn skip_gap(&mut self, f: &Frame, key: FlowKey, out: &mut dyn FnMut(SipEvent)) {
+        let Some(flow) = self.flows.get_mut(&key) else {
+            return;
+        };
+        let Some(st) = flow.stream.as_mut() else {
+            return;
+        };
+        let Some(next) = st.next else { return };
+        let Some(earliest) = st
+            .pending
+            .iter()
+            .map(|(s, _)| *s)
+            .min_by_key(|s| s.wrapping_sub(next))
+        else {
+            return;
+        };
+        let missing = earliest.wrapping_sub(next);
+        flow.stats.gaps += 1;
+        flow.stats.gap_bytes += u64::from(missing);
+        st.next = Some(earliest);
+        st.framer = StreamFramer::new(DEFAULT_MAX_MESSAGE);
+        st.resync = true;
+        st.broken = false;
+        let text = format!(
+            "tcp {} -> {}: {missing} bytes missing from the stream; skipped to the next message",
+            key.src, key.dst
+        );
+        self.note(f.number, text);
+        self.drain_pending(f, key, out);
+    }
+
+    fn deliver(&mut self, f: &Frame, key: FlowKey, data: &[u8], out: &mut dyn FnMut(SipEvent)) {
+        let Some(flow) = self.flows.get_mut(&key) else {
+            return;
+        };
+        let Some(st) = flow.stream.as_mut() else {
+            return;
+        };
+        st.next = st.next.map(|n| n.wrapping_add(data.len() as u32));
+        if st.broken {
+            return;
+        }
+        let mut data = data;
+        if st.resync {
+            match find_message_start(data) {
+                Some(i) => {
+                    data = &data[i..];
+                    st.resync = false;
+                }
+                None => return,
+            }
+        }
+        st.framer.push(data);
+        let mut items = Vec::new();
+        while let Some(item) = st.framer.next_item() {
+            items.push(item);
+        }
+        for item in items {
+            match item {
+                Framed::Message(_, parsed) => match *parsed {
+                    Ok(p) => self.sip(f.number, f.time, key, p.message, out),
+                    Err(e) => {
+                        let text =
+                            format!("tcp {} -> {}: not a SIP message: {e}", key.src, key.dst);
+                        self.note(f.number, text);
+                    }
+                },
+                Framed::Keepalive => {}
+                Framed::Broken(fault) => {
+                    let text = format!("tcp {} -> {}: {fault}", key.src, key.dst);
+                    if let Some(flow) = self.flows.get_mut(&key) {
+                        flow.stats.not_framed = Some(fault.to_string());
+                        if let Some(st) = flow.stream.as_mut() {
+                            st.broken = true;
+                        }
+                    }
+                    self.note(f.number, text);
+                }
+            }
+        }
+    }
+
+    /// The capture is over: give up on every remaining hole, and report
+    /// messages left unfinished.
+    pub fn finish(&mut self, last_frame: u64, out: &mut dyn FnMut(SipEvent)) {
+        let f = Frame {
+            number: last_frame,
+            time: Duration::ZERO,
+            link: LinkType::Other(0),
+            data: std::borrow::Cow::Borrowed(&[]),
+            orig_len: 0,
+        };
+        let keys: Vec<FlowKey> = self.flows.keys().copied().collect();
+        for key in keys {
+            for _ in 0..MAX_PENDING_SEGMENTS + 1 {
+                let has_pending = self
+                    .flows
+                    .get(&key)
+                    .and_then(|fl| fl.stream.as_ref())
+                    .is_some_and(|s| !s.pending.is_empty());
+                if !has_pending {
+                    break;
+                }
+                self.skip_gap(&f, key, out);
+            }
+            let left = self
+                .flows
+                .get(&key)
+                .and_then(|fl| fl.stream.as_ref())
+                .filter(|s| !s.broken && s.framer.in_message())
+                .map(|s| s.framer.buffered().len());
+            if let Some(n) = left {
+                let text = format!(
+                    "tcp {} -> {}: the capture ends inside a message ({n} bytes of it)",
+                    key.src, key.dst
+                );
+                self.note(last_frame, text);
+            }
+        }
+    }
+
+    /// Every flow with its counters, in the order they first appeared.
+    pub fn flows(&self) -> Vec<(FlowKey, &FlowStats)> {
+        let mut v: Vec<(u64, FlowKey, &FlowStats)> = self
+            .flows
+            .iter()
+            .map(|(k, f)| (f.first, *k, &f.stats))
+            .collect();
+        v.sort_by_key(|(first, k, _)| (*first, k.src, k.dst));
+        v.into_iter().map(|(_, k, s)| (k, s)).collect()
+    }
+}
+
+/// `2026-12-03T23:31:56.123456Z`.
+pub fn format_time(t: Duration) -> String {
+    let secs = i64::try_from(t.as_secs()).unwrap_or(i64::MAX);
+    match chrono::DateTime::from_timestamp(secs, t.subsec_nanos()) {
+        Some(d) => d.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+        None => format!("{}.{:06}", t.as_secs(), t.subsec_micros()),
+    }
+}
+
+/// `REGISTER sip:... CSeq 1` or `200 OK CSeq 1 REGISTER`.
+pub fn summary(m: &SipMessage) -> String {
+    let cseq = m.headers.get("CSeq").map(str::trim).unwrap_or("-");
+    let cseq = cseq.split_whitespace().collect::<Vec<_>>();
+    if m.is_request() {
+        format!("{} CSeq {}", m.summary(), cseq.first().unwrap_or(&"-"))
+    } else {
+        format!("{} CSeq {}", m.summary(), cseq.join(" "))
+    }
+}
+
+/// The default output: one line per message.
+pub fn line(e: &SipEvent) -> String {
+    format!(
+        "{} {} -> {} {} {} Call-ID {}",
+        format_time(e.time),
+        e.flow.src,
+        e.flow.dst,
+        transport_name(e.flow.transport),
+        summary(&e.message),
+        e.message.call_id().unwrap_or("-").trim()
+    )
+}
+
+/// `--format json`: one object per message.
+pub fn json(e: &SipEvent) -> serde_json::Value {
+    let m = &e.message;
+    let headers: Vec<serde_json::Value> = m
+        .headers
+        .0
+        .iter()
+        .map(|(n, v)| serde_json::json!([n, v]))
+        .collect();
+    let cseq = m.cseq();
+    serde_json::json!({
+        "type": "sip",
+        "frame": e.frame,
+        "time": format_time(e.time),
+        "transport": transport_name(e.flow.transport),
+        "src": e.flow.src.to_string(),
+        "dst": e.flow.dst.to_string(),
+        "method": m.method(),
+        "uri": m.uri(),
+        "status": m.status(),
+        "reason": match &m.start {
+            crate::proto::sip::StartLine::Response { reason, .. } => Some(reason.as_str()),
+            _ => None,
+        },
+        "call_id": m.call_id().map(str::trim),
+        "cseq": cseq.as_ref().map(|c| c.seq),
+        "cseq_method": cseq.as_ref().map(|c| c.method.as_str()),
+        "headers": headers,
+        "body_length": m.body.len(),
+    })
+}
+
+/// `--flows`: one row per flow direction.
+pub fn flow_table(d: &Decoder) -> String {
+    let mut s = format!(
+        "{:<5} {:<47} {:<5} {:>8} {:>10}  {}\n",
+        "PROTO", "FLOW", "L4", "PACKETS", "BYTES", "DETAIL"
+    );
+    for (k, st) in d.flows() {
+        let mut detail = Vec::new();
+        if st.sip > 0 {
+            detail.push(format!("{} SIP messages", st.sip));
+        }
+        if !st.ssrc.is_empty() {
+            let ssrcs: Vec<String> = st
+                .ssrc
+                .iter()
+                .map(|(ssrc, n)| format!("0x{ssrc:08x}={n}"))
+                .collect();
+            detail.push(format!("RTP SSRC {}", ssrcs.join(" ")));
+        }
+        if st.sdp_media {
+            detail.push("port from SDP".into());
+        }
+        if st.rtcp > 0 {
+            detail.push(format!("{} RTCP", st.rtcp));
+        }
+        if st.gaps > 0 {
+            detail.push(format!("{} gaps ({} bytes)", st.gaps, st.gap_bytes));
+        }
+        if let Some(why) = &st.not_framed {
+            detail.push(format!("framing stopped: {why}"));
+        }
+        s.push_str(&format!(
+            "{:<5} {:<47} {:<5} {:>8} {:>10}  {}\n",
+            st.protocol(k.transport),
+            format!("{} -> {}", k.src, k.dst),
+            transport_name(k.transport),
+            st.packets,
+            st.bytes,
+            detail.join("; ")
+        ));
+    }
+    s
+}
+
+/// `--flows --format json`: the same rows as objects.
+pub fn flows_json(d: &Decoder) -> serde_json::Value {
+    let rows: Vec<serde_json::Value> = d
+        .flows()
+        .into_iter()
+        .map(|(k, st)| {
+            let ssrc: BTreeMap<String, u64> = st
+                .ssrc
+                .iter()
+                .map(|(s, n)| (format!("0x{s:08x}"), *n))
+                .collect();
+            serde_json::json!({
+                "transport": transport_name(k.transport),
+                "src": k.src.to_string(),
+                "dst": k.dst.to_string(),
+                "protocol": st.protocol(k.transport),
+                "packets": st.packets,
+                "bytes": st.bytes,
+                "sip": st.sip,
+                "rtp": st.rtp,
+                "rtcp": st.rtcp,
+                "ssrc": ssrc,
+                "sdp_media": st.sdp_media,
+                "gaps": st.gaps,
+                "gap_bytes": st.gap_bytes,
+                "not_framed": st.not_framed,
+            })
+        })
+        .collect();
+    serde_json::Value::Array(rows)
+}
