@@ -196,7 +196,8 @@ impl FlowStats {
 #[derive(Debug)]
 struct Stream {
     next: Option<u32>,
-    pending: Vec<(u32, Vec<u8>)>,
+    /// Held segments: sequence number, bytes, and the frame that carried them.
+    pending: Vec<(u32, Vec<u8>, At)>,
     pending_bytes: usize,
     framer: StreamFramer,
     /// After a gap: drop bytes until a line that starts a SIP message.
@@ -222,6 +223,13 @@ struct Flow {
     first: u64,
     stats: FlowStats,
     stream: Option<Box<Stream>>,
+}
+
+/// The frame a byte arrived in: its number and time.
+#[derive(Debug, Clone, Copy)]
+struct At {
+    frame: u64,
+    time: Duration,
 }
 
 /// Reads frames into SIP messages and flow statistics.
@@ -317,7 +325,16 @@ impl Decoder {
         }
         match p.tcp {
             None => self.udp(f, key, p.payload, out),
-            Some(meta) => self.tcp(f, key, meta, p.payload, out),
+            Some(meta) => self.tcp(
+                At {
+                    frame: f.number,
+                    time: f.time,
+                },
+                key,
+                meta,
+                p.payload,
+                out,
+            ),
         }
     }
 
@@ -403,7 +420,7 @@ impl Decoder {
 
     fn tcp(
         &mut self,
-        f: &Frame,
+        f: At,
         key: FlowKey,
         meta: TcpMeta,
         payload: &[u8],
@@ -432,7 +449,7 @@ impl Decoder {
                 return self.tcp(f, key, meta, payload, out);
             }
             st.pending_bytes += payload.len();
-            st.pending.push((meta.seq, payload.to_vec()));
+            st.pending.push((meta.seq, payload.to_vec(), f));
             return;
         }
         let old = ahead.unsigned_abs() as usize;
@@ -444,7 +461,7 @@ impl Decoder {
 
     /// Deliver every held segment that now starts at or before the next
     /// expected byte.
-    fn drain_pending(&mut self, f: &Frame, key: FlowKey, out: &mut dyn FnMut(SipEvent)) {
+    fn drain_pending(&mut self, f: At, key: FlowKey, out: &mut dyn FnMut(SipEvent)) {
         loop {
             let Some(st) = self.flows.get_mut(&key).and_then(|fl| fl.stream.as_mut()) else {
                 return;
@@ -453,22 +470,25 @@ impl Decoder {
             let Some(i) = st
                 .pending
                 .iter()
-                .position(|(s, _)| s.wrapping_sub(next) as i32 <= 0)
+                .position(|(s, _, _)| s.wrapping_sub(next) as i32 <= 0)
             else {
                 return;
             };
-            let (seq, data) = st.pending.swap_remove(i);
+            let (seq, data, at) = st.pending.swap_remove(i);
             st.pending_bytes -= data.len();
             let old = next.wrapping_sub(seq) as usize;
             if old < data.len() {
-                self.deliver(f, key, &data[old..], out);
+                // Held bytes complete a message when the hole before them
+                // fills, with the frame that filled it.
+                let at = if f.frame == 0 { at } else { f };
+                self.deliver(at, key, &data[old..], out);
             }
         }
     }
 
     /// Give up on the hole before the earliest held segment: count it,
     /// jump over it, and look for the next message start.
-    fn skip_gap(&mut self, f: &Frame, key: FlowKey, out: &mut dyn FnMut(SipEvent)) {
+    fn skip_gap(&mut self, f: At, key: FlowKey, out: &mut dyn FnMut(SipEvent)) {
         let Some(flow) = self.flows.get_mut(&key) else {
             return;
         };
@@ -479,11 +499,13 @@ impl Decoder {
         let Some(earliest) = st
             .pending
             .iter()
-            .map(|(s, _)| *s)
-            .min_by_key(|s| s.wrapping_sub(next))
+            .map(|(s, _, at)| (*s, *at))
+            .min_by_key(|(s, _)| s.wrapping_sub(next))
         else {
             return;
         };
+        let (earliest, at) = earliest;
+        let noted = if f.frame == 0 { at } else { f };
         let missing = earliest.wrapping_sub(next);
         flow.stats.gaps += 1;
         flow.stats.gap_bytes += u64::from(missing);
@@ -495,11 +517,11 @@ impl Decoder {
             "tcp {} -> {}: {missing} bytes missing from the stream; skipped to the next message",
             key.src, key.dst
         );
-        self.note(f.number, text);
+        self.note(noted.frame, text);
         self.drain_pending(f, key, out);
     }
 
-    fn deliver(&mut self, f: &Frame, key: FlowKey, data: &[u8], out: &mut dyn FnMut(SipEvent)) {
+    fn deliver(&mut self, f: At, key: FlowKey, data: &[u8], out: &mut dyn FnMut(SipEvent)) {
         let Some(flow) = self.flows.get_mut(&key) else {
             return;
         };
@@ -528,11 +550,11 @@ impl Decoder {
         for item in items {
             match item {
                 Framed::Message(_, parsed) => match *parsed {
-                    Ok(p) => self.sip(f.number, f.time, key, p.message, out),
+                    Ok(p) => self.sip(f.frame, f.time, key, p.message, out),
                     Err(e) => {
                         let text =
                             format!("tcp {} -> {}: not a SIP message: {e}", key.src, key.dst);
-                        self.note(f.number, text);
+                        self.note(f.frame, text);
                     }
                 },
                 Framed::Keepalive => {}
@@ -544,7 +566,7 @@ impl Decoder {
                             st.broken = true;
                         }
                     }
-                    self.note(f.number, text);
+                    self.note(f.frame, text);
                 }
             }
         }
@@ -553,12 +575,10 @@ impl Decoder {
     /// The capture is over: give up on every remaining hole, and report
     /// messages left unfinished.
     pub fn finish(&mut self, last_frame: u64, out: &mut dyn FnMut(SipEvent)) {
-        let f = Frame {
-            number: last_frame,
+        // A hole given up here is reported at the frame after it.
+        let f = At {
+            frame: 0,
             time: Duration::ZERO,
-            link: LinkType::Other(0),
-            data: std::borrow::Cow::Borrowed(&[]),
-            orig_len: 0,
         };
         let keys: Vec<FlowKey> = self.flows.keys().copied().collect();
         for key in keys {
@@ -571,7 +591,7 @@ impl Decoder {
                 if !has_pending {
                     break;
                 }
-                self.skip_gap(&f, key, out);
+                self.skip_gap(f, key, out);
             }
             let left = self
                 .flows
@@ -740,4 +760,287 @@ pub fn flows_json(d: &Decoder) -> serde_json::Value {
         })
         .collect();
     serde_json::Value::Array(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etherparse::PacketBuilder;
+    use proptest::prelude::*;
+    use std::borrow::Cow;
+
+    const A: [u8; 4] = [192, 0, 2, 1];
+    const B: [u8; 4] = [192, 0, 2, 2];
+
+    fn msg(method: &str, cseq: u32, body: &str) -> Vec<u8> {
+        format!(
+            "{method} sip:34020000002000000001@192.0.2.2 SIP/2.0\r\n\
+             Via: SIP/2.0/TCP 192.0.2.1:5060;branch=z9hG4bK{cseq}\r\n\
+             From: <sip:34020000001320000001@3402000000>;tag=1\r\n\
+             To: <sip:34020000002000000001@3402000000>\r\n\
+             Call-ID: call-{cseq}\r\n\
+             CSeq: {cseq} {method}\r\n\
+             Content-Type: application/sdp\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    }
+
+    fn tcp_frame(seq: u32, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+            .ipv4(A, B, 64)
+            .tcp(5060, 40000, seq, 65535)
+            .write(&mut out, payload)
+            .unwrap();
+        out
+    }
+
+    fn udp_frame(src: u16, dst: u16, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+            .ipv4(A, B, 64)
+            .udp(src, dst)
+            .write(&mut out, payload)
+            .unwrap();
+        out
+    }
+
+    fn run(link: LinkType, frames: &[Vec<u8>]) -> (Decoder, Vec<SipEvent>) {
+        let mut d = Decoder::new();
+        let mut got = Vec::new();
+        for (i, data) in frames.iter().enumerate() {
+            let f = Frame {
+                number: i as u64 + 1,
+                time: Duration::from_secs(i as u64),
+                link,
+                data: Cow::Borrowed(data),
+                orig_len: data.len() as u32,
+            };
+            d.push(&f, &mut |e| got.push(e));
+        }
+        d.finish(frames.len() as u64, &mut |e| got.push(e));
+        (d, got)
+    }
+
+    fn cseqs(evs: &[SipEvent]) -> Vec<u32> {
+        evs.iter().map(|e| e.message.cseq().unwrap().seq).collect()
+    }
+
+    #[test]
+    fn tcp_segments_are_reordered_split_and_coalesced() {
+        let m1 = msg("MESSAGE", 1, "");
+        let m2 = msg("MESSAGE", 2, "v=0\r\n");
+        let m3 = msg("INVITE", 3, "v=0\r\nm=video 30000 RTP/AVP 96\r\n");
+        // m1 and m2 in one segment; m3 in three, the last arriving first,
+        // one of them retransmitted.
+        let mut s = m1.clone();
+        s.extend_from_slice(&m2);
+        let base = 1000u32;
+        let off3 = base + s.len() as u32;
+        let (p1, rest) = m3.split_at(10);
+        let (p2, p3) = rest.split_at(40);
+        let frames = vec![
+            tcp_frame(base, &s),
+            tcp_frame(off3 + 50, p3),
+            tcp_frame(off3, p1),
+            tcp_frame(off3, p1),
+            tcp_frame(off3 + 10, p2),
+        ];
+        let (d, evs) = run(LinkType::Ethernet, &frames);
+        assert_eq!(cseqs(&evs), vec![1, 2, 3]);
+        assert_eq!(
+            evs[2].frame, 5,
+            "m3 completes with the frame that fills the hole"
+        );
+        assert_eq!(evs[2].message.body.len(), 31);
+        assert!(d.notes.is_empty(), "{:?}", d.notes);
+        assert_eq!(
+            d.media_ports.iter().copied().collect::<Vec<_>>(),
+            vec![30000]
+        );
+    }
+
+    #[test]
+    fn tcp_sequence_numbers_wrap() {
+        let m1 = msg("MESSAGE", 1, "");
+        let m2 = msg("MESSAGE", 2, "");
+        let start = u32::MAX - 20;
+        let second = start.wrapping_add(m1.len() as u32);
+        let frames = vec![tcp_frame(second, &m2), tcp_frame(start, &m1)];
+        // The first segment seen sets where the stream starts, so send in
+        // order but across the wrap.
+        let (_, evs) = run(LinkType::Ethernet, &[frames[1].clone(), frames[0].clone()]);
+        assert_eq!(cseqs(&evs), vec![1, 2]);
+    }
+
+    #[test]
+    fn a_hole_that_never_fills_is_reported_and_skipped() {
+        let m1 = msg("MESSAGE", 1, "");
+        let m2 = msg("MESSAGE", 2, "");
+        let m3 = msg("MESSAGE", 3, "");
+        let o2 = m1.len() as u32 + 1;
+        let o3 = o2 + m2.len() as u32;
+        // m2's second half never arrives: m2 is lost, m3 still decodes.
+        let frames = vec![
+            tcp_frame(1, &m1),
+            tcp_frame(o2, &m2[..20]),
+            tcp_frame(o3 - 5, &m2[m2.len() - 5..]),
+            tcp_frame(o3, &m3),
+        ];
+        let (d, evs) = run(LinkType::Ethernet, &frames);
+        assert_eq!(cseqs(&evs), vec![1, 3]);
+        assert_eq!((evs[1].frame, evs[1].time), (4, Duration::from_secs(3)));
+        assert_eq!(
+            d.notes[0].frame, 3,
+            "the gap is reported at the first frame after it"
+        );
+        let st = d.flows()[0].1.clone();
+        assert_eq!(st.gaps, 1);
+        assert_eq!(st.gap_bytes, m2.len() as u64 - 25);
+        assert!(d.notes[0].text.contains("bytes missing"), "{:?}", d.notes);
+    }
+
+    #[test]
+    fn a_message_cut_by_the_end_of_the_capture_is_reported() {
+        let m1 = msg("MESSAGE", 1, "");
+        let (d, evs) = run(LinkType::Ethernet, &[tcp_frame(1, &m1[..30])]);
+        assert!(evs.is_empty());
+        assert!(
+            d.notes[0].text.contains("ends inside a message"),
+            "{:?}",
+            d.notes
+        );
+    }
+
+    #[test]
+    fn every_link_type_reaches_the_sip_message() {
+        let eth = udp_frame(5060, 5060, &msg("REGISTER", 7, ""));
+        let ip = eth[14..].to_vec();
+        let mut vlan = eth[..12].to_vec();
+        vlan.extend_from_slice(&[0x81, 0x00, 0x00, 0x05]);
+        vlan.extend_from_slice(&eth[12..]);
+        let mut sll = vec![0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0, 0x08, 0x00];
+        sll.extend_from_slice(&ip);
+        let mut sll2 = vec![0x08, 0x00, 0, 0, 0, 0, 0, 1, 0, 1, 0, 6];
+        sll2.extend_from_slice(&[2, 0, 0, 0, 0, 1, 0, 0]);
+        sll2.extend_from_slice(&ip);
+        let mut null_le = vec![2, 0, 0, 0];
+        null_le.extend_from_slice(&ip);
+        let mut null_be = vec![0, 0, 0, 2];
+        null_be.extend_from_slice(&ip);
+        for (link, data) in [
+            (LinkType::Ethernet, eth.clone()),
+            (LinkType::Ethernet, vlan),
+            (LinkType::RawIp, ip.clone()),
+            (LinkType::LinuxSll, sll),
+            (LinkType::LinuxSll2, sll2),
+            (LinkType::Null, null_le),
+            (LinkType::Null, null_be),
+        ] {
+            let (_, evs) = run(link, &[data]);
+            assert_eq!(cseqs(&evs), vec![7], "{link:?}");
+            assert_eq!(evs[0].flow.src, "192.0.2.1:5060".parse().unwrap());
+        }
+        let mut v6 = Vec::new();
+        PacketBuilder::ipv6([1; 16], [2; 16], 64)
+            .udp(5060, 5062)
+            .write(&mut v6, &msg("OPTIONS", 9, ""))
+            .unwrap();
+        let (_, evs) = run(LinkType::RawIp, &[v6]);
+        assert_eq!(cseqs(&evs), vec![9]);
+        assert_eq!(evs[0].flow.dst.port(), 5062);
+    }
+
+    fn rtp(pt: u8, seq: u16, ssrc: u32) -> Vec<u8> {
+        let mut p = vec![0x80, pt, 0, 0, 0, 0, 0, 0];
+        p[2..4].copy_from_slice(&seq.to_be_bytes());
+        p.extend_from_slice(&ssrc.to_be_bytes());
+        p.extend_from_slice(&[0; 20]);
+        p
+    }
+
+    #[test]
+    fn rtp_is_counted_per_ssrc_and_sdp_ports_are_marked() {
+        let mut invite = msg(
+            "INVITE",
+            1,
+            "v=0\r\nc=IN IP4 192.0.2.2\r\nm=video 30000 RTP/AVP 96\r\n",
+        );
+        invite = {
+            let mut f = Vec::new();
+            PacketBuilder::ethernet2([2; 6], [3; 6])
+                .ipv4(A, B, 64)
+                .udp(5060, 5060)
+                .write(&mut f, &invite)
+                .unwrap();
+            f
+        };
+        let frames = vec![
+            invite,
+            udp_frame(40000, 30000, &rtp(96, 1, 0x0100_0001)),
+            udp_frame(40000, 30000, &rtp(0x80 | 96, 2, 0x0100_0001)),
+            udp_frame(40000, 30000, &rtp(96, 1, 0x0100_0002)),
+            // A payload type outside any plausible set, on an unannounced port.
+            udp_frame(40002, 31000, &rtp(50, 1, 9)),
+            udp_frame(40002, 31000, &[0x81, 200, 0, 6, 0, 0, 0, 9]),
+            udp_frame(40002, 31000, &[0x81, 200, 0, 6, 0, 0, 0, 9, 0, 0, 0, 0]),
+        ];
+        let (d, evs) = run(LinkType::Ethernet, &frames);
+        assert_eq!(evs.len(), 1);
+        let flows = d.flows();
+        let media = flows.iter().find(|(k, _)| k.dst.port() == 30000).unwrap().1;
+        assert_eq!(media.protocol(Transport::Udp), "RTP");
+        assert!(media.sdp_media);
+        assert_eq!(
+            media.ssrc.iter().map(|(s, n)| (*s, *n)).collect::<Vec<_>>(),
+            vec![(0x0100_0001, 2), (0x0100_0002, 1)]
+        );
+        let other = flows.iter().find(|(k, _)| k.dst.port() == 31000).unwrap().1;
+        assert_eq!((other.rtp, other.rtcp), (0, 1));
+        let table = flow_table(&d);
+        assert!(table.contains("0x01000001=2 0x01000002=1"), "{table}");
+    }
+
+    #[test]
+    fn summaries_name_method_status_and_cseq() {
+        let m = SipMessage::parse(&msg("REGISTER", 4, "")).unwrap().message;
+        assert_eq!(
+            summary(&m),
+            "REGISTER sip:34020000002000000001@192.0.2.2 CSeq 4"
+        );
+        let r = crate::proto::sip::response_to(&m, 200, None);
+        assert_eq!(summary(&r), "200 OK CSeq 4 REGISTER");
+    }
+
+    proptest! {
+        #[test]
+        fn any_frame_bytes_decode_without_panicking(
+            data in proptest::collection::vec(any::<u8>(), 0..200),
+            link in 0usize..6,
+        ) {
+            let link = [LinkType::Ethernet, LinkType::LinuxSll, LinkType::LinuxSll2,
+                        LinkType::RawIp, LinkType::Null, LinkType::Other(9)][link];
+            let _ = run(link, &[data]);
+        }
+
+        #[test]
+        fn any_tcp_segments_decode_without_panicking(
+            segs in proptest::collection::vec(
+                (any::<u32>(), proptest::collection::vec(any::<u8>(), 0..64)), 0..24),
+            base in any::<u32>(),
+        ) {
+            let text = msg("MESSAGE", 1, "hello");
+            let frames: Vec<Vec<u8>> = segs.iter().map(|(off, junk)| {
+                let off = off % 400;
+                let from = (off as usize).min(text.len());
+                let mut p = text[from..].to_vec();
+                p.truncate(junk.len().max(1));
+                if junk.len() % 3 == 0 { p = junk.clone(); }
+                tcp_frame(base.wrapping_add(off), &p)
+            }).collect();
+            let _ = run(LinkType::Ethernet, &frames);
+        }
+    }
 }

@@ -279,3 +279,78 @@ mod tests {
         ));
     }
 }
+
+#[cfg(test)]
+mod file_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A small pcap with three UDP frames.
+    fn sample() -> Vec<u8> {
+        let a: std::net::SocketAddr = "127.0.0.1:5060".parse().unwrap();
+        let b: std::net::SocketAddr = "127.0.0.1:5070".parse().unwrap();
+        let pkts: Vec<crate::transport::Packet> = (0..3)
+            .map(|i| crate::transport::Packet {
+                time: std::time::UNIX_EPOCH + Duration::from_secs(i),
+                src: a,
+                dst: b,
+                transport: crate::proto::Transport::Udp,
+                bytes: vec![b'x'; 10],
+            })
+            .collect();
+        let mut out = Vec::new();
+        crate::capture::pcap::write_pcap_to(&mut out, &pkts).unwrap();
+        out
+    }
+
+    #[test]
+    fn a_truncated_file_yields_its_whole_frames_and_where_it_stopped() {
+        let full = sample();
+        let c = read_capture(&full).unwrap();
+        assert_eq!(
+            (c.format, c.frames.len(), c.stopped.clone()),
+            ("pcap", 3, None)
+        );
+        assert_eq!(c.frames[2].time, Duration::from_secs(2));
+        let frame_len = (full.len() - 24) / 3;
+        let cut = &full[..24 + frame_len * 2 + 7];
+        let c = read_capture(cut).unwrap();
+        assert_eq!(c.frames.len(), 2);
+        let stop = c.stopped.unwrap();
+        assert_eq!(stop.offset, 24 + frame_len * 2);
+        assert!(stop.reason.contains("truncated"), "{}", stop.reason);
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_read_without_panicking(data in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = read_capture(&data);
+            let mut ng = PCAPNG_MAGIC.to_vec();
+            ng.extend_from_slice(&data);
+            let _ = read_capture(&ng);
+            let mut p = PCAP_MAGICS[0].to_vec();
+            p.extend_from_slice(&data);
+            let _ = read_capture(&p);
+        }
+
+        #[test]
+        fn damaged_copies_of_a_capture_read_without_panicking(
+            cut in any::<prop::sample::Index>(),
+            flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..8),
+        ) {
+            let mut data = sample();
+            for (i, b) in flips {
+                let i = i.index(data.len());
+                data[i] = b;
+            }
+            let n = cut.index(data.len() + 1);
+            if let Ok(c) = read_capture(&data[..n]) {
+                let mut d = crate::capture::decode::Decoder::new();
+                for f in &c.frames {
+                    d.push(f, &mut |_| {});
+                }
+                d.finish(0, &mut |_| {});
+            }
+        }
+    }
+}
