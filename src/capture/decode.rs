@@ -439,12 +439,28 @@ impl Decoder {
         if payload.is_empty() {
             return;
         }
-        let next = *st.next.get_or_insert(meta.seq);
+        let full = st.pending.len() >= MAX_PENDING_SEGMENTS
+            || st.pending_bytes + payload.len() > MAX_PENDING_BYTES;
+        let next = match st.next {
+            Some(n) => n,
+            // Joined mid-stream (no SYN seen): the stream starts with the
+            // first segment that starts a message. Segments before it are
+            // held, since they may be the rest of a message whose start
+            // arrives later (out of order).
+            None if starts_message(payload) => *st.next.insert(meta.seq),
+            None if !full => {
+                st.pending_bytes += payload.len();
+                st.pending.push((meta.seq, payload.to_vec(), f));
+                return;
+            }
+            None => {
+                self.skip_gap(f, key, out);
+                return self.tcp(f, key, meta, payload, out);
+            }
+        };
         let ahead = meta.seq.wrapping_sub(next) as i32;
         if ahead > 0 {
-            if st.pending.len() >= MAX_PENDING_SEGMENTS
-                || st.pending_bytes + payload.len() > MAX_PENDING_BYTES
-            {
+            if full {
                 self.skip_gap(f, key, out);
                 return self.tcp(f, key, meta, payload, out);
             }
@@ -495,7 +511,19 @@ impl Decoder {
         let Some(st) = flow.stream.as_mut() else {
             return;
         };
-        let Some(next) = st.next else { return };
+        let Some(next) = st.next else {
+            // No segment started a message: start at the earliest held one
+            // and look for a message start in the bytes.
+            let base = st.pending.first().map_or(0, |p| p.0.wrapping_sub(1 << 30));
+            let earliest = st
+                .pending
+                .iter()
+                .map(|p| p.0)
+                .min_by_key(|s| s.wrapping_sub(base));
+            st.next = earliest;
+            st.resync = true;
+            return self.drain_pending(f, key, out);
+        };
         let Some(earliest) = st
             .pending
             .iter()
