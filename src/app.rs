@@ -657,50 +657,6 @@ pub async fn load(a: crate::cli::LoadArgs) -> Result<i32> {
     Ok(if report.passed() { 0 } else { 1 })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_announced_count_is_what_runs_against_a_target() {
-        let suites =
-            load::load_all(&[PathBuf::from("suites/gb28181/register-camera.yaml")]).unwrap();
-        let all: usize = suites[0].cases.iter().map(|c| c.transports.len()).sum();
-        let udp: usize = suites[0]
-            .cases
-            .iter()
-            .filter(|c| c.transports.contains(&crate::proto::Transport::Udp))
-            .count();
-        assert!(udp < all, "the suite runs over more than UDP");
-        let mut opts = RunOptions::default();
-        assert_eq!(planned_runs(&suites, &opts), all);
-        opts.target = Some("udp://127.0.0.1:5060".parse().unwrap());
-        assert_eq!(planned_runs(&suites, &opts), udp);
-        opts.filters = vec![suites[0].cases[0].id.clone()];
-        assert_eq!(planned_runs(&suites, &opts), 1);
-    }
-
-    #[test]
-    fn variables_that_explode_are_refused_before_the_run() {
-        let mut suites =
-            load::load_all(&[PathBuf::from("suites/gb28181/register-camera.yaml")]).unwrap();
-        assert!(check_variable_limits(&suites, &[]).is_ok());
-        let cli = vec![("huge".to_string(), "${random:hex:99999999999}".to_string())];
-        let e = check_variable_limits(&suites, &cli)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("\"huge\"") && e.contains("register-camera.yaml"),
-            "{e}"
-        );
-        suites[0].cases[0]
-            .vars
-            .insert("boom".into(), "${boom}".into());
-        let e = check_variable_limits(&suites, &[]).unwrap_err().to_string();
-        assert!(e.contains("\"boom\"") && e.contains("deep"), "{e}");
-    }
-}
-
 /// `camcert decode`: read a capture and print its SIP messages (or its
 /// flows). A damaged file is decoded up to the damage, which is reported
 /// on stderr; exit 2 only when not one frame could be read.
@@ -792,4 +748,48 @@ pub fn decode(a: crate::cli::DecodeArgs) -> Result<i32> {
         eprintln!("warning: {s}");
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_announced_count_is_what_runs_against_a_target() {
+        let suites =
+            load::load_all(&[PathBuf::from("suites/gb28181/register-camera.yaml")]).unwrap();
+        let all: usize = suites[0].cases.iter().map(|c| c.transports.len()).sum();
+        let udp: usize = suites[0]
+            .cases
+            .iter()
+            .filter(|c| c.transports.contains(&crate::proto::Transport::Udp))
+            .count();
+        assert!(udp < all, "the suite runs over more than UDP");
+        let mut opts = RunOptions::default();
+        assert_eq!(planned_runs(&suites, &opts), all);
+        opts.target = Some("udp://127.0.0.1:5060".parse().unwrap());
+        assert_eq!(planned_runs(&suites, &opts), udp);
+        opts.filters = vec![suites[0].cases[0].id.clone()];
+        assert_eq!(planned_runs(&suites, &opts), 1);
+    }
+
+    #[test]
+    fn variables_that_explode_are_refused_before_the_run() {
+        let mut suites =
+            load::load_all(&[PathBuf::from("suites/gb28181/register-camera.yaml")]).unwrap();
+        assert!(check_variable_limits(&suites, &[]).is_ok());
+        let cli = vec![("huge".to_string(), "${random:hex:99999999999}".to_string())];
+        let e = check_variable_limits(&suites, &cli)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("\"huge\"") && e.contains("register-camera.yaml"),
+            "{e}"
+        );
+        suites[0].cases[0]
+            .vars
+            .insert("boom".into(), "${boom}".into());
+        let e = check_variable_limits(&suites, &[]).unwrap_err().to_string();
+        assert!(e.contains("\"boom\"") && e.contains("deep"), "{e}");
+    }
 }

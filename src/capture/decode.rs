@@ -202,6 +202,9 @@ struct Stream {
     framer: StreamFramer,
     /// After a gap: drop bytes until a line that starts a SIP message.
     resync: bool,
+    /// Where a stream joined mid-way was taken up: bytes before it are not
+    /// decoded (the framer is already past them).
+    origin: Option<u32>,
     broken: bool,
 }
 
@@ -213,6 +216,7 @@ impl Stream {
             pending_bytes: 0,
             framer: StreamFramer::new(DEFAULT_MAX_MESSAGE),
             resync: false,
+            origin: None,
             broken: false,
         }
     }
@@ -256,13 +260,14 @@ fn starts_message(line: &[u8]) -> bool {
     let Some(sp) = line.iter().take(33).position(|b| *b == b' ') else {
         return false;
     };
+    // A request line: a method, and `SIP/2.0` at the end of the line (when
+    // the line is all there).
     sp > 0
         && line[..sp].iter().all(|b| b.is_ascii_uppercase())
-        && line
-            .iter()
-            .take(2048)
-            .position(|b| *b == b'\n')
-            .is_some_and(|nl| line[..nl].windows(8).any(|w| w == b" SIP/2.0"))
+        && match line.iter().take(2048).position(|b| *b == b'\n') {
+            Some(nl) => line[..nl].windows(8).any(|w| w == b" SIP/2.0"),
+            None => line.len() < 2048,
+        }
 }
 
 /// Offset of the first line in `data` that starts a SIP message.
@@ -447,7 +452,10 @@ impl Decoder {
             // first segment that starts a message. Segments before it are
             // held, since they may be the rest of a message whose start
             // arrives later (out of order).
-            None if starts_message(payload) => *st.next.insert(meta.seq),
+            None if starts_message(payload) => {
+                st.origin = Some(meta.seq);
+                *st.next.insert(meta.seq)
+            }
             None if !full => {
                 st.pending_bytes += payload.len();
                 st.pending.push((meta.seq, payload.to_vec(), f));
@@ -468,8 +476,20 @@ impl Decoder {
             st.pending.push((meta.seq, payload.to_vec(), f));
             return;
         }
+        let late = st
+            .origin
+            .is_some_and(|o| (meta.seq.wrapping_sub(o) as i32) < 0);
         let old = ahead.unsigned_abs() as usize;
-        if old < payload.len() {
+        if late {
+            let text = format!(
+                "tcp {} -> {}: {} bytes from before the first message read on this \
+                 connection arrived late; not decoded",
+                key.src,
+                key.dst,
+                payload.len()
+            );
+            self.note(f.frame, text);
+        } else if old < payload.len() {
             self.deliver(f, key, &payload[old..], out);
         }
         self.drain_pending(f, key, out);
@@ -896,10 +916,10 @@ mod tests {
         let m2 = msg("MESSAGE", 2, "");
         let start = u32::MAX - 20;
         let second = start.wrapping_add(m1.len() as u32);
-        let frames = vec![tcp_frame(second, &m2), tcp_frame(start, &m1)];
-        // The first segment seen sets where the stream starts, so send in
-        // order but across the wrap.
-        let (_, evs) = run(LinkType::Ethernet, &[frames[1].clone(), frames[0].clone()]);
+        let (_, evs) = run(
+            LinkType::Ethernet,
+            &[tcp_frame(start, &m1), tcp_frame(second, &m2)],
+        );
         assert_eq!(cseqs(&evs), vec![1, 2]);
     }
 
@@ -928,6 +948,38 @@ mod tests {
         assert_eq!(st.gaps, 1);
         assert_eq!(st.gap_bytes, m2.len() as u64 - 25);
         assert!(d.notes[0].text.contains("bytes missing"), "{:?}", d.notes);
+    }
+
+    #[test]
+    fn a_stream_joined_mid_message_starts_at_the_next_message() {
+        let m1 = msg("MESSAGE", 1, "");
+        let m2 = msg("MESSAGE", 2, "");
+        let m3 = msg("MESSAGE", 3, "");
+        let o2 = 100 + m1.len() as u32;
+        let o3 = o2 + m2.len() as u32;
+        // The capture begins with the tail of m1, then m2 and m3.
+        let frames = vec![
+            tcp_frame(120, &m1[20..]),
+            tcp_frame(o2, &m2),
+            tcp_frame(o3, &m3),
+        ];
+        let (d, evs) = run(LinkType::Ethernet, &frames);
+        assert_eq!(cseqs(&evs), vec![2, 3]);
+        assert_eq!(d.notes.len(), 0, "{:?}", d.notes);
+        // m3 before m2: the stream is taken up at m3, and m2 is reported.
+        let frames = vec![
+            tcp_frame(120, &m1[20..]),
+            tcp_frame(o3, &m3),
+            tcp_frame(o2, &m2),
+        ];
+        let (d, evs) = run(LinkType::Ethernet, &frames);
+        assert_eq!(cseqs(&evs), vec![3]);
+        assert!(d.notes[0].text.contains("arrived late"), "{:?}", d.notes);
+        assert_eq!(d.notes[0].frame, 3);
+        // Nothing but a tail: skipped at the end, and said so.
+        let (d, evs) = run(LinkType::Ethernet, &[tcp_frame(7, &m1[20..])]);
+        assert!(evs.is_empty());
+        assert_eq!(d.flows()[0].1.gaps, 0);
     }
 
     #[test]
