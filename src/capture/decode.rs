@@ -29,6 +29,8 @@ const MAX_FLOWS: usize = 65_536;
 const MAX_PENDING_BYTES: usize = 1024 * 1024;
 /// Out-of-order TCP segments held per direction.
 const MAX_PENDING_SEGMENTS: usize = 256;
+/// The longest partial line kept while looking for a message start.
+const MAX_RESYNC_LINE: usize = 4096;
 /// Notes kept (the rest are counted).
 const MAX_NOTES: usize = 1000;
 
@@ -211,6 +213,8 @@ struct Stream {
     framer: StreamFramer,
     /// After a gap: drop bytes until a line that starts a SIP message.
     resync: bool,
+    /// While resynchronising: the current line so far.
+    rbuf: Vec<u8>,
     /// Where a stream joined mid-way was taken up: bytes before it are not
     /// decoded (the framer is already past them).
     origin: Option<u32>,
@@ -225,6 +229,7 @@ impl Stream {
             pending_bytes: 0,
             framer: StreamFramer::new(DEFAULT_MAX_MESSAGE),
             resync: false,
+            rbuf: Vec::new(),
             origin: None,
             broken: false,
         }
@@ -569,6 +574,7 @@ impl Decoder {
         st.next = Some(earliest);
         st.framer = StreamFramer::new(DEFAULT_MAX_MESSAGE);
         st.resync = true;
+        st.rbuf.clear();
         st.broken = false;
         let text = format!(
             "tcp {} -> {}: {missing} bytes missing from the stream; skipped to the next message",
@@ -589,17 +595,33 @@ impl Decoder {
         if st.broken {
             return;
         }
-        let mut data = data;
         if st.resync {
-            match find_message_start(data) {
+            // Bytes since the gap, kept from the last line start, until a
+            // line that starts a message has arrived.
+            st.rbuf.extend_from_slice(data);
+            match find_message_start(&st.rbuf) {
                 Some(i) => {
-                    data = &data[i..];
+                    let b = std::mem::take(&mut st.rbuf);
+                    st.framer.push(&b[i..]);
                     st.resync = false;
                 }
-                None => return,
+                None => {
+                    let line = st
+                        .rbuf
+                        .iter()
+                        .rposition(|b| *b == b'\n')
+                        .map_or(0, |p| p + 1);
+                    st.rbuf.drain(..line);
+                    if st.rbuf.len() > MAX_RESYNC_LINE {
+                        let n = st.rbuf.len() - MAX_RESYNC_LINE;
+                        st.rbuf.drain(..n);
+                    }
+                    return;
+                }
             }
+        } else {
+            st.framer.push(data);
         }
-        st.framer.push(data);
         let mut items = Vec::new();
         while let Some(item) = st.framer.next_item() {
             items.push(item);
@@ -1108,6 +1130,47 @@ mod tests {
     }
 
     proptest! {
+        /// However a stream of messages is cut into segments, and however
+        /// the segments are shuffled within a window, the same messages
+        /// come out in the same order.
+        #[test]
+        fn any_segmentation_and_local_reordering_yields_the_same_messages(
+            cuts in proptest::collection::vec(1usize..700, 1..40),
+            swaps in proptest::collection::vec(any::<prop::sample::Index>(), 0..10),
+            base in any::<u32>(),
+        ) {
+            let mut stream = Vec::new();
+            for i in 1..=4u32 {
+                stream.extend(msg("MESSAGE", i, &"x".repeat(i as usize * 37)));
+            }
+            let mut segs = Vec::new();
+            let mut at = 0usize;
+            for c in cuts.iter().cycle() {
+                if at >= stream.len() {
+                    break;
+                }
+                let end = (at + c).min(stream.len());
+                segs.push((at, end));
+                at = end;
+            }
+            // Swap neighbours, never the first segment (which starts the stream).
+            for s in swaps {
+                if segs.len() > 2 {
+                    let i = 1 + s.index(segs.len() - 2);
+                    segs.swap(i, i + 1);
+                }
+            }
+            let frames: Vec<Vec<u8>> = segs
+                .iter()
+                .map(|(a, b)| tcp_frame(base.wrapping_add(*a as u32), &stream[*a..*b]))
+                .collect();
+            let (d, evs) = run(LinkType::Ethernet, &frames);
+            prop_assert_eq!(cseqs(&evs), vec![1, 2, 3, 4]);
+            prop_assert_eq!(d.notes.len(), 0);
+            let bodies: Vec<usize> = evs.iter().map(|e| e.message.body.len()).collect();
+            prop_assert_eq!(bodies, vec![37, 74, 111, 148]);
+        }
+
         #[test]
         fn any_frame_bytes_decode_without_panicking(
             data in proptest::collection::vec(any::<u8>(), 0..200),
