@@ -321,7 +321,67 @@ mod file_tests {
         assert!(stop.reason.contains("truncated"), "{}", stop.reason);
     }
 
+    /// The same frames as [`sample`], as pcapng (nanosecond timestamps).
+    fn sample_ng() -> Vec<u8> {
+        use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
+        use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionBlock;
+        use pcap_file::pcapng::PcapNgWriter;
+        let pcap = sample();
+        let c = read_capture(&pcap).unwrap();
+        let mut out = Vec::new();
+        let mut w = PcapNgWriter::new(&mut out).unwrap();
+        let mut idb = InterfaceDescriptionBlock::new(DataLink::ETHERNET, 65535);
+        idb.options.push(InterfaceDescriptionOption::IfTsResol(9));
+        w.write_pcapng_block(idb).unwrap();
+        for f in &c.frames {
+            let epb = EnhancedPacketBlock {
+                interface_id: 0,
+                timestamp: f.time,
+                original_len: f.orig_len,
+                data: f.data.clone(),
+                options: vec![],
+            };
+            w.write_pcapng_block(epb).unwrap();
+        }
+        drop(w);
+        out
+    }
+
+    #[test]
+    fn pcapng_frames_keep_their_times_and_a_cut_says_where() {
+        let ng = sample_ng();
+        let c = read_capture(&ng).unwrap();
+        assert_eq!(
+            (c.format, c.frames.len(), c.stopped.clone()),
+            ("pcapng", 3, None)
+        );
+        assert_eq!(c.frames[2].time, Duration::from_secs(2));
+        assert_eq!(c.frames[0].link, LinkType::Ethernet);
+        let c = read_capture(&ng[..ng.len() - 3]).unwrap();
+        assert_eq!(c.frames.len(), 2);
+        assert!(c.stopped.unwrap().reason.contains("truncated"));
+    }
+
     proptest! {
+        #[test]
+        fn damaged_pcapng_reads_without_panicking(
+            cut in any::<prop::sample::Index>(),
+            flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..8),
+        ) {
+            let mut data = sample_ng();
+            for (i, b) in flips {
+                let i = i.index(data.len());
+                data[i] = b;
+            }
+            let n = cut.index(data.len() + 1);
+            if let Ok(c) = read_capture(&data[..n]) {
+                let mut d = crate::capture::decode::Decoder::new();
+                for f in &c.frames {
+                    d.push(f, &mut |_| {});
+                }
+            }
+        }
+
         #[test]
         fn any_bytes_read_without_panicking(data in proptest::collection::vec(any::<u8>(), 0..300)) {
             let _ = read_capture(&data);
