@@ -557,3 +557,77 @@ fn a_loopback_recording_decodes_like_tshark_reads_it() {
         assert_eq!(sorted(ours), sorted(theirs));
     }
 }
+
+/// A MESSAGE too big for one Ethernet frame, as IPv4 fragments (the last
+/// first), as a camera's catalog response often arrives over UDP.
+#[test]
+fn a_fragmented_udp_message_decodes_like_tshark_reads_it() {
+    use etherparse::{EtherType, Ethernet2Header, IpFragOffset, IpNumber, Ipv4Header};
+    let body = "<?xml version=\"1.0\"?>\r\n<Response>".to_string()
+        + &"<Item><DeviceID>34020000001320000001</DeviceID></Item>".repeat(80)
+        + "</Response>\r\n";
+    let mut big = sip(
+        "MESSAGE sip:34020000002000000001@3402000000 SIP/2.0",
+        "catalog-1",
+        "9 MESSAGE",
+        "",
+    );
+    // Replace the empty body with the catalog (fix Content-Length).
+    let text = String::from_utf8(big).unwrap().replace(
+        "Content-Length: 0\r\n\r\n",
+        &format!(
+            "Content-Type: Application/MANSCDP+xml\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    big = text.into_bytes();
+    let whole = frame(CAM, PLT, L4::Udp(5060, 5060), &big);
+    let udp = &whole[14 + 20..];
+    let step = 1480;
+    let mut frames: Vec<Vec<u8>> = udp
+        .chunks(step)
+        .enumerate()
+        .map(|(i, chunk)| {
+            let mut h = Ipv4Header::new(chunk.len() as u16, 64, IpNumber::UDP, CAM, PLT).unwrap();
+            h.identification = 4242;
+            h.more_fragments = (i + 1) * step < udp.len();
+            h.fragment_offset = IpFragOffset::try_new((i * step / 8) as u16).unwrap();
+            h.header_checksum = h.calc_header_checksum();
+            let mut out = Vec::new();
+            Ethernet2Header {
+                source: [2, 0, 0, 0, 0, 10],
+                destination: [2, 0, 0, 0, 0, 20],
+                ether_type: EtherType::IPV4,
+            }
+            .write(&mut out)
+            .unwrap();
+            h.write(&mut out).unwrap();
+            out.extend_from_slice(chunk);
+            out
+        })
+        .collect();
+    assert!(frames.len() >= 3);
+    let last = frames.pop().unwrap();
+    frames.insert(0, last);
+    frames.push(frame(
+        PLT,
+        CAM,
+        L4::Udp(5060, 5060),
+        &sip("SIP/2.0 200 OK", "catalog-1", "9 MESSAGE", ""),
+    ));
+    let d = tempfile::tempdir().unwrap();
+    let pcap = d.path().join("frag.pcap");
+    write_pcap(&pcap, &frames);
+    let ours = camcert_messages(&pcap);
+    assert_eq!(
+        ours,
+        [("MESSAGE", "catalog-1"), ("200", "catalog-1")]
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+    );
+    let json = stdout(&decode(&["--format", "json"], &pcap));
+    let first: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
+    assert_eq!(first["body_length"], body.len());
+    if let Some(theirs) = tshark_messages(&pcap) {
+        assert_eq!(sorted(ours), sorted(theirs));
+    }
+}

@@ -1,5 +1,6 @@
 //! Frames to SIP messages and flows: link layer (Ethernet, Linux cooked v1
-//! and v2, raw IP, BSD loopback; VLAN tags), IPv4/IPv6, UDP and TCP. TCP
+//! and v2, raw IP, BSD loopback; VLAN tags), IPv4/IPv6 (IPv4 fragments of
+//! UDP datagrams put back together), UDP and TCP. TCP
 //! payload is put back in order per direction (bounded buffering; a hole
 //! that never fills is reported as a gap and skipped) and framed with the
 //! same [`StreamFramer`] the transport uses, so several messages in one
@@ -88,6 +89,51 @@ pub struct TcpMeta {
 /// Cut the UDP or TCP packet out of one frame. `Err` says why there is
 /// none (not IP, not UDP/TCP, a fragment, truncated headers).
 pub fn dissect(link: LinkType, data: &[u8]) -> Result<Packet<'_>, String> {
+    let sliced = slice_link(link, data)?;
+    let (src_ip, dst_ip, fragmented): (IpAddr, IpAddr, bool) = match &sliced.net {
+        Some(NetSlice::Ipv4(v4)) => (
+            v4.header().source_addr().into(),
+            v4.header().destination_addr().into(),
+            v4.payload().fragmented,
+        ),
+        Some(NetSlice::Ipv6(v6)) => (
+            v6.header().source_addr().into(),
+            v6.header().destination_addr().into(),
+            v6.payload().fragmented,
+        ),
+        _ => return Err("not IP".into()),
+    };
+    if fragmented {
+        return Err(FRAGMENT.into());
+    }
+    match &sliced.transport {
+        Some(TransportSlice::Udp(u)) => Ok(Packet {
+            src: SocketAddr::new(src_ip, u.source_port()),
+            dst: SocketAddr::new(dst_ip, u.destination_port()),
+            transport: Transport::Udp,
+            tcp: None,
+            payload: u.payload(),
+        }),
+        Some(TransportSlice::Tcp(t)) => Ok(Packet {
+            src: SocketAddr::new(src_ip, t.source_port()),
+            dst: SocketAddr::new(dst_ip, t.destination_port()),
+            transport: Transport::Tcp,
+            tcp: Some(TcpMeta {
+                seq: t.sequence_number(),
+                syn: t.syn(),
+                fin: t.fin(),
+                rst: t.rst(),
+            }),
+            payload: t.payload(),
+        }),
+        _ => Err("neither UDP nor TCP".into()),
+    }
+}
+
+const FRAGMENT: &str = "IP fragment";
+
+/// The link layer and IP of a frame, sliced.
+fn slice_link(link: LinkType, data: &[u8]) -> Result<SlicedPacket<'_>, String> {
     let sliced = match link {
         LinkType::Ethernet => SlicedPacket::from_ethernet(data),
         LinkType::LinuxSll => {
@@ -127,43 +173,47 @@ pub fn dissect(link: LinkType, data: &[u8]) -> Result<Packet<'_>, String> {
         LinkType::Other(n) => return Err(format!("link type {n} is not read")),
     }
     .map_err(|e| e.to_string())?;
-    let (src_ip, dst_ip, fragmented): (IpAddr, IpAddr, bool) = match &sliced.net {
-        Some(NetSlice::Ipv4(v4)) => (
-            v4.header().source_addr().into(),
-            v4.header().destination_addr().into(),
-            v4.payload().fragmented,
-        ),
-        Some(NetSlice::Ipv6(v6)) => (
-            v6.header().source_addr().into(),
-            v6.header().destination_addr().into(),
-            v6.payload().fragmented,
-        ),
-        _ => return Err("not IP".into()),
-    };
-    if fragmented {
-        return Err("IP fragment (reassembly is not done)".into());
-    }
-    match &sliced.transport {
-        Some(TransportSlice::Udp(u)) => Ok(Packet {
-            src: SocketAddr::new(src_ip, u.source_port()),
-            dst: SocketAddr::new(dst_ip, u.destination_port()),
-            transport: Transport::Udp,
-            tcp: None,
-            payload: u.payload(),
-        }),
-        Some(TransportSlice::Tcp(t)) => Ok(Packet {
-            src: SocketAddr::new(src_ip, t.source_port()),
-            dst: SocketAddr::new(dst_ip, t.destination_port()),
-            transport: Transport::Tcp,
-            tcp: Some(TcpMeta {
-                seq: t.sequence_number(),
-                syn: t.syn(),
-                fin: t.fin(),
-                rst: t.rst(),
-            }),
-            payload: t.payload(),
-        }),
-        _ => Err("neither UDP nor TCP".into()),
+    Ok(sliced)
+}
+
+/// IPv4 datagrams held while their fragments arrive; past that the oldest
+/// is given up.
+const MAX_FRAGMENTED: usize = 64;
+/// The largest IPv4 payload (65,535 bytes less a 20-byte header).
+const MAX_DATAGRAM: usize = 65_515;
+
+/// Fragments of one IPv4 datagram.
+#[derive(Debug)]
+struct Held {
+    key: (std::net::Ipv4Addr, std::net::Ipv4Addr, u8, u16),
+    pieces: Vec<(usize, Vec<u8>)>,
+    total: Option<usize>,
+    bytes: usize,
+}
+
+impl Held {
+    /// The whole payload, once every byte up to the last fragment is here.
+    fn whole(&mut self) -> Option<Vec<u8>> {
+        let total = self.total?;
+        self.pieces.sort_by_key(|(o, _)| *o);
+        let mut covered = 0;
+        for (o, b) in &self.pieces {
+            if *o > covered {
+                return None;
+            }
+            covered = covered.max(o + b.len());
+        }
+        if covered < total {
+            return None;
+        }
+        let mut out = vec![0u8; total];
+        for (o, b) in &self.pieces {
+            let end = (o + b.len()).min(total);
+            if *o < end {
+                out[*o..end].copy_from_slice(&b[..end - o]);
+            }
+        }
+        Some(out)
     }
 }
 
@@ -264,6 +314,7 @@ pub struct Decoder {
     pub untracked: u64,
     pub notes: Vec<Note>,
     pub notes_dropped: u64,
+    fragments: Vec<Held>,
 }
 
 /// Could this line start a SIP message?
@@ -312,13 +363,102 @@ impl Decoder {
     /// Read one frame; each SIP message it completes goes to `out`.
     pub fn push(&mut self, f: &Frame, out: &mut dyn FnMut(SipEvent)) {
         self.frames += 1;
-        let p = match dissect(f.link, &f.data) {
-            Ok(p) => p,
-            Err(_) => {
-                self.skipped += 1;
-                return;
+        match dissect(f.link, &f.data) {
+            Ok(p) => self.packet(f, p, out),
+            Err(e) if e == FRAGMENT => {
+                if let Some((src, dst, whole)) = self.defragment(f) {
+                    match etherparse::UdpSlice::from_slice(&whole) {
+                        Ok(u) => {
+                            let p = Packet {
+                                src: SocketAddr::new(src.into(), u.source_port()),
+                                dst: SocketAddr::new(dst.into(), u.destination_port()),
+                                transport: Transport::Udp,
+                                tcp: None,
+                                payload: u.payload(),
+                            };
+                            self.packet(f, p, out);
+                        }
+                        Err(_) => self.skipped += 1,
+                    }
+                }
+            }
+            Err(_) => self.skipped += 1,
+        }
+    }
+
+    /// Hold an IPv4 fragment of a UDP datagram; hand up the source, the
+    /// destination and the whole IP payload when this one completes it.
+    fn defragment(
+        &mut self,
+        f: &Frame,
+    ) -> Option<(std::net::Ipv4Addr, std::net::Ipv4Addr, Vec<u8>)> {
+        let sliced = slice_link(f.link, &f.data).ok()?;
+        let Some(NetSlice::Ipv4(v4)) = &sliced.net else {
+            self.skipped += 1;
+            return None;
+        };
+        let h = v4.header();
+        let proto = h.protocol().0;
+        if proto != 17 {
+            // Fragmented TCP is not put back together.
+            self.skipped += 1;
+            return None;
+        }
+        let key = (
+            h.source_addr(),
+            h.destination_addr(),
+            proto,
+            h.identification(),
+        );
+        let offset = usize::from(h.fragments_offset().value()) * 8;
+        let data = v4.payload().payload;
+        if offset + data.len() > MAX_DATAGRAM {
+            self.note(
+                f.number,
+                format!("IPv4 fragment past {MAX_DATAGRAM} bytes; dropped"),
+            );
+            return None;
+        }
+        let i = match self.fragments.iter().position(|h| h.key == key) {
+            Some(i) => i,
+            None => {
+                if self.fragments.len() >= MAX_FRAGMENTED {
+                    let gone = self.fragments.remove(0);
+                    let text = format!(
+                        "IPv4 datagram {} -> {} id {} never completed; dropped",
+                        gone.key.0, gone.key.1, gone.key.3
+                    );
+                    self.note(f.number, text);
+                }
+                self.fragments.push(Held {
+                    key,
+                    pieces: Vec::new(),
+                    total: None,
+                    bytes: 0,
+                });
+                self.fragments.len() - 1
             }
         };
+        let held = &mut self.fragments[i];
+        if held.bytes + data.len() > 2 * MAX_DATAGRAM {
+            self.fragments.remove(i);
+            self.note(
+                f.number,
+                "IPv4 fragments overlap without end; dropped".into(),
+            );
+            return None;
+        }
+        held.bytes += data.len();
+        held.pieces.push((offset, data.to_vec()));
+        if !h.more_fragments() {
+            held.total = Some(offset + data.len());
+        }
+        let whole = held.whole()?;
+        self.fragments.remove(i);
+        Some((key.0, key.1, whole))
+    }
+
+    fn packet(&mut self, f: &Frame, p: Packet, out: &mut dyn FnMut(SipEvent)) {
         let key = FlowKey {
             transport: p.transport,
             src: p.src,
@@ -1066,6 +1206,55 @@ mod tests {
         let (_, evs) = run(LinkType::RawIp, &[v6]);
         assert_eq!(cseqs(&evs), vec![9]);
         assert_eq!(evs[0].flow.dst.port(), 5062);
+    }
+
+    /// `udp` (a whole UDP datagram: header and payload) in IPv4 fragments
+    /// of at most `mtu` payload bytes, in Ethernet frames.
+    fn fragments(udp: &[u8], id: u16, mtu: usize) -> Vec<Vec<u8>> {
+        use etherparse::{Ethernet2Header, IpFragOffset, IpNumber, Ipv4Header};
+        let step = mtu / 8 * 8;
+        udp.chunks(step)
+            .enumerate()
+            .map(|(i, chunk)| {
+                let mut h = Ipv4Header::new(chunk.len() as u16, 64, IpNumber::UDP, A, B).unwrap();
+                h.identification = id;
+                h.more_fragments = (i + 1) * step < udp.len();
+                h.fragment_offset = IpFragOffset::try_new((i * step / 8) as u16).unwrap();
+                h.header_checksum = h.calc_header_checksum();
+                let mut out = Vec::new();
+                Ethernet2Header {
+                    source: [2, 0, 0, 0, 0, 1],
+                    destination: [2, 0, 0, 0, 0, 2],
+                    ether_type: EtherType::IPV4,
+                }
+                .write(&mut out)
+                .unwrap();
+                h.write(&mut out).unwrap();
+                out.extend_from_slice(chunk);
+                out
+            })
+            .collect()
+    }
+
+    #[test]
+    fn fragmented_udp_datagrams_are_put_back_together() {
+        let big = msg("MESSAGE", 5, &"<Item/>".repeat(500));
+        let eth = udp_frame(5060, 5060, &big);
+        let udp = &eth[14 + 20..];
+        let mut frags = fragments(udp, 77, 1480);
+        assert_eq!(frags.len(), 3);
+        frags.swap(0, 2);
+        let (d, evs) = run(LinkType::Ethernet, &frags);
+        assert_eq!(cseqs(&evs), vec![5]);
+        assert_eq!(evs[0].message.body.len(), 3500);
+        assert_eq!(
+            evs[0].frame, 3,
+            "the datagram is whole with its last fragment"
+        );
+        assert_eq!(d.flows()[0].1.packets, 1);
+        // A missing fragment: nothing, and no panic.
+        let (_, evs) = run(LinkType::Ethernet, &frags[..2]);
+        assert!(evs.is_empty());
     }
 
     fn rtp(pt: u8, seq: u16, ssrc: u32) -> Vec<u8> {
