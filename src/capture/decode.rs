@@ -323,7 +323,10 @@ fn starts_message(line: &[u8]) -> bool {
         return true;
     }
     let Some(sp) = line.iter().take(33).position(|b| *b == b' ') else {
-        return false;
+        // All there is may be the start of a method or of `SIP/2.0`.
+        return !line.is_empty()
+            && line.len() <= 32
+            && (line.iter().all(|b| b.is_ascii_uppercase()) || b"SIP/2.0".starts_with(line));
     };
     // A request line: a method, and `SIP/2.0` at the end of the line (when
     // the line is all there).
@@ -1358,6 +1361,27 @@ mod tests {
             prop_assert_eq!(d.notes.len(), 0);
             let bodies: Vec<usize> = evs.iter().map(|e| e.message.body.len()).collect();
             prop_assert_eq!(bodies, vec![37, 74, 111, 148]);
+        }
+
+        #[test]
+        fn any_ipv4_fragments_decode_without_panicking(
+            frags in proptest::collection::vec(
+                (0u16..8192, any::<bool>(), 0u16..3, proptest::collection::vec(any::<u8>(), 0..64)),
+                0..40),
+        ) {
+            use etherparse::{IpFragOffset, IpNumber, Ipv4Header};
+            let frames: Vec<Vec<u8>> = frags.iter().map(|(off, more, id, data)| {
+                let mut h = Ipv4Header::new(data.len() as u16, 64, IpNumber::UDP, A, B).unwrap();
+                h.identification = *id;
+                h.more_fragments = *more;
+                h.fragment_offset = IpFragOffset::try_new(*off).unwrap();
+                h.header_checksum = h.calc_header_checksum();
+                let mut out = Vec::new();
+                h.write(&mut out).unwrap();
+                out.extend_from_slice(data);
+                out
+            }).collect();
+            let _ = run(LinkType::RawIp, &frames);
         }
 
         #[test]
