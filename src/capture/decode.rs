@@ -58,6 +58,8 @@ pub struct SipEvent {
     pub time: Duration,
     pub flow: FlowKey,
     pub message: SipMessage,
+    /// Rules of RFC 3261 the message breaks (it was still read).
+    pub findings: Vec<crate::finding::Finding>,
 }
 
 /// Something the decoder could not read, with where.
@@ -503,7 +505,7 @@ impl Decoder {
     fn udp(&mut self, f: &Frame, key: FlowKey, payload: &[u8], out: &mut dyn FnMut(SipEvent)) {
         if payload.first().is_some_and(|b| b.is_ascii_alphabetic()) {
             if let Ok(parsed) = SipMessage::parse(payload) {
-                self.sip(f.number, f.time, key, parsed.message, out);
+                self.sip(f.number, f.time, key, parsed.message, parsed.findings, out);
                 return;
             }
         }
@@ -538,6 +540,7 @@ impl Decoder {
         time: Duration,
         key: FlowKey,
         message: SipMessage,
+        findings: Vec<crate::finding::Finding>,
         out: &mut dyn FnMut(SipEvent),
     ) {
         if let Some(flow) = self.flows.get_mut(&key) {
@@ -549,6 +552,7 @@ impl Decoder {
             time,
             flow: key,
             message,
+            findings,
         });
     }
 
@@ -772,7 +776,7 @@ impl Decoder {
         for item in items {
             match item {
                 Framed::Message(_, parsed) => match *parsed {
-                    Ok(p) => self.sip(f.frame, f.time, key, p.message, out),
+                    Ok(p) => self.sip(f.frame, f.time, key, p.message, p.findings, out),
                     Err(e) => {
                         let text =
                             format!("tcp {} -> {}: not a SIP message: {e}", key.src, key.dst);
@@ -905,6 +909,7 @@ pub fn json(e: &SipEvent) -> serde_json::Value {
         "cseq_method": cseq.as_ref().map(|c| c.method.as_str()),
         "headers": headers,
         "body_length": m.body.len(),
+        "findings": e.findings,
     })
 }
 
@@ -1308,6 +1313,30 @@ mod tests {
         assert_eq!((other.rtp, other.rtcp), (0, 1));
         let table = flow_table(&d);
         assert!(table.contains("0x01000001=2 0x01000002=1"), "{table}");
+    }
+
+    #[test]
+    fn json_carries_the_fields_and_the_findings() {
+        // Bytes past Content-Length in a datagram: read, and reported.
+        let raw = String::from_utf8(msg("OPTIONS", 3, "")).unwrap() + "junk";
+        let (_, evs) = run(LinkType::Ethernet, &[udp_frame(5060, 5060, raw.as_bytes())]);
+        let j = json(&evs[0]);
+        assert_eq!(j["method"], "OPTIONS");
+        assert_eq!(j["call_id"], "call-3");
+        assert_eq!(
+            (j["cseq"].clone(), j["cseq_method"].clone()),
+            (3.into(), "OPTIONS".into())
+        );
+        assert_eq!(j["status"], serde_json::Value::Null);
+        assert_eq!(j["headers"][0][0], "Via");
+        assert_eq!(j["body_length"], 0);
+        let codes: Vec<&str> = j["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["code"].as_str().unwrap())
+            .collect();
+        assert_eq!(codes, ["sip.body-longer-than-content-length"], "{j}");
     }
 
     #[test]
