@@ -662,6 +662,99 @@ pub async fn load(a: crate::cli::LoadArgs) -> Result<i32> {
     Ok(if report.passed() { 0 } else { 1 })
 }
 
+/// `camcert decode`: read a capture and print its SIP messages (or its
+/// flows). A damaged file is decoded up to the damage, which is reported
+/// on stderr; exit 2 only when not one frame could be read.
+pub fn decode(a: crate::cli::DecodeArgs) -> Result<i32> {
+    use crate::capture::{decode, read};
+    use crate::cli::DecodeFormat;
+    use std::io::Write;
+
+    let data = std::fs::read(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
+    let cap = read::read_capture(&data).with_context(|| format!("{}", a.file.display()))?;
+    if let (true, Some(stop)) = (cap.frames.is_empty(), &cap.stopped) {
+        bail!(
+            "{}: no frame could be read: at byte {}: {}",
+            a.file.display(),
+            stop.offset,
+            stop.reason
+        );
+    }
+    let json = a.format == DecodeFormat::Json;
+    let stdout = std::io::stdout();
+    let mut w = std::io::BufWriter::new(stdout.lock());
+    let mut dec = decode::Decoder::new();
+    let mut messages = 0u64;
+    let mut write_ok = true;
+    {
+        let mut out = |e: decode::SipEvent| {
+            messages += 1;
+            if a.flows || !write_ok {
+                return;
+            }
+            let r = if json {
+                writeln!(w, "{}", decode::json(&e))
+            } else {
+                writeln!(w, "{}", decode::line(&e))
+            };
+            // A closed pipe (`| head`) ends the output, not the decode.
+            write_ok = r.is_ok();
+        };
+        for f in &cap.frames {
+            dec.push(f, &mut out);
+        }
+        let last = cap.frames.last().map_or(0, |f| f.number);
+        dec.finish(last, &mut out);
+    }
+    let stopped = cap.stopped.as_ref().map(|s| {
+        format!(
+            "reading stopped at byte {} of {} after frame {}: {}",
+            s.offset,
+            data.len(),
+            cap.frames.len(),
+            s.reason
+        )
+    });
+    if json {
+        let summary = serde_json::json!({
+            "type": "summary",
+            "file": a.file.display().to_string(),
+            "format": cap.format,
+            "frames": cap.frames.len(),
+            "skipped_frames": dec.skipped,
+            "sip_messages": messages,
+            "stopped": cap.stopped.as_ref().map(|s| serde_json::json!({
+                "offset": s.offset, "reason": s.reason,
+            })),
+            "notes": dec.notes,
+            "flows": decode::flows_json(&dec),
+        });
+        let _ = writeln!(w, "{summary}");
+    } else if a.flows {
+        let _ = write!(w, "{}", decode::flow_table(&dec));
+    }
+    let _ = w.flush();
+    drop(w);
+    if !json {
+        for n in &dec.notes {
+            eprintln!("note: frame {}: {}", n.frame, n.text);
+        }
+        if dec.notes_dropped > 0 {
+            eprintln!("note: {} more notes not shown", dec.notes_dropped);
+        }
+        eprintln!(
+            "{}: {} frames, {} SIP messages",
+            a.file.display(),
+            cap.frames.len(),
+            messages
+        );
+    }
+    if let Some(s) = stopped {
+        eprintln!("warning: {s}");
+    }
+    Ok(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,6 +30,7 @@ fn main() -> ExitCode {
             Command::Load(camcert::cli::LoadCommand::Gb28181(a)) => camcert::app::load(a).await,
             Command::Schema { catalog } => camcert::app::schema(catalog),
             Command::Report(r) => camcert::app::report(r),
+            Command::Decode(a) => camcert::app::decode(a),
         }
     });
     match code {

@@ -1,5 +1,9 @@
 //! Packet captures: writing the evidence pcap of a case (each message the
 //! harness exchanged, wrapped in synthetic Ethernet/IP/UDP or TCP headers so
-//! Wireshark and tshark decode it as SIP).
+//! Wireshark and tshark decode it as SIP), and reading captures back
+//! (`read`: pcap and pcapng files; `decode`: frames to SIP messages and
+//! flows, for `camcert decode`).
 
+pub mod decode;
 pub mod pcap;
+pub mod read;

@@ -40,6 +40,27 @@ pub enum Command {
     /// Write a report from a results.json, or compare two runs.
     #[command(subcommand)]
     Report(ReportCommand),
+    /// Read a pcap or pcapng capture: one line per SIP message, or the flows.
+    Decode(DecodeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DecodeArgs {
+    /// The capture file (pcap or pcapng).
+    pub file: PathBuf,
+    /// `text`: one line per SIP message; `json`: one JSON object per line.
+    #[arg(long, value_enum, default_value_t = DecodeFormat::Text)]
+    pub format: DecodeFormat,
+    /// Print the per-flow table (packets, bytes, protocol, RTP SSRCs)
+    /// instead of the messages.
+    #[arg(long)]
+    pub flows: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DecodeFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
