@@ -794,11 +794,12 @@ impl Endpoint {
             .ok_or_else(|| anyhow!("no peer to send to yet: nothing has been received"))?;
         match &mut self.kind {
             Kind::Udp(s) => {
+                let at = std::time::SystemTime::now();
                 s.send_to(bytes, to)
                     .await
                     .with_context(|| format!("sending to udp://{to}"))?;
                 let local = self.local_addr_for(to);
-                self.tap.record(local, to, Transport::Udp, bytes);
+                self.tap.record_at(at, local, to, Transport::Udp, bytes);
             }
             Kind::Tcp { tx, .. } => {
                 let missing = !lock(&self.shared.conns).contains_key(&to);

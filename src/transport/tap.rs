@@ -119,8 +119,22 @@ impl Tap {
     }
 
     pub fn record(&self, src: SocketAddr, dst: SocketAddr, transport: Transport, bytes: &[u8]) {
+        self.record_at(SystemTime::now(), src, dst, transport, bytes)
+    }
+
+    /// [`Self::record`] with the time the packet left or arrived: a send
+    /// is stamped before it starts, so an answer the peer sends back at
+    /// once cannot come before it in the evidence.
+    pub fn record_at(
+        &self,
+        time: SystemTime,
+        src: SocketAddr,
+        dst: SocketAddr,
+        transport: Transport,
+        bytes: &[u8],
+    ) {
         let p = Packet {
-            time: SystemTime::now(),
+            time,
             src,
             dst,
             transport,
