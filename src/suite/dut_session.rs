@@ -657,18 +657,18 @@ impl CaseRun<'_> {
         self.session_request(m, sess.cseq).await
     }
 
-    /// A §保活 keepalive; the final status that answered it.
-    async fn session_keepalive(&mut self, sess: &mut DutSession) -> Result<u16, Prep> {
-        let target = self
-            .ep
-            .default_peer
-            .ok_or_else(|| Prep::Fail(err("no platform to keep alive with")))?;
+    /// A MANSCDP MESSAGE of the session layer's own (not a case's) to
+    /// `target`, in a new dialog, its body made by `body` from a fresh SN.
+    fn manscdp_message(
+        &self,
+        target: SocketAddr,
+        body: impl FnOnce(u32) -> String,
+    ) -> Result<SipMessage, StepFail> {
         let local = self.ep.local_addr_for(target);
         let domain = match self.vars.get("domain") {
             Some(d) => self.x(d)?,
             None => self.remote_id.get(..10).unwrap_or("").to_string(),
         };
-        sess.cseq += 1;
         let (call_id, tag, branch, sn) = {
             let mut rng = rand::thread_rng();
             let sn: u32 = rng.gen_range(1..1_000_000);
@@ -694,14 +694,26 @@ impl CaseRun<'_> {
             branch: &branch,
             user_agent: "camcert",
         });
-        m.body = format!(
-            "<?xml version=\"1.0\" encoding=\"GB2312\"?>\r\n<Notify>\r\n<CmdType>Keepalive</CmdType>\r\n<SN>{sn}</SN>\r\n<DeviceID>{}</DeviceID>\r\n<Status>OK</Status>\r\n</Notify>\r\n",
-            self.local_id
-        )
-        .into_bytes();
+        m.body = body(sn).into_bytes();
         m.headers.push("Content-Type", manscdp::CONTENT_TYPE);
         m.headers.remove("Content-Length");
-        self.session_request(m.with_content_length(), 1).await
+        Ok(m.with_content_length())
+    }
+
+    /// A §保活 keepalive; the final status that answered it.
+    async fn session_keepalive(&mut self, sess: &mut DutSession) -> Result<u16, Prep> {
+        let target = self
+            .ep
+            .default_peer
+            .ok_or_else(|| Prep::Fail(err("no platform to keep alive with")))?;
+        sess.cseq += 1;
+        let local_id = self.local_id.clone();
+        let m = self.manscdp_message(target, |sn| {
+            format!(
+                "<?xml version=\"1.0\" encoding=\"GB2312\"?>\r\n<Notify>\r\n<CmdType>Keepalive</CmdType>\r\n<SN>{sn}</SN>\r\n<DeviceID>{local_id}</DeviceID>\r\n<Status>OK</Status>\r\n</Notify>\r\n"
+            )
+        })?;
+        self.session_request(m, 1).await
     }
 
     /// Send `m` and wait for its final answer (matched by Call-ID and
@@ -871,44 +883,12 @@ impl CaseRun<'_> {
                 "cannot reboot the device: nothing has been received from it",
             )));
         };
-        let local = self.ep.local_addr_for(target);
-        let domain = match self.vars.get("domain") {
-            Some(d) => self.x(d)?,
-            None => self.remote_id.get(..10).unwrap_or("").to_string(),
-        };
-        let (call_id, tag, branch, sn) = {
-            let mut rng = rand::thread_rng();
-            let sn: u32 = rng.gen_range(1..1_000_000);
-            (
-                sip::new_call_id(&mut rng),
-                sip::new_tag(&mut rng),
-                sip::new_branch(&mut rng),
-                sn,
+        let remote_id = self.remote_id.clone();
+        let m = self.manscdp_message(target, |sn| {
+            format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n<Control>\r\n<CmdType>DeviceControl</CmdType>\r\n<SN>{sn}</SN>\r\n<DeviceID>{remote_id}</DeviceID>\r\n<TeleBoot>Boot</TeleBoot>\r\n</Control>\r\n"
             )
-        };
-        let mut m = build_request(&RequestParams {
-            method: "MESSAGE",
-            from_id: &self.local_id,
-            to_id: &self.remote_id,
-            domain: &domain,
-            local,
-            remote: target,
-            transport: self.ep.transport(),
-            call_id: &call_id,
-            from_tag: &tag,
-            to_tag: None,
-            cseq: 1,
-            branch: &branch,
-            user_agent: "camcert",
-        });
-        m.body = format!(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n<Control>\r\n<CmdType>DeviceControl</CmdType>\r\n<SN>{sn}</SN>\r\n<DeviceID>{}</DeviceID>\r\n<TeleBoot>Boot</TeleBoot>\r\n</Control>\r\n",
-            self.remote_id
-        )
-        .into_bytes();
-        m.headers.push("Content-Type", manscdp::CONTENT_TYPE);
-        m.headers.remove("Content-Length");
-        let m = m.with_content_length();
+        })?;
         // Its answer is the session's, not the case's: one that comes late
         // is skipped like a retransmission.
         if let Some(k) = Self::transaction_key(&sip::response_to(&m, 200, None)) {
