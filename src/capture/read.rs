@@ -362,24 +362,33 @@ mod file_tests {
         assert!(c.stopped.unwrap().reason.contains("truncated"));
     }
 
+    /// Overwrite bytes of `data`, cut it, and read and decode what is left.
+    fn damage_and_decode(
+        mut data: Vec<u8>,
+        cut: prop::sample::Index,
+        flips: Vec<(prop::sample::Index, u8)>,
+    ) {
+        for (i, b) in flips {
+            let i = i.index(data.len());
+            data[i] = b;
+        }
+        let n = cut.index(data.len() + 1);
+        if let Ok(c) = read_capture(&data[..n]) {
+            let mut d = crate::capture::decode::Decoder::new();
+            for f in &c.frames {
+                d.push(f, &mut |_| {});
+            }
+            d.finish(0, &mut |_| {});
+        }
+    }
+
     proptest! {
         #[test]
         fn damaged_pcapng_reads_without_panicking(
             cut in any::<prop::sample::Index>(),
             flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..8),
         ) {
-            let mut data = sample_ng();
-            for (i, b) in flips {
-                let i = i.index(data.len());
-                data[i] = b;
-            }
-            let n = cut.index(data.len() + 1);
-            if let Ok(c) = read_capture(&data[..n]) {
-                let mut d = crate::capture::decode::Decoder::new();
-                for f in &c.frames {
-                    d.push(f, &mut |_| {});
-                }
-            }
+            damage_and_decode(sample_ng(), cut, flips);
         }
 
         #[test]
@@ -398,19 +407,7 @@ mod file_tests {
             cut in any::<prop::sample::Index>(),
             flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..8),
         ) {
-            let mut data = sample();
-            for (i, b) in flips {
-                let i = i.index(data.len());
-                data[i] = b;
-            }
-            let n = cut.index(data.len() + 1);
-            if let Ok(c) = read_capture(&data[..n]) {
-                let mut d = crate::capture::decode::Decoder::new();
-                for f in &c.frames {
-                    d.push(f, &mut |_| {});
-                }
-                d.finish(0, &mut |_| {});
-            }
+            damage_and_decode(sample(), cut, flips);
         }
     }
 }
