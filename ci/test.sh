@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test run: installs what the tests talk to (Kamailio, SIPp,
 # tshark, ffmpeg, Chromium), then format check, clippy with warnings denied,
-# and every test, with the interop tests required to run.
+# and every test, with the interop tests required to run, then a short
+# coverage-guided fuzz run of every parser.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # A one-off build gains nothing from the incremental cache, which would
@@ -14,3 +15,5 @@ echo "== cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 echo "== cargo test"
 CAMCERT_INTEROP=1 cargo test --locked
+echo "== fuzz smoke (coverage-guided, a few seconds per parser)"
+bash ci/fuzz.sh 4

@@ -241,14 +241,25 @@ fn load_suite(
     cache: &mut HashMap<PathBuf, Arc<Catalog>>,
 ) -> Result<Suite, SuiteError> {
     let text = read(file)?;
-    let input: SuiteInput = serde_saphyr::from_str(&text).map_err(|e| yaml_error(file, e))?;
-    check_random_lengths(&text).map_err(|(line, col, message)| SuiteError {
+    parse_suite(file, &text, || find_catalog(file, cache))
+}
+
+/// Read one suite from its text. `file` names it in errors and in each
+/// step's location; `catalog` is asked for the requirement catalog once the
+/// text has been read as YAML.
+pub fn parse_suite(
+    file: &Path,
+    text: &str,
+    catalog: impl FnOnce() -> Result<Arc<Catalog>, SuiteError>,
+) -> Result<Suite, SuiteError> {
+    let input: SuiteInput = serde_saphyr::from_str(text).map_err(|e| yaml_error(file, e))?;
+    check_random_lengths(text).map_err(|(line, col, message)| SuiteError {
         file: file.to_path_buf(),
         line,
         col,
         message,
     })?;
-    let catalog = find_catalog(file, cache)?;
+    let catalog = catalog()?;
     for b in &input.background {
         for (path, m) in &b.when {
             fields::check_path(path)
@@ -262,7 +273,7 @@ fn load_suite(
         }
     }
     check_transports(&input.transports).map_err(|m| {
-        let (line, col) = top_level_key(&text, "transports").unwrap_or((0, 0));
+        let (line, col) = top_level_key(text, "transports").unwrap_or((0, 0));
         SuiteError {
             file: file.to_path_buf(),
             line,
