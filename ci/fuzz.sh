@@ -8,14 +8,14 @@
 # the targets are built as `cargo fuzz build --sanitizer none` would build
 # them: the SanitizerCoverage pass and its counters through stable -C
 # flags, and `--target` given so that build scripts and proc macros stay
-# uninstrumented. Corpora start from the seeds in fuzz/seeds/<target>/ and
+# uninstrumented. Corpora start from the seeds in fuzz/seeds/<target>/ (and
+# the suites and captures for those targets) and
 # grow in fuzz/corpus/<target>/ (not committed). A crash leaves its input
 # in fuzz/artifacts/<target>/ and fails the script; keep such an input as a
 # regression test next to the parser it broke.
 #
 # Prints executions per second and the coverage libFuzzer reports per
-# target. CI runs it with a few seconds per target (FUZZ_SMOKE=1 keeps the
-# seeds fixed and skips nothing).
+# target. CI runs it with a few seconds per target.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 secs=${1:-60}
@@ -40,9 +40,15 @@ printf '%-12s %10s %10s %8s %8s\n' target runs exec/s cov features
 for t in "${targets[@]}"; do
     mkdir -p "corpus/$t" "artifacts/$t" "seeds/$t"
     log="artifacts/$t/last-run.log"
+    # Inputs kept in the project besides the seeds, read in place.
+    extra=()
+    case $t in
+        suite) extra=(../suites/gb28181) ;;
+        pcap) extra=(../captures) ;;
+    esac
     if ! "$bin/$t" -max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 \
         -timeout=10 -artifact_prefix="artifacts/$t/" -print_final_stats=1 \
-        "corpus/$t" "seeds/$t" >"$log" 2>&1; then
+        "corpus/$t" "seeds/$t" "${extra[@]}" >"$log" 2>&1; then
         echo "!! $t failed; its log: fuzz/$log" >&2
         tail -n 30 "$log" >&2
         status=1

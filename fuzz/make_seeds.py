@@ -1,6 +1,5 @@
 #!/usr/bin/env python3
-"""Write fuzz/seeds/<target>/ from the project's own golden files, suites
-and captures. Run from anywhere; rerun when the golden files change."""
+"""Write fuzz/seeds/<target>/ from the project's own golden files. Run from anywhere; rerun when the golden files change."""
 import os, pathlib, re, struct
 
 root = pathlib.Path(__file__).resolve().parent.parent
@@ -54,10 +53,4 @@ for i in range(0, len(ps), 1400):
 put("rtp_framing", "h264-first-gop-rfc4571", b"".join(struct.pack("!H", len(p)) + p for p in packets))
 put("ps_demux", "h264-first-gop-rtp", b"\xff\xfe".join(packets))
 
-for suite in sorted((root / "suites" / "gb28181").glob("*.yaml")):
-    if suite.stat().st_size < 40_000:
-        put("suite", suite.name, suite.read_bytes())
-
-for cap in sorted((root / "captures").glob("*.pcap*")):
-    if cap.stat().st_size < 200_000:
-        put("pcap", cap.name, cap.read_bytes())
+# The suites and captures themselves are read in place by ci/fuzz.sh.
