@@ -8,6 +8,7 @@ pub mod message;
 pub mod platform;
 pub mod ptz;
 pub mod register;
+pub mod robust;
 pub mod session;
 
 #[cfg(test)]
