@@ -510,8 +510,10 @@ fn check_step(s: &StepInput) -> Result<(), String> {
     }
     match s {
         StepInput::Send(x) => {
-            if x.request.is_none() && x.raw.is_none() {
-                return Err("`send` needs `request: METHOD` or `raw: ...`".into());
+            if x.request.is_none() && x.raw.is_none() && x.raw_base64.is_none() {
+                return Err(
+                    "`send` needs `request: METHOD`, `raw: ...` or `raw_base64: ...`".into(),
+                );
             }
         }
         StepInput::Reply(x) => {
@@ -596,6 +598,41 @@ fn check_step(s: &StepInput) -> Result<(), String> {
         StepInput::Media(m) => {
             if m.frames.is_none() && m.packets.is_none() && m.quiet.is_none() && !m.stop {
                 return Err("`media` needs `frames`, `packets`, `quiet` or `stop`".into());
+            }
+        }
+        StepInput::Fuzz(f) => {
+            let count = match &f.count {
+                NumberOrVar::Number(n) => Some(*n),
+                NumberOrVar::Text(t) if t.contains("${") => None,
+                NumberOrVar::Text(t) => Some(
+                    t.trim()
+                        .parse()
+                        .map_err(|_| format!("fuzz count {t:?}: expected a number"))?,
+                ),
+            };
+            if count.is_some_and(|c| c == 0 || c > 100_000) {
+                return Err(format!(
+                    "fuzz count {}: expected 1 to 100000",
+                    count.unwrap_or(0)
+                ));
+            }
+            if f.batch == Some(0) {
+                return Err("fuzz batch: expected at least 1".into());
+            }
+            if f.rate.is_some_and(|r| !(r > 0.0 && r <= 10_000.0)) {
+                return Err("fuzz rate: expected more than 0 and at most 10000 per second".into());
+            }
+            for g in &f.generators {
+                if !["unusual", "mutate"].contains(&g.as_str()) {
+                    return Err(format!("fuzz generator {g:?}: expected unusual or mutate"));
+                }
+            }
+            for l in &f.layers {
+                if crate::proto::gb28181::robust::Layer::parse(l).is_none() {
+                    return Err(format!(
+                        "fuzz layer {l:?}: expected sip, manscdp, ptz or sdp"
+                    ));
+                }
             }
         }
         StepInput::Wait(_)

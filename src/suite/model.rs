@@ -291,6 +291,55 @@ pub enum StepInput {
     SessionEvent(SessionEventInput),
     /// Once the session's media is over, check the stream received (or sent).
     Stream(StreamInput),
+    /// Send a seeded stream of unusual and broken requests to the DUT,
+    /// probing after each batch that it still answers; on a failure, shrink
+    /// the inputs to a reproducer suite.
+    Fuzz(FuzzInput),
+}
+
+/// A number written as such or as a string with variables.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum NumberOrVar {
+    Number(u64),
+    Text(String),
+}
+
+/// The `fuzz` step. Against a camera (camcert the platform) only.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FuzzInput {
+    /// How many inputs to send (at most 100,000): a number, or a string
+    /// with variables such as `"${fuzz_count}"`.
+    pub count: NumberOrVar,
+    /// Seed of the inputs (a number; variables allowed). Default:
+    /// `${fuzz_seed}` if set, else 1. The same seed gives the same inputs.
+    #[serde(default)]
+    pub seed: Option<String>,
+    /// Inputs between two liveness probes (default 10).
+    #[serde(default)]
+    pub batch: Option<u64>,
+    /// Inputs sent per second of real time (default 50).
+    #[serde(default)]
+    pub rate: Option<f64>,
+    /// `unusual` (valid requests with unusual values) and/or `mutate`
+    /// (valid requests broken at one layer); default both.
+    #[serde(default)]
+    pub generators: Vec<String>,
+    /// Layers the inputs work on: `sip`, `manscdp`, `ptz`, `sdp`; default all.
+    #[serde(default)]
+    pub layers: Vec<String>,
+    /// How long the probe's answers may take, real time (default 5 s).
+    #[serde(default)]
+    pub probe_timeout: Option<Dur>,
+    /// Shrink a failure to a minimal reproducer (default true). Needs the
+    /// DUT reset between attempts: the reference camera reboots on its
+    /// own; a real one through `--operator-hook` (action `reboot`).
+    #[serde(default)]
+    pub shrink: Option<bool>,
+    /// Most attempts shrinking may make (default 40).
+    #[serde(default)]
+    pub shrink_attempts: Option<u32>,
 }
 
 /// Media transport of a session, named from the media sender's side as the
@@ -552,6 +601,10 @@ pub struct SendInput {
     /// CRLF); every other field is ignored.
     #[serde(default)]
     pub raw: Option<String>,
+    /// Send these bytes, given in base64, exactly as they are (no
+    /// variables, no line-end changes); every other field is ignored.
+    #[serde(default)]
+    pub raw_base64: Option<String>,
     /// Send inside the dialog the last request received opened (a NOTIFY
     /// for a SUBSCRIBE): its Call-ID, From and To swapped with this side's
     /// tag, and its Contact as Request-URI.

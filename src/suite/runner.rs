@@ -793,6 +793,12 @@ struct CaseRun<'a> {
     /// Failures on findings the lenient reading recovered from, charged to
     /// the step that just ran; the case goes on past them.
     deferred: Vec<StepFail>,
+    /// The case, for what a `fuzz` step writes out.
+    case_id: String,
+    case_requirements: Vec<crate::suite::Requirement>,
+    case_peer: std::collections::BTreeMap<String, String>,
+    report_dir: std::path::PathBuf,
+    peer_faults: Vec<String>,
 }
 
 #[path = "session_steps.rs"]
@@ -800,6 +806,9 @@ mod session_steps;
 
 #[path = "dut_session.rs"]
 mod dut_session;
+
+#[path = "fuzz_step.rs"]
+mod fuzz_step;
 use dut_session::{DutSession, Prep};
 
 /// The variables a suite ran with, secrets masked, for the report.
@@ -1318,6 +1327,11 @@ async fn setup<'a>(
         audit: Default::default(),
         strict: opts.strict,
         deferred: Vec::new(),
+        case_id: case.id.clone(),
+        case_requirements: case.requirements.clone(),
+        case_peer: case.peer.clone(),
+        report_dir: opts.report_dir.clone(),
+        peer_faults: opts.peer_faults.clone(),
     })
 }
 
@@ -1896,6 +1910,7 @@ impl CaseRun<'_> {
             StepInput::Hangup(h) => self.hangup(h).await,
             StepInput::SessionEvent(e) => self.session_event(e).await,
             StepInput::Stream(s) => self.stream(s).await,
+            StepInput::Fuzz(f) => self.fuzz(f).await,
         };
         self.judge_findings(step, r)
     }
@@ -1926,6 +1941,13 @@ impl CaseRun<'_> {
     }
 
     async fn send(&mut self, s: &SendInput) -> Result<(), StepFail> {
+        if let Some(b64) = &s.raw_base64 {
+            use base64::Engine as _;
+            let b = base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .map_err(|e| err(format!("raw_base64: {e}")))?;
+            return self.send_bytes(None, b).await;
+        }
         if let Some(raw) = &s.raw {
             let b = self.raw_bytes(raw)?;
             if let Ok(p) = SipMessage::parse(&b) {

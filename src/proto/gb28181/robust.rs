@@ -155,6 +155,27 @@ impl Inputs {
         }
     }
 
+    /// The next input that leaves a stream's framing intact (SIP over
+    /// TCP): it parses as one whole message whose Content-Length is its
+    /// body's. Breaking the framing only makes the device close the
+    /// connection, as RFC 3261 §18.3 has it; what lies behind the framer
+    /// is what a stream's inputs test.
+    pub fn next_stream_input(&mut self) -> Input {
+        for _ in 0..64 {
+            let i = self.next_input();
+            if frames_whole(&i.bytes) {
+                return i;
+            }
+            self.count -= 1;
+        }
+        self.count += 1;
+        let mut i = self
+            .base(Layer::Manscdp)
+            .into_input("valid query".into(), false);
+        i.index = self.count;
+        i
+    }
+
     /// The next input.
     pub fn next_input(&mut self) -> Input {
         self.count += 1;
@@ -572,6 +593,18 @@ impl Inputs {
     }
 }
 
+fn frames_whole(bytes: &[u8]) -> bool {
+    let Ok(p) = crate::proto::sip::SipMessage::parse(bytes) else {
+        return false;
+    };
+    p.consumed == bytes.len()
+        && p.message
+            .headers
+            .get("Content-Length")
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            == Some(p.message.body.len())
+}
+
 fn layer_name(l: Layer) -> &'static str {
     match l {
         Layer::Sip => "sip",
@@ -714,6 +747,17 @@ mod tests {
             }
         }
         assert!(seen > 0);
+    }
+
+    #[test]
+    fn stream_inputs_keep_the_framing() {
+        let mut g = Inputs::new(4, to(), &[], &[]);
+        let all: Vec<Input> = (0..300).map(|_| g.next_stream_input()).collect();
+        for (k, i) in all.iter().enumerate() {
+            assert_eq!(i.index, k as u64 + 1);
+            assert!(frames_whole(&i.bytes), "{}", i.what);
+        }
+        assert!(all.iter().any(|i| i.what.starts_with("mutate")));
     }
 
     #[test]

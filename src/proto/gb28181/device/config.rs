@@ -190,6 +190,15 @@ faults! {
     /// Write the SDP answer's `y=` as an unpadded number: a live stream's
     /// `0`-led SSRC loses its leading zero and has 9 digits.
     ssrc_9_digits = "ssrc-9-digits",
+    // --- robustness (found by fuzzing; each stays until a reboot) ---
+    /// Stop answering anything after a MESSAGE whose DeviceID is over
+    /// 1,024 characters.
+    robust_hang_long_id = "robust-hang-long-id",
+    /// Stop answering anything after an INVITE whose SDP has no `y=` line.
+    robust_crash_no_y = "robust-crash-no-y",
+    /// Answer 200 to a MESSAGE whose body is not MANSCDP and to a request
+    /// missing a mandatory header, instead of 400.
+    robust_accept_garbage = "robust-accept-garbage",
 }
 
 /// How a reference camera is set up. [`DeviceConfig::new`] gives a

@@ -195,6 +195,8 @@ pub struct Device {
     first_sent: bool,
     /// Media sessions, oldest first.
     sessions: Vec<media::Hosted>,
+    /// Why a robustness fault made the device stop answering (until a reboot).
+    hung: Option<String>,
 }
 
 impl Device {
@@ -226,7 +228,20 @@ impl Device {
             events: VecDeque::new(),
             first_sent: false,
             sessions: Vec::new(),
+            hung: None,
         }
+    }
+
+    /// Why the device stopped answering, if a robustness fault made it.
+    pub fn hung(&self) -> Option<&str> {
+        self.hung.as_deref()
+    }
+
+    fn hang(&mut self, why: String) {
+        self.events.push_back(DeviceEvent::BadMessage {
+            reason: format!("stopped answering: {why}"),
+        });
+        self.hung = Some(why);
     }
 
     pub fn config(&self) -> &DeviceConfig {
@@ -284,6 +299,9 @@ impl Device {
 
     /// Feed a message received from `from`; answers to requests go back there.
     pub fn handle_message_from(&mut self, now: Now, from: SocketAddr, msg: &SipMessage) {
+        if self.hung.is_some() {
+            return;
+        }
         if self.route_to_session(now, from, msg) {
             return;
         }
@@ -347,6 +365,32 @@ impl Device {
     fn on_request(&mut self, now: Now, from: SocketAddr, req: &SipMessage) {
         if matches!(self.state, State::Booting { .. }) {
             return; // restarting: nothing listens
+        }
+        // RFC 3261 §8.1.1 makes these mandatory in every request; §8.2 has
+        // the UAS refuse a request it cannot process with 400. Without Via
+        // there is nowhere to send the answer.
+        let missing = ["Via", "From", "To", "Call-ID", "CSeq"]
+            .into_iter()
+            .find(|h| req.headers.get(h).is_none());
+        if let Some(h) = missing {
+            if !self.cfg.faults.robust_accept_garbage {
+                self.events.push_back(DeviceEvent::BadMessage {
+                    reason: format!("{} request without {h}", req.method().unwrap_or("?")),
+                });
+                if h != "Via" {
+                    self.respond(now, from, req, 400, &[]);
+                }
+                return;
+            }
+        }
+        if self.cfg.faults.robust_crash_no_y
+            && req.method() == Some("INVITE")
+            && !req
+                .body
+                .split(|b| *b == b'\n')
+                .any(|l| l.starts_with(b"y="))
+        {
+            return self.hang("an INVITE whose SDP has no y= line".into());
         }
         let key = ServerCache::key(req);
         if let Some(k) = &key {
@@ -483,6 +527,8 @@ impl Device {
     /// Restart: drop dialogs and transactions, register again after `boot_time`.
     fn reboot(&mut self, now: Now) {
         self.events.push_back(DeviceEvent::Rebooting);
+        self.hung = None;
+        self.answered = ServerCache::default();
         self.keepalive_stop();
         self.subs.clear();
         self.txns.clear();
@@ -506,6 +552,9 @@ impl Device {
 
     /// Call when the instant from [`Device::poll_timeout`] has passed.
     pub fn handle_timeout(&mut self, now: Now) {
+        if self.hung.is_some() {
+            return;
+        }
         self.registration_timeout(now);
         let udp = self.udp();
         for t in self.txns.poll(now.mono, udp, &mut self.transmits) {
@@ -532,6 +581,9 @@ impl Device {
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.hung.is_some() {
+            return None;
+        }
         let udp = self.udp();
         let reg = match &self.state {
             State::Pending { retx, .. } => Some(retx.deadline(udp)),

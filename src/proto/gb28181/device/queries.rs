@@ -33,10 +33,20 @@ impl Device {
                 self.events.push_back(DeviceEvent::BadMessage {
                     reason: format!("MESSAGE body is not MANSCDP: {e}"),
                 });
-                return self.respond(now, from, req, 400, &[]);
+                let code = if self.cfg.faults.robust_accept_garbage {
+                    200
+                } else {
+                    400
+                };
+                return self.respond(now, from, req, code, &[]);
             }
         };
         let m = decoded.message;
+        if self.cfg.faults.robust_hang_long_id
+            && m.device_id.as_ref().is_some_and(|id| id.len() > 1024)
+        {
+            return self.hang("a MESSAGE with a DeviceID over 1,024 characters".into());
+        }
         match (m.root, m.cmd_type.clone()) {
             (Root::Query, _) | (Root::Control, _) => {
                 let target = m.device_id.clone().unwrap_or_default();
