@@ -390,6 +390,12 @@ fn every_fault_is_listed_once() {
     listed.extend(HEADER_FAULTS);
     listed.extend(SIP_SDP_QUIRKS);
     listed.extend(TRANSPORT_FAULTS);
+    // tests/robustness.rs
+    listed.extend([
+        "robust-hang-long-id",
+        "robust-crash-no-y",
+        "robust-accept-garbage",
+    ]);
     listed.sort();
     let mut all: Vec<&str> = DeviceFaults::NAMES.to_vec();
     all.sort();

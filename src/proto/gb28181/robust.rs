@@ -132,6 +132,11 @@ pub struct Inputs {
     sn: u64,
 }
 
+/// The largest input sent on a stream: a longer message may be refused by
+/// closing the connection (a device's message limit), which ends the run
+/// rather than testing anything behind the framer.
+const MAX_STREAM_INPUT: usize = 8 * 1024;
+
 /// Headers RFC 3261 §8.1.1 makes mandatory in every request.
 const MANDATORY: [&str; 6] = ["Via", "From", "To", "Call-ID", "CSeq", "Max-Forwards"];
 
@@ -163,7 +168,7 @@ impl Inputs {
     pub fn next_stream_input(&mut self) -> Input {
         for _ in 0..64 {
             let i = self.next_input();
-            if frames_whole(&i.bytes) {
+            if frames_whole(&i.bytes) && i.bytes.len() <= MAX_STREAM_INPUT {
                 return i;
             }
             self.count -= 1;
@@ -423,7 +428,7 @@ impl Inputs {
                 ("GB2312 text in an Info element".into(), d)
             }
             (Layer::Manscdp, _) => {
-                let extra = "<StartTime>2026-01-01T00:00:00</StartTime>\r\n<EndTime>2026-12-31T23:59:59</EndTime>\r\n<FilePath>/</FilePath>\r\n<Address>Address</Address>\r\n<Secrecy>0</Secrecy>\r\n<Type>all</Type>\r\n<RecorderID>34020000001320000001</RecorderID>\r\n<IndistinctQuery>0</IndistinctQuery>\r\n";
+                let extra = "<StartTime>2026-01-01T00:00:00</StartTime>\r\n<EndTime>2026-01-01T00:10:00</EndTime>\r\n<FilePath>/</FilePath>\r\n<Address>Address</Address>\r\n<Secrecy>0</Secrecy>\r\n<Type>all</Type>\r\n<RecorderID>34020000001320000001</RecorderID>\r\n<IndistinctQuery>0</IndistinctQuery>\r\n";
                 let body = self.query_body("RecordInfo", &id, sn, extra);
                 let d = self.request(
                     "MESSAGE",

@@ -1,0 +1,173 @@
+//! The `fuzz` step against the reference camera: the clean camera passes
+//! every probe; each robustness fault is found, named by the check that
+//! caught it, shrunk to a reproducer, and the reproducer fails again when
+//! run, and passes once the fault is gone.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use camcert::report::{RunResult, Status};
+use camcert::suite::load;
+use camcert::suite::runner::{self, RunOptions};
+use common::root;
+
+const SUITE: &str = "suites/gb28181/robustness-camera.yaml";
+
+/// Each robustness fault, the check that must catch it, and what the input
+/// the reproducer comes down to may be.
+const FAULTS: &[(&str, &str, &[&str])] = &[
+    ("robust-hang-long-id", "fuzz.probe", &["DeviceID"]),
+    ("robust-crash-no-y", "fuzz.probe", &["SDP without y="]),
+    (
+        "robust-accept-garbage",
+        "fuzz.accepted-malformed",
+        &["random bytes as the body", "mutate/sip: drop"],
+    ),
+];
+
+async fn run(path: &Path, faults: &[&str], vars: &[(&str, &str)], dir: &Path) -> RunResult {
+    let suites = load::load_all(&[path.to_path_buf()]).expect("suite loads");
+    let opts = RunOptions {
+        report_dir: dir.to_path_buf(),
+        peer_faults: faults.iter().map(|s| s.to_string()).collect(),
+        vars: vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        job_pool: Some(common::job_pool()),
+        ..Default::default()
+    };
+    runner::run(&suites, &opts, Arc::new(AtomicBool::new(false)))
+        .await
+        .expect("run")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_clean_camera_passes_every_probe() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(
+        &root().join(SUITE),
+        &[],
+        &[("fuzz_count", "150")],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(r.cases.len(), 2);
+    for c in &r.cases {
+        assert_eq!(
+            c.status,
+            Status::Passed,
+            "{} {}: {:?}",
+            c.id,
+            c.transport,
+            c.failures
+        );
+    }
+    assert!(
+        !dir.path().join("fuzz").exists(),
+        "no reproducer without a failure"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_seed_finds_the_same_failure() {
+    let mut messages = Vec::new();
+    for _ in 0..2 {
+        let dir = tempfile::tempdir().unwrap();
+        let r = run(
+            &root().join(SUITE),
+            &["robust-accept-garbage"],
+            &[("fuzz_count", "150"), ("fuzz_seed", "5")],
+            dir.path(),
+        )
+        .await;
+        let c = r.cases.iter().find(|c| c.transport == "udp").unwrap();
+        let m = c.failures.first().expect("a failure").message.clone();
+        // The report directory differs; the rest must not.
+        messages.push(m.split(" Reproducer").next().unwrap().to_string());
+    }
+    assert_eq!(messages[0], messages[1]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_robustness_fault_is_found_shrunk_and_reproduced() {
+    let mut runs = tokio::task::JoinSet::new();
+    for (fault, check, inputs) in FAULTS {
+        runs.spawn(async move {
+            let dir = tempfile::tempdir().unwrap();
+            let r = run(
+                &root().join(SUITE),
+                &[fault],
+                &[("fuzz_count", "300"), ("fuzz_seed", "3")],
+                dir.path(),
+            )
+            .await;
+            for c in &r.cases {
+                assert_eq!(
+                    c.status,
+                    Status::Failed,
+                    "{fault} {}: {:?}",
+                    c.transport,
+                    c.failures
+                );
+                let f = &c.failures[0];
+                assert_eq!(f.check, *check, "{fault} {}: {}", c.transport, f.message);
+                assert!(f.message.contains("Seed 3"), "{}", f.message);
+                assert!(
+                    f.message.contains("Reproducer (1 input"),
+                    "{fault}: {}",
+                    f.message
+                );
+                let last = f.message.split("Its last input: ").nth(1).unwrap_or("");
+                assert!(
+                    inputs.iter().any(|i| last.contains(i)),
+                    "{fault}: {}",
+                    f.message
+                );
+                assert!(f.bytes.is_some(), "the last input is the evidence");
+                let repro = dir
+                    .path()
+                    .join("fuzz")
+                    .join(format!("CAM-ROB-001-{}-seed3", c.transport))
+                    .join("reproducer.yaml");
+                assert!(repro.is_file(), "{}", repro.display());
+                check_reproducer(fault, &repro).await;
+            }
+            (fault, dir)
+        });
+    }
+    while let Some(r) = runs.join_next().await {
+        r.expect("a fault's run");
+    }
+}
+
+/// The reproducer fails against the faulty camera and passes against a
+/// clean one.
+async fn check_reproducer(fault: &str, repro: &PathBuf) {
+    let out = tempfile::tempdir().unwrap();
+    let r = run(repro, &[], &[], out.path()).await;
+    assert_eq!(r.cases.len(), 1);
+    assert_eq!(
+        r.cases[0].status,
+        Status::Failed,
+        "{fault}: the reproducer no longer fails: {:?}",
+        r.cases[0].failures
+    );
+    let text = std::fs::read_to_string(repro).unwrap();
+    assert!(text.contains(&format!("\"fault\": \"{fault}\"")), "{text}");
+    let clean = repro.with_file_name("clean.yaml");
+    let text = text
+        .replace(&format!("  \"fault\": \"{fault}\"\n"), "")
+        .replace("peer:\nbackground:", "background:");
+    std::fs::write(&clean, text).unwrap();
+    let r = run(&clean, &[], &[], out.path()).await;
+    assert_eq!(
+        r.cases[0].status,
+        Status::Passed,
+        "{fault}: the reproducer fails a clean camera: {:?}",
+        r.cases[0].failures
+    );
+}
