@@ -171,3 +171,56 @@ async fn check_reproducer(fault: &str, repro: &PathBuf) {
         r.cases[0].failures
     );
 }
+
+const PLATFORM_SUITE: &str = "suites/gb28181/robustness-platform.yaml";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_clean_platform_passes_every_probe() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(
+        &root().join(PLATFORM_SUITE),
+        &[],
+        &[("fuzz_count", "150")],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(r.cases.len(), 2);
+    for c in &r.cases {
+        assert_eq!(
+            c.status,
+            Status::Passed,
+            "{} {}: {:?}",
+            c.id,
+            c.transport,
+            c.failures
+        );
+    }
+}
+
+/// The platform that stops answering after a datagram that is not SIP: the
+/// UDP run finds it (over TCP nothing sent breaks the framing), names the
+/// keepalive probe, and the reproducer registers, sends the one input and
+/// fails the probe again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wedging_platform_is_found_shrunk_and_reproduced() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(
+        &root().join(PLATFORM_SUITE),
+        &["wedge-on-garbage"],
+        &[("fuzz_count", "300"), ("fuzz_seed", "1")],
+        dir.path(),
+    )
+    .await;
+    let udp = r.cases.iter().find(|c| c.transport == "udp").unwrap();
+    assert_eq!(udp.status, Status::Failed, "{:?}", udp.failures);
+    let f = &udp.failures[0];
+    assert_eq!(f.check, "fuzz.probe", "{}", f.message);
+    assert!(f.message.contains("(a keepalive)"), "{}", f.message);
+    assert!(f.message.contains("Reproducer (1 input"), "{}", f.message);
+    let tcp = r.cases.iter().find(|c| c.transport == "tcp").unwrap();
+    assert_eq!(tcp.status, Status::Passed, "{:?}", tcp.failures);
+    let repro = dir
+        .path()
+        .join("fuzz/PLT-ROB-001-udp-seed1/reproducer.yaml");
+    check_reproducer("wedge-on-garbage", &repro).await;
+}

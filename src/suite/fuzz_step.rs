@@ -20,9 +20,10 @@ use base64::Engine as _;
 use super::{err, CaseRun, Peer, StepFail};
 use crate::proto::gb28181::manscdp::{CmdType, Message as Manscdp};
 use crate::proto::gb28181::register::host_port;
-use crate::proto::gb28181::robust::{self, Addressing, Generator, Input, Inputs, Layer};
+use crate::proto::gb28181::robust::{self, Addressing, Dut, Generator, Input, Inputs, Layer};
+use crate::proto::sip::digest::Challenge;
 use crate::proto::sip::{self, SipMessage};
-use crate::suite::model::{FuzzInput, NumberOrVar, Role};
+use crate::suite::model::{AuthorizeInput, FuzzInput, NumberOrVar, Role, SendInput};
 
 const DEFAULT_BATCH: u64 = 10;
 const DEFAULT_RATE: f64 = 50.0;
@@ -79,8 +80,12 @@ impl CaseRun<'_> {
                 .to_string(),
         };
         Ok(Addressing {
-            device_id: self.remote_id.clone(),
-            platform_id: self.local_id.clone(),
+            dut: match self.suite.role {
+                Role::Device => Dut::Platform,
+                _ => Dut::Camera,
+            },
+            dut_id: self.remote_id.clone(),
+            own_id: self.local_id.clone(),
             domain,
             local: host_port(local),
             remote: host_port(remote),
@@ -89,9 +94,9 @@ impl CaseRun<'_> {
     }
 
     pub(super) async fn fuzz(&mut self, f: &FuzzInput) -> Result<(), StepFail> {
-        if self.suite.role != Role::Platform {
+        if self.suite.role == Role::UpperPlatform {
             return Err(err(
-                "fuzz: only against a camera (a suite with role platform) for now",
+                "fuzz: against a camera (role platform) or a platform (role device)",
             ));
         }
         let seed: u64 = match &f.seed {
@@ -188,7 +193,7 @@ impl CaseRun<'_> {
                 "the DUT registered anew (Call-ID {cid}) after input #{after}: it restarted"
             ));
         }
-        let can_reset = matches!(self.peer, Some(Peer::Camera(_))) || self.operator_hook.is_some();
+        let can_reset = self.peer.is_some() || self.operator_hook.is_some();
         let (minimal, shrink_note) = if !f.shrink.unwrap_or(true) {
             (window.clone(), "not shrunk (shrink: false)".to_string())
         } else if !can_reset {
@@ -207,7 +212,7 @@ impl CaseRun<'_> {
         notes.push(shrink_note);
         // Leave the built-in camera as it was before the step, for the
         // cases that follow.
-        if matches!(self.peer, Some(Peer::Camera(_))) {
+        if self.peer.is_some() {
             let _ = self.fuzz_reset().await;
         }
         let repro = self.fuzz_write_reproducer(seed, &broke, &minimal, probe_wait);
@@ -223,10 +228,18 @@ impl CaseRun<'_> {
             Broke::Probe(why) => (
                 "fuzz.probe",
                 format!(
-                    "the liveness probe (DeviceInfo query) after input #{} failed: {why}",
+                    "the liveness probe ({}) after input #{} failed: {why}",
+                    match to.dut {
+                        Dut::Camera => "a DeviceInfo query",
+                        Dut::Platform => "a keepalive",
+                    },
                     sent.len()
                 ),
-                "200 to the probe's MESSAGE, then its DeviceInfo Response".to_string(),
+                match to.dut {
+                    Dut::Camera => "200 to the probe's MESSAGE, then its DeviceInfo Response",
+                    Dut::Platform => "200 to the keepalive",
+                }
+                .to_string(),
                 why.clone(),
             ),
             Broke::Accepted { index, status } => {
@@ -420,6 +433,10 @@ impl CaseRun<'_> {
                     if s != 200 {
                         return Ok(Err(format!("the probe's MESSAGE was answered {s}")));
                     }
+                    // A platform only answers the keepalive.
+                    if to.dut == Dut::Platform {
+                        return Ok(Ok(()));
+                    }
                 }
                 continue;
             }
@@ -471,12 +488,22 @@ impl CaseRun<'_> {
 
     /// Reboot the DUT and wait until it registers again.
     async fn fuzz_reset(&mut self) -> Result<(), StepFail> {
+        // Wait until the peer has rebooted before sending anything more.
+        let (tx, rx) = tokio::sync::oneshot::channel();
         match &self.peer {
             Some(Peer::Camera(h)) => {
-                h.command(|d, now| {
-                    let _ = d.trigger(now, "reboot", &BTreeMap::new());
+                h.command(move |d, now| {
+                    let _ = tx.send(d.trigger(now, "reboot", &BTreeMap::new()));
                 })
-                .await
+                .await;
+                let _ = rx.await;
+            }
+            Some(Peer::Platform(h)) => {
+                h.command(move |p, now| {
+                    let _ = tx.send(p.trigger(now, "reboot", &BTreeMap::new()));
+                })
+                .await;
+                let _ = rx.await;
             }
             _ => {
                 let Some(hook) = self.operator_hook.clone() else {
@@ -492,6 +519,9 @@ impl CaseRun<'_> {
                 )
                 .await?;
             }
+        }
+        if self.suite.role == Role::Device {
+            return self.fuzz_register().await;
         }
         let deadline = Instant::now() + REREGISTER_WAIT;
         let mut watch = Watch::default();
@@ -513,6 +543,61 @@ impl CaseRun<'_> {
             "the DUT did not register within {} s of its reboot",
             REREGISTER_WAIT.as_secs()
         )))
+    }
+
+    /// Register to the platform under test again (after its reboot), with
+    /// digest credentials from `${password}`.
+    async fn fuzz_register(&mut self) -> Result<(), StepFail> {
+        let mut authorize = None;
+        for _ in 0..2 {
+            let send = SendInput {
+                request: Some("REGISTER".into()),
+                authorize: authorize.take(),
+                ..Default::default()
+            };
+            self.send(&send).await?;
+            let deadline = Instant::now() + Duration::from_secs(5);
+            let mut watch = Watch::default();
+            let mut status = None;
+            while let Some(inc) = self.fuzz_recv(deadline).await? {
+                let Ok(p) = SipMessage::parse(&inc.raw) else {
+                    continue;
+                };
+                let m = p.message;
+                if m.is_request() {
+                    self.fuzz_answer_request(&m, inc.from, &mut watch, 0)
+                        .await?;
+                    continue;
+                }
+                if m.cseq().is_some_and(|c| c.method == "REGISTER")
+                    && m.status().is_some_and(|s| s >= 200)
+                {
+                    if let Some(v) = m.headers.get("WWW-Authenticate") {
+                        self.last_challenge_received = Challenge::parse(v).ok();
+                    }
+                    status = m.status();
+                    break;
+                }
+            }
+            match status {
+                Some(200) => return Ok(()),
+                Some(401) => {
+                    authorize = Some(AuthorizeInput {
+                        username: None,
+                        password: "${password}".into(),
+                    });
+                }
+                other => {
+                    return Err(err(format!(
+                        "registering again after the platform's reboot: {}",
+                        other.map_or("no answer".to_string(), |s| format!("answered {s}"))
+                    )))
+                }
+            }
+        }
+        Err(err(
+            "registering again after the platform's reboot: still challenged",
+        ))
     }
 
     /// One attempt: reboot, send `inputs` (renamed so that nothing is taken
@@ -706,7 +791,15 @@ impl CaseRun<'_> {
             "suite: {}",
             q(&format!("Reproducer of {} seed {seed}", self.case_id))
         );
-        let _ = writeln!(y, "protocol: gb28181\nrole: platform");
+        let platform = self.suite.role == Role::Device;
+        let _ = writeln!(
+            y,
+            "protocol: gb28181\nrole: {}",
+            if platform { "device" } else { "platform" }
+        );
+        if platform {
+            let _ = writeln!(y, "needs: none");
+        }
         let _ = writeln!(y, "transports: [{}]", self.ep.transport());
         if !self.suite.vars.is_empty() {
             let _ = writeln!(y, "vars:");
@@ -725,10 +818,14 @@ impl CaseRun<'_> {
                 let _ = writeln!(y, "  {}: {}", q(k), q(v));
             }
         }
-        let _ = writeln!(
-            y,
-            "background:\n  - request: MESSAGE\n    when: {{ xml.CmdType: {{ equals: Keepalive }} }}\n    reply: 200"
-        );
+        if platform {
+            let _ = writeln!(y, "background:\n  - request: MESSAGE\n    reply: 200");
+        } else {
+            let _ = writeln!(
+                y,
+                "background:\n  - request: MESSAGE\n    when: {{ xml.CmdType: {{ equals: Keepalive }} }}\n    reply: 200"
+            );
+        }
         let reqs: Vec<String> = self
             .case_requirements
             .iter()
@@ -744,6 +841,12 @@ impl CaseRun<'_> {
             )),
             reqs.join(", ")
         );
+        if platform {
+            let _ = writeln!(
+                y,
+                "      # Register, as the case did before its fuzz step.\n      - send: {{ request: REGISTER }}\n      - expect: {{ response: 401 }}\n      - send: {{ request: REGISTER, authorize: {{ password: \"${{password}}\" }} }}\n      - expect: {{ response: 200 }}"
+            );
+        }
         let b64 = base64::engine::general_purpose::STANDARD;
         for i in inputs {
             let _ = writeln!(
@@ -765,6 +868,12 @@ impl CaseRun<'_> {
                 let _ = writeln!(
                     y,
                     "      # A correct device does not answer the last input 2xx (what its\n      # refusal lacks, copied from a broken request, is not judged here).\n      - expect: {{ when: {{ status: {{ min: 200, max: 299 }} }}, absent: true, allow_findings: true, timeout: {secs}s }}"
+                );
+            }
+            Broke::Probe(_) if platform => {
+                let _ = writeln!(
+                    y,
+                    "      # The liveness probe: a keepalive still answered.\n      - send:\n          request: MESSAGE\n          headers: {{ Content-Type: Application/MANSCDP+xml }}\n          body: |\n            <?xml version=\"1.0\" encoding=\"GB2312\"?>\n            <Notify>\n            <CmdType>Keepalive</CmdType>\n            <SN>7</SN>\n            <DeviceID>${{device_id}}</DeviceID>\n            <Status>OK</Status>\n            </Notify>\n      - expect: {{ response: 200, timeout: {secs}s }}"
                 );
             }
             Broke::Probe(_) => {

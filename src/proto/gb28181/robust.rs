@@ -17,13 +17,28 @@ use rand::{Rng, SeedableRng};
 
 use super::ptz::checksum;
 
-/// Who talks to whom: enough to address a request to the device.
+/// What the device under test is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Dut {
+    /// A camera: camcert sends it what a platform sends (queries, controls,
+    /// INVITEs).
+    #[default]
+    Camera,
+    /// A platform: camcert sends it what a registered camera sends
+    /// (keepalives and other notifications); the PTZCmd and SDP layers
+    /// become MANSCDP ones.
+    Platform,
+}
+
+/// Who talks to whom: enough to address a request to the device under test.
 #[derive(Debug, Clone)]
 pub struct Addressing {
-    /// The device under test's ID (Request-URI, To, the body's DeviceID).
-    pub device_id: String,
-    /// camcert's own ID (From).
-    pub platform_id: String,
+    pub dut: Dut,
+    /// The device under test's ID (Request-URI, To; a camera's also in the
+    /// body's DeviceID).
+    pub dut_id: String,
+    /// camcert's own ID (From; as a camera, also the body's DeviceID).
+    pub own_id: String,
     /// SIP domain of From and To.
     pub domain: String,
     /// `host:port` camcert sends from (Via, Contact, SDP).
@@ -185,7 +200,10 @@ impl Inputs {
     pub fn next_input(&mut self) -> Input {
         self.count += 1;
         let g = self.generators[self.rng.gen_range(0..self.generators.len())];
-        let layer = self.layers[self.rng.gen_range(0..self.layers.len())];
+        let mut layer = self.layers[self.rng.gen_range(0..self.layers.len())];
+        if self.to.dut == Dut::Platform && matches!(layer, Layer::Ptz | Layer::Sdp) {
+            layer = Layer::Manscdp;
+        }
         let mut input = match g {
             Generator::Unusual => self.unusual(layer),
             Generator::Mutate => self.mutate(layer),
@@ -198,6 +216,15 @@ impl Inputs {
         (0..n)
             .map(|_| char::from(b"0123456789abcdef"[self.rng.gen_range(0..16)]))
             .collect()
+    }
+
+    /// The DeviceID a body names: the camera asked about, or camcert as
+    /// the camera a platform holds.
+    fn body_id(&self) -> String {
+        match self.to.dut {
+            Dut::Camera => self.to.dut_id.clone(),
+            Dut::Platform => self.to.own_id.clone(),
+        }
     }
 
     fn next_sn(&mut self) -> u64 {
@@ -225,9 +252,9 @@ impl Inputs {
             ),
             (
                 "From".into(),
-                format!("<sip:{}@{}>;tag={tag}", t.platform_id, t.domain),
+                format!("<sip:{}@{}>;tag={tag}", t.own_id, t.domain),
             ),
-            ("To".into(), format!("<sip:{}@{}>", t.device_id, t.domain)),
+            ("To".into(), format!("<sip:{}@{}>", t.dut_id, t.domain)),
             ("Call-ID".into(), call_id.clone()),
             (
                 "CSeq".into(),
@@ -236,21 +263,15 @@ impl Inputs {
             ("Max-Forwards".into(), "70".into()),
         ];
         if method == "INVITE" {
-            headers.push((
-                "Contact".into(),
-                format!("<sip:{}@{}>", t.platform_id, t.local),
-            ));
-            headers.push((
-                "Subject".into(),
-                format!("{}:0,{}:0", t.device_id, t.platform_id),
-            ));
+            headers.push(("Contact".into(), format!("<sip:{}@{}>", t.own_id, t.local)));
+            headers.push(("Subject".into(), format!("{}:0,{}:0", t.dut_id, t.own_id)));
         }
         if let Some(ct) = content_type {
             headers.push(("Content-Type".into(), ct.into()));
         }
         headers.extend(extra.iter().cloned());
         Draft {
-            start: format!("{method} sip:{}@{} SIP/2.0", t.device_id, t.remote),
+            start: format!("{method} sip:{}@{} SIP/2.0", t.dut_id, t.remote),
             headers,
             body: body.to_vec(),
             content_length: None,
@@ -260,7 +281,14 @@ impl Inputs {
         }
     }
 
+    /// A MANSCDP body about `device_id`: to a camera a `cmd` Query; to a
+    /// platform the camera's Keepalive Notify, whatever `cmd` says.
     fn query_body(&mut self, cmd: &str, device_id: &str, sn: u64, extra: &str) -> String {
+        if self.to.dut == Dut::Platform {
+            return format!(
+                "<?xml version=\"1.0\" encoding=\"GB2312\"?>\r\n<Notify>\r\n<CmdType>Keepalive</CmdType>\r\n<SN>{sn}</SN>\r\n<DeviceID>{device_id}</DeviceID>\r\n<Status>OK</Status>\r\n{extra}</Notify>\r\n"
+            );
+        }
         format!(
             "<?xml version=\"1.0\" encoding=\"GB2312\"?>\r\n<Query>\r\n<CmdType>{cmd}</CmdType>\r\n<SN>{sn}</SN>\r\n<DeviceID>{device_id}</DeviceID>\r\n{extra}</Query>\r\n"
         )
@@ -269,7 +297,7 @@ impl Inputs {
     fn ptz_body(&mut self, ptz: &str, sn: u64) -> String {
         format!(
             "<?xml version=\"1.0\" encoding=\"GB2312\"?>\r\n<Control>\r\n<CmdType>DeviceControl</CmdType>\r\n<SN>{sn}</SN>\r\n<DeviceID>{}</DeviceID>\r\n<PTZCmd>{ptz}</PTZCmd>\r\n</Control>\r\n",
-            self.to.device_id
+            self.to.dut_id
         )
     }
 
@@ -296,7 +324,7 @@ impl Inputs {
         let ip = if host.contains(':') { "IP6" } else { "IP4" };
         let mut s = format!(
             "v=0\r\no={} 0 0 IN {ip} {host}\r\ns=Play\r\nc=IN {ip} {host}\r\nt=0 0\r\nm=video {port} RTP/AVP 96\r\na=recvonly\r\na=rtpmap:96 PS/90000\r\n",
-            self.to.platform_id
+            self.to.own_id
         );
         if with_y {
             s.push_str(&format!(
@@ -313,7 +341,7 @@ impl Inputs {
         match layer {
             Layer::Sip | Layer::Manscdp => {
                 let cmd = ["DeviceInfo", "DeviceStatus", "Catalog"][self.rng.gen_range(0..3)];
-                let id = self.to.device_id.clone();
+                let id = self.body_id();
                 let body = self.query_body(cmd, &id, sn, "");
                 self.request(
                     "MESSAGE",
@@ -341,7 +369,7 @@ impl Inputs {
 
     fn unusual(&mut self, layer: Layer) -> Input {
         let sn = self.next_sn();
-        let id = self.to.device_id.clone();
+        let id = self.body_id();
         let (what, mut d) = match (layer, self.rng.gen_range(0..4)) {
             (Layer::Sip, 0) => {
                 let n = self.rng.gen_range(50..200);
@@ -663,10 +691,11 @@ impl Draft {
     }
 }
 
-/// The valid DeviceInfo query a probe sends between batches.
+/// The valid request a probe sends between batches: a DeviceInfo query to
+/// a camera, a keepalive to a platform.
 pub fn probe(to: &Addressing, seed: u64, sn: u64) -> Input {
     let mut g = Inputs::new(seed, to.clone(), &[], &[]);
-    let id = to.device_id.clone();
+    let id = to.dut_id.clone();
     let body = g.query_body("DeviceInfo", &id, sn, "");
     g.request(
         "MESSAGE",
@@ -684,8 +713,9 @@ mod tests {
 
     fn to() -> Addressing {
         Addressing {
-            device_id: "34020000001320000001".into(),
-            platform_id: "34020000002000000001".into(),
+            dut: Dut::Camera,
+            dut_id: "34020000001320000001".into(),
+            own_id: "34020000002000000001".into(),
             domain: "3402000000".into(),
             local: "127.0.0.1:5060".into(),
             remote: "127.0.0.1:5062".into(),
@@ -803,6 +833,27 @@ mod tests {
                 assert_ne!(i.renamed(1), i.renamed(2), "{}", i.what);
             }
         }
+    }
+
+    #[test]
+    fn a_platform_gets_what_a_camera_sends() {
+        let to = Addressing {
+            dut: Dut::Platform,
+            ..to()
+        };
+        let mut g = Inputs::new(2, to.clone(), &[Generator::Unusual], &[]);
+        for _ in 0..200 {
+            let i = g.next_input();
+            let m = SipMessage::parse(&i.bytes).unwrap().message;
+            assert_eq!(m.method(), Some("MESSAGE"), "{}", i.what);
+            let body = String::from_utf8_lossy(&m.body);
+            assert!(body.contains("<Notify>"), "{}: {body}", i.what);
+        }
+        let p = probe(&to, 1, 5);
+        let body =
+            String::from_utf8_lossy(&SipMessage::parse(&p.bytes).unwrap().message.body).to_string();
+        assert!(body.contains("<CmdType>Keepalive</CmdType>"));
+        assert!(body.contains("<DeviceID>34020000002000000001</DeviceID>"));
     }
 
     #[test]

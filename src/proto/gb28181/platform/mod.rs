@@ -457,6 +457,14 @@ impl Platform {
     /// Feed bytes that arrived but are not a SIP message. A platform must
     /// drop them and carry on (RFC 3261 §18.3); the `wedge-on-garbage`
     /// fault makes it stop answering instead.
+    /// The `reboot` action: see [`Platform::trigger`].
+    fn restart(&mut self) {
+        self.wedged = false;
+        self.answered_garbage = false;
+        self.answered.clear();
+        self.answered_expiry.clear();
+    }
+
     pub fn handle_unparseable(&mut self, _now: Now, _from: SocketAddr, _bytes: &[u8]) {
         if self.cfg.faults.wedge_on_garbage {
             self.wedged = true;
@@ -466,6 +474,20 @@ impl Platform {
     pub fn handle_message(&mut self, now: Now, from: SocketAddr, msg: &SipMessage) {
         if self.wedged {
             return;
+        }
+        // RFC 3261 §8.1.1 makes these mandatory in every request; §8.2 has
+        // the UAS refuse a request it cannot process with 400. Without Via
+        // there is nowhere to send the answer.
+        if msg.is_request() {
+            let missing = ["Via", "From", "To", "Call-ID", "CSeq"]
+                .into_iter()
+                .find(|h| msg.headers.get(h).is_none());
+            if let Some(h) = missing {
+                if h != "Via" && msg.method() != Some("ACK") {
+                    self.respond(from, msg, 400);
+                }
+                return;
+            }
         }
         // Media sessions keep their own transactions and retransmissions.
         if let Some(i) = self.media_route(msg) {

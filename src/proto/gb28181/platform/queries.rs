@@ -206,6 +206,13 @@ impl Platform {
             "subscribe-catalog" | "subscribe-alarm" | "unsubscribe" => {
                 return self.subscribe_trigger(now, action, args)
             }
+            // A restart that keeps the registration database, as platforms
+            // that store it do: what a fault wedged works again, and no
+            // answer is replayed from before.
+            "reboot" => {
+                self.restart();
+                return Ok(());
+            }
             _ if !ACTIONS.contains(&action) => {
                 return Err(format!(
                     "unknown action {action:?} ({}, {})",
