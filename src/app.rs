@@ -755,6 +755,60 @@ pub fn decode(a: crate::cli::DecodeArgs) -> Result<i32> {
     Ok(0)
 }
 
+/// `camcert lint`: judge a capture or media file; the reports are those of
+/// `camcert run`, and so is the exit code.
+pub fn lint(a: crate::cli::LintArgs) -> Result<i32> {
+    use crate::capture::lint;
+    let data = std::fs::read(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
+    if !(a.keepalive_interval > 0.0 && a.keepalive_interval <= 86400.0) {
+        bail!(
+            "--keepalive-interval {}: expected seconds in (0, 86400]",
+            a.keepalive_interval
+        );
+    }
+    let password = match &a.password_file {
+        Some(f) => Some(crate::cli::read_password_file(f).map_err(anyhow::Error::msg)?),
+        None => std::env::var("CAMCERT_PASSWORD")
+            .ok()
+            .filter(|p| !p.is_empty()),
+    };
+    let opts = lint::LintOptions {
+        keepalive_interval: Duration::from_secs_f64(a.keepalive_interval),
+        password,
+    };
+    let label = a.file.display().to_string();
+    let result = lint::lint(&data, &label, &opts).map_err(anyhow::Error::msg)?;
+    let mut out = std::io::stdout();
+    for c in &result.cases {
+        terminal::print_case(&mut out, c);
+    }
+    terminal::print_summary(&mut out, &result);
+    if let Some(dir) = &a.report_dir {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        result.write_json(dir)?;
+        crate::report::html::write(&result, &dir.join("report.html"))?;
+    }
+    let junit = a
+        .junit
+        .clone()
+        .or_else(|| a.report_dir.as_ref().map(|d| d.join("junit.xml")));
+    if let Some(j) = &junit {
+        crate::report::junit::write(&result, j)?;
+    }
+    if let Some(dir) = &a.report_dir {
+        println!(
+            "reports: {}/results.json, {}/report.html, {}",
+            dir.display(),
+            dir.display(),
+            junit
+                .as_ref()
+                .map(|j| j.display().to_string())
+                .unwrap_or_default()
+        );
+    }
+    Ok(result.exit_code(a.strict))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -42,6 +42,40 @@ pub enum Command {
     Report(ReportCommand),
     /// Read a pcap or pcapng capture: one line per SIP message, or the flows.
     Decode(DecodeArgs),
+    /// Judge a recorded session (pcap, pcapng) or a media file (PS, Annex
+    /// B, rtpdump, RFC 4571 or back-to-back RTP) against the requirement IDs
+    /// of the live suites; exit 1 if a mandatory requirement failed.
+    Lint(LintArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LintArgs {
+    /// The capture or media file.
+    pub file: PathBuf,
+    /// The requirement set: `gb28181`.
+    #[arg(long, default_value = "gb28181")]
+    pub profile: LintProfile,
+    /// The keepalive interval the device was configured with, seconds.
+    #[arg(long, default_value_t = 60.0)]
+    pub keepalive_interval: f64,
+    /// Read the devices' password from this file (first line) to verify the
+    /// digest responses (else from CAMCERT_PASSWORD when set).
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// Write results.json, junit.xml and report.html here.
+    #[arg(long)]
+    pub report_dir: Option<PathBuf>,
+    /// JUnit XML path (default REPORT_DIR/junit.xml when --report-dir is given).
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
+    /// Fail on optional and conditional requirements too.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LintProfile {
+    Gb28181,
 }
 
 #[derive(Debug, clap::Args)]
