@@ -18,7 +18,7 @@
 # recordings never match byte for byte: the committed files are the
 # reference, and tests/decode.rs and golden/decode/ are written against
 # them. Regenerate on purpose only, then refresh the snapshots:
-#   CAMCERT_UPDATE_GOLDEN=1 cargo test --test decode
+#   INSTA_UPDATE=always cargo test --test decode golden
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)

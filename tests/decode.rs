@@ -753,3 +753,40 @@ fn committed_recordings_decode_like_tshark_reads_them() {
         }
     }
 }
+
+/// Golden snapshots (golden/decode/) of what `camcert decode` reads from
+/// each committed recording: the one-line view, then every message as
+/// `--format json` gives it, then the flows. `INSTA_UPDATE=always cargo
+/// test --test decode golden` refreshes them after ci/captures.sh.
+#[test]
+fn golden_decode_of_the_committed_recordings() {
+    let mut s = insta::Settings::clone_current();
+    s.set_snapshot_path("../golden/decode");
+    s.set_prepend_module_to_snapshot(false);
+    s.set_omit_expression(true);
+    let mut names: Vec<String> = std::fs::read_dir(root().join("captures"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".pcap") || n.ends_with(".pcapng"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 5, "{names:?}");
+    for name in names {
+        let rel = PathBuf::from("captures").join(&name);
+        let text = stdout(&decode(&[], &rel));
+        let json = stdout(&decode(&["--format", "json"], &rel));
+        let mut shown = format!(
+            "# camcert decode {}\n{text}\n# --format json\n",
+            rel.display()
+        );
+        for line in json.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            shown.push_str(&serde_json::to_string_pretty(&v).unwrap());
+            shown.push('\n');
+        }
+        shown.push_str("\n# --flows\n");
+        shown.push_str(&stdout(&decode(&["--flows"], &rel)));
+        let snap = name.replace('.', "-");
+        s.bind(|| insta::assert_snapshot!(snap, shown));
+    }
+}
