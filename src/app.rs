@@ -809,6 +809,208 @@ pub fn lint(a: crate::cli::LintArgs) -> Result<i32> {
     Ok(result.exit_code(a.strict))
 }
 
+/// `camcert replay`: play the device side of a capture against a live
+/// platform; 0 when every answer matched the captured one, 1 otherwise.
+pub fn replay(a: crate::cli::ReplayArgs) -> Result<i32> {
+    use crate::capture::{decode, read, replay};
+    use crate::proto::sip::{Framed, SipMessage, StreamFramer, DEFAULT_MAX_MESSAGE};
+    use std::io::{Read, Write};
+    use std::time::Instant;
+
+    if !(a.timeout > 0.0 && a.timeout <= 3600.0) {
+        bail!("--timeout {}: expected seconds in (0, 3600]", a.timeout);
+    }
+    let password = match &a.password_file {
+        Some(f) => crate::cli::read_password_file(f).map_err(anyhow::Error::msg)?,
+        None => std::env::var("CAMCERT_PASSWORD").unwrap_or_default(),
+    };
+    let data = std::fs::read(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
+    let cap = read::read_capture(&data).with_context(|| format!("{}", a.file.display()))?;
+    let mut dec = decode::Decoder::new();
+    let mut events = Vec::new();
+    for f in &cap.frames {
+        dec.push(f, &mut |e| events.push(e));
+    }
+    dec.finish(cap.frames.last().map_or(0, |f| f.number), &mut |e| {
+        events.push(e)
+    });
+    let script = replay::Script::device_side(&events)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", a.file.display()))?;
+    let target = a.target;
+
+    enum Link {
+        Udp(std::net::UdpSocket),
+        Tcp(std::net::TcpStream, StreamFramer),
+    }
+    let (mut link, local) = match target.transport {
+        crate::proto::Transport::Udp => {
+            let bind: std::net::SocketAddr = if target.addr.is_ipv6() {
+                "[::]:0".parse()?
+            } else {
+                "0.0.0.0:0".parse()?
+            };
+            let s = std::net::UdpSocket::bind(bind).context("binding a UDP socket")?;
+            s.connect(target.addr)
+                .with_context(|| format!("reaching {target}"))?;
+            let local = s.local_addr()?;
+            (Link::Udp(s), local)
+        }
+        crate::proto::Transport::Tcp => {
+            let s = std::net::TcpStream::connect_timeout(
+                &target.addr,
+                Duration::from_secs_f64(a.timeout),
+            )
+            .with_context(|| format!("connecting to {target}"))?;
+            let local = s.local_addr()?;
+            (Link::Tcp(s, StreamFramer::new(DEFAULT_MAX_MESSAGE)), local)
+        }
+    };
+    println!(
+        "replay: {} messages of the device side of {} (captured {} -> {}) from {local} against {target}",
+        script.steps.len(),
+        a.file.display(),
+        script.local,
+        script.peer
+    );
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64);
+    let mut player =
+        replay::Player::new(script, local, target.addr, target.transport, password, seed);
+    let wait = Duration::from_secs_f64(a.timeout);
+    let mut differed = 0usize;
+    let mut matched = 0usize;
+    let mut last_send: Option<(Instant, Duration)> = None;
+    let mut inbox: std::collections::VecDeque<SipMessage> = Default::default();
+    let report = |m: &replay::Matched, differed: &mut usize, matched: &mut usize| {
+        let summary = decode::summary(&m.live);
+        match &m.diff {
+            None => {
+                *matched += 1;
+                println!("  <- {summary}: as captured");
+            }
+            Some(d) => {
+                *differed += 1;
+                println!("  <- {summary}: DIFFERS from the capture (- captured, + live):\n{d}");
+            }
+        }
+    };
+    'run: while let Some(i) = player.position() {
+        if let Some(next) = player.next_send() {
+            let (_, bytes) = next.map_err(|e| anyhow::anyhow!("step {}: {e}", i + 1))?;
+            // Keep the captured spacing of the device's messages (at most 5 s).
+            let at = player.steps()[i].at;
+            if let Some((sent, then)) = last_send {
+                let gap = at.saturating_sub(then).min(Duration::from_secs(5));
+                let due = sent + gap;
+                let now = Instant::now();
+                if due > now {
+                    std::thread::sleep(due - now);
+                }
+            }
+            last_send = Some((Instant::now(), at));
+            match &mut link {
+                Link::Udp(s) => {
+                    s.send(&bytes)
+                        .with_context(|| format!("sending to {target}"))?;
+                }
+                Link::Tcp(s, _) => s
+                    .write_all(&bytes)
+                    .with_context(|| format!("sending to {target}"))?,
+            }
+            let shown = SipMessage::parse(&bytes)
+                .map(|p| decode::summary(&p.message))
+                .unwrap_or_default();
+            println!("  -> {shown}");
+            continue;
+        }
+        // Waiting for the live peer: what already arrived first.
+        while let Some(m) = inbox.pop_front() {
+            if let Some(hit) = player.received(m) {
+                report(&hit, &mut differed, &mut matched);
+                continue 'run;
+            }
+        }
+        let deadline = Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                let want = &player.steps()[i].message;
+                println!(
+                    "  <- nothing within {:.1} s; expected {} (as captured):\n{}",
+                    a.timeout,
+                    decode::summary(want),
+                    replay::shape(want)
+                        .iter()
+                        .map(|l| format!("    - {l}\n"))
+                        .collect::<String>()
+                );
+                differed += 1;
+                break 'run;
+            }
+            let mut buf = vec![0u8; 65536];
+            match &mut link {
+                Link::Udp(s) => {
+                    s.set_read_timeout(Some(left))?;
+                    match s.recv(&mut buf) {
+                        Ok(n) => {
+                            if let Ok(p) = SipMessage::parse(&buf[..n]) {
+                                inbox.push_back(p.message);
+                            }
+                        }
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                            ) => {}
+                        Err(e) => {
+                            return Err(e).with_context(|| format!("receiving from {target}"))
+                        }
+                    }
+                }
+                Link::Tcp(s, framer) => {
+                    s.set_read_timeout(Some(left))?;
+                    match s.read(&mut buf) {
+                        Ok(0) => bail!("{target} closed the connection"),
+                        Ok(n) => {
+                            framer.push(&buf[..n]);
+                            while let Some(item) = framer.next_item() {
+                                match item {
+                                    Framed::Message(_, p) => {
+                                        if let Ok(p) = *p {
+                                            inbox.push_back(p.message);
+                                        }
+                                    }
+                                    Framed::Keepalive => {}
+                                    Framed::Broken(f) => bail!("{target}: {f}"),
+                                }
+                            }
+                        }
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                            ) => {}
+                        Err(e) => {
+                            return Err(e).with_context(|| format!("receiving from {target}"))
+                        }
+                    }
+                }
+            }
+            if !inbox.is_empty() {
+                continue 'run;
+            }
+        }
+    }
+    let total = player.steps().iter().filter(|s| !s.send).count();
+    println!("replay: {matched} of {total} answers as captured, {differed} differed or missing");
+    Ok(if differed == 0 && matched == total {
+        0
+    } else {
+        1
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

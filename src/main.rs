@@ -32,6 +32,7 @@ fn main() -> ExitCode {
             Command::Report(r) => camcert::app::report(r),
             Command::Decode(a) => camcert::app::decode(a),
             Command::Lint(a) => camcert::app::lint(a),
+            Command::Replay(a) => camcert::app::replay(a),
         }
     });
     match code {

@@ -9,3 +9,4 @@ pub mod decode;
 pub mod lint;
 pub mod pcap;
 pub mod read;
+pub mod replay;

@@ -46,6 +46,33 @@ pub enum Command {
     /// B, rtpdump, RFC 4571 or back-to-back RTP) against the requirement IDs
     /// of the live suites; exit 1 if a mandatory requirement failed.
     Lint(LintArgs),
+    /// Play the device side of a captured session against a live platform
+    /// and compare each answer with the captured one; exit 1 on a difference.
+    Replay(ReplayArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReplayArgs {
+    /// The capture (pcap or pcapng) holding the session.
+    pub file: PathBuf,
+    /// The side of the session camcert plays: `device`.
+    #[arg(long = "as", value_enum, default_value = "device")]
+    pub side: ReplaySide,
+    /// The live peer, udp://HOST:PORT or tcp://HOST:PORT.
+    #[arg(long)]
+    pub target: PeerAddr,
+    /// Read the password for the digest responses from this file (first
+    /// line) instead of the CAMCERT_PASSWORD environment variable.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// Seconds to wait for each answer of the live peer.
+    #[arg(long, default_value_t = 10.0)]
+    pub timeout: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReplaySide {
+    Device,
 }
 
 #[derive(Debug, clap::Args)]
