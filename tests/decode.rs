@@ -676,6 +676,10 @@ fn tshark_rtp(file: &Path) -> Option<std::collections::BTreeMap<String, u64>> {
     Some(m)
 }
 
+/// A committed recording: its file, its SIP messages by kind, its RTP
+/// packets by SSRC.
+type Expected<'a> = (&'a str, &'a str, &'a [(&'a str, u64)]);
+
 /// The recordings `ci/captures.sh` made of real peers on loopback
 /// (captures/README.md): what each holds, and where tshark is installed,
 /// every SIP message it shows and its RTP packet count per SSRC.
@@ -683,7 +687,7 @@ fn tshark_rtp(file: &Path) -> Option<std::collections::BTreeMap<String, u64>> {
 fn committed_recordings_decode_like_tshark_reads_them() {
     // File, SIP messages by kind, RTP packets by SSRC.
     let gb = "ACK BYE INVITE MESSAGE*7 REGISTER*4 100 200*11 401*2";
-    let want: [(&str, &str, &[(&str, u64)]); 5] = [
+    let want: [Expected; 5] = [
         (
             "sipp-kamailio-register-udp.pcapng",
             "REGISTER*4 200*2 401*2",

@@ -153,12 +153,21 @@ fn record(dir: &Path, name: &str, platform_faults: &[&str], device_faults: &[&st
     pcap
 }
 
+/// A recording: its name, the platform's faults, the camera's faults, and
+/// the requirement and check that must fail (none: all pass).
+type Run<'a> = (
+    &'a str,
+    &'a [&'a str],
+    &'a [&'a str],
+    Option<(&'a str, &'a str)>,
+);
+
 #[test]
 fn a_recorded_session_passes_clean_and_fails_each_fault_by_requirement() {
     let d = tempfile::tempdir().unwrap();
     // (name, platform faults, camera faults, the requirement that fails,
     // the check that says why)
-    let runs: [(&str, &[&str], &[&str], Option<(&str, &str)>); 5] = [
+    let runs: [Run; 5] = [
         ("clean", &[], &[], None),
         (
             "same-sn",

@@ -138,7 +138,7 @@ fn replay(pcap: &Path, transport: &str, faults: &[&str]) -> (i32, String) {
         extra.extend(["--fault", f]);
     }
     let (_plat, addr) = platform(transport, control, &extra);
-    let mut child = camcert()
+    let child = camcert()
         .arg("replay")
         .arg(pcap)
         .args(["--as", "device", "--target"])

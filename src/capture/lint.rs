@@ -1482,7 +1482,7 @@ mod tests {
             let mut p = vec![0x80, 96];
             p.extend_from_slice(&seq.to_be_bytes());
             p.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 9]);
-            p.extend(std::iter::repeat(0x55).take(n));
+            p.extend(std::iter::repeat_n(0x55, n));
             p
         };
         let mut all = pkt(7, 30);
