@@ -111,6 +111,14 @@ fn wait_line(child: &mut Child, marker: &str) -> String {
 /// about four seconds, with the given faults on each side.
 fn record(dir: &Path, name: &str, platform_faults: &[&str], device_faults: &[&str]) -> PathBuf {
     let pcap = dir.join(format!("{name}.pcap"));
+    // A media fault: the platform also calls the camera live (over its
+    // control API) a second after it registered.
+    let media = device_faults.iter().any(|f| f.contains("ssrc"));
+    let control = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut p = camcert();
     p.args(["serve", "gb28181-platform", "--listen", "udp://127.0.0.1:0"])
         .args([
@@ -126,6 +134,9 @@ fn record(dir: &Path, name: &str, platform_faults: &[&str], device_faults: &[&st
     for f in platform_faults {
         p.args(["--fault", f]);
     }
+    if media {
+        p.args(["--control", &format!("127.0.0.1:{control}")]);
+    }
     let mut plat = Killed(p.spawn().unwrap());
     let addr = wait_line(&mut plat.0, "listening on udp://");
     let mut d = camcert();
@@ -139,6 +150,23 @@ fn record(dir: &Path, name: &str, platform_faults: &[&str], device_faults: &[&st
         d.args(["--fault", f]);
     }
     let mut dev = d.spawn().unwrap();
+    if media {
+        std::thread::sleep(Duration::from_millis(1500));
+        let out = Command::new("curl")
+            .args([
+                "-sf",
+                "--retry",
+                "20",
+                "--retry-connrefused",
+                "--retry-delay",
+                "1",
+            ])
+            .args(["-XPOST"])
+            .arg(format!("127.0.0.1:{control}/devices/{DEV}/play"))
+            .output()
+            .expect("curl runs");
+        assert!(out.status.success(), "play refused");
+    }
     let t0 = Instant::now();
     while dev.try_wait().unwrap().is_none() {
         assert!(
@@ -167,7 +195,7 @@ fn a_recorded_session_passes_clean_and_fails_each_fault_by_requirement() {
     let d = tempfile::tempdir().unwrap();
     // (name, platform faults, camera faults, the requirement that fails,
     // the check that says why)
-    let runs: [Run; 5] = [
+    let runs: [Run; 6] = [
         ("clean", &[], &[], None),
         (
             "same-sn",
@@ -193,6 +221,12 @@ fn a_recorded_session_passes_clean_and_fails_each_fault_by_requirement() {
             &[],
             Some(("GB-REG-03", "gb.register.no-challenge")),
         ),
+        (
+            "wrong-ssrc",
+            &[],
+            &["wrong-ssrc"],
+            Some(("GB-MED-01", "gb.session.answer-ssrc")),
+        ),
     ];
     let pcaps: Vec<PathBuf> = std::thread::scope(|s| {
         let handles: Vec<_> = runs
@@ -212,9 +246,21 @@ fn a_recorded_session_passes_clean_and_fails_each_fault_by_requirement() {
         "GB-KA-02",
         "GB-KA-03",
     ];
+    // The media session's answer (its RTP is not in the platform's pcap).
+    let (_, text, json) = lint(&pcaps[5], &["--keepalive-interval", "1"]);
+    assert!(
+        text.contains("expected: y=0") && text.contains("received: y="),
+        "{text}"
+    );
+    assert_eq!(status_of(&json, "GB-MED-05"), "skipped", "{text}");
     for ((name, _, _, fails), pcap) in runs.iter().zip(&pcaps) {
         let (code, text, json) = lint(pcap, &["--keepalive-interval", "1"]);
-        for id in sip_checks {
+        let checks: Vec<&str> = if *name == "wrong-ssrc" {
+            sip_checks.iter().copied().chain(["GB-MED-01"]).collect()
+        } else {
+            sip_checks.to_vec()
+        };
+        for id in checks {
             let want = match fails {
                 Some((f, _)) if *f == id => "failed",
                 _ => "passed",

@@ -1502,12 +1502,27 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn any_bytes_lint_without_panicking(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600), kind in 0usize..6) {
+        fn any_bytes_lint_without_panicking(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600), kind in 0usize..7) {
             let mut d = data;
-            let prefixes: [&[u8]; 6] = [&[], &[0, 0, 1, 0xba], &[0, 0, 0, 1, 0x67], b"#!rtpplay1.0 a/1\n", &[0, 20, 0x80, 96], &[0x80, 96]];
+            // A classic pcap header (Ethernet): the records after it are random.
+            let pcap: &[u8] = &[0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 0, 0, 0];
+            let prefixes: [&[u8]; 7] = [&[], &[0, 0, 1, 0xba], &[0, 0, 0, 1, 0x67], b"#!rtpplay1.0 a/1\n", &[0, 20, 0x80, 96], &[0x80, 96], pcap];
             let mut v = prefixes[kind].to_vec();
             v.append(&mut d);
             let _ = lint(&v, "fuzz", &LintOptions::default());
+        }
+
+        /// A real session with bytes damaged anywhere past the file header
+        /// (SIP, MANSCDP, SDP, RTP and PS all reach the checks damaged).
+        #[test]
+        fn a_damaged_recording_lints_without_panicking(hits in proptest::collection::vec((0usize..1_000_000, proptest::prelude::any::<u8>()), 1..40)) {
+            let mut v = include_bytes!("../../captures/gb28181-camcert-device-platform-tcp.pcap").to_vec();
+            let n = v.len() - 24;
+            for (at, b) in hits {
+                v[24 + at % n] = b;
+            }
+            let opts = LintOptions { keepalive_interval: Duration::from_secs(1), password: Some("x".into()) };
+            let _ = lint(&v, "fuzz", &opts);
         }
     }
 }
