@@ -6,7 +6,12 @@
 #   - camcert's reference camera against camcert's reference platform
 #     (registration, keepalives, a catalog query, a live RTP/PS session),
 #     over SIP/UDP and SIP/TCP;
+#   - the same camera with the faults `rtp-wrong-ssrc` and `missing-psm`
+#     (the faulty recording `camcert lint` must fail);
 #   - ffmpeg sending H.264 and PCMA over RTP.
+#
+# With arguments it records only those groups: sipp, gb28181,
+# gb28181-faulty, ffmpeg (e.g. `ci/captures.sh gb28181-faulty`).
 #
 # Needs dumpcap, tshark, kamailio, sipp and ffmpeg (ci/install-deps.sh) and
 # camcert (CAMCERT=path, default: `cargo build` and target/debug/camcert).
@@ -66,6 +71,7 @@ capture() {
   kill -INT "$cap"
   wait "$cap" || true
   cp "$work/cap" "$out/$file"
+  chmod 644 "$out/$file"
   echo "captures: $file ($(stat -c %s "$out/$file") bytes)"
 }
 
@@ -78,7 +84,17 @@ wait_tcp() {
   exit 1
 }
 
+# want GROUP: recording GROUP was asked for (or no group was named).
+groups=("$@")
+want() {
+  [ ${#groups[@]} -eq 0 ] && return 0
+  local g
+  for g in "${groups[@]}"; do [ "$g" = "$1" ] && return 0; done
+  return 1
+}
+
 # --- SIPp and Kamailio ---
+if want sipp; then
 kam_port=25060
 sed -e "s/CAMCERT_PORT/$kam_port/g" -e "s/CAMCERT_PASSWORD/$CAMCERT_PASSWORD/g" \
   ci/interop/kamailio.cfg >"$work/kamailio.cfg"
@@ -96,19 +112,24 @@ sipp_register() {
 (cd "$work" && capture "port $kam_port" sipp-kamailio-register-udp.pcapng sipp_register u1 25070)
 (cd "$work" && capture "port $kam_port" sipp-kamailio-register-tcp.pcap sipp_register t1 25071)
 kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
+fi
 
 # --- camcert's reference camera and platform ---
-# gb28181 TRANSPORT SIP_PORT CONTROL_PORT FILE: register, three keepalives a
-# second apart, a catalog query, two seconds of live video, BYE.
+# gb28181 TRANSPORT SIP_PORT CONTROL_PORT FILE [CAMERA_FAULT...]: register,
+# three keepalives a second apart, a catalog query, two seconds of live
+# video, BYE.
 gb28181() {
   local t=$1 port=$2 control=$3 file=$4
+  shift 4
+  local faults=()
+  for f in "$@"; do faults+=(--fault "$f"); done
   session() {
     "$CAMCERT" serve gb28181-platform --listen "$t://127.0.0.1:$port" --control "127.0.0.1:$control" \
       --device "$DEV" --set keepalive_interval=1 --duration 30 >"$work/platform.log" 2>&1 &
     local plat=$!
     wait_tcp "$control"
     "$CAMCERT" serve gb28181-device --registrar "$t://127.0.0.1:$port" --device-id "$DEV" \
-      --set keepalive_interval=1 --duration 30 --unregister-on-exit >"$work/device.log" 2>&1 &
+      --set keepalive_interval=1 --duration 30 --unregister-on-exit "${faults[@]}" >"$work/device.log" 2>&1 &
     local dev=$!
     for _ in $(seq 100); do
       curl -sf "127.0.0.1:$control/devices" | grep -q '"registered":true' && break
@@ -128,8 +149,13 @@ gb28181() {
   # other than the control API's.
   capture "port $port or (udp and not port $control)" "$file" session
 }
-gb28181 udp 25080 25081 gb28181-camcert-device-platform-udp.pcapng
-gb28181 tcp 25082 25083 gb28181-camcert-device-platform-tcp.pcap
+if want gb28181; then
+  gb28181 udp 25080 25081 gb28181-camcert-device-platform-udp.pcapng
+  gb28181 tcp 25082 25083 gb28181-camcert-device-platform-tcp.pcap
+fi
+if want gb28181-faulty; then
+  gb28181 udp 25084 25085 gb28181-camcert-faulty-media-udp.pcapng rtp-wrong-ssrc missing-psm
+fi
 
 # --- ffmpeg: H.264 and PCMA over RTP, two seconds ---
 ffmpeg_rtp() {
@@ -138,6 +164,8 @@ ffmpeg_rtp() {
     -map 0:v -c:v copy -f rtp -ssrc 287454020 "rtp://127.0.0.1:25090?pkt_size=1200" \
     -map 1:a -c:a pcm_alaw -f rtp -ssrc 1432778632 "rtp://127.0.0.1:25092" >/dev/null
 }
-capture "udp and portrange 25090-25093" ffmpeg-rtp-h264-pcma.pcap ffmpeg_rtp
+if want ffmpeg; then
+  capture "udp and portrange 25090-25093" ffmpeg-rtp-h264-pcma.pcap ffmpeg_rtp
+fi
 
 ls -l "$out"

@@ -687,7 +687,7 @@ type Expected<'a> = (&'a str, &'a str, &'a [(&'a str, u64)]);
 fn committed_recordings_decode_like_tshark_reads_them() {
     // File, SIP messages by kind, RTP packets by SSRC.
     let gb = "ACK BYE INVITE MESSAGE*7 REGISTER*4 100 200*11 401*2";
-    let want: [Expected; 5] = [
+    let want: [Expected; 6] = [
         (
             "sipp-kamailio-register-udp.pcapng",
             "REGISTER*4 200*2 401*2",
@@ -707,6 +707,11 @@ fn committed_recordings_decode_like_tshark_reads_them() {
             "gb28181-camcert-device-platform-tcp.pcap",
             gb,
             &[("0x0bebcd04", 60)],
+        ),
+        (
+            "gb28181-camcert-faulty-media-udp.pcapng",
+            gb,
+            &[("0xdeadbeef", 60)],
         ),
         (
             "ffmpeg-rtp-h264-pcma.pcap",

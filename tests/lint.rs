@@ -340,6 +340,35 @@ fn the_committed_recordings_of_camcert_peers_pass() {
         let media = &json["cases"].as_array().unwrap()[8]["media"][0];
         assert_eq!(media["packets"], 60, "{name}");
     }
+    // The camera's media faults, each under its requirement; the rest of
+    // the session passes.
+    let (code, text, json) = lint(
+        &root().join("captures/gb28181-camcert-faulty-media-udp.pcapng"),
+        &[
+            "--keepalive-interval",
+            "1",
+            "--password-file",
+            pw.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 1, "{text}");
+    for (id, status) in statuses(&json) {
+        let want = if id == "GB-MED-05" || id == "GB-MED-06" {
+            "failed"
+        } else {
+            "passed"
+        };
+        assert_eq!(status, want, "{id}: {text}");
+    }
+    let f = &failures_of(&json, "GB-MED-05")[0];
+    assert_eq!(f["check"], "rtp.ssrc_mismatch");
+    let m = f["message"].as_str().unwrap();
+    assert!(
+        m.contains("0xdeadbeef") && m.contains("negotiated y=0200002820"),
+        "{m}"
+    );
+    let f = &failures_of(&json, "GB-MED-06")[0];
+    assert_eq!(f["check"], "ps.psm_missing_before_key_frame", "{f}");
     // Kamailio is a SIP registrar, not a GB/T 28181 platform: no Date.
     let (code, text, json) = lint(
         &root().join("captures/sipp-kamailio-register-udp.pcapng"),

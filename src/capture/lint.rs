@@ -502,11 +502,11 @@ fn judge_stream(l: &mut Lint, frame: u64, r: &ValidationReport, what: &str, sdp:
         if !has(l, id) {
             continue;
         }
-        let mut f = f.clone();
-        if let (Some(y), "rtp.ssrc_mismatch") = (sdp, f.code) {
-            f.message = format!("{} (y= {y})", f.message);
-        }
-        l.finding(id, frame, what, &f, &[]);
+        let what = match sdp {
+            Some(y) => format!("{what} (negotiated y={y})"),
+            None => what.to_string(),
+        };
+        l.finding(id, frame, &what, f, &[]);
     }
     let summary = MediaSummary {
         session: l
