@@ -256,6 +256,7 @@ struct Check {
 struct Lint {
     label: String,
     checks: Vec<Check>,
+    catalog: BTreeMap<String, RequirementRef>,
 }
 
 /// Failures kept per requirement (the rest are counted in one more).
@@ -278,6 +279,7 @@ impl Lint {
                     media: Vec::new(),
                 })
                 .collect(),
+            catalog: catalog(),
         }
     }
 
@@ -306,6 +308,11 @@ impl Lint {
         received: Option<String>,
         bytes: Option<&[u8]>,
     ) {
+        // A check of lint's own cites its requirement's clause.
+        let message = match self.catalog.get(id) {
+            Some(r) if !message.ends_with(']') => format!("{message} [{}: {}]", r.id, r.clause),
+            _ => message,
+        };
         let location = if frame == 0 {
             self.label.clone()
         } else {
@@ -373,7 +380,7 @@ impl Lint {
     }
 
     fn into_result(self, transport: &str, started: String) -> RunResult {
-        let cat = catalog();
+        let cat = &self.catalog;
         let cases: Vec<CaseResult> = self
             .checks
             .into_iter()
@@ -795,7 +802,13 @@ fn lint_capture(
             evidence: None,
         });
     }
-    let transport = match events.first().map(|e| e.flow.transport) {
+    let first_sip = events
+        .first()
+        .map(|e| (e.frame, e.flow.transport))
+        .into_iter()
+        .chain(dec.unreadable.first().map(|u| (u.frame, u.flow.transport)))
+        .min_by_key(|(frame, _)| *frame);
+    let transport = match first_sip.map(|(_, t)| t) {
         Some(crate::proto::Transport::Tcp) => "tcp",
         Some(crate::proto::Transport::Udp) => "udp",
         None => "capture",
