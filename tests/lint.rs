@@ -234,6 +234,19 @@ fn a_recorded_session_passes_clean_and_fails_each_fault_by_requirement() {
             Some(("GB-SIP-01", "sip.body-longer-than-content-length")),
         ),
     ];
+    // The media run asks the platform to call the camera with curl.
+    let curl = Command::new("curl").arg("--version").output().is_ok();
+    if !curl {
+        assert!(
+            std::env::var("CAMCERT_INTEROP").is_err(),
+            "curl is required when CAMCERT_INTEROP is set"
+        );
+        eprintln!("note: curl is not installed; the wrong-ssrc recording is skipped");
+    }
+    let runs: Vec<Run> = runs
+        .into_iter()
+        .filter(|r| curl || r.0 != "wrong-ssrc")
+        .collect();
     let pcaps: Vec<PathBuf> = std::thread::scope(|s| {
         let handles: Vec<_> = runs
             .iter()
@@ -252,13 +265,17 @@ fn a_recorded_session_passes_clean_and_fails_each_fault_by_requirement() {
         "GB-KA-02",
         "GB-KA-03",
     ];
+    let pcap_of =
+        |name: &str| -> &PathBuf { &pcaps[runs.iter().position(|r| r.0 == name).unwrap()] };
     // The media session's answer (its RTP is not in the platform's pcap).
-    let (_, text, json) = lint(&pcaps[5], &["--keepalive-interval", "1"]);
-    assert!(
-        text.contains("expected: y=0") && text.contains("received: y="),
-        "{text}"
-    );
-    assert_eq!(status_of(&json, "GB-MED-05"), "skipped", "{text}");
+    if curl {
+        let (_, text, json) = lint(pcap_of("wrong-ssrc"), &["--keepalive-interval", "1"]);
+        assert!(
+            text.contains("expected: y=0") && text.contains("received: y="),
+            "{text}"
+        );
+        assert_eq!(status_of(&json, "GB-MED-05"), "skipped", "{text}");
+    }
     for ((name, _, _, fails), pcap) in runs.iter().zip(&pcaps) {
         let (code, text, json) = lint(pcap, &["--keepalive-interval", "1"]);
         let checks: Vec<&str> = if *name == "wrong-ssrc" {
@@ -320,13 +337,13 @@ fn a_recorded_session_passes_clean_and_fails_each_fault_by_requirement() {
     );
     assert!(text.contains("FAIL  GB-SIP-01      [udp]"), "{text}");
     // The slow keepalive gives its gap against the interval.
-    let (_, text, _) = lint(&pcaps[2], &["--keepalive-interval", "1"]);
+    let (_, text, _) = lint(pcap_of("slow"), &["--keepalive-interval", "1"]);
     assert!(text.contains("received: 2.0 s apart"), "{text}");
     // A wrong password makes every authorised REGISTER fail.
     let pw = d.path().join("pw");
     std::fs::write(&pw, "not-the-password\n").unwrap();
     let (code, text, json) = lint(
-        &pcaps[0],
+        pcap_of("clean"),
         &[
             "--keepalive-interval",
             "1",
@@ -338,7 +355,7 @@ fn a_recorded_session_passes_clean_and_fails_each_fault_by_requirement() {
     assert_eq!(status_of(&json, "GB-REG-03"), "failed");
     assert!(text.contains("gb.register.digest-response"), "{text}");
     // ... and the right one (from the environment) verifies them.
-    let (code, text, _) = lint(&pcaps[0], &["--keepalive-interval", "1"]);
+    let (code, text, _) = lint(pcap_of("clean"), &["--keepalive-interval", "1"]);
     assert_eq!(code, 0, "{text}");
 }
 
