@@ -834,49 +834,133 @@ pub fn replay(a: crate::cli::ReplayArgs) -> Result<i32> {
     dec.finish(cap.frames.last().map_or(0, |f| f.number), &mut |e| {
         events.push(e)
     });
-    let script = replay::Script::device_side(&events)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", a.file.display()))?;
-    let target = a.target;
+    let platform = a.side == crate::cli::ReplaySide::Platform;
+    let script = if platform {
+        replay::Script::platform_side(&events)
+    } else {
+        replay::Script::device_side(&events)
+    }
+    .map_err(|e| anyhow::anyhow!("{}: {e}", a.file.display()))?;
 
     enum Link {
-        Udp(std::net::UdpSocket),
+        /// The socket, and where to send (unknown until a device writes).
+        Udp(std::net::UdpSocket, Option<std::net::SocketAddr>),
         Tcp(std::net::TcpStream, StreamFramer),
     }
-    let (mut link, local) = match target.transport {
-        crate::proto::Transport::Udp => {
-            let bind: std::net::SocketAddr = if target.addr.is_ipv6() {
-                "[::]:0".parse()?
-            } else {
-                "0.0.0.0:0".parse()?
-            };
-            let s = std::net::UdpSocket::bind(bind).context("binding a UDP socket")?;
-            s.connect(target.addr)
-                .with_context(|| format!("reaching {target}"))?;
-            let local = s.local_addr()?;
-            (Link::Udp(s), local)
+    let (mut link, local, peer, target) = if platform {
+        if a.target.is_some() {
+            bail!("--as platform waits for the device on --listen; --target is for --as device");
         }
-        crate::proto::Transport::Tcp => {
-            let s = std::net::TcpStream::connect_timeout(
-                &target.addr,
-                Duration::from_secs_f64(a.timeout),
-            )
-            .with_context(|| format!("connecting to {target}"))?;
-            let local = s.local_addr()?;
-            (Link::Tcp(s, StreamFramer::new(DEFAULT_MAX_MESSAGE)), local)
+        let listen = a
+            .listen
+            .context("--as platform needs --listen udp://HOST:PORT or tcp://HOST:PORT")?;
+        match listen.transport {
+            crate::proto::Transport::Udp => {
+                let s = std::net::UdpSocket::bind(listen.addr)
+                    .with_context(|| format!("binding {listen}"))?;
+                let local = s.local_addr()?;
+                println!("replay: listening on udp://{local}");
+                (Link::Udp(s, None), local, None, listen)
+            }
+            crate::proto::Transport::Tcp => {
+                let l = std::net::TcpListener::bind(listen.addr)
+                    .with_context(|| format!("binding {listen}"))?;
+                let local = l.local_addr()?;
+                println!("replay: listening on tcp://{local}");
+                l.set_nonblocking(true)?;
+                let deadline = std::time::Instant::now() + Duration::from_secs_f64(a.timeout);
+                let (s, from) = loop {
+                    match l.accept() {
+                        Ok(c) => break c,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                            if std::time::Instant::now() > deadline {
+                                bail!(
+                                    "no device connected to tcp://{local} within {} s",
+                                    a.timeout
+                                );
+                            }
+                            std::thread::sleep(Duration::from_millis(20));
+                        }
+                        Err(e) => return Err(e).context("accepting the device's connection"),
+                    }
+                };
+                s.set_nonblocking(false)?;
+                (
+                    Link::Tcp(s, StreamFramer::new(DEFAULT_MAX_MESSAGE)),
+                    local,
+                    Some(from),
+                    listen,
+                )
+            }
+        }
+    } else {
+        if a.listen.is_some() {
+            bail!("--listen is for --as platform; --as device sends to --target");
+        }
+        let target = a
+            .target
+            .context("--as device needs --target udp://HOST:PORT or tcp://HOST:PORT")?;
+        match target.transport {
+            crate::proto::Transport::Udp => {
+                let bind: std::net::SocketAddr = if target.addr.is_ipv6() {
+                    "[::]:0".parse()?
+                } else {
+                    "0.0.0.0:0".parse()?
+                };
+                let s = std::net::UdpSocket::bind(bind).context("binding a UDP socket")?;
+                s.connect(target.addr)
+                    .with_context(|| format!("reaching {target}"))?;
+                let local = s.local_addr()?;
+                (
+                    Link::Udp(s, Some(target.addr)),
+                    local,
+                    Some(target.addr),
+                    target,
+                )
+            }
+            crate::proto::Transport::Tcp => {
+                let s = std::net::TcpStream::connect_timeout(
+                    &target.addr,
+                    Duration::from_secs_f64(a.timeout),
+                )
+                .with_context(|| format!("connecting to {target}"))?;
+                let local = s.local_addr()?;
+                (
+                    Link::Tcp(s, StreamFramer::new(DEFAULT_MAX_MESSAGE)),
+                    local,
+                    Some(target.addr),
+                    target,
+                )
+            }
         }
     };
     println!(
-        "replay: {} messages of the device side of {} (captured {} -> {}) from {local} against {target}",
+        "replay: {} messages of the {} side of {} (captured {} <-> {}) from {local}{}",
         script.steps.len(),
+        if platform { "platform" } else { "device" },
         a.file.display(),
         script.local,
-        script.peer
+        script.peer,
+        if platform {
+            String::new()
+        } else {
+            format!(" against {target}")
+        }
     );
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(1, |d| d.as_nanos() as u64);
-    let mut player =
-        replay::Player::new(script, local, target.addr, target.transport, password, seed);
+    let mut player = replay::Player::new(
+        script,
+        local,
+        peer.unwrap_or(local),
+        target.transport,
+        password,
+        seed,
+    );
+    if let Some(p) = peer {
+        player.set_peer(p);
+    }
     let wait = Duration::from_secs_f64(a.timeout);
     let mut differed = 0usize;
     let mut matched = 0usize;
@@ -896,7 +980,10 @@ pub fn replay(a: crate::cli::ReplayArgs) -> Result<i32> {
         }
     };
     'run: while let Some(i) = player.position() {
-        if let Some(next) = player.next_send() {
+        let date = chrono::Local::now()
+            .format("%Y-%m-%dT%H:%M:%S%.3f")
+            .to_string();
+        if let Some(next) = player.next_send(&date) {
             let (_, bytes) = next.map_err(|e| anyhow::anyhow!("step {}: {e}", i + 1))?;
             // Keep the captured spacing of the device's messages (at most 5 s).
             let at = player.steps()[i].at;
@@ -910,9 +997,15 @@ pub fn replay(a: crate::cli::ReplayArgs) -> Result<i32> {
             }
             last_send = Some((Instant::now(), at));
             match &mut link {
-                Link::Udp(s) => {
-                    s.send(&bytes)
-                        .with_context(|| format!("sending to {target}"))?;
+                Link::Udp(s, to) => {
+                    let to = to.context("nothing to answer yet: no device has written")?;
+                    // The device side's socket is connected to its target.
+                    let sent = if platform {
+                        s.send_to(&bytes, to)
+                    } else {
+                        s.send(&bytes)
+                    };
+                    sent.with_context(|| format!("sending to {to}"))?;
                 }
                 Link::Tcp(s, _) => s
                     .write_all(&bytes)
@@ -950,12 +1043,19 @@ pub fn replay(a: crate::cli::ReplayArgs) -> Result<i32> {
             }
             let mut buf = vec![0u8; 65536];
             match &mut link {
-                Link::Udp(s) => {
+                Link::Udp(s, to) => {
                     s.set_read_timeout(Some(left))?;
-                    match s.recv(&mut buf) {
-                        Ok(n) => {
-                            if let Ok(p) = SipMessage::parse(&buf[..n]) {
-                                inbox.push_back(p.message);
+                    match s.recv_from(&mut buf) {
+                        Ok((n, from)) => {
+                            if to.is_none() {
+                                // The device this platform plays for.
+                                *to = Some(from);
+                                player.set_peer(from);
+                            }
+                            if *to == Some(from) {
+                                if let Ok(p) = SipMessage::parse(&buf[..n]) {
+                                    inbox.push_back(p.message);
+                                }
                             }
                         }
                         Err(e)

@@ -4,14 +4,15 @@
 //! [`Script::from_events`] takes the SIP messages of a capture (from
 //! [`super::decode::Decoder`]) between the device (the sender of the first
 //! REGISTER) and its platform, drops retransmissions, and keeps them in
-//! order as messages to send (the device's) and messages to expect (the
-//! platform's). [`Player`] is the sans-IO half of a replay: it is handed
+//! order as messages to send (the played side's: the device's, or with
+//! [`Script::platform_side`] the platform's) and messages to expect. [`Player`] is the sans-IO half of a replay: it is handed
 //! what arrives ([`Player::received`]) and says what to send next
 //! ([`Player::next_send`]), rewriting as it goes everything that belongs to
 //! one run: addresses and ports, Call-IDs, tags and branches (fresh for
 //! each run), the headers of a response from the live request it answers,
-//! the SN of a MANSCDP answer from the live query, and the digest response
-//! computed for the live nonce with the password.
+//! the SN of a MANSCDP answer from the live query, the digest response
+//! computed for the live nonce with the password (a played platform gives
+//! fresh nonces, the driver's Date, and verifies the device's responses).
 //!
 //! Answers are compared by their [`shape`]: the start line, CSeq method and
 //! the headers and body fields that carry meaning, with the volatile values
@@ -61,11 +62,25 @@ impl Script {
     /// The device side of a capture: the messages between the sender of
     /// the first REGISTER and the address it went to.
     pub fn device_side(events: &[SipEvent]) -> Result<Script, String> {
+        Script::side(events, true)
+    }
+
+    /// The platform side: the messages between the address the first
+    /// REGISTER went to and its sender.
+    pub fn platform_side(events: &[SipEvent]) -> Result<Script, String> {
+        Script::side(events, false)
+    }
+
+    fn side(events: &[SipEvent], device: bool) -> Result<Script, String> {
         let first = events
             .iter()
             .find(|e| e.message.method() == Some("REGISTER"))
-            .ok_or("the capture holds no REGISTER: no device side to play")?;
-        let (local, peer) = (first.flow.src, first.flow.dst);
+            .ok_or("the capture holds no REGISTER: no device and platform to tell apart")?;
+        let (local, peer) = if device {
+            (first.flow.src, first.flow.dst)
+        } else {
+            (first.flow.dst, first.flow.src)
+        };
         let t0 = first.time;
         let mut seen = std::collections::HashSet::new();
         let mut steps = Vec::new();
@@ -334,6 +349,15 @@ impl Player {
         &self.script.steps
     }
 
+    /// The live peer's address, once known (a platform learns its device's
+    /// from the first REGISTER).
+    pub fn set_peer(&mut self, addr: std::net::SocketAddr) {
+        let captured = self.script.peer.to_string();
+        if let Some(slot) = self.map.iter_mut().find(|(o, _)| *o == captured) {
+            slot.1 = addr.to_string();
+        }
+    }
+
     /// The index of the next step, or `None` when the script is done.
     pub fn position(&self) -> Option<usize> {
         (self.next < self.script.steps.len()).then_some(self.next)
@@ -407,7 +431,27 @@ impl Player {
             }
         }
         self.next += 1;
-        let diff = diff(&shape(&want), &shape(&live));
+        let mut live_shape = shape(&live);
+        // Credentials the live device computed for this run's nonce.
+        if let (Some(a), false) = (live.headers.get("Authorization"), self.password.is_empty()) {
+            let method = live.method().unwrap_or("REGISTER");
+            match Credentials::parse(a) {
+                Ok(c) if c.verify(&self.password, method) => {}
+                Ok(c) => {
+                    let i = live_shape
+                        .iter()
+                        .position(|l| l.starts_with("Authorization:"))
+                        .unwrap_or(0);
+                    live_shape[i] = format!(
+                        "Authorization: Digest response=\"{}\" (the password gives \"{}\")",
+                        c.response,
+                        c.expected_response(&self.password, method)
+                    );
+                }
+                Err(e) => live_shape.push(format!("Authorization: unreadable ({e})")),
+            }
+        }
+        let diff = diff(&shape(&want), &live_shape);
         Some(Matched {
             step: i,
             live,
@@ -417,18 +461,19 @@ impl Player {
 
     /// The next message to send, when the script is at a step of the
     /// played side; `Err` when it cannot be built (no challenge to answer).
-    pub fn next_send(&mut self) -> Option<Result<(usize, Vec<u8>), String>> {
+    /// `date` replaces a Date header (the driver's clock, GB format).
+    pub fn next_send(&mut self, date: &str) -> Option<Result<(usize, Vec<u8>), String>> {
         let i = self.next;
         let step = self.script.steps.get(i)?;
         if !step.send {
             return None;
         }
-        let out = self.build(&step.message.clone());
+        let out = self.build(&step.message.clone(), date);
         self.next += 1;
         Some(out.map(|b| (i, b)))
     }
 
-    fn build(&mut self, captured: &SipMessage) -> Result<Vec<u8>, String> {
+    fn build(&mut self, captured: &SipMessage, date: &str) -> Result<Vec<u8>, String> {
         let parsed = SipMessage::parse(&self.rewrite_bytes(&captured.to_bytes()))
             .map_err(|e| format!("the rewritten message does not parse: {e}"))?;
         let mut m = parsed.message;
@@ -514,6 +559,9 @@ impl Player {
                 &cnonce,
             );
             m.headers.set("Authorization", c.to_header());
+        }
+        if m.headers.contains("Date") {
+            m.headers.set("Date", date);
         }
         m.headers.remove("Content-Length");
         Ok(m.with_content_length().to_bytes())

@@ -46,8 +46,9 @@ pub enum Command {
     /// B, rtpdump, RFC 4571 or back-to-back RTP) against the requirement IDs
     /// of the live suites; exit 1 if a mandatory requirement failed.
     Lint(LintArgs),
-    /// Play the device side of a captured session against a live platform
-    /// and compare each answer with the captured one; exit 1 on a difference.
+    /// Play one side of a captured session (device or platform) against a
+    /// live peer and compare each answer with the captured one; exit 1 on a
+    /// difference.
     Replay(ReplayArgs),
 }
 
@@ -55,12 +56,18 @@ pub enum Command {
 pub struct ReplayArgs {
     /// The capture (pcap or pcapng) holding the session.
     pub file: PathBuf,
-    /// The side of the session camcert plays: `device`.
+    /// The side of the session camcert plays: `device` (against the
+    /// platform at --target) or `platform` (for the device that registers
+    /// to --listen).
     #[arg(long = "as", value_enum, default_value = "device")]
     pub side: ReplaySide,
-    /// The live peer, udp://HOST:PORT or tcp://HOST:PORT.
+    /// `--as device`: the live platform, udp://HOST:PORT or tcp://HOST:PORT.
     #[arg(long)]
-    pub target: PeerAddr,
+    pub target: Option<PeerAddr>,
+    /// `--as platform`: where to wait for the live device, udp://HOST:PORT
+    /// or tcp://HOST:PORT (port 0: an ephemeral port, printed).
+    #[arg(long)]
+    pub listen: Option<PeerAddr>,
     /// Read the password for the digest responses from this file (first
     /// line) instead of the CAMCERT_PASSWORD environment variable.
     #[arg(long, value_name = "FILE")]
@@ -73,6 +80,7 @@ pub struct ReplayArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ReplaySide {
     Device,
+    Platform,
 }
 
 #[derive(Debug, clap::Args)]
