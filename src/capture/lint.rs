@@ -555,10 +555,11 @@ fn judge_stream(l: &mut Lint, frame: u64, r: &ValidationReport, what: &str, sdp:
 /// The most a media file may expand to, in packets.
 const MAX_PACKETS: usize = 2_000_000;
 
-/// The RTP packets of a media file, each with an arrival time, and whether
-/// those times were recorded (rtpdump) or only follow the timestamps.
+/// RTP packets, each with its arrival time.
 type Packets = Vec<(Vec<u8>, Duration)>;
 
+/// The RTP packets of a media file, and whether their arrival times were
+/// recorded (rtpdump) or only follow the timestamps.
 fn media_packets(data: &[u8], kind: InputKind) -> Result<(Packets, bool), String> {
     match kind {
         InputKind::Capture => Ok((Vec::new(), false)),
@@ -632,8 +633,8 @@ fn split_back_to_back(data: &[u8]) -> Vec<Vec<u8>> {
 }
 
 /// rtpdump: `#!rtpplay1.0 ADDRESS/PORT\n`, a 16-byte file header, then per
-/// packet a length (with its 8-byte header), the packet length (0 for
-/// RTCP... in some writers), and the milliseconds since the start.
+/// packet a length (its 8-byte header included), the packet's own length
+/// (0 where the writer leaves it out), and the milliseconds since the start.
 fn rtpdump(data: &[u8]) -> Result<Packets, String> {
     let nl = data
         .iter()
