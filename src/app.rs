@@ -755,6 +755,362 @@ pub fn decode(a: crate::cli::DecodeArgs) -> Result<i32> {
     Ok(0)
 }
 
+/// `camcert lint`: judge a capture or media file; the reports are those of
+/// `camcert run`, and so is the exit code.
+pub fn lint(a: crate::cli::LintArgs) -> Result<i32> {
+    use crate::capture::lint;
+    let data = std::fs::read(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
+    if !(a.keepalive_interval > 0.0 && a.keepalive_interval <= 86400.0) {
+        bail!(
+            "--keepalive-interval {}: expected seconds in (0, 86400]",
+            a.keepalive_interval
+        );
+    }
+    let password = match &a.password_file {
+        Some(f) => Some(crate::cli::read_password_file(f).map_err(anyhow::Error::msg)?),
+        None => std::env::var("CAMCERT_PASSWORD")
+            .ok()
+            .filter(|p| !p.is_empty()),
+    };
+    let opts = lint::LintOptions {
+        keepalive_interval: Duration::from_secs_f64(a.keepalive_interval),
+        password,
+    };
+    let label = a.file.display().to_string();
+    let result = lint::lint(&data, &label, &opts).map_err(anyhow::Error::msg)?;
+    let mut out = std::io::stdout();
+    for c in &result.cases {
+        terminal::print_case(&mut out, c);
+    }
+    terminal::print_summary(&mut out, &result);
+    if let Some(dir) = &a.report_dir {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        result.write_json(dir)?;
+        crate::report::html::write(&result, &dir.join("report.html"))?;
+    }
+    let junit = a
+        .junit
+        .clone()
+        .or_else(|| a.report_dir.as_ref().map(|d| d.join("junit.xml")));
+    if let Some(j) = &junit {
+        crate::report::junit::write(&result, j)?;
+    }
+    if let Some(dir) = &a.report_dir {
+        println!(
+            "reports: {}/results.json, {}/report.html, {}",
+            dir.display(),
+            dir.display(),
+            junit
+                .as_ref()
+                .map(|j| j.display().to_string())
+                .unwrap_or_default()
+        );
+    }
+    Ok(result.exit_code(a.strict))
+}
+
+/// `camcert replay`: play the device side of a capture against a live
+/// platform; 0 when every answer matched the captured one, 1 otherwise.
+pub fn replay(a: crate::cli::ReplayArgs) -> Result<i32> {
+    use crate::capture::{decode, read, replay};
+    use crate::proto::sip::{Framed, SipMessage, StreamFramer, DEFAULT_MAX_MESSAGE};
+    use std::io::{Read, Write};
+    use std::time::Instant;
+
+    if !(a.timeout > 0.0 && a.timeout <= 3600.0) {
+        bail!("--timeout {}: expected seconds in (0, 3600]", a.timeout);
+    }
+    let password = match &a.password_file {
+        Some(f) => crate::cli::read_password_file(f).map_err(anyhow::Error::msg)?,
+        None => std::env::var("CAMCERT_PASSWORD").unwrap_or_default(),
+    };
+    let data = std::fs::read(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
+    let cap = read::read_capture(&data).with_context(|| format!("{}", a.file.display()))?;
+    let mut dec = decode::Decoder::new();
+    let mut events = Vec::new();
+    for f in &cap.frames {
+        dec.push(f, &mut |e| events.push(e));
+    }
+    dec.finish(cap.frames.last().map_or(0, |f| f.number), &mut |e| {
+        events.push(e)
+    });
+    let platform = a.side == crate::cli::ReplaySide::Platform;
+    let script = if platform {
+        replay::Script::platform_side(&events)
+    } else {
+        replay::Script::device_side(&events)
+    }
+    .map_err(|e| anyhow::anyhow!("{}: {e}", a.file.display()))?;
+
+    enum Link {
+        /// The socket, and where to send (unknown until a device writes).
+        Udp(std::net::UdpSocket, Option<std::net::SocketAddr>),
+        Tcp(std::net::TcpStream, StreamFramer),
+    }
+    let (mut link, local, peer, target) = if platform {
+        if a.target.is_some() {
+            bail!("--as platform waits for the device on --listen; --target is for --as device");
+        }
+        let listen = a
+            .listen
+            .context("--as platform needs --listen udp://HOST:PORT or tcp://HOST:PORT")?;
+        match listen.transport {
+            crate::proto::Transport::Udp => {
+                let s = std::net::UdpSocket::bind(listen.addr)
+                    .with_context(|| format!("binding {listen}"))?;
+                let local = s.local_addr()?;
+                println!("replay: listening on udp://{local}");
+                (Link::Udp(s, None), local, None, listen)
+            }
+            crate::proto::Transport::Tcp => {
+                let l = std::net::TcpListener::bind(listen.addr)
+                    .with_context(|| format!("binding {listen}"))?;
+                let local = l.local_addr()?;
+                println!("replay: listening on tcp://{local}");
+                l.set_nonblocking(true)?;
+                let deadline = std::time::Instant::now() + Duration::from_secs_f64(a.timeout);
+                let (s, from) = loop {
+                    match l.accept() {
+                        Ok(c) => break c,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                            if std::time::Instant::now() > deadline {
+                                bail!(
+                                    "no device connected to tcp://{local} within {} s",
+                                    a.timeout
+                                );
+                            }
+                            std::thread::sleep(Duration::from_millis(20));
+                        }
+                        Err(e) => return Err(e).context("accepting the device's connection"),
+                    }
+                };
+                s.set_nonblocking(false)?;
+                (
+                    Link::Tcp(s, StreamFramer::new(DEFAULT_MAX_MESSAGE)),
+                    local,
+                    Some(from),
+                    listen,
+                )
+            }
+        }
+    } else {
+        if a.listen.is_some() {
+            bail!("--listen is for --as platform; --as device sends to --target");
+        }
+        let target = a
+            .target
+            .context("--as device needs --target udp://HOST:PORT or tcp://HOST:PORT")?;
+        match target.transport {
+            crate::proto::Transport::Udp => {
+                let bind: std::net::SocketAddr = if target.addr.is_ipv6() {
+                    "[::]:0".parse()?
+                } else {
+                    "0.0.0.0:0".parse()?
+                };
+                let s = std::net::UdpSocket::bind(bind).context("binding a UDP socket")?;
+                s.connect(target.addr)
+                    .with_context(|| format!("reaching {target}"))?;
+                let local = s.local_addr()?;
+                (
+                    Link::Udp(s, Some(target.addr)),
+                    local,
+                    Some(target.addr),
+                    target,
+                )
+            }
+            crate::proto::Transport::Tcp => {
+                let s = std::net::TcpStream::connect_timeout(
+                    &target.addr,
+                    Duration::from_secs_f64(a.timeout),
+                )
+                .with_context(|| format!("connecting to {target}"))?;
+                let local = s.local_addr()?;
+                (
+                    Link::Tcp(s, StreamFramer::new(DEFAULT_MAX_MESSAGE)),
+                    local,
+                    Some(target.addr),
+                    target,
+                )
+            }
+        }
+    };
+    println!(
+        "replay: {} messages of the {} side of {} (captured {} <-> {}) from {local}{}",
+        script.steps.len(),
+        if platform { "platform" } else { "device" },
+        a.file.display(),
+        script.local,
+        script.peer,
+        if platform {
+            String::new()
+        } else {
+            format!(" against {target}")
+        }
+    );
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64);
+    let mut player = replay::Player::new(
+        script,
+        local,
+        peer.unwrap_or(local),
+        target.transport,
+        password,
+        seed,
+    );
+    if let Some(p) = peer {
+        player.set_peer(p);
+    }
+    let wait = Duration::from_secs_f64(a.timeout);
+    let mut differed = 0usize;
+    let mut matched = 0usize;
+    let mut last_send: Option<(Instant, Duration)> = None;
+    let mut inbox: std::collections::VecDeque<SipMessage> = Default::default();
+    let report = |m: &replay::Matched, differed: &mut usize, matched: &mut usize| {
+        let summary = decode::summary(&m.live);
+        match &m.diff {
+            None => {
+                *matched += 1;
+                println!("  <- {summary}: as captured");
+            }
+            Some(d) => {
+                *differed += 1;
+                println!("  <- {summary}: DIFFERS from the capture (- captured, + live):\n{d}");
+            }
+        }
+    };
+    'run: while let Some(i) = player.position() {
+        let date = chrono::Local::now()
+            .format("%Y-%m-%dT%H:%M:%S%.3f")
+            .to_string();
+        if let Some(next) = player.next_send(&date) {
+            let (_, bytes) = next.map_err(|e| anyhow::anyhow!("step {}: {e}", i + 1))?;
+            // Keep the captured spacing of the device's messages (at most 5 s).
+            let at = player.steps()[i].at;
+            if let Some((sent, then)) = last_send {
+                let gap = at.saturating_sub(then).min(Duration::from_secs(5));
+                let due = sent + gap;
+                let now = Instant::now();
+                if due > now {
+                    std::thread::sleep(due - now);
+                }
+            }
+            last_send = Some((Instant::now(), at));
+            match &mut link {
+                Link::Udp(s, to) => {
+                    let to = to.context("nothing to answer yet: no device has written")?;
+                    // The device side's socket is connected to its target.
+                    let sent = if platform {
+                        s.send_to(&bytes, to)
+                    } else {
+                        s.send(&bytes)
+                    };
+                    sent.with_context(|| format!("sending to {to}"))?;
+                }
+                Link::Tcp(s, _) => s
+                    .write_all(&bytes)
+                    .with_context(|| format!("sending to {target}"))?,
+            }
+            let shown = SipMessage::parse(&bytes)
+                .map(|p| decode::summary(&p.message))
+                .unwrap_or_default();
+            println!("  -> {shown}");
+            continue;
+        }
+        // Waiting for the live peer: what already arrived first.
+        while let Some(m) = inbox.pop_front() {
+            if let Some(hit) = player.received(m) {
+                report(&hit, &mut differed, &mut matched);
+                continue 'run;
+            }
+        }
+        let deadline = Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                let want = &player.steps()[i].message;
+                println!(
+                    "  <- nothing within {:.1} s; expected {} (as captured):\n{}",
+                    a.timeout,
+                    decode::summary(want),
+                    replay::shape(want)
+                        .iter()
+                        .map(|l| format!("    - {l}\n"))
+                        .collect::<String>()
+                );
+                differed += 1;
+                break 'run;
+            }
+            let mut buf = vec![0u8; 65536];
+            match &mut link {
+                Link::Udp(s, to) => {
+                    s.set_read_timeout(Some(left))?;
+                    match s.recv_from(&mut buf) {
+                        Ok((n, from)) => {
+                            if to.is_none() {
+                                // The device this platform plays for.
+                                *to = Some(from);
+                                player.set_peer(from);
+                            }
+                            if *to == Some(from) {
+                                if let Ok(p) = SipMessage::parse(&buf[..n]) {
+                                    inbox.push_back(p.message);
+                                }
+                            }
+                        }
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                            ) => {}
+                        Err(e) => {
+                            return Err(e).with_context(|| format!("receiving from {target}"))
+                        }
+                    }
+                }
+                Link::Tcp(s, framer) => {
+                    s.set_read_timeout(Some(left))?;
+                    match s.read(&mut buf) {
+                        Ok(0) => bail!("{target} closed the connection"),
+                        Ok(n) => {
+                            framer.push(&buf[..n]);
+                            while let Some(item) = framer.next_item() {
+                                match item {
+                                    Framed::Message(_, p) => {
+                                        if let Ok(p) = *p {
+                                            inbox.push_back(p.message);
+                                        }
+                                    }
+                                    Framed::Keepalive => {}
+                                    Framed::Broken(f) => bail!("{target}: {f}"),
+                                }
+                            }
+                        }
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                            ) => {}
+                        Err(e) => {
+                            return Err(e).with_context(|| format!("receiving from {target}"))
+                        }
+                    }
+                }
+            }
+            if !inbox.is_empty() {
+                continue 'run;
+            }
+        }
+    }
+    let total = player.steps().iter().filter(|s| !s.send).count();
+    println!("replay: {matched} of {total} answers as captured, {differed} differed or missing");
+    Ok(if differed == 0 && matched == total {
+        0
+    } else {
+        1
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

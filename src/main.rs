@@ -31,6 +31,8 @@ fn main() -> ExitCode {
             Command::Schema { catalog } => camcert::app::schema(catalog),
             Command::Report(r) => camcert::app::report(r),
             Command::Decode(a) => camcert::app::decode(a),
+            Command::Lint(a) => camcert::app::lint(a),
+            Command::Replay(a) => camcert::app::replay(a),
         }
     });
     match code {

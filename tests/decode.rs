@@ -640,3 +640,162 @@ fn a_fragmented_udp_message_decodes_like_tshark_reads_it() {
         assert_eq!(sorted(ours), sorted(theirs));
     }
 }
+
+/// RTP packets per SSRC (`0x%08x`) as `camcert decode` counts them, all
+/// flows together.
+fn camcert_rtp(file: &Path) -> std::collections::BTreeMap<String, u64> {
+    let out = decode(&["--flows", "--format", "json"], file);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let summary: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    let mut m = std::collections::BTreeMap::new();
+    for f in summary["flows"].as_array().unwrap() {
+        for (ssrc, n) in f["ssrc"].as_object().unwrap() {
+            *m.entry(ssrc.clone()).or_insert(0) += n.as_u64().unwrap();
+        }
+    }
+    m
+}
+
+/// The same as tshark counts them (RTP found by its heuristic as well as
+/// from SDP), or `None` without tshark.
+fn tshark_rtp(file: &Path) -> Option<std::collections::BTreeMap<String, u64>> {
+    tshark_messages(file)?;
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(file)
+        .args(["-o", "rtp.heuristic_rtp:TRUE"])
+        .args(["-Y", "rtp", "-T", "fields", "-e", "rtp.ssrc"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut m = std::collections::BTreeMap::new();
+    for line in stdout(&out).lines().filter(|l| !l.is_empty()) {
+        *m.entry(line.trim().to_string()).or_insert(0) += 1;
+    }
+    Some(m)
+}
+
+/// A committed recording: its file, its SIP messages by kind, its RTP
+/// packets by SSRC.
+type Expected<'a> = (&'a str, &'a str, &'a [(&'a str, u64)]);
+
+/// The recordings `ci/captures.sh` made of real peers on loopback
+/// (captures/README.md): what each holds, and where tshark is installed,
+/// every SIP message it shows and its RTP packet count per SSRC.
+#[test]
+fn committed_recordings_decode_like_tshark_reads_them() {
+    // File, SIP messages by kind, RTP packets by SSRC.
+    let gb = "ACK BYE INVITE MESSAGE*7 REGISTER*4 100 200*11 401*2";
+    let want: [Expected; 6] = [
+        (
+            "sipp-kamailio-register-udp.pcapng",
+            "REGISTER*4 200*2 401*2",
+            &[],
+        ),
+        (
+            "sipp-kamailio-register-tcp.pcap",
+            "REGISTER*4 200*2 401*2",
+            &[],
+        ),
+        (
+            "gb28181-camcert-device-platform-udp.pcapng",
+            gb,
+            &[("0x0bebcd04", 60)],
+        ),
+        (
+            "gb28181-camcert-device-platform-tcp.pcap",
+            gb,
+            &[("0x0bebcd04", 60)],
+        ),
+        (
+            "gb28181-camcert-faulty-media-udp.pcapng",
+            gb,
+            &[("0xdeadbeef", 60)],
+        ),
+        (
+            "ffmpeg-rtp-h264-pcma.pcap",
+            "",
+            &[("0x11223344", 58), ("0x55667788", 16)],
+        ),
+    ];
+    let mut listed: Vec<String> = std::fs::read_dir(root().join("captures"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".pcap") || n.ends_with(".pcapng"))
+        .collect();
+    listed.sort();
+    let mut named: Vec<String> = want.iter().map(|w| w.0.to_string()).collect();
+    named.sort();
+    assert_eq!(listed, named, "every committed capture is checked here");
+    for (name, kinds, rtp) in want {
+        let file = root().join("captures").join(name);
+        let ours = camcert_messages(&file);
+        let mut counts = std::collections::BTreeMap::<String, usize>::new();
+        for (k, _) in &ours {
+            *counts.entry(k.clone()).or_insert(0) += 1;
+        }
+        let got: Vec<String> = counts
+            .iter()
+            .map(|(k, n)| {
+                if *n == 1 {
+                    k.clone()
+                } else {
+                    format!("{k}*{n}")
+                }
+            })
+            .collect();
+        let mut want_kinds: Vec<&str> = kinds.split_whitespace().collect();
+        want_kinds.sort();
+        let mut got_sorted: Vec<&str> = got.iter().map(String::as_str).collect();
+        got_sorted.sort();
+        assert_eq!(got_sorted, want_kinds, "{name}");
+        let our_rtp = camcert_rtp(&file);
+        let want_rtp: std::collections::BTreeMap<String, u64> =
+            rtp.iter().map(|(s, n)| (s.to_string(), *n)).collect();
+        assert_eq!(our_rtp, want_rtp, "{name}");
+        if let Some(theirs) = tshark_messages(&file) {
+            assert_eq!(ours, theirs, "{name}: SIP messages");
+        }
+        if let Some(theirs) = tshark_rtp(&file) {
+            assert_eq!(our_rtp, theirs, "{name}: RTP packets per SSRC");
+        }
+    }
+}
+
+/// Golden snapshots (golden/decode/) of what `camcert decode` reads from
+/// each committed recording: the one-line view, then every message as
+/// `--format json` gives it, then the flows. `INSTA_UPDATE=always cargo
+/// test --test decode golden` refreshes them after ci/captures.sh.
+#[test]
+fn golden_decode_of_the_committed_recordings() {
+    let mut s = insta::Settings::clone_current();
+    s.set_snapshot_path("../golden/decode");
+    s.set_prepend_module_to_snapshot(false);
+    s.set_omit_expression(true);
+    let mut names: Vec<String> = std::fs::read_dir(root().join("captures"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".pcap") || n.ends_with(".pcapng"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 5, "{names:?}");
+    for name in names {
+        let rel = PathBuf::from("captures").join(&name);
+        let text = stdout(&decode(&[], &rel));
+        let json = stdout(&decode(&["--format", "json"], &rel));
+        let mut shown = format!(
+            "# camcert decode {}\n{text}\n# --format json\n",
+            rel.display()
+        );
+        for line in json.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            shown.push_str(&serde_json::to_string_pretty(&v).unwrap());
+            shown.push('\n');
+        }
+        shown.push_str("\n# --flows\n");
+        shown.push_str(&stdout(&decode(&["--flows"], &rel)));
+        let snap = name.replace('.', "-");
+        s.bind(|| insta::assert_snapshot!(snap, shown));
+    }
+}

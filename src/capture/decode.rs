@@ -316,7 +316,21 @@ pub struct Decoder {
     pub untracked: u64,
     pub notes: Vec<Note>,
     pub notes_dropped: u64,
+    /// UDP datagrams that start like a SIP message but cannot be read as
+    /// one (a Content-Length past the datagram, a broken header), kept for
+    /// `lint`.
+    pub unreadable: Vec<Unreadable>,
     fragments: Vec<Held>,
+}
+
+/// A datagram that starts with a SIP start line but is not a SIP message.
+#[derive(Debug, Clone)]
+pub struct Unreadable {
+    pub frame: u64,
+    pub flow: FlowKey,
+    pub reason: String,
+    /// Its first bytes.
+    pub bytes: Vec<u8>,
 }
 
 /// Could this line start a SIP message?
@@ -504,9 +518,20 @@ impl Decoder {
 
     fn udp(&mut self, f: &Frame, key: FlowKey, payload: &[u8], out: &mut dyn FnMut(SipEvent)) {
         if payload.first().is_some_and(|b| b.is_ascii_alphabetic()) {
-            if let Ok(parsed) = SipMessage::parse(payload) {
-                self.sip(f.number, f.time, key, parsed.message, parsed.findings, out);
-                return;
+            match SipMessage::parse(payload) {
+                Ok(parsed) => {
+                    self.sip(f.number, f.time, key, parsed.message, parsed.findings, out);
+                    return;
+                }
+                Err(e) if starts_message(payload) && self.unreadable.len() < MAX_NOTES => {
+                    self.unreadable.push(Unreadable {
+                        frame: f.number,
+                        flow: key,
+                        reason: e.to_string(),
+                        bytes: payload[..payload.len().min(2048)].to_vec(),
+                    });
+                }
+                Err(_) => {}
             }
         }
         let announced = self.media.contains(&key.dst) || self.media_ports.contains(&key.dst.port());

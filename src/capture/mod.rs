@@ -2,8 +2,11 @@
 //! harness exchanged, wrapped in synthetic Ethernet/IP/UDP or TCP headers so
 //! Wireshark and tshark decode it as SIP), and reading captures back
 //! (`read`: pcap and pcapng files; `decode`: frames to SIP messages and
-//! flows, for `camcert decode`).
+//! flows, for `camcert decode`; `lint`: a recorded session judged against
+//! the suites' requirement IDs, for `camcert lint`).
 
 pub mod decode;
+pub mod lint;
 pub mod pcap;
 pub mod read;
+pub mod replay;

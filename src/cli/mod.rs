@@ -42,6 +42,75 @@ pub enum Command {
     Report(ReportCommand),
     /// Read a pcap or pcapng capture: one line per SIP message, or the flows.
     Decode(DecodeArgs),
+    /// Judge a recorded session (pcap, pcapng) or a media file (PS, Annex
+    /// B, rtpdump, RFC 4571 or back-to-back RTP) against the requirement IDs
+    /// of the live suites; exit 1 if a mandatory requirement failed.
+    Lint(LintArgs),
+    /// Play one side of a captured session (device or platform) against a
+    /// live peer and compare each answer with the captured one; exit 1 on a
+    /// difference.
+    Replay(ReplayArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReplayArgs {
+    /// The capture (pcap or pcapng) holding the session.
+    pub file: PathBuf,
+    /// The side of the session camcert plays: `device` (against the
+    /// platform at --target) or `platform` (for the device that registers
+    /// to --listen).
+    #[arg(long = "as", value_enum, default_value = "device")]
+    pub side: ReplaySide,
+    /// `--as device`: the live platform, udp://HOST:PORT or tcp://HOST:PORT.
+    #[arg(long)]
+    pub target: Option<PeerAddr>,
+    /// `--as platform`: where to wait for the live device, udp://HOST:PORT
+    /// or tcp://HOST:PORT (port 0: an ephemeral port, printed).
+    #[arg(long)]
+    pub listen: Option<PeerAddr>,
+    /// Read the password for the digest responses from this file (first
+    /// line) instead of the CAMCERT_PASSWORD environment variable.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// Seconds to wait for each answer of the live peer.
+    #[arg(long, default_value_t = 10.0)]
+    pub timeout: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReplaySide {
+    Device,
+    Platform,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LintArgs {
+    /// The capture or media file.
+    pub file: PathBuf,
+    /// The requirement set: `gb28181`.
+    #[arg(long, default_value = "gb28181")]
+    pub profile: LintProfile,
+    /// The keepalive interval the device was configured with, seconds.
+    #[arg(long, default_value_t = 60.0)]
+    pub keepalive_interval: f64,
+    /// Read the devices' password from this file (first line) to verify the
+    /// digest responses (else from CAMCERT_PASSWORD when set).
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// Write results.json, junit.xml and report.html here.
+    #[arg(long)]
+    pub report_dir: Option<PathBuf>,
+    /// JUnit XML path (default REPORT_DIR/junit.xml when --report-dir is given).
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
+    /// Fail on optional and conditional requirements too.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LintProfile {
+    Gb28181,
 }
 
 #[derive(Debug, clap::Args)]
