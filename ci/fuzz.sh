@@ -33,7 +33,8 @@ export RUSTFLAGS="--cfg fuzzing -Cpasses=sancov-module \
 -Cllvm-args=-sanitizer-coverage-trace-compares \
 -Cdebug-assertions -Coverflow-checks"
 echo "== building fuzz targets for $host"
-cargo build --locked --release --target "$host" --bins
+# Not --locked: the lock follows the main crate's, which may have moved on.
+cargo build --release --target "$host" --bins
 bin="target/$host/release"
 status=0
 printf '%-12s %10s %10s %8s %8s\n' target runs exec/s cov features
