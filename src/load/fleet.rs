@@ -17,10 +17,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use tokio::net::UdpSocket;
 
+use super::media::{rtp_header, Batch, MediaPackets, Stream};
 use super::metrics::{record, series_interval, Metrics, Sample};
 use super::schedule::{Ramp, Timers};
 use super::LoadPlan;
 use crate::proto::gb28181::device::{Device, DeviceConfig, DeviceEvent};
+use crate::proto::gb28181::session::{EndReason, SessionCommand, SessionEvent};
 use crate::proto::sip::{NameAddr, SipMessage};
 use crate::proto::Now;
 
@@ -37,6 +39,10 @@ struct Cam {
     registered_once: bool,
     /// Call-ID of the keepalive awaiting its answer.
     keepalive: Option<String>,
+    /// The media stream the platform asked for, while it runs.
+    stream: Option<Stream>,
+    /// When the INVITE of the stream arrived.
+    invited_at: Option<Instant>,
 }
 
 /// What the fleet hands back when the run ends.
@@ -55,6 +61,8 @@ pub struct Outcome {
     pub t0: Instant,
     pub series_interval: Duration,
     pub series: Vec<Sample>,
+    /// Streams running when the run ended.
+    pub streams_at_end: u64,
 }
 
 /// The configuration of the plan's camera `i`, bound at `local`.
@@ -108,6 +116,21 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
             .with_context(|| format!("binding a camera socket on {addr}"))?;
         sockets.push(Arc::new(sock));
     }
+    // One socket sends every camera's media; the SDP answers announce it.
+    let media_sock = match &plan.media {
+        Some(_) => {
+            let sock = UdpSocket::bind(SocketAddr::new(plan.bind_ip, 0))
+                .await
+                .context("binding the media socket")?;
+            super::media::set_buffer(&sock, false, 4 << 20);
+            Some(sock)
+        }
+        None => None,
+    };
+    let media_port = match &media_sock {
+        Some(s) => s.local_addr()?.port(),
+        None => 0,
+    };
     let setup_start = super::metrics::ProcStats::read(None);
     let mut cams: Vec<Cam> = Vec::with_capacity(n);
     for i in 0..n {
@@ -117,6 +140,8 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
             started: None,
             registered_once: false,
             keepalive: None,
+            stream: None,
+            invited_at: None,
         });
     }
 
@@ -134,6 +159,11 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
 
     let mut m = Metrics::default();
     let mut timers = Timers::new(n);
+    // Each camera's next media frame.
+    let mut media_timers = Timers::new(if plan.media.is_some() { n } else { 0 });
+    let mut batch = Batch::default();
+    // When each datagram of `batch` was due.
+    let mut batch_due: Vec<Instant> = Vec::with_capacity(super::media::BATCH);
     let t0 = Instant::now();
     let t0_wall = std::time::SystemTime::now();
     let interval = Duration::from_secs_f64(series_interval(plan.duration.as_secs_f64()));
@@ -170,6 +200,10 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
         per_socket,
         metrics: &mut m,
         last_first_reg: &mut last_first_reg,
+        media: plan.media.as_deref(),
+        media_port,
+        media_timers: &mut media_timers,
+        seed: plan.seed,
     };
 
     loop {
@@ -198,7 +232,7 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
             first_start.get_or_insert(now.mono);
             cams[i].dev.start(now);
             ctx.metrics.started += 1;
-            ctx.flush(&mut cams[i], i, now.mono).await;
+            ctx.flush(&mut cams[i], i, now).await;
             timers.schedule(i as u32, cams[i].dev.poll_timeout());
             next_start += 1;
             work += 1;
@@ -216,9 +250,49 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
             );
             let i = i as usize;
             cams[i].dev.handle_timeout(now);
-            ctx.flush(&mut cams[i], i, now.mono).await;
+            ctx.flush(&mut cams[i], i, now).await;
             timers.schedule(i as u32, cams[i].dev.poll_timeout());
             work += 1;
+        }
+        // Media frames due by now, batched into few system calls.
+        if let (Some(media), Some(sock)) = (plan.media.as_deref(), &media_sock) {
+            work = 0;
+            while work < BUDGET {
+                now.mono = Instant::now();
+                let Some((at, i)) = ctx.media_timers.pop_due(now.mono) else {
+                    break;
+                };
+                let i = i as usize;
+                let invited_at = cams[i].invited_at;
+                let Some(s) = cams[i].stream.as_mut() else {
+                    continue;
+                };
+                let range = media.frame(s.frame);
+                let last = range.end - 1;
+                let ts = s.ts_base.wrapping_add(media.timestamp(s.frame));
+                for p in range {
+                    let h = rtp_header(p == last, s.payload_type, s.seq, ts, s.ssrc);
+                    s.seq = s.seq.wrapping_add(1);
+                    batch.push(h, media.payloads[p].clone(), s.remote);
+                    batch_due.push(at);
+                    if batch.is_full() {
+                        flush_media(sock, &mut batch, &mut batch_due, ctx.metrics).await;
+                    }
+                }
+                if !s.first_sent {
+                    s.first_sent = true;
+                    if let Some(t) = invited_at {
+                        record(&mut ctx.metrics.invite_to_first_send, now.mono - t);
+                    }
+                }
+                s.frame += 1;
+                let next = media.due(s.t0, s.frame);
+                ctx.media_timers.schedule(i as u32, Some(next));
+                work += 1;
+            }
+            if !batch.is_empty() {
+                flush_media(sock, &mut batch, &mut batch_due, ctx.metrics).await;
+            }
         }
         // Datagrams that arrived; the first socket read turns round pass
         // by pass, so a busy socket cannot keep the others waiting.
@@ -264,6 +338,9 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
         if let Some(t) = timers.next() {
             wake = wake.min(t);
         }
+        if let Some(t) = ctx.media_timers.next() {
+            wake = wake.min(t);
+        }
         let wake = tokio::time::Instant::from_std(wake);
         tokio::select! {
             biased;
@@ -301,6 +378,7 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
     }
     series.push(Sample::of(&m, t0.elapsed().as_secs_f64()));
     let registered_at_end = cams.iter().filter(|c| c.dev.is_registered()).count() as u64;
+    let streams_at_end = cams.iter().filter(|c| c.stream.is_some()).count() as u64;
     Ok(Outcome {
         metrics: m,
         registered_at_end,
@@ -314,7 +392,28 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
         t0,
         series_interval: interval,
         series,
+        streams_at_end,
     })
+}
+
+/// Send a batch of media datagrams and count them; each one's lag is how
+/// late it left against its frame's schedule.
+async fn flush_media(sock: &UdpSocket, batch: &mut Batch, due: &mut Vec<Instant>, m: &mut Metrics) {
+    let bytes = batch.bytes() as u64;
+    let count = batch.len() as u64;
+    let (sent, failed, calls) = batch.flush(sock).await;
+    let now = Instant::now();
+    for at in due.drain(..) {
+        record(&mut m.media_send_lag, now.saturating_duration_since(at));
+    }
+    m.media_packets_sent += sent;
+    m.media_bytes_sent += if sent == count {
+        bytes
+    } else {
+        bytes * sent / count.max(1)
+    };
+    m.media_send_errors += failed;
+    m.media_syscalls += calls;
 }
 
 /// The progress bar's message, once a second: first registrations in the
@@ -359,6 +458,12 @@ struct Ctx<'a> {
     per_socket: usize,
     metrics: &'a mut Metrics,
     last_first_reg: &'a mut Option<Instant>,
+    /// What every stream sends; `None`: INVITEs are refused.
+    media: Option<&'a MediaPackets>,
+    /// The port of the media socket, announced in SDP answers.
+    media_port: u16,
+    media_timers: &'a mut Timers,
+    seed: u64,
 }
 
 impl Ctx<'_> {
@@ -387,7 +492,7 @@ impl Ctx<'_> {
         now: Now,
     ) -> Option<usize> {
         let i = self.deliver_quiet(cams, n, s, from, bytes, now)?;
-        self.flush(&mut cams[i], i, now.mono).await;
+        self.flush(&mut cams[i], i, now).await;
         Some(i)
     }
 
@@ -423,13 +528,20 @@ impl Ctx<'_> {
             }
         }
         cam.dev.handle_message_from(now, from, &msg);
-        self.events(cam, now.mono);
+        self.events(cam, i, now);
         Some(i)
     }
 
-    fn events(&mut self, cam: &mut Cam, now: Instant) {
+    fn events(&mut self, cam: &mut Cam, i: usize, now: Now) {
+        let mut answers: Vec<(String, SessionCommand)> = Vec::new();
         while let Some(e) = cam.dev.poll_event() {
+            let now = now.mono;
             match e {
+                DeviceEvent::Session { call_id, event } => {
+                    if let Some(c) = self.session_event(cam, i, now, call_id, event) {
+                        answers.push(c);
+                    }
+                }
                 DeviceEvent::Registered { .. } => {
                     if cam.registered_once {
                         self.metrics.refreshes += 1;
@@ -459,11 +571,80 @@ impl Ctx<'_> {
                 _ => {}
             }
         }
+        // Answers to INVITEs: their 200 (or 488) joins the transmits.
+        for (call_id, cmd) in answers {
+            cam.dev.apply_session(now, &call_id, cmd);
+            self.events(cam, i, now);
+        }
+    }
+
+    /// A media session's event: answer an INVITE with the media socket,
+    /// start and stop the stream.
+    fn session_event(
+        &mut self,
+        cam: &mut Cam,
+        i: usize,
+        now: Instant,
+        call_id: String,
+        event: SessionEvent,
+    ) -> Option<(String, SessionCommand)> {
+        match event {
+            SessionEvent::Offer { .. } => {
+                self.metrics.invites += 1;
+                if self.media.is_none() || cam.stream.is_some() {
+                    self.metrics.fail(if self.media.is_none() {
+                        "INVITE refused: the fleet streams only with --streams".into()
+                    } else {
+                        "INVITE refused: the camera already streams".into()
+                    });
+                    return Some((call_id, SessionCommand::Refuse));
+                }
+                cam.invited_at = Some(now);
+                Some((call_id, SessionCommand::Accept(self.media_port)))
+            }
+            SessionEvent::Started { negotiated, .. } => {
+                let Some(v) = negotiated.media.iter().find(|m| m.sends()) else {
+                    self.metrics
+                        .fail("media session with nothing for the camera to send".into());
+                    return None;
+                };
+                let seed = self.seed ^ (i as u64).wrapping_mul(0xD1B5_4A32_D192_ED03);
+                self.metrics.streams_started += 1;
+                self.metrics.first_stream.get_or_insert(now);
+                cam.stream = Some(Stream {
+                    remote: v.remote,
+                    ssrc: negotiated.ssrc.0,
+                    payload_type: v.payload_type,
+                    t0: now,
+                    frame: 0,
+                    seq: seed as u16,
+                    ts_base: (seed >> 16) as u32,
+                    first_sent: false,
+                });
+                self.media_timers.schedule(i as u32, Some(now));
+                None
+            }
+            SessionEvent::Ended { reason, .. } => {
+                if cam.stream.take().is_some() {
+                    self.metrics.streams_ended += 1;
+                    self.media_timers.schedule(i as u32, None);
+                }
+                match reason {
+                    EndReason::ByeReceived | EndReason::ByeSent => {}
+                    EndReason::NoAck => self
+                        .metrics
+                        .fail("media session: the platform never sent ACK for the 200".into()),
+                    r => self.metrics.fail(format!("media session ended: {r:?}")),
+                }
+                None
+            }
+            _ => None,
+        }
     }
 
     /// Send what the camera has to send and count its keepalives.
-    async fn flush(&mut self, cam: &mut Cam, i: usize, now: Instant) {
-        self.events(cam, now);
+    async fn flush(&mut self, cam: &mut Cam, i: usize, now: Now) {
+        self.events(cam, i, now);
         let sock = &self.sockets[i / self.per_socket];
         while let Some(t) = cam.dev.poll_transmit() {
             if t.bytes.starts_with(b"MESSAGE ") && memfind(&t.bytes, b">Keepalive<") {

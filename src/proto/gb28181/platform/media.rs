@@ -223,6 +223,15 @@ impl Platform {
             "download" => CallRequest::download(&channel, 0, tcp, start, end, speed),
             _ => CallRequest::talk(&channel, 0, tcp),
         };
+        // A caller that runs many sessions at once (a load run's platform)
+        // chooses each SSRC itself, so that none repeats.
+        if let Some(v) = args.get("ssrc") {
+            let ssrc = v
+                .trim()
+                .parse::<u32>()
+                .map_err(|_| format!("ssrc {v:?} is not a 32-bit number"))?;
+            request.ssrc = Some(Ssrc(ssrc));
+        }
         if f.live_history_ssrc && action == "play" {
             let stream = self.rng.gen_range(1..10_000);
             request.ssrc = Some(Ssrc::for_caller(true, &self.cfg.platform_id, stream));

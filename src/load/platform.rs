@@ -1,0 +1,615 @@
+//! The reference platform as a load run's target (`camcert load platform`,
+//! started by `camcert load gb28181` in a process of its own): the same
+//! sans-IO [`Platform`] the harness plays, on one signalling socket, with a
+//! media receiver built for many streams.
+//!
+//! With `--streams M` it INVITEs (实时预览) each provisioned camera among
+//! the first M of the fleet once it registers, and receives every stream on
+//! a few UDP sockets: one per 9,999 streams, since a GB/T 28181 SSRC
+//! (附录F) numbers at most 9,999 streams of a domain; a stream is known by
+//! its socket and SSRC. Each stream is checked as it arrives: RTP version
+//! and payload type, loss and reordering by sequence number, RFC 3550
+//! interarrival jitter, a PS pack header at the start of every frame, and
+//! the time from the INVITE to its first packet. When stopped (SIGTERM,
+//! SIGINT, `--duration`) it writes what it saw to `--stats` as JSON
+//! ([`ReceivedMedia`]), which the load run reads into its report.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+
+use super::metrics::{histogram, record, HistogramData, Percentiles, ReceivedHistograms};
+use super::metrics::{ReceivedMedia, Spread};
+use crate::proto::gb28181::platform::{Platform, PlatformConfig, PlatformEvent};
+use crate::proto::gb28181::session::{EndReason, SessionCommand, SessionEvent};
+use crate::proto::sdp::Ssrc;
+use crate::proto::sip::SipMessage;
+use crate::proto::{Now, Transport};
+
+/// Streams one media socket receives (the 4-digit stream part of a SSRC).
+pub const STREAMS_PER_SOCKET: u64 = 9_999;
+/// Problems the stats keep, each naming its stream.
+const MAX_PROBLEMS: usize = 20;
+/// Datagrams read per socket before the others get a turn.
+const BUDGET: usize = 256;
+
+/// What `camcert load platform` was asked to do.
+#[derive(Debug, Clone)]
+pub struct PlatformPlan {
+    pub listen: SocketAddr,
+    pub transport: Transport,
+    pub cfg: PlatformConfig,
+    /// The fleet's first device ID: offsets count from it.
+    pub first_id: String,
+    /// INVITE the cameras at offsets below this.
+    pub streams: u64,
+    pub stats: Option<std::path::PathBuf>,
+    pub duration: Option<Duration>,
+}
+
+fn now() -> Now {
+    Now {
+        mono: Instant::now(),
+        wall: chrono::Local::now().naive_local(),
+    }
+}
+
+/// A stream the media receiver is told to expect.
+struct Expect {
+    key: (u8, u32),
+    device: String,
+    invited: Instant,
+}
+
+/// One stream as the receiver sees it.
+#[derive(Default)]
+struct RxStream {
+    device: Option<String>,
+    invited: Option<Instant>,
+    first: Option<Instant>,
+    packets: u64,
+    bytes: u64,
+    base: u64,
+    /// Highest extended sequence number.
+    max: u64,
+    late: u64,
+    /// RFC 3550 §6.4.1 J, in 90 kHz units.
+    jitter: f64,
+    transit: Option<f64>,
+    /// The next in-order packet starts a frame (the previous one was a marker).
+    frame_start: bool,
+    ps_errors: u64,
+}
+
+/// Per-stream figures and the media totals, built as packets arrive.
+struct Receiver {
+    streams: HashMap<(u8, u32), RxStream>,
+    epoch: Instant,
+    first: Option<Instant>,
+    last: Option<Instant>,
+    rtp_errors: u64,
+    problems: Vec<String>,
+    payload_type: u8,
+}
+
+impl Receiver {
+    fn problem(&mut self, p: String) {
+        if self.problems.len() < MAX_PROBLEMS {
+            self.problems.push(p);
+        }
+    }
+
+    fn expect(&mut self, e: Expect) {
+        let s = self.streams.entry(e.key).or_default();
+        s.device = Some(e.device);
+        s.invited = Some(e.invited);
+        // Packets that came before the session was known: their latency
+        // counts from the INVITE all the same.
+    }
+
+    fn packet(&mut self, sock: u8, data: &[u8], at: Instant) {
+        if data.len() < 12 || data[0] >> 6 != 2 {
+            self.rtp_errors += 1;
+            if self.rtp_errors == 1 {
+                self.problem(format!(
+                    "media socket {sock}: a datagram of {} bytes that is not RTP version 2 (sender side)",
+                    data.len()
+                ));
+            }
+            return;
+        }
+        let marker = data[1] & 0x80 != 0;
+        let pt = data[1] & 0x7F;
+        let seq = u16::from_be_bytes([data[2], data[3]]);
+        let ts = u32::from_be_bytes([data[4], data[5], data[6], data[7]]);
+        let ssrc = u32::from_be_bytes([data[8], data[9], data[10], data[11]]);
+        let csrc = usize::from(data[0] & 0x0F) * 4;
+        let payload = data.get(12 + csrc..).unwrap_or_default();
+        self.first.get_or_insert(at);
+        self.last = Some(at);
+        let arrival = (at - self.epoch).as_secs_f64() * 90_000.0;
+        let expected_pt = self.payload_type;
+        let s = self.streams.entry((sock, ssrc)).or_default();
+        if s.packets == 0 {
+            s.first = Some(at);
+            s.base = u64::from(seq);
+            s.max = u64::from(seq);
+            s.frame_start = true;
+        }
+        s.packets += 1;
+        s.bytes += data.len() as u64;
+        let mut in_order = s.packets == 1;
+        if s.packets > 1 {
+            let delta = seq.wrapping_sub(s.max as u16) as i16;
+            if delta > 0 {
+                in_order = delta == 1;
+                s.max += delta as u64;
+            } else {
+                s.late += 1;
+            }
+        }
+        // RFC 3550 §6.4.1 and A.8.
+        let transit = arrival - f64::from(ts);
+        if let Some(prev) = s.transit {
+            let d = (transit - prev).abs();
+            s.jitter += (d - s.jitter) / 16.0;
+        }
+        s.transit = Some(transit);
+        let mut problem = None;
+        if in_order && s.frame_start && !payload.starts_with(&[0, 0, 1, 0xBA]) {
+            s.ps_errors += 1;
+            if s.ps_errors == 1 {
+                problem = Some(format!(
+                    "stream SSRC {ssrc}{}: the frame at sequence {seq} does not start with a PS pack header 00 00 01 BA (GB/T 28181 附录C; camera side)",
+                    s.device.as_deref().map(|d| format!(" of {d}")).unwrap_or_default()
+                ));
+            }
+        }
+        if in_order || s.packets == 1 {
+            s.frame_start = marker;
+        }
+        if pt != expected_pt {
+            self.rtp_errors += 1;
+            if self.rtp_errors == 1 {
+                problem = Some(format!(
+                    "stream SSRC {ssrc}: payload type {pt}, expected {expected_pt} (PS; camera side)"
+                ));
+            }
+        }
+        if let Some(p) = problem {
+            self.problem(p);
+        }
+    }
+
+    fn finish(mut self, sessions: &Sessions) -> ReceivedMedia {
+        let mut loss = histogram();
+        let mut jitter = histogram();
+        let mut latency = histogram();
+        let mut r = ReceivedMedia {
+            invites_sent: sessions.invites_sent,
+            sessions_started: sessions.started,
+            invites_failed: sessions.failed,
+            rtp_errors: self.rtp_errors,
+            ..ReceivedMedia::default()
+        };
+        let mut problems = std::mem::take(&mut self.problems);
+        problems.extend(sessions.problems.iter().cloned());
+        let mut keys: Vec<_> = self.streams.keys().copied().collect();
+        keys.sort_unstable();
+        for k in keys {
+            let s = &self.streams[&k];
+            if s.device.is_none() {
+                r.unknown_packets += s.packets;
+                if problems.len() < MAX_PROBLEMS {
+                    problems.push(format!(
+                        "{} packets with SSRC {} on media socket {} of no session the platform started (camera side)",
+                        s.packets, k.1, k.0
+                    ));
+                }
+                continue;
+            }
+            if s.packets == 0 {
+                r.streams_without_media += 1;
+                if problems.len() < MAX_PROBLEMS {
+                    problems.push(format!(
+                        "stream SSRC {} of {}: the INVITE was answered and acknowledged, but no media arrived (camera side)",
+                        k.1,
+                        s.device.as_deref().unwrap_or("?")
+                    ));
+                }
+                continue;
+            }
+            r.streams_with_media += 1;
+            let expected = s.max - s.base + 1;
+            let lost = expected.saturating_sub(s.packets - s.late);
+            r.packets += s.packets;
+            r.bytes += s.bytes;
+            r.expected += expected;
+            r.lost += lost;
+            r.late_or_duplicate += s.late;
+            r.ps_errors += s.ps_errors;
+            if lost > 0 {
+                r.streams_with_loss += 1;
+                if problems.len() < MAX_PROBLEMS {
+                    problems.push(format!(
+                        "stream SSRC {} of {}: {lost} of {expected} packets lost",
+                        k.1,
+                        s.device.as_deref().unwrap_or("?")
+                    ));
+                }
+            }
+            let _ = loss.record(lost * 1_000_000 / expected.max(1));
+            let _ = jitter.record((s.jitter / 90.0 * 1000.0) as u64);
+            if let (Some(i), Some(f)) = (s.invited, s.first) {
+                record(&mut latency, f.saturating_duration_since(i));
+            }
+        }
+        if let (Some(a), Some(b)) = (self.first, self.last) {
+            r.seconds = (b - a).as_secs_f64();
+            if r.seconds > 0.0 {
+                r.bits_per_s = r.bytes as f64 * 8.0 / r.seconds;
+            }
+        }
+        r.loss_pct = Spread::of(&loss, 10_000.0);
+        r.jitter = Percentiles::of(&jitter);
+        r.invite_to_first_packet = Percentiles::of(&latency);
+        r.problems = problems;
+        r.histograms = ReceivedHistograms {
+            loss_ppm: HistogramData::of(&loss),
+            jitter: HistogramData::of(&jitter),
+            invite_to_first_packet: HistogramData::of(&latency),
+        };
+        r
+    }
+}
+
+/// The signalling side's count of the sessions it placed.
+#[derive(Default)]
+struct Sessions {
+    invites_sent: u64,
+    started: u64,
+    failed: u64,
+    problems: Vec<String>,
+}
+
+/// Read every media socket until told to stop, then once more until each
+/// is empty, and hand back the receiver.
+async fn receive(
+    socks: Vec<Arc<UdpSocket>>,
+    mut expect: mpsc::UnboundedReceiver<Expect>,
+    mut stop: oneshot::Receiver<()>,
+    mut rx: Receiver,
+) -> Receiver {
+    let mut buf = vec![0u8; 65536];
+    let mut ready = vec![true; socks.len()];
+    let mut stopping = false;
+    loop {
+        while let Ok(e) = expect.try_recv() {
+            rx.expect(e);
+        }
+        let mut any = false;
+        for (k, sock) in socks.iter().enumerate() {
+            let mut n = 0;
+            while ready[k] && n < BUDGET {
+                match sock.try_recv_from(&mut buf) {
+                    Ok((len, _)) => {
+                        rx.packet(k as u8, &buf[..len], Instant::now());
+                        n += 1;
+                        any = true;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => ready[k] = false,
+                    Err(_) => n += 1,
+                }
+            }
+        }
+        if stopping && !any {
+            while let Ok(e) = expect.try_recv() {
+                rx.expect(e);
+            }
+            return rx;
+        }
+        if any {
+            tokio::task::yield_now().await;
+            continue;
+        }
+        tokio::select! {
+            biased;
+            e = expect.recv(), if !stopping => {
+                if let Some(e) = e {
+                    rx.expect(e);
+                }
+            }
+            _ = readable(&socks, &mut ready) => {}
+            _ = &mut stop, if !stopping => {
+                stopping = true;
+                ready.iter_mut().for_each(|r| *r = true);
+            }
+        }
+    }
+}
+
+async fn readable(socks: &[Arc<UdpSocket>], ready: &mut [bool]) {
+    std::future::poll_fn(|cx| {
+        let mut any = false;
+        for (k, s) in socks.iter().enumerate() {
+            if s.poll_recv_ready(cx).is_ready() {
+                ready[k] = true;
+                any = true;
+            }
+        }
+        if any {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await
+}
+
+/// Run the platform until `stop` resolves; write the media stats.
+pub async fn run(plan: PlatformPlan, stop: impl std::future::Future<Output = ()>) -> Result<()> {
+    if plan.transport != Transport::Udp {
+        bail!("the load platform listens on UDP");
+    }
+    let sip = UdpSocket::bind(plan.listen)
+        .await
+        .with_context(|| format!("binding {}", plan.listen))?;
+    super::media::set_buffer(&sip, true, 8 << 20);
+    let local = sip.local_addr()?;
+    let mut cfg = plan.cfg.clone();
+    cfg.local = local;
+    cfg.transport = plan.transport;
+    let media_ip: IpAddr = cfg.media_ip.unwrap_or(local.ip());
+    let nsock = plan.streams.div_ceil(STREAMS_PER_SOCKET).min(255) as usize;
+    let mut media_socks = Vec::with_capacity(nsock);
+    for _ in 0..nsock {
+        let s = UdpSocket::bind(SocketAddr::new(media_ip, 0))
+            .await
+            .context("binding a media socket")?;
+        super::media::set_buffer(&s, true, 32 << 20);
+        media_socks.push(Arc::new(s));
+    }
+    let media_ports: Vec<u16> = media_socks
+        .iter()
+        .map(|s| s.local_addr().map(|a| a.port()))
+        .collect::<std::io::Result<_>>()?;
+    let domain = Ssrc::domain_of(&cfg.platform_id)
+        .filter(|d| d.bytes().all(|b| b.is_ascii_digit()))
+        .unwrap_or("00000")
+        .to_string();
+    let mut platform = Platform::new(cfg.clone());
+    platform.start(now());
+    println!(
+        "reference platform {} listening on udp://{local}",
+        cfg.platform_id
+    );
+    let (expect_tx, expect_rx) = mpsc::unbounded_channel();
+    let (stop_media, stop_media_rx) = oneshot::channel();
+    let receiver = Receiver {
+        streams: HashMap::new(),
+        epoch: Instant::now(),
+        first: None,
+        last: None,
+        rtp_errors: 0,
+        problems: Vec::new(),
+        payload_type: crate::proto::rtp::PS_PAYLOAD_TYPE,
+    };
+    let media_task = tokio::spawn(receive(
+        media_socks.clone(),
+        expect_rx,
+        stop_media_rx,
+        receiver,
+    ));
+
+    let mut sessions = Sessions::default();
+    let mut invited = vec![false; plan.streams.min(10_000_000) as usize];
+    // Call-ID → (stream index, when its INVITE went out).
+    let mut calls: HashMap<String, (u64, Option<Instant>)> = HashMap::new();
+    let mut buf = vec![0u8; 65536];
+    let mut sip_ready = true;
+    tokio::pin!(stop);
+    let deadline = plan.duration.map(|d| tokio::time::Instant::now() + d);
+    loop {
+        let mut n = now();
+        let mut read = 0;
+        while sip_ready && read < BUDGET {
+            match sip.try_recv_from(&mut buf) {
+                Ok((len, from)) => {
+                    n = now();
+                    match SipMessage::parse(&buf[..len]) {
+                        Ok(p) => platform.handle_message(n, from, &p.message),
+                        Err(_) => platform.handle_unparseable(n, from, &buf[..len]),
+                    }
+                    read += 1;
+                    pump(
+                        &mut platform,
+                        &sip,
+                        &plan,
+                        &domain,
+                        &media_ports,
+                        &mut invited,
+                        &mut calls,
+                        &mut sessions,
+                        &expect_tx,
+                    )
+                    .await;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => sip_ready = false,
+                Err(_) => read += 1,
+            }
+        }
+        if platform.poll_timeout().is_some_and(|t| t <= n.mono) {
+            platform.handle_timeout(now());
+            pump(
+                &mut platform,
+                &sip,
+                &plan,
+                &domain,
+                &media_ports,
+                &mut invited,
+                &mut calls,
+                &mut sessions,
+                &expect_tx,
+            )
+            .await;
+        }
+        if read >= BUDGET {
+            tokio::task::yield_now().await;
+            continue;
+        }
+        let wake = platform
+            .poll_timeout()
+            .map(tokio::time::Instant::from_std)
+            .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+        let end =
+            deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86400));
+        tokio::select! {
+            biased;
+            _ = &mut stop => break,
+            _ = tokio::time::sleep_until(end) => break,
+            r = sip.readable() => {
+                if r.is_ok() {
+                    sip_ready = true;
+                }
+            }
+            _ = tokio::time::sleep_until(wake) => {}
+        }
+    }
+    let _ = stop_media.send(());
+    let receiver = media_task.await.context("the media receiver")?;
+    let stats = receiver.finish(&sessions);
+    if let Some(path) = &plan.stats {
+        let text = serde_json::to_string_pretty(&stats)?;
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, text + "\n").with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Send what the platform has to send; act on its events: INVITE the
+/// cameras that registered, open their media, expect their streams.
+#[allow(clippy::too_many_arguments)]
+async fn pump(
+    platform: &mut Platform,
+    sip: &UdpSocket,
+    plan: &PlatformPlan,
+    domain: &str,
+    media_ports: &[u16],
+    invited: &mut [bool],
+    calls: &mut HashMap<String, (u64, Option<Instant>)>,
+    sessions: &mut Sessions,
+    expect: &mpsc::UnboundedSender<Expect>,
+) {
+    // The stream a `play` trigger just started: its Prepare follows at once.
+    let mut placing: Option<u64> = None;
+    loop {
+        while let Some(t) = platform.poll_transmit() {
+            if sip.try_send_to(&t.bytes, t.to).is_err() {
+                let _ = sip.send_to(&t.bytes, t.to).await;
+            }
+        }
+        let Some(e) = platform.poll_event() else {
+            break;
+        };
+        let n = now();
+        match e {
+            PlatformEvent::Registered {
+                device_id,
+                refresh: false,
+                ..
+            } => {
+                let Some(k) = super::id_offset(&plan.first_id, &device_id) else {
+                    continue;
+                };
+                let Some(slot) = invited.get_mut(k as usize) else {
+                    continue;
+                };
+                if std::mem::replace(slot, true) {
+                    continue;
+                }
+                let stream = (k % STREAMS_PER_SOCKET) as u32 + 1;
+                let ssrc = Ssrc::gb(false, domain, stream)
+                    .map(|s| s.0)
+                    .unwrap_or(stream);
+                let args = BTreeMap::from([
+                    ("device_id".to_string(), device_id.clone()),
+                    ("ssrc".to_string(), ssrc.to_string()),
+                ]);
+                placing = Some(k);
+                if let Err(e) = platform.trigger(n, "play", &args) {
+                    sessions.failed += 1;
+                    sessions
+                        .problems
+                        .push(format!("INVITE to {device_id} not placed: {e}"));
+                }
+            }
+            PlatformEvent::Session { call_id, event } => match event {
+                SessionEvent::Prepare { .. } => {
+                    let Some(k) = placing.take() else {
+                        platform.apply_session(n, &call_id, SessionCommand::Refuse);
+                        continue;
+                    };
+                    let sock = (k / STREAMS_PER_SOCKET) as usize;
+                    let port = media_ports.get(sock).copied().unwrap_or(0);
+                    calls.insert(call_id.clone(), (k, Some(n.mono)));
+                    sessions.invites_sent += 1;
+                    platform.apply_session(n, &call_id, SessionCommand::Accept(port));
+                }
+                SessionEvent::Started { negotiated, .. } => {
+                    let Some(&(k, invited_at)) = calls.get(&call_id) else {
+                        continue;
+                    };
+                    sessions.started += 1;
+                    let device = negotiated
+                        .offer
+                        .uri
+                        .clone()
+                        .unwrap_or_else(|| format!("camera {k}"));
+                    let device = super::id_range(&plan.first_id, k, 1)
+                        .ok()
+                        .and_then(|v| v.into_iter().next())
+                        .unwrap_or(device);
+                    let _ = expect.send(Expect {
+                        key: ((k / STREAMS_PER_SOCKET) as u8, negotiated.ssrc.0),
+                        device,
+                        invited: invited_at.unwrap_or(n.mono),
+                    });
+                }
+                SessionEvent::Ended { reason, .. } => {
+                    let Some((k, _)) = calls.remove(&call_id) else {
+                        continue;
+                    };
+                    let who = super::id_range(&plan.first_id, k, 1)
+                        .ok()
+                        .and_then(|v| v.into_iter().next())
+                        .unwrap_or_default();
+                    let why = match reason {
+                        EndReason::Rejected(code) => Some(format!("refused {code}")),
+                        EndReason::TimedOut => Some("never answered".to_string()),
+                        EndReason::AnswerUnusable => {
+                            Some("answered with an unusable SDP".to_string())
+                        }
+                        EndReason::ByeReceived => Some("ended by the camera's BYE".into()),
+                        _ => None,
+                    };
+                    if let Some(why) = why {
+                        sessions.failed += 1;
+                        if sessions.problems.len() < MAX_PROBLEMS {
+                            sessions
+                                .problems
+                                .push(format!("INVITE to {who}: {why} (camera side)"));
+                        }
+                    }
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+}
