@@ -613,3 +613,124 @@ async fn pump(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::media::rtp_header;
+
+    fn receiver() -> Receiver {
+        Receiver {
+            streams: HashMap::new(),
+            epoch: Instant::now(),
+            first: None,
+            last: None,
+            rtp_errors: 0,
+            problems: Vec::new(),
+            payload_type: 96,
+        }
+    }
+
+    fn packet(marker: bool, pt: u8, seq: u16, ts: u32, ssrc: u32, ps_start: bool) -> Vec<u8> {
+        let mut p = rtp_header(marker, pt, seq, ts, ssrc).to_vec();
+        if ps_start {
+            p.extend_from_slice(&[0, 0, 1, 0xBA]);
+        }
+        p.extend_from_slice(&[0x55; 100]);
+        p
+    }
+
+    fn expect(rx: &mut Receiver, ssrc: u32, device: &str, at: Instant) {
+        rx.expect(Expect {
+            key: (0, ssrc),
+            device: device.into(),
+            invited: at,
+        });
+    }
+
+    /// Frames of two packets each, `frames` of them, from `seq0`, minus `skip`.
+    fn stream(rx: &mut Receiver, ssrc: u32, seq0: u16, frames: u16, skip: Option<u16>, t: Instant) {
+        for f in 0..frames {
+            for k in 0..2u16 {
+                let seq = seq0.wrapping_add(f * 2 + k);
+                if Some(seq) == skip {
+                    continue;
+                }
+                let p = packet(k == 1, 96, seq, u32::from(f) * 3600, ssrc, k == 0);
+                rx.packet(0, &p, t + Duration::from_millis(u64::from(f) * 40));
+            }
+        }
+    }
+
+    #[test]
+    fn a_whole_stream_counts_no_loss_across_a_sequence_wrap() {
+        let t = Instant::now();
+        let mut rx = receiver();
+        expect(&mut rx, 7, "34020000001320000001", t);
+        stream(&mut rx, 7, 65_530, 10, None, t + Duration::from_millis(5));
+        let r = rx.finish(&Sessions::default());
+        assert_eq!((r.packets, r.expected, r.lost), (20, 20, 0));
+        assert_eq!((r.ps_errors, r.rtp_errors, r.unknown_packets), (0, 0, 0));
+        assert_eq!(r.streams_with_media, 1);
+        assert_eq!(r.invite_to_first_packet.count, 1);
+        assert!((r.invite_to_first_packet.p50_ms - 5.0).abs() < 0.1, "{r:?}");
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+    }
+
+    #[test]
+    fn a_lost_packet_is_counted_and_named_by_stream() {
+        let t = Instant::now();
+        let mut rx = receiver();
+        expect(&mut rx, 9, "34020000001320000002", t);
+        stream(&mut rx, 9, 100, 10, Some(105), t);
+        let r = rx.finish(&Sessions::default());
+        assert_eq!((r.packets, r.expected, r.lost), (19, 20, 1));
+        assert_eq!(r.streams_with_loss, 1);
+        assert!((r.loss_pct.max - 5.0).abs() < 0.01, "{:?}", r.loss_pct);
+        let p = r.problems.join("\n");
+        assert!(
+            p.contains("SSRC 9 of 34020000001320000002: 1 of 20 packets lost"),
+            "{p}"
+        );
+    }
+
+    #[test]
+    fn a_frame_without_a_pack_header_is_a_camera_side_ps_error() {
+        let t = Instant::now();
+        let mut rx = receiver();
+        expect(&mut rx, 3, "34020000001320000003", t);
+        rx.packet(0, &packet(true, 96, 1, 0, 3, true), t);
+        // The next frame starts with PES bytes, not a pack header.
+        rx.packet(0, &packet(true, 96, 2, 3600, 3, false), t);
+        let r = rx.finish(&Sessions::default());
+        assert_eq!(r.ps_errors, 1);
+        let p = r.problems.join("\n");
+        assert!(
+            p.contains("the frame at sequence 2 does not start with a PS pack header")
+                && p.contains("camera side"),
+            "{p}"
+        );
+    }
+
+    #[test]
+    fn wrong_payload_type_unknown_ssrc_and_silent_streams_are_reported() {
+        let t = Instant::now();
+        let mut rx = receiver();
+        expect(&mut rx, 1, "34020000001320000001", t);
+        expect(&mut rx, 2, "34020000001320000002", t);
+        rx.packet(0, &packet(true, 8, 1, 0, 1, true), t);
+        rx.packet(0, &packet(true, 96, 1, 0, 77, true), t);
+        rx.packet(0, b"not rtp", t);
+        let r = rx.finish(&Sessions::default());
+        assert_eq!(r.rtp_errors, 2, "{r:?}");
+        assert_eq!(r.unknown_packets, 1);
+        assert_eq!(r.streams_without_media, 1);
+        let p = r.problems.join("\n");
+        assert!(p.contains("payload type 8, expected 96"), "{p}");
+        assert!(p.contains("SSRC 77"), "{p}");
+        assert!(
+            p.contains("SSRC 2 of 34020000001320000002") && p.contains("no media arrived"),
+            "{p}"
+        );
+    }
+}

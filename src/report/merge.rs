@@ -577,9 +577,12 @@ mod tests {
             histograms: Some(Histograms {
                 register_latency: HistogramData::of(&h),
                 send_lag: HistogramData::of(&histogram()),
+                media_send_lag: None,
+                invite_to_first_send: None,
             }),
             shards: Vec::new(),
             calibration: None,
+            media: None,
         }
     }
 
