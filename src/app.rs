@@ -572,7 +572,11 @@ async fn spawn_platform(
         a.shard.index
     ));
     let mut cmd = std::process::Command::new(exe);
-    cmd.args(["load", "platform", "--listen", "udp://127.0.0.1:0"])
+    let listen = match a.transport {
+        crate::cli::LoadTransport::Udp => "udp://127.0.0.1:0",
+        crate::cli::LoadTransport::Tcp => "tcp://127.0.0.1:0",
+    };
+    cmd.args(["load", "platform", "--listen", listen])
         .args(["--platform-id", &a.platform_id])
         .args(["--devices-from", first_id])
         .args(["--devices-count", &count.to_string()])
@@ -595,7 +599,11 @@ async fn spawn_platform(
         let mut tx = Some(tx);
         for line in std::io::BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
-            if let Some(addr) = line.split("listening on udp://").nth(1) {
+            let addr = line
+                .split("listening on udp://")
+                .nth(1)
+                .or_else(|| line.split("listening on tcp://").nth(1));
+            if let Some(addr) = addr {
                 if let Some(tx) = tx.take() {
                     let _ = tx.send(addr.trim().to_string());
                 }
@@ -652,9 +660,14 @@ pub async fn load(a: crate::cli::LoadArgs) -> Result<i32> {
     if a.cameras == 0 {
         bail!("--cameras 0: nothing to simulate");
     }
+    let transport = a.transport.proto();
     if let Some(t) = &a.target {
-        if t.transport != crate::proto::Transport::Udp {
-            bail!("--target {t}: load runs speak UDP for now (TCP signalling is not there yet)");
+        if t.transport != transport {
+            bail!(
+                "--target {t}: the fleet signals over {} (--transport); give a {} target",
+                transport.via_name(),
+                transport.via_name().to_ascii_lowercase()
+            );
         }
     }
     let (offset, count) = a.shard.block(a.cameras);
@@ -730,7 +743,10 @@ pub async fn load(a: crate::cli::LoadArgs) -> Result<i32> {
         target,
         target_label: match &a.target {
             Some(t) => t.to_string(),
-            None => format!("the reference platform at udp://{target}"),
+            None => format!(
+                "the reference platform at {}://{target}",
+                transport.via_name().to_ascii_lowercase()
+            ),
         },
         builtin_platform: platform.is_some(),
         platform_id: a.platform_id.clone(),
@@ -753,6 +769,7 @@ pub async fn load(a: crate::cli::LoadArgs) -> Result<i32> {
         streams: if media.is_some() { shard_streams } else { 0 },
         media,
         bitrate_kbit_s: a.bitrate,
+        transport,
     };
     eprintln!(
         "camcert load gb28181: {} cameras ({} .. {}, shard {}) against {}, ramp {}/s, {} s",

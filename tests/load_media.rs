@@ -251,3 +251,32 @@ fn shards_with_streams_merge_into_one_media_report() {
         )
     );
 }
+
+#[test]
+fn streams_are_invited_over_tcp_signalling() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, r) = load(
+        dir.path(),
+        "tcp-media",
+        &[
+            "--transport",
+            "tcp",
+            "--cameras",
+            "12",
+            "--ramp",
+            "200",
+            "--duration",
+            "2",
+            "--keepalive",
+            "3600",
+            "--streams",
+            "all",
+        ],
+    );
+    let m = &r["media"];
+    assert_eq!(m["streams_started"], 12, "{m:#}");
+    assert_eq!(m["received"]["streams_with_media"], 12, "{m:#}");
+    assert_eq!(m["received"]["packets"], m["packets_sent"], "{m:#}");
+    assert_eq!(m["received"]["lost"], 0, "{m:#}");
+    assert_eq!(code, 0, "{r:#}");
+}

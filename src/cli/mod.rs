@@ -161,10 +161,9 @@ pub struct RunArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum LoadCommand {
-    /// GB/T 28181 cameras over UDP: digest registration, keepalives, and
-    /// with --streams live video the platform INVITEs them for (PS over
-    /// RTP at real-time pace). TCP signalling (--transport tcp) is not
-    /// there yet.
+    /// GB/T 28181 cameras over UDP or TCP (--transport): digest
+    /// registration, keepalives, and with --streams live video the
+    /// platform INVITEs them for (PS over RTP/UDP at real-time pace).
     Gb28181(LoadArgs),
     /// The reference platform as a load run's target; `load gb28181`
     /// starts it in a process of its own when no --target is given.
@@ -208,9 +207,9 @@ pub struct LoadArgs {
     /// Simulated cameras in the whole fleet (split between shards).
     #[arg(long, default_value_t = 100)]
     pub cameras: u64,
-    /// The platform, udp://HOST:PORT. Without it camcert starts its
-    /// reference platform in a separate process on loopback, with the
-    /// fleet's devices provisioned.
+    /// The platform, udp://HOST:PORT (tcp://HOST:PORT with --transport
+    /// tcp). Without it camcert starts its reference platform in a
+    /// separate process on loopback, with the fleet's devices provisioned.
     #[arg(long)]
     pub target: Option<PeerAddr>,
     /// First registrations started per second.
@@ -289,6 +288,25 @@ pub struct LoadArgs {
     /// Frames per second of the media.
     #[arg(long, default_value_t = 25.0)]
     pub fps: f64,
+    /// Signalling transport: `udp`, or `tcp` (a connection per camera,
+    /// messages framed by Content-Length). A --target's scheme must agree.
+    #[arg(long, value_enum, default_value_t = LoadTransport::Udp)]
+    pub transport: LoadTransport,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LoadTransport {
+    Udp,
+    Tcp,
+}
+
+impl LoadTransport {
+    pub fn proto(self) -> crate::proto::Transport {
+        match self {
+            LoadTransport::Udp => crate::proto::Transport::Udp,
+            LoadTransport::Tcp => crate::proto::Transport::Tcp,
+        }
+    }
 }
 
 /// `--streams`: a count, or every camera.

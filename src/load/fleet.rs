@@ -15,16 +15,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
 
 use super::media::{rtp_header, Batch, MediaPackets, Stream};
 use super::metrics::{record, series_interval, Metrics, Sample};
 use super::schedule::{Ramp, Timers};
+use super::tcp::Read;
 use super::LoadPlan;
 use crate::proto::gb28181::device::{Device, DeviceConfig, DeviceEvent};
 use crate::proto::gb28181::session::{EndReason, SessionCommand, SessionEvent};
 use crate::proto::sip::{NameAddr, SipMessage};
-use crate::proto::Now;
+use crate::proto::{Now, Transport};
 
 /// Work of one kind done per loop pass before the others get a turn.
 const BUDGET: usize = 512;
@@ -81,6 +84,7 @@ fn device_config(plan: &LoadPlan, i: usize, local: SocketAddr) -> DeviceConfig {
     cfg.keepalive_interval = plan.keepalive;
     cfg.retry_interval = plan.retry_interval;
     cfg.user_agent = "camcert load".into();
+    cfg.transport = plan.transport;
     cfg.seed = plan.seed ^ (plan.first_index + i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     cfg
 }
@@ -105,8 +109,19 @@ fn now() -> Now {
 
 pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
     let n = plan.ids.len();
-    let per_socket = plan.per_socket.max(1);
-    let nsock = n.div_ceil(per_socket).max(1);
+    let tcp = plan.transport == Transport::Tcp;
+    // Over TCP each camera has a connection of its own, opened when it
+    // starts; over UDP cameras share sockets.
+    let per_socket = if tcp {
+        n.max(1)
+    } else {
+        plan.per_socket.max(1)
+    };
+    let nsock = if tcp {
+        0
+    } else {
+        n.div_ceil(per_socket).max(1)
+    };
     let mut sockets = Vec::with_capacity(nsock);
     for s in 0..nsock {
         let port = plan.port_base.map(|p| p + s as u16).unwrap_or(0);
@@ -134,7 +149,11 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
     let setup_start = super::metrics::ProcStats::read(None);
     let mut cams: Vec<Cam> = Vec::with_capacity(n);
     for i in 0..n {
-        let local = sockets[i / per_socket].local_addr()?;
+        let local = match sockets.get(i / per_socket) {
+            Some(s) => s.local_addr()?,
+            // Replaced by the connection's address when it opens.
+            None => SocketAddr::new(plan.bind_ip, 0),
+        };
         cams.push(Cam {
             dev: Device::new(device_config(plan, i, local)),
             started: None,
@@ -156,6 +175,13 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
     let mut buf = vec![0u8; 65536];
     let mut ready = vec![true; nsock];
     let mut first_socket = 0;
+    let (tcp_tx, mut tcp_rx) = mpsc::unbounded_channel::<(usize, Read)>();
+    // A message taken off the channel while waiting: handled first next pass.
+    let mut stashed: Option<(usize, Read)> = None;
+    let mut conns: Vec<Option<OwnedWriteHalf>> = Vec::new();
+    if tcp {
+        conns.resize_with(n, || None);
+    }
 
     let mut m = Metrics::default();
     let mut timers = Timers::new(n);
@@ -204,6 +230,7 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
         media_port,
         media_timers: &mut media_timers,
         seed: plan.seed,
+        conns: &mut conns,
     };
 
     loop {
@@ -228,6 +255,24 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
                 now.mono.saturating_duration_since(at),
             );
             let i = next_start as usize;
+            if tcp {
+                match connect(plan, i).await {
+                    Ok((dev, rd, wr)) => {
+                        cams[i].dev = dev;
+                        ctx.conns[i] = Some(wr);
+                        tokio::spawn(super::tcp::read_messages(rd, i, tcp_tx.clone()));
+                    }
+                    Err(e) => {
+                        ctx.metrics.started += 1;
+                        ctx.metrics
+                            .fail(format!("TCP connection to the platform: {e}"));
+                        next_start += 1;
+                        work += 1;
+                        continue;
+                    }
+                }
+                now.mono = Instant::now();
+            }
             cams[i].started = Some(now.mono);
             first_start.get_or_insert(now.mono);
             cams[i].dev.start(now);
@@ -294,10 +339,38 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
                 flush_media(sock, &mut batch, &mut batch_due, ctx.metrics).await;
             }
         }
+        // Messages that came over the cameras' connections.
+        work = 0;
+        while tcp && work < BUDGET {
+            let Some((i, r)) = stashed.take().or_else(|| tcp_rx.try_recv().ok()) else {
+                break;
+            };
+            work += 1;
+            now = self::now();
+            match r {
+                Read::Message(bytes) => {
+                    ctx.metrics.datagrams_received += 1;
+                    match SipMessage::parse(&bytes) {
+                        Ok(p) => {
+                            ctx.deliver_to(&mut cams[i], i, plan.target, &p.message, now);
+                            ctx.flush(&mut cams[i], i, now).await;
+                            timers.schedule(i as u32, cams[i].dev.poll_timeout());
+                        }
+                        Err(_) => ctx.metrics.unroutable += 1,
+                    }
+                }
+                Read::Closed(why) => {
+                    if ctx.conns[i].take().is_some() {
+                        ctx.metrics
+                            .fail(format!("TCP connection ended by the platform side: {why}"));
+                    }
+                }
+            }
+        }
         // Datagrams that arrived; the first socket read turns round pass
         // by pass, so a busy socket cannot keep the others waiting.
         work = 0;
-        first_socket = (first_socket + 1) % nsock;
+        first_socket = (first_socket + 1) % nsock.max(1);
         for s in (first_socket..nsock).chain(0..first_socket) {
             let sock = &sockets[s];
             while ready[s] && work < BUDGET {
@@ -344,13 +417,22 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
         let wake = tokio::time::Instant::from_std(wake);
         tokio::select! {
             biased;
-            _ = readable(&sockets, &mut ready) => {}
+            m = tcp_rx.recv(), if tcp => stashed = m,
+            _ = readable(&sockets, &mut ready), if !sockets.is_empty() => {}
             _ = tokio::time::sleep_until(wake) => {}
         }
     }
     // Drain: answers to requests already sent may still come; nothing new goes out.
     let drain_end = Instant::now() + DRAIN;
     while !interrupted && cams.iter().any(|c| c.keepalive.is_some()) {
+        while let Some((i, r)) = stashed.take().or_else(|| tcp_rx.try_recv().ok()) {
+            if let Read::Message(bytes) = r {
+                ctx.metrics.datagrams_received += 1;
+                if let Ok(p) = SipMessage::parse(&bytes) {
+                    ctx.deliver_to(&mut cams[i], i, plan.target, &p.message, self::now());
+                }
+            }
+        }
         for (s, sock) in sockets.iter().enumerate() {
             while ready[s] {
                 match sock.try_recv_from(&mut buf) {
@@ -364,10 +446,17 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
             }
         }
         let left = drain_end.saturating_duration_since(Instant::now());
-        if left.is_zero()
-            || tokio::time::timeout(left, readable(&sockets, &mut ready))
-                .await
-                .is_err()
+        if left.is_zero() {
+            break;
+        }
+        if tcp {
+            match tokio::time::timeout(left, tcp_rx.recv()).await {
+                Ok(Some(m)) => stashed = Some(m),
+                _ => break,
+            }
+        } else if tokio::time::timeout(left, readable(&sockets, &mut ready))
+            .await
+            .is_err()
         {
             break;
         }
@@ -385,7 +474,12 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
         first_start,
         last_first_registration: last_first_reg,
         elapsed: t0.elapsed(),
-        sockets: nsock,
+        // Over TCP: the connections open at the end.
+        sockets: if tcp {
+            conns.iter().filter(|c| c.is_some()).count()
+        } else {
+            nsock
+        },
         interrupted,
         setup_cpu_s,
         t0_wall,
@@ -394,6 +488,26 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
         series,
         streams_at_end,
     })
+}
+
+/// Open camera `i`'s connection to the platform; the camera, made again
+/// with the connection's local address for Via and Contact, and the
+/// connection's halves.
+async fn connect(plan: &LoadPlan, i: usize) -> Result<(Device, OwnedReadHalf, OwnedWriteHalf)> {
+    let sock = if plan.target.is_ipv6() {
+        tokio::net::TcpSocket::new_v6()?
+    } else {
+        tokio::net::TcpSocket::new_v4()?
+    };
+    sock.bind(SocketAddr::new(plan.bind_ip, 0))?;
+    let stream = sock
+        .connect(plan.target)
+        .await
+        .with_context(|| format!("connecting to {}", plan.target))?;
+    let _ = stream.set_nodelay(true);
+    let local = stream.local_addr()?;
+    let (rd, wr) = stream.into_split();
+    Ok((Device::new(device_config(plan, i, local)), rd, wr))
 }
 
 /// Send a batch of media datagrams and count them; each one's lag is how
@@ -464,6 +578,8 @@ struct Ctx<'a> {
     media_port: u16,
     media_timers: &'a mut Timers,
     seed: u64,
+    /// Over TCP: each camera's connection, while open.
+    conns: &'a mut Vec<Option<OwnedWriteHalf>>,
 }
 
 impl Ctx<'_> {
@@ -516,7 +632,19 @@ impl Ctx<'_> {
             self.metrics.unroutable += 1;
             return None;
         };
-        let cam = &mut cams[i];
+        self.deliver_to(&mut cams[i], i, from, &msg, now);
+        Some(i)
+    }
+
+    /// Feed a message to camera `i` and count what it says; sends nothing.
+    fn deliver_to(
+        &mut self,
+        cam: &mut Cam,
+        i: usize,
+        from: SocketAddr,
+        msg: &SipMessage,
+        now: Now,
+    ) {
         if let (Some(code), Some(k)) = (msg.status(), &cam.keepalive) {
             if msg.call_id() == Some(k.as_str()) && code >= 200 {
                 if (200..300).contains(&code) {
@@ -527,9 +655,8 @@ impl Ctx<'_> {
                 cam.keepalive = None;
             }
         }
-        cam.dev.handle_message_from(now, from, &msg);
+        cam.dev.handle_message_from(now, from, msg);
         self.events(cam, i, now);
-        Some(i)
     }
 
     fn events(&mut self, cam: &mut Cam, i: usize, now: Now) {
@@ -645,7 +772,6 @@ impl Ctx<'_> {
     /// Send what the camera has to send and count its keepalives.
     async fn flush(&mut self, cam: &mut Cam, i: usize, now: Now) {
         self.events(cam, i, now);
-        let sock = &self.sockets[i / self.per_socket];
         while let Some(t) = cam.dev.poll_transmit() {
             if t.bytes.starts_with(b"MESSAGE ") && memfind(&t.bytes, b">Keepalive<") {
                 let call_id = SipMessage::parse(&t.bytes)
@@ -662,11 +788,17 @@ impl Ctx<'_> {
                 }
             }
             self.metrics.datagrams_sent += 1;
-            let sent = match sock.try_send_to(&t.bytes, t.to) {
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    sock.send_to(&t.bytes, t.to).await.map(|_| ())
-                }
-                r => r.map(|_| ()),
+            let sent = match self.sockets.get(i / self.per_socket) {
+                Some(sock) => match sock.try_send_to(&t.bytes, t.to) {
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        sock.send_to(&t.bytes, t.to).await.map(|_| ())
+                    }
+                    r => r.map(|_| ()),
+                },
+                None => match self.conns.get_mut(i).and_then(Option::as_mut) {
+                    Some(wr) => super::tcp::write(wr, &t.bytes).await,
+                    None => Err(std::io::ErrorKind::NotConnected.into()),
+                },
             };
             if sent.is_err() {
                 self.metrics.send_errors += 1;

@@ -14,6 +14,7 @@ pub mod media;
 pub mod metrics;
 pub mod platform;
 pub mod schedule;
+pub mod tcp;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::AtomicBool;
@@ -133,6 +134,8 @@ pub struct LoadPlan {
     pub media: Option<Arc<media::MediaPackets>>,
     /// `--bitrate`, kbit/s.
     pub bitrate_kbit_s: f64,
+    /// Signalling transport.
+    pub transport: crate::proto::Transport,
 }
 
 /// Run the fleet and build its report. `platform_pid`: the built-in

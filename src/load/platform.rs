@@ -19,12 +19,14 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
-use tokio::net::UdpSocket;
+use anyhow::{Context, Result};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, oneshot};
 
 use super::metrics::{histogram, record, HistogramData, Percentiles, ReceivedHistograms};
 use super::metrics::{ReceivedMedia, Spread};
+use super::tcp::Read;
 use crate::proto::gb28181::platform::{Platform, PlatformConfig, PlatformEvent};
 use crate::proto::gb28181::session::{EndReason, SessionCommand, SessionEvent};
 use crate::proto::sdp::Ssrc;
@@ -353,14 +355,25 @@ async fn readable(socks: &[Arc<UdpSocket>], ready: &mut [bool]) {
 
 /// Run the platform until `stop` resolves; write the media stats.
 pub async fn run(plan: PlatformPlan, stop: impl std::future::Future<Output = ()>) -> Result<()> {
-    if plan.transport != Transport::Udp {
-        bail!("the load platform listens on UDP");
-    }
-    let sip = UdpSocket::bind(plan.listen)
-        .await
-        .with_context(|| format!("binding {}", plan.listen))?;
-    super::media::set_buffer(&sip, true, 8 << 20);
-    let local = sip.local_addr()?;
+    let mut sig = match plan.transport {
+        Transport::Udp => {
+            let sip = UdpSocket::bind(plan.listen)
+                .await
+                .with_context(|| format!("binding {}", plan.listen))?;
+            super::media::set_buffer(&sip, true, 8 << 20);
+            Signalling::Udp(sip)
+        }
+        Transport::Tcp => Signalling::Tcp {
+            listener: TcpListener::bind(plan.listen)
+                .await
+                .with_context(|| format!("listening on {}", plan.listen))?,
+            writers: HashMap::new(),
+        },
+    };
+    let local = match &sig {
+        Signalling::Udp(s) => s.local_addr()?,
+        Signalling::Tcp { listener, .. } => listener.local_addr()?,
+    };
     let mut cfg = plan.cfg.clone();
     cfg.local = local;
     cfg.transport = plan.transport;
@@ -385,8 +398,9 @@ pub async fn run(plan: PlatformPlan, stop: impl std::future::Future<Output = ()>
     let mut platform = Platform::new(cfg.clone());
     platform.start(now());
     println!(
-        "reference platform {} listening on udp://{local}",
-        cfg.platform_id
+        "reference platform {} listening on {}://{local}",
+        cfg.platform_id,
+        plan.transport.via_name().to_ascii_lowercase()
     );
     let (expect_tx, expect_rx) = mpsc::unbounded_channel();
     let (stop_media, stop_media_rx) = oneshot::channel();
@@ -412,51 +426,60 @@ pub async fn run(plan: PlatformPlan, stop: impl std::future::Future<Output = ()>
     let mut calls: HashMap<String, (u64, Option<Instant>)> = HashMap::new();
     let mut buf = vec![0u8; 65536];
     let mut sip_ready = true;
+    let (tcp_tx, mut tcp_rx) = mpsc::unbounded_channel::<(SocketAddr, Read)>();
+    // A message taken off the channel while waiting: handled first next pass.
+    let mut stashed: Option<(SocketAddr, Read)> = None;
     tokio::pin!(stop);
     let deadline = plan.duration.map(|d| tokio::time::Instant::now() + d);
+    let mut ctx = PumpCtx {
+        plan: &plan,
+        domain: &domain,
+        media_ports: &media_ports,
+        invited: &mut invited,
+        calls: &mut calls,
+        sessions: &mut sessions,
+        expect: &expect_tx,
+    };
     loop {
         let mut n = now();
         let mut read = 0;
-        while sip_ready && read < BUDGET {
-            match sip.try_recv_from(&mut buf) {
-                Ok((len, from)) => {
-                    n = now();
-                    match SipMessage::parse(&buf[..len]) {
-                        Ok(p) => platform.handle_message(n, from, &p.message),
-                        Err(_) => platform.handle_unparseable(n, from, &buf[..len]),
+        while read < BUDGET {
+            let (from, bytes) = match &sig {
+                Signalling::Udp(sip) if sip_ready => match sip.try_recv_from(&mut buf) {
+                    Ok((len, from)) => (from, buf[..len].to_vec()),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        sip_ready = false;
+                        continue;
                     }
-                    read += 1;
-                    pump(
-                        &mut platform,
-                        &sip,
-                        &plan,
-                        &domain,
-                        &media_ports,
-                        &mut invited,
-                        &mut calls,
-                        &mut sessions,
-                        &expect_tx,
-                    )
-                    .await;
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => sip_ready = false,
-                Err(_) => read += 1,
+                    Err(_) => {
+                        read += 1;
+                        continue;
+                    }
+                },
+                Signalling::Tcp { .. } => match stashed.take().or_else(|| tcp_rx.try_recv().ok()) {
+                    Some((from, Read::Message(b))) => (from, b),
+                    Some((from, Read::Closed(_))) => {
+                        if let Signalling::Tcp { writers, .. } = &mut sig {
+                            writers.remove(&from);
+                        }
+                        read += 1;
+                        continue;
+                    }
+                    None => break,
+                },
+                _ => break,
+            };
+            n = now();
+            match SipMessage::parse(&bytes) {
+                Ok(p) => platform.handle_message(n, from, &p.message),
+                Err(_) => platform.handle_unparseable(n, from, &bytes),
             }
+            read += 1;
+            ctx.pump(&mut platform, &mut sig).await;
         }
         if platform.poll_timeout().is_some_and(|t| t <= n.mono) {
             platform.handle_timeout(now());
-            pump(
-                &mut platform,
-                &sip,
-                &plan,
-                &domain,
-                &media_ports,
-                &mut invited,
-                &mut calls,
-                &mut sessions,
-                &expect_tx,
-            )
-            .await;
+            ctx.pump(&mut platform, &mut sig).await;
         }
         if read >= BUDGET {
             tokio::task::yield_now().await;
@@ -468,16 +491,33 @@ pub async fn run(plan: PlatformPlan, stop: impl std::future::Future<Output = ()>
             .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
         let end =
             deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86400));
-        tokio::select! {
-            biased;
-            _ = &mut stop => break,
-            _ = tokio::time::sleep_until(end) => break,
-            r = sip.readable() => {
-                if r.is_ok() {
-                    sip_ready = true;
+        match &mut sig {
+            Signalling::Udp(sip) => tokio::select! {
+                biased;
+                _ = &mut stop => break,
+                _ = tokio::time::sleep_until(end) => break,
+                r = sip.readable() => {
+                    if r.is_ok() {
+                        sip_ready = true;
+                    }
                 }
-            }
-            _ = tokio::time::sleep_until(wake) => {}
+                _ = tokio::time::sleep_until(wake) => {}
+            },
+            Signalling::Tcp { listener, writers } => tokio::select! {
+                biased;
+                _ = &mut stop => break,
+                _ = tokio::time::sleep_until(end) => break,
+                m = tcp_rx.recv() => stashed = m,
+                a = listener.accept() => {
+                    if let Ok((stream, peer)) = a {
+                        let _ = stream.set_nodelay(true);
+                        let (rd, wr) = stream.into_split();
+                        writers.insert(peer, wr);
+                        tokio::spawn(super::tcp::read_messages(rd, peer, tcp_tx.clone()));
+                    }
+                }
+                _ = tokio::time::sleep_until(wake) => {}
+            },
         }
     }
     let _ = stop_media.send(());
@@ -492,124 +532,157 @@ pub async fn run(plan: PlatformPlan, stop: impl std::future::Future<Output = ()>
     Ok(())
 }
 
-/// Send what the platform has to send; act on its events: INVITE the
-/// cameras that registered, open their media, expect their streams.
-#[allow(clippy::too_many_arguments)]
-async fn pump(
-    platform: &mut Platform,
-    sip: &UdpSocket,
-    plan: &PlatformPlan,
-    domain: &str,
-    media_ports: &[u16],
-    invited: &mut [bool],
-    calls: &mut HashMap<String, (u64, Option<Instant>)>,
-    sessions: &mut Sessions,
-    expect: &mpsc::UnboundedSender<Expect>,
-) {
-    // The stream a `play` trigger just started: its Prepare follows at once.
-    let mut placing: Option<u64> = None;
-    loop {
-        while let Some(t) = platform.poll_transmit() {
-            if sip.try_send_to(&t.bytes, t.to).is_err() {
-                let _ = sip.send_to(&t.bytes, t.to).await;
-            }
-        }
-        let Some(e) = platform.poll_event() else {
-            break;
-        };
-        let n = now();
-        match e {
-            PlatformEvent::Registered {
-                device_id,
-                refresh: false,
-                ..
-            } => {
-                let Some(k) = super::id_offset(&plan.first_id, &device_id) else {
-                    continue;
-                };
-                let Some(slot) = invited.get_mut(k as usize) else {
-                    continue;
-                };
-                if std::mem::replace(slot, true) {
-                    continue;
-                }
-                let stream = (k % STREAMS_PER_SOCKET) as u32 + 1;
-                let ssrc = Ssrc::gb(false, domain, stream)
-                    .map(|s| s.0)
-                    .unwrap_or(stream);
-                let args = BTreeMap::from([
-                    ("device_id".to_string(), device_id.clone()),
-                    ("ssrc".to_string(), ssrc.to_string()),
-                ]);
-                placing = Some(k);
-                if let Err(e) = platform.trigger(n, "play", &args) {
-                    sessions.failed += 1;
-                    sessions
-                        .problems
-                        .push(format!("INVITE to {device_id} not placed: {e}"));
-                }
-            }
-            PlatformEvent::Session { call_id, event } => match event {
-                SessionEvent::Prepare { .. } => {
-                    let Some(k) = placing.take() else {
-                        platform.apply_session(n, &call_id, SessionCommand::Refuse);
-                        continue;
-                    };
-                    let sock = (k / STREAMS_PER_SOCKET) as usize;
-                    let port = media_ports.get(sock).copied().unwrap_or(0);
-                    calls.insert(call_id.clone(), (k, Some(n.mono)));
-                    sessions.invites_sent += 1;
-                    platform.apply_session(n, &call_id, SessionCommand::Accept(port));
-                }
-                SessionEvent::Started { negotiated, .. } => {
-                    let Some(&(k, invited_at)) = calls.get(&call_id) else {
-                        continue;
-                    };
-                    sessions.started += 1;
-                    let device = negotiated
-                        .offer
-                        .uri
-                        .clone()
-                        .unwrap_or_else(|| format!("camera {k}"));
-                    let device = super::id_range(&plan.first_id, k, 1)
-                        .ok()
-                        .and_then(|v| v.into_iter().next())
-                        .unwrap_or(device);
-                    let _ = expect.send(Expect {
-                        key: ((k / STREAMS_PER_SOCKET) as u8, negotiated.ssrc.0),
-                        device,
-                        invited: invited_at.unwrap_or(n.mono),
-                    });
-                }
-                SessionEvent::Ended { reason, .. } => {
-                    let Some((k, _)) = calls.remove(&call_id) else {
-                        continue;
-                    };
-                    let who = super::id_range(&plan.first_id, k, 1)
-                        .ok()
-                        .and_then(|v| v.into_iter().next())
-                        .unwrap_or_default();
-                    let why = match reason {
-                        EndReason::Rejected(code) => Some(format!("refused {code}")),
-                        EndReason::TimedOut => Some("never answered".to_string()),
-                        EndReason::AnswerUnusable => {
-                            Some("answered with an unusable SDP".to_string())
+/// What the pump needs besides the platform and its sockets.
+struct PumpCtx<'a> {
+    plan: &'a PlatformPlan,
+    domain: &'a str,
+    media_ports: &'a [u16],
+    invited: &'a mut Vec<bool>,
+    calls: &'a mut HashMap<String, (u64, Option<Instant>)>,
+    sessions: &'a mut Sessions,
+    expect: &'a mpsc::UnboundedSender<Expect>,
+}
+
+/// The platform's signalling socket, or its listener and connections.
+enum Signalling {
+    Udp(UdpSocket),
+    Tcp {
+        listener: TcpListener,
+        writers: HashMap<SocketAddr, OwnedWriteHalf>,
+    },
+}
+
+impl PumpCtx<'_> {
+    /// Send what the platform has to send; act on its events: INVITE the
+    /// cameras that registered, open their media, expect their streams.
+    async fn pump(&mut self, platform: &mut Platform, sig: &mut Signalling) {
+        let PumpCtx {
+            plan,
+            domain,
+            media_ports,
+            invited,
+            calls,
+            sessions,
+            expect,
+        } = self;
+        // The stream a `play` trigger just started: its Prepare follows at once.
+        let mut placing: Option<u64> = None;
+        loop {
+            while let Some(t) = platform.poll_transmit() {
+                match sig {
+                    Signalling::Udp(sip) => {
+                        if sip.try_send_to(&t.bytes, t.to).is_err() {
+                            let _ = sip.send_to(&t.bytes, t.to).await;
                         }
-                        EndReason::ByeReceived => Some("ended by the camera's BYE".into()),
-                        _ => None,
-                    };
-                    if let Some(why) = why {
-                        sessions.failed += 1;
-                        if sessions.problems.len() < MAX_PROBLEMS {
-                            sessions
-                                .problems
-                                .push(format!("INVITE to {who}: {why} (camera side)"));
+                    }
+                    Signalling::Tcp { writers, .. } => {
+                        // A connection gone is a camera gone: its requests
+                        // time out in the platform.
+                        if let Some(wr) = writers.get_mut(&t.to) {
+                            if super::tcp::write(wr, &t.bytes).await.is_err() {
+                                writers.remove(&t.to);
+                            }
                         }
                     }
                 }
+            }
+            let Some(e) = platform.poll_event() else {
+                break;
+            };
+            let n = now();
+            match e {
+                PlatformEvent::Registered {
+                    device_id,
+                    refresh: false,
+                    ..
+                } => {
+                    let Some(k) = super::id_offset(&plan.first_id, &device_id) else {
+                        continue;
+                    };
+                    let Some(slot) = invited.get_mut(k as usize) else {
+                        continue;
+                    };
+                    if std::mem::replace(slot, true) {
+                        continue;
+                    }
+                    let stream = (k % STREAMS_PER_SOCKET) as u32 + 1;
+                    let ssrc = Ssrc::gb(false, domain, stream)
+                        .map(|s| s.0)
+                        .unwrap_or(stream);
+                    let args = BTreeMap::from([
+                        ("device_id".to_string(), device_id.clone()),
+                        ("ssrc".to_string(), ssrc.to_string()),
+                    ]);
+                    placing = Some(k);
+                    if let Err(e) = platform.trigger(n, "play", &args) {
+                        sessions.failed += 1;
+                        sessions
+                            .problems
+                            .push(format!("INVITE to {device_id} not placed: {e}"));
+                    }
+                }
+                PlatformEvent::Session { call_id, event } => match event {
+                    SessionEvent::Prepare { .. } => {
+                        let Some(k) = placing.take() else {
+                            platform.apply_session(n, &call_id, SessionCommand::Refuse);
+                            continue;
+                        };
+                        let sock = (k / STREAMS_PER_SOCKET) as usize;
+                        let port = media_ports.get(sock).copied().unwrap_or(0);
+                        calls.insert(call_id.clone(), (k, Some(n.mono)));
+                        sessions.invites_sent += 1;
+                        platform.apply_session(n, &call_id, SessionCommand::Accept(port));
+                    }
+                    SessionEvent::Started { negotiated, .. } => {
+                        let Some(&(k, invited_at)) = calls.get(&call_id) else {
+                            continue;
+                        };
+                        sessions.started += 1;
+                        let device = negotiated
+                            .offer
+                            .uri
+                            .clone()
+                            .unwrap_or_else(|| format!("camera {k}"));
+                        let device = super::id_range(&plan.first_id, k, 1)
+                            .ok()
+                            .and_then(|v| v.into_iter().next())
+                            .unwrap_or(device);
+                        let _ = expect.send(Expect {
+                            key: ((k / STREAMS_PER_SOCKET) as u8, negotiated.ssrc.0),
+                            device,
+                            invited: invited_at.unwrap_or(n.mono),
+                        });
+                    }
+                    SessionEvent::Ended { reason, .. } => {
+                        let Some((k, _)) = calls.remove(&call_id) else {
+                            continue;
+                        };
+                        let who = super::id_range(&plan.first_id, k, 1)
+                            .ok()
+                            .and_then(|v| v.into_iter().next())
+                            .unwrap_or_default();
+                        let why = match reason {
+                            EndReason::Rejected(code) => Some(format!("refused {code}")),
+                            EndReason::TimedOut => Some("never answered".to_string()),
+                            EndReason::AnswerUnusable => {
+                                Some("answered with an unusable SDP".to_string())
+                            }
+                            EndReason::ByeReceived => Some("ended by the camera's BYE".into()),
+                            _ => None,
+                        };
+                        if let Some(why) = why {
+                            sessions.failed += 1;
+                            if sessions.problems.len() < MAX_PROBLEMS {
+                                sessions
+                                    .problems
+                                    .push(format!("INVITE to {who}: {why} (camera side)"));
+                            }
+                        }
+                    }
+                    _ => {}
+                },
                 _ => {}
-            },
-            _ => {}
+            }
         }
     }
 }
