@@ -280,3 +280,35 @@ fn streams_are_invited_over_tcp_signalling() {
     assert_eq!(m["received"]["lost"], 0, "{m:#}");
     assert_eq!(code, 0, "{r:#}");
 }
+
+#[test]
+fn calibration_compares_the_media_send_rate_with_a_bare_batched_sender() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, r) = load(
+        dir.path(),
+        "calibrated",
+        &[
+            "--cameras",
+            "4",
+            "--ramp",
+            "100",
+            "--duration",
+            "2",
+            "--keepalive",
+            "3600",
+            "--streams",
+            "all",
+            "--calibrate",
+        ],
+    );
+    let c = &r["calibration"]["media"];
+    assert!(c["packets_per_s"].as_f64().unwrap() > 0.0, "{r:#}");
+    assert_eq!(c["packet_bytes"], 1400, "{c:#}");
+    assert_eq!(c["per_syscall"], 64, "{c:#}");
+    let pct = r["media"]["send_rate_pct"].as_f64().unwrap();
+    let peak = r["media"]["peak_packets_per_s"].as_f64().unwrap();
+    assert!(peak > 0.0, "{r:#}");
+    let want = peak * 100.0 / c["packets_per_s"].as_f64().unwrap();
+    assert!((pct - want).abs() < 1e-9, "{pct} vs {want}");
+    assert_eq!(code, 0, "{r:#}");
+}

@@ -287,7 +287,7 @@ async fn receive(
     mut stop: oneshot::Receiver<()>,
     mut rx: Receiver,
 ) -> Receiver {
-    let mut buf = vec![0u8; 65536];
+    let mut bufs = RecvBatch::new();
     let mut ready = vec![true; socks.len()];
     let mut stopping = false;
     loop {
@@ -298,10 +298,13 @@ async fn receive(
         for (k, sock) in socks.iter().enumerate() {
             let mut n = 0;
             while ready[k] && n < BUDGET {
-                match sock.try_recv_from(&mut buf) {
-                    Ok((len, _)) => {
-                        rx.packet(k as u8, &buf[..len], Instant::now());
-                        n += 1;
+                match sock.try_io(tokio::io::Interest::READABLE, || bufs.recv(sock.as_ref())) {
+                    Ok(got) => {
+                        let at = Instant::now();
+                        for d in bufs.datagrams(got) {
+                            rx.packet(k as u8, d, at);
+                        }
+                        n += got.max(1);
                         any = true;
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => ready[k] = false,
@@ -332,6 +335,87 @@ async fn receive(
                 ready.iter_mut().for_each(|r| *r = true);
             }
         }
+    }
+}
+
+/// Datagrams read per system call at most.
+const RECV_BATCH: usize = 64;
+/// Room for one datagram: media datagrams are at most 1,400 bytes.
+const RECV_SIZE: usize = 2048;
+
+/// Buffers for reading many datagrams per system call (`recvmmsg` on
+/// Linux; one `recv` elsewhere).
+struct RecvBatch {
+    buf: Vec<u8>,
+    lens: [usize; RECV_BATCH],
+}
+
+impl RecvBatch {
+    fn new() -> RecvBatch {
+        RecvBatch {
+            buf: vec![0u8; RECV_BATCH * RECV_SIZE],
+            lens: [0; RECV_BATCH],
+        }
+    }
+
+    /// Read what is waiting, up to a batch; how many datagrams came.
+    #[cfg(target_os = "linux")]
+    fn recv(&mut self, sock: &UdpSocket) -> std::io::Result<usize> {
+        use std::os::fd::AsRawFd;
+        let mut iovs: Vec<libc::iovec> = self
+            .buf
+            .chunks_mut(RECV_SIZE)
+            .map(|c| libc::iovec {
+                iov_base: c.as_mut_ptr() as *mut libc::c_void,
+                iov_len: c.len(),
+            })
+            .collect();
+        let mut msgs: Vec<libc::mmsghdr> = iovs
+            .iter_mut()
+            .map(|iov| {
+                // SAFETY: an all-zero msghdr is a valid empty one.
+                let mut h: libc::msghdr = unsafe { std::mem::zeroed() };
+                h.msg_iov = iov as *mut libc::iovec;
+                h.msg_iovlen = 1;
+                libc::mmsghdr {
+                    msg_hdr: h,
+                    msg_len: 0,
+                }
+            })
+            .collect();
+        // SAFETY: each header points at one iovec of `iovs`, each iovec at
+        // its own RECV_SIZE chunk of `self.buf`; all outlive the call.
+        let r = unsafe {
+            libc::recvmmsg(
+                sock.as_raw_fd(),
+                msgs.as_mut_ptr(),
+                msgs.len() as libc::c_uint,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            )
+        };
+        if r < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let n = r as usize;
+        for (k, m) in msgs.iter().take(n).enumerate() {
+            // A datagram longer than its buffer is cut (MSG_TRUNC): the
+            // receiver sees what fitted.
+            self.lens[k] = (m.msg_len as usize).min(RECV_SIZE);
+        }
+        Ok(n)
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn recv(&mut self, sock: &UdpSocket) -> std::io::Result<usize> {
+        let n = sock.try_recv(&mut self.buf[..RECV_SIZE])?;
+        self.lens[0] = n;
+        Ok(1)
+    }
+
+    /// The first `n` datagrams of the last read.
+    fn datagrams(&self, n: usize) -> impl Iterator<Item = &[u8]> {
+        (0..n).map(|k| &self.buf[k * RECV_SIZE..k * RECV_SIZE + self.lens[k]])
     }
 }
 
