@@ -1,5 +1,6 @@
 //! The fleet's media: one Annex B file muxed into PS and cut into RTP
-//! payloads once ([`MediaPackets`]), then streamed by every camera the
+//! payloads once ([`MediaPackets`]) by the reference camera's muxer and
+//! packetizer, then streamed by every camera the
 //! platform INVITEs. Per stream only the RTP header differs (SSRC,
 //! sequence number, timestamp); it is written into a 12-byte slot and sent
 //! with the shared payload as a two-part datagram, many datagrams per
@@ -19,10 +20,11 @@ use bytes::{BufMut, Bytes, BytesMut};
 use crate::media::MediaSource;
 use crate::proto::ps::mux::{MuxConfig, PsMuxer};
 use crate::proto::ps::Frame;
-use crate::proto::rtp::{FIXED_HEADER_LEN, PS_CLOCK_RATE};
+use crate::proto::rtp::{Packetizer, PacketizerConfig, FIXED_HEADER_LEN, PS_CLOCK_RATE};
 
-/// Largest RTP packet the fleet sends, header included.
-pub const MTU: usize = 1400;
+/// Largest RTP packet the fleet sends, header included: the reference
+/// camera's.
+pub const MTU: usize = crate::proto::rtp::packetize::DEFAULT_MTU;
 /// Datagrams handed to the kernel per system call at most.
 pub const BATCH: usize = 64;
 /// The padding stream (ISO/IEC 13818-1 §2.4.3.7, `padding_stream`).
@@ -104,6 +106,10 @@ impl MediaPackets {
             }
             pad = lo;
         }
+        let mut rtp = Packetizer::new(PacketizerConfig {
+            mtu: MTU,
+            ..PacketizerConfig::default()
+        })?;
         let mut payloads = Vec::new();
         let mut frames = Vec::with_capacity(ps_frames.len());
         let mut loop_bytes = 0u64;
@@ -120,12 +126,11 @@ impl MediaPackets {
             }
             let frame = buf.freeze();
             let first = payloads.len() as u32;
-            let mut at = 0;
-            while at < frame.len() {
-                let end = (at + max).min(frame.len());
-                payloads.push(frame.slice(at..end));
-                loop_bytes += (end - at + FIXED_HEADER_LEN) as u64;
-                at = end;
+            // The reference camera's packetizer cuts the frame; each
+            // stream writes its own header in front of the payloads.
+            for p in rtp.packetize(0, &frame) {
+                loop_bytes += p.len() as u64;
+                payloads.push(p.slice(FIXED_HEADER_LEN..));
             }
             frames.push((first, payloads.len() as u32 - first));
         }
