@@ -11,7 +11,9 @@
 # first packet), the media send lag, the send rate against a bare batched
 # sender (--calibrate), and which side was saturated: the generator (its
 # send lag passed the threshold), the platform (it lost packets while the
-# generator kept up), or neither. Nothing here asserts a timing.
+# generator kept up), or neither. Nothing here asserts a timing. The
+# platform asks for 32 MiB receive buffers on its media sockets; the kernel
+# caps them at net.core.rmem_max, so a small cap shows up as loss.
 #
 #   CAMERAS=10000 RAMP=2000 DURATION=10 ci/bench/load.sh
 #   SCENARIOS=media STREAMS="1000 10000" BITRATE=256 MEDIA_DURATION=20 ci/bench/load.sh
