@@ -258,7 +258,8 @@ pub struct LoadArgs {
     /// starts after the ports of shards 0..I); default: ephemeral ports.
     #[arg(long)]
     pub port_base: Option<u16>,
-    /// p99 send lag above this many milliseconds marks the generator saturated.
+    /// p99 send lag (of signalling, or of media with --streams) above this
+    /// many milliseconds marks the generator saturated.
     #[arg(long, default_value_t = 10.0)]
     pub lag_threshold_ms: f64,
     /// Write the JSON report here.
