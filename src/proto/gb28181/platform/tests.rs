@@ -1617,7 +1617,7 @@ fn hundreds_of_calls_at_once_each_reach_their_own_session() {
             ended.push(call_id);
         }
     }
-    assert_eq!(ended, [victim.clone()]);
+    assert_eq!(ended, std::slice::from_ref(victim));
     // Its transaction lingers for retransmissions, then the table lets it
     // go, waking for it out of the deadline heap.
     for _ in 0..100 {
