@@ -243,9 +243,15 @@ pub fn merge(reports: &[Report]) -> Result<Report> {
     let keep_answered = sum(|r| r.keepalives.answered);
     let interrupted = reports.iter().any(|r| r.interrupted);
     let mut verdict = if let Some(s) = saturated.first() {
+        // The signalling or the media send lag, whichever marked it.
+        let p99 = s
+            .generator
+            .send_lag
+            .p99_ms
+            .max(s.media.as_ref().map(|m| m.send_lag.p99_ms).unwrap_or(0.0));
         format!(
-            "generator saturated in shard {} (p99 send lag {:.2} ms > {} ms): the figures describe camcert, not the target; use fewer cameras per process or more shards",
-            s.shard, s.generator.send_lag.p99_ms, s.generator.lag_threshold_ms
+            "generator saturated in shard {} (p99 send lag {p99:.2} ms > {} ms): the figures describe camcert, not the target; use fewer cameras per process or more shards",
+            s.shard, s.generator.lag_threshold_ms
         )
     } else {
         metrics::verdict(None, interrupted, registered, cameras, failures_total)
