@@ -543,7 +543,31 @@ pub async fn load_platform(a: crate::cli::LoadPlatformArgs) -> Result<i32> {
         duration: a.duration.map(Duration::from_secs_f64),
     };
     let signals = watch_signals("stopping the platform")?;
-    crate::load::platform::run(plan, async move { signals.wait().await }).await?;
+    let eof = a.stop_at_stdin_eof;
+    let stop = async move {
+        let stdin_ends = async {
+            if !eof {
+                return std::future::pending::<()>().await;
+            }
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            std::thread::spawn(move || {
+                use std::io::Read;
+                let mut buf = [0u8; 256];
+                while let Ok(n) = std::io::stdin().read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                }
+                let _ = tx.send(());
+            });
+            let _ = rx.await;
+        };
+        tokio::select! {
+            _ = signals.wait() => {}
+            _ = stdin_ends => {}
+        }
+    };
+    crate::load::platform::run(plan, stop).await?;
     Ok(0)
 }
 
@@ -585,13 +609,19 @@ async fn spawn_platform(
         .args(["--streams", &streams.to_string()])
         .arg("--stats")
         .arg(&stats)
+        .arg("--stop-at-stdin-eof")
         .env("CAMCERT_PASSWORD", password)
-        .stdin(std::process::Stdio::null())
+        .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null());
     if let Some(d) = &a.domain {
         cmd.args(["--domain", d]);
     }
+    // Its own process group: Ctrl-C at the terminal reaches the run, which
+    // then stops the platform itself, after measuring it. Should the run
+    // end some other way, the platform's standard input ends and it stops.
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let mut child = cmd.spawn().context("starting the reference platform")?;
     let stdout = child.stdout.take().context("platform stdout")?;
     let (tx, rx) = tokio::sync::oneshot::channel();

@@ -200,6 +200,10 @@ pub struct LoadPlatformArgs {
     /// Switch on a deliberate platform fault (repeatable).
     #[arg(long = "fault")]
     pub faults: Vec<String>,
+    /// Stop when standard input ends (the load run holds the other end, so
+    /// the platform goes when the run does, however it ends).
+    #[arg(long)]
+    pub stop_at_stdin_eof: bool,
 }
 
 #[derive(Debug, clap::Args)]
