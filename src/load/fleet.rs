@@ -1,12 +1,17 @@
 //! N simulated cameras in one task: the same sans-IO [`Device`] as the
-//! reference camera, driven by one deadline heap and a few UDP sockets.
+//! reference camera, driven by one deadline heap and a few UDP sockets (or
+//! a TCP connection per camera).
 //!
-//! Each socket carries `per_socket` cameras; they share its address as
-//! Contact and Via. An arriving datagram goes to the camera its GB/T 28181
-//! ID names: the From user of a response (the camera's own request), the
-//! To user of a request. Each pass of the loop does a bounded amount of
-//! work per kind (starts, timers, datagrams) before it looks again at the
-//! others, and the run ends at its deadline.
+//! Over UDP each socket carries `per_socket` cameras; they share its
+//! address as Contact and Via. An arriving datagram goes to the camera its
+//! GB/T 28181 ID names: the From user of a response (the camera's own
+//! request), the To user of a request. Over TCP a message goes to the
+//! camera whose connection it came on. A camera the platform INVITEs
+//! answers with the media socket's port and, once the ACK came, streams
+//! [`MediaPackets`] on a second deadline heap, one frame per wake-up,
+//! batched into few system calls. Each pass of the loop does a bounded
+//! amount of work per kind (starts, timers, media frames, messages) before
+//! it looks again at the others, and the run ends at its deadline.
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;

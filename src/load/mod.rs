@@ -4,7 +4,10 @@
 //!
 //! Every simulated camera is the sans-IO reference [`Device`]; [`fleet`]
 //! drives N of them on one deadline heap ([`schedule`]) and a few UDP
-//! sockets, and [`metrics`] turns what happened into the report.
+//! sockets or a TCP connection each ([`tcp`]), streams [`media`] to the
+//! platform when it INVITEs them, and [`metrics`] turns what happened into
+//! the report. [`platform`] is the reference platform as the run's target,
+//! with a media receiver that checks every stream.
 //!
 //! [`Device`]: crate::proto::gb28181::device::Device
 
