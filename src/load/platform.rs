@@ -82,7 +82,8 @@ struct RxStream {
     late: u64,
     /// RFC 3550 §6.4.1 J, in 90 kHz units.
     jitter: f64,
-    transit: Option<f64>,
+    /// The previous packet's arrival (90 kHz units) and RTP timestamp.
+    prev: Option<(f64, u32)>,
     /// The next in-order packet starts a frame (the previous one was a marker).
     frame_start: bool,
     ps_errors: u64,
@@ -155,13 +156,15 @@ impl Receiver {
                 s.late += 1;
             }
         }
-        // RFC 3550 §6.4.1 and A.8.
-        let transit = arrival - f64::from(ts);
-        if let Some(prev) = s.transit {
-            let d = (transit - prev).abs();
+        // RFC 3550 §6.4.1 and A.8: D is the difference of the transit
+        // times, taken as arrival gap minus timestamp gap so that a
+        // timestamp wrapping past 2^32 counts as the small step it is.
+        if let Some((prev_arrival, prev_ts)) = s.prev {
+            let gap = f64::from(ts.wrapping_sub(prev_ts) as i32);
+            let d = ((arrival - prev_arrival) - gap).abs();
             s.jitter += (d - s.jitter) / 16.0;
         }
-        s.transit = Some(transit);
+        s.prev = Some((arrival, ts));
         let mut problem = None;
         if in_order && s.frame_start && !payload.starts_with(&[0, 0, 1, 0xBA]) {
             s.ps_errors += 1;
@@ -832,6 +835,33 @@ mod tests {
         assert_eq!(r.invite_to_first_packet.count, 1);
         assert!((r.invite_to_first_packet.p50_ms - 5.0).abs() < 0.1, "{r:?}");
         assert!(r.problems.is_empty(), "{:?}", r.problems);
+    }
+
+    #[test]
+    fn jitter_stays_small_across_a_timestamp_wrap() {
+        let t = Instant::now();
+        let mut rx = receiver();
+        expect(&mut rx, 5, "34020000001320000005", t);
+        // Frames 40 ms apart, their timestamps 3600 apart, crossing 2^32.
+        for f in 0..20u32 {
+            let ts = (u32::MAX - 5 * 3600).wrapping_add(f * 3600);
+            let p = packet(true, 96, f as u16, ts, 5, true);
+            rx.packet(0, &p, t + Duration::from_millis(u64::from(f) * 40));
+        }
+        let r = rx.finish(&Sessions::default());
+        assert_eq!(r.jitter.count, 1);
+        assert!(r.jitter.max_ms < 0.1, "{:?}", r.jitter);
+        // A stream that arrives unevenly has jitter to show: every other
+        // frame 10 ms late.
+        let mut rx = receiver();
+        expect(&mut rx, 6, "34020000001320000006", t);
+        for f in 0..200u32 {
+            let late = if f % 2 == 1 { 10 } else { 0 };
+            let p = packet(true, 96, f as u16, f * 3600, 6, true);
+            rx.packet(0, &p, t + Duration::from_millis(u64::from(f) * 40 + late));
+        }
+        let r = rx.finish(&Sessions::default());
+        assert!((r.jitter.max_ms - 10.0).abs() < 0.5, "{:?}", r.jitter);
     }
 
     #[test]
