@@ -146,11 +146,14 @@ impl Receiver {
         }
         s.packets += 1;
         s.bytes += data.len() as u64;
-        let mut in_order = s.packets == 1;
+        // `in_order`: the packet right after the highest so far (or the
+        // first); `advanced`: it is the new highest, after a gap or not.
+        let (mut in_order, mut advanced) = (s.packets == 1, s.packets == 1);
         if s.packets > 1 {
             let delta = seq.wrapping_sub(s.max as u16) as i16;
             if delta > 0 {
                 in_order = delta == 1;
+                advanced = true;
                 s.max += delta as u64;
             } else {
                 s.late += 1;
@@ -175,7 +178,9 @@ impl Receiver {
                 ));
             }
         }
-        if in_order || s.packets == 1 {
+        // After a gap the frame boundary is known again from this packet's
+        // marker; a late packet changes nothing.
+        if advanced {
             s.frame_start = marker;
         }
         if pt != expected_pt {
@@ -879,6 +884,24 @@ mod tests {
             p.contains("SSRC 9 of 34020000001320000002: 1 of 20 packets lost"),
             "{p}"
         );
+        // The lost packet began a frame: the frame's second packet comes
+        // after a gap and is not taken for a frame start without a pack
+        // header.
+        assert_eq!(r.ps_errors, 0, "{p}");
+    }
+
+    #[test]
+    fn a_frame_whose_first_packet_was_lost_is_no_ps_error() {
+        let t = Instant::now();
+        let mut rx = receiver();
+        expect(&mut rx, 4, "34020000001320000004", t);
+        rx.packet(0, &packet(true, 96, 1, 0, 4, true), t);
+        // Frame 2 is three packets; its first (sequence 2) is lost.
+        rx.packet(0, &packet(false, 96, 3, 3600, 4, false), t);
+        rx.packet(0, &packet(true, 96, 4, 3600, 4, false), t);
+        rx.packet(0, &packet(true, 96, 5, 7200, 4, true), t);
+        let r = rx.finish(&Sessions::default());
+        assert_eq!((r.lost, r.ps_errors), (1, 0), "{:?}", r.problems);
     }
 
     #[test]
