@@ -465,6 +465,110 @@ pub async fn serve(a: ServeArgs) -> Result<i32> {
 struct PlatformProcess {
     child: std::process::Child,
     addr: std::net::SocketAddr,
+    /// Where it writes what it received of the media when stopped.
+    stats: std::path::PathBuf,
+}
+
+impl PlatformProcess {
+    /// Stop it (SIGTERM), wait up to 10 s for it to write its media
+    /// figures, and read them.
+    async fn finish(&mut self) -> Option<crate::load::metrics::ReceivedMedia> {
+        #[cfg(unix)]
+        // SAFETY: kill(2) on the pid of a child this process started and
+        // has not yet waited for.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let until = std::time::Instant::now() + Duration::from_secs(10);
+        while std::time::Instant::now() < until {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let text = match std::fs::read_to_string(&self.stats) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!(
+                    "the reference platform left no media figures in {}: {e}",
+                    self.stats.display()
+                );
+                return None;
+            }
+        };
+        let _ = std::fs::remove_file(&self.stats);
+        match serde_json::from_str(&text) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                eprintln!("the reference platform's media figures: {e}");
+                None
+            }
+        }
+    }
+}
+
+/// `camcert load platform`: the reference platform as a load run's target.
+pub async fn load_platform(a: crate::cli::LoadPlatformArgs) -> Result<i32> {
+    let password = std::env::var("CAMCERT_PASSWORD").unwrap_or_default();
+    let mut cfg = PlatformConfig::new(&a.platform_id);
+    if let Some(d) = &a.domain {
+        cfg.realm = d.clone();
+        cfg.domain = d.clone();
+    }
+    for id in crate::load::id_range(&a.devices_from, 0, a.devices_count)? {
+        cfg.devices.insert(id, password.clone());
+    }
+    if !(a.keepalive >= 0.01 && a.keepalive <= 86400.0) {
+        bail!(
+            "--keepalive {}: expected seconds in [0.01, 86400]",
+            a.keepalive
+        );
+    }
+    cfg.keepalive_interval = Duration::from_secs_f64(a.keepalive);
+    for f in &a.faults {
+        if !cfg.faults.set(f) {
+            bail!(
+                "unknown fault {f:?}; known: {}",
+                crate::proto::gb28181::platform::PlatformFaults::NAMES.join(", ")
+            );
+        }
+    }
+    let plan = crate::load::platform::PlatformPlan {
+        listen: a.listen.addr,
+        transport: a.listen.transport,
+        cfg,
+        first_id: a.devices_from.clone(),
+        streams: a.streams.min(a.devices_count),
+        stats: a.stats.clone(),
+        duration: a.duration.map(Duration::from_secs_f64),
+    };
+    let signals = watch_signals("stopping the platform")?;
+    let eof = a.stop_at_stdin_eof;
+    let stop = async move {
+        let stdin_ends = async {
+            if !eof {
+                return std::future::pending::<()>().await;
+            }
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            std::thread::spawn(move || {
+                use std::io::Read;
+                let mut buf = [0u8; 256];
+                while let Ok(n) = std::io::stdin().read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                }
+                let _ = tx.send(());
+            });
+            let _ = rx.await;
+        };
+        tokio::select! {
+            _ = signals.wait() => {}
+            _ = stdin_ends => {}
+        }
+    };
+    crate::load::platform::run(plan, stop).await?;
+    Ok(0)
 }
 
 impl Drop for PlatformProcess {
@@ -474,30 +578,50 @@ impl Drop for PlatformProcess {
     }
 }
 
-/// Start `camcert serve gb28181-platform` on loopback with the fleet's
-/// device range provisioned; the password goes through its environment.
+/// Start `camcert load platform` on loopback with the fleet's device range
+/// provisioned and the first `streams` to INVITE; the password goes
+/// through its environment.
 async fn spawn_platform(
     a: &crate::cli::LoadArgs,
     first_id: &str,
     count: u64,
+    streams: u64,
     password: &str,
 ) -> Result<PlatformProcess> {
     use std::io::BufRead;
     let exe = std::env::current_exe().context("finding the camcert executable")?;
+    let stats = std::env::temp_dir().join(format!(
+        "camcert-load-platform-{}-{}.json",
+        std::process::id(),
+        a.shard.index
+    ));
     let mut cmd = std::process::Command::new(exe);
-    cmd.args(["serve", "gb28181-platform", "--listen", "udp://127.0.0.1:0"])
+    let listen = match a.transport {
+        crate::cli::LoadTransport::Udp => "udp://127.0.0.1:0",
+        crate::cli::LoadTransport::Tcp => "tcp://127.0.0.1:0",
+    };
+    cmd.args(["load", "platform", "--listen", listen])
         .args(["--platform-id", &a.platform_id])
         .args(["--devices-from", first_id])
         .args(["--devices-count", &count.to_string()])
         .args(["--duration", &format!("{}", a.duration + 60.0)])
-        .args(["--set", &format!("keepalive_interval={}", a.keepalive)])
+        .args(["--keepalive", &format!("{}", a.keepalive)])
+        .args(["--streams", &streams.to_string()])
+        .arg("--stats")
+        .arg(&stats)
+        .arg("--stop-at-stdin-eof")
         .env("CAMCERT_PASSWORD", password)
-        .stdin(std::process::Stdio::null())
+        .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null());
     if let Some(d) = &a.domain {
         cmd.args(["--domain", d]);
     }
+    // Its own process group: Ctrl-C at the terminal reaches the run, which
+    // then stops the platform itself, after measuring it. Should the run
+    // end some other way, the platform's standard input ends and it stops.
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let mut child = cmd.spawn().context("starting the reference platform")?;
     let stdout = child.stdout.take().context("platform stdout")?;
     let (tx, rx) = tokio::sync::oneshot::channel();
@@ -505,7 +629,11 @@ async fn spawn_platform(
         let mut tx = Some(tx);
         for line in std::io::BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
-            if let Some(addr) = line.split("listening on udp://").nth(1) {
+            let addr = line
+                .split("listening on udp://")
+                .nth(1)
+                .or_else(|| line.split("listening on tcp://").nth(1));
+            if let Some(addr) = addr {
                 if let Some(tx) = tx.take() {
                     let _ = tx.send(addr.trim().to_string());
                 }
@@ -515,6 +643,7 @@ async fn spawn_platform(
     let mut p = PlatformProcess {
         child,
         addr: "127.0.0.1:0".parse()?,
+        stats,
     };
     let addr = tokio::time::timeout(Duration::from_secs(30), rx)
         .await
@@ -561,9 +690,14 @@ pub async fn load(a: crate::cli::LoadArgs) -> Result<i32> {
     if a.cameras == 0 {
         bail!("--cameras 0: nothing to simulate");
     }
+    let transport = a.transport.proto();
     if let Some(t) = &a.target {
-        if t.transport != crate::proto::Transport::Udp {
-            bail!("--target {t}: load runs speak UDP for now (TCP signalling is not there yet)");
+        if t.transport != transport {
+            bail!(
+                "--target {t}: the fleet signals over {} (--transport); give a {} target",
+                transport.via_name(),
+                transport.via_name().to_ascii_lowercase()
+            );
         }
     }
     let (offset, count) = a.shard.block(a.cameras);
@@ -593,9 +727,35 @@ pub async fn load(a: crate::cli::LoadArgs) -> Result<i32> {
         None => None,
     };
     let first_id = id_range(&a.id_base, 0, 1)?.remove(0);
-    let platform = match a.target {
+    // --streams: the first N cameras of the whole fleet stream; this shard
+    // expects those of its block.
+    let fleet_streams = match a.streams {
+        None => 0,
+        Some(crate::cli::StreamCount::All) => a.cameras,
+        Some(crate::cli::StreamCount::Count(k)) => k.min(a.cameras),
+    };
+    let shard_streams = fleet_streams.saturating_sub(offset).min(count);
+    if !(a.bitrate > 0.0 && a.bitrate <= 1e6) {
+        bail!("--bitrate {}: expected kbit/s in (0, 1000000]", a.bitrate);
+    }
+    let media = if fleet_streams > 0 {
+        let source = match &a.media {
+            Some(f) => std::sync::Arc::new(crate::media::MediaSource::from_file(f, None)?),
+            None => crate::media::sample_h264(),
+        };
+        let m = crate::load::media::MediaPackets::build(&source, a.bitrate, a.fps).with_context(
+            || match &a.media {
+                Some(f) => format!("--media {}", f.display()),
+                None => "the built-in sample".to_string(),
+            },
+        )?;
+        Some(std::sync::Arc::new(m))
+    } else {
+        None
+    };
+    let mut platform = match a.target {
         Some(_) => None,
-        None => Some(spawn_platform(&a, &first_id, a.cameras, &password).await?),
+        None => Some(spawn_platform(&a, &first_id, a.cameras, fleet_streams, &password).await?),
     };
     let target = match (&a.target, &platform) {
         (Some(t), _) => t.addr,
@@ -613,7 +773,10 @@ pub async fn load(a: crate::cli::LoadArgs) -> Result<i32> {
         target,
         target_label: match &a.target {
             Some(t) => t.to_string(),
-            None => format!("the reference platform at udp://{target}"),
+            None => format!(
+                "the reference platform at {}://{target}",
+                transport.via_name().to_ascii_lowercase()
+            ),
         },
         builtin_platform: platform.is_some(),
         platform_id: a.platform_id.clone(),
@@ -633,6 +796,10 @@ pub async fn load(a: crate::cli::LoadArgs) -> Result<i32> {
         port_base,
         lag_threshold: Duration::from_secs_f64(a.lag_threshold_ms.max(0.0) / 1000.0),
         calibrate: a.calibrate,
+        streams: if media.is_some() { shard_streams } else { 0 },
+        media,
+        bitrate_kbit_s: a.bitrate,
+        transport,
     };
     eprintln!(
         "camcert load gb28181: {} cameras ({} .. {}, shard {}) against {}, ramp {}/s, {} s",
@@ -645,11 +812,13 @@ pub async fn load(a: crate::cli::LoadArgs) -> Result<i32> {
         a.duration
     );
     let stop = watch_signals("ending the run and writing the report")?;
-    let report = crate::load::run(
-        &plan,
-        stop.flag.clone(),
-        platform.as_ref().map(|p| p.child.id()),
-    )
+    let pid = platform.as_ref().map(|p| p.child.id());
+    let report = crate::load::run(&plan, stop.flag.clone(), pid, || async {
+        match platform.as_mut() {
+            Some(p) if plan.media.is_some() => p.finish().await,
+            _ => None,
+        }
+    })
     .await?;
     drop(platform);
     report.print_summary(&mut std::io::stdout())?;

@@ -28,6 +28,9 @@ fn main() -> ExitCode {
             Command::List { paths } => camcert::app::list(&paths),
             Command::Serve(a) => camcert::app::serve(a).await,
             Command::Load(camcert::cli::LoadCommand::Gb28181(a)) => camcert::app::load(a).await,
+            Command::Load(camcert::cli::LoadCommand::Platform(a)) => {
+                camcert::app::load_platform(a).await
+            }
             Command::Schema { catalog } => camcert::app::schema(catalog),
             Command::Report(r) => camcert::app::report(r),
             Command::Decode(a) => camcert::app::decode(a),

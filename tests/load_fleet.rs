@@ -302,3 +302,50 @@ fn calibration_measures_a_bare_sender_and_the_report_compares_with_it() {
     assert!(r["calibration"].is_null(), "{r:#}");
     assert!(r["generator"]["send_rate_pct"].is_null(), "{r:#}");
 }
+
+#[test]
+fn a_fleet_registers_and_keeps_alive_over_tcp() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, r) = load(
+        dir.path(),
+        "tcp",
+        "load-secret-tcp",
+        &[
+            "--transport",
+            "tcp",
+            "--cameras",
+            "40",
+            "--ramp",
+            "200",
+            "--duration",
+            "2.5",
+            "--keepalive",
+            "1",
+            "--lag-threshold-ms",
+            "100000",
+        ],
+    );
+    assert!(r["target"].as_str().unwrap().contains("tcp://"), "{r:#}");
+    assert_eq!(r["registered"], 40, "{r:#}");
+    assert_eq!(r["registered_at_end"], 40, "{r:#}");
+    assert_eq!(r["failures_total"], 0, "{r:#}");
+    // A connection per camera, all still open at the end.
+    assert_eq!(r["generator"]["sockets"], 40, "{r:#}");
+    let sent = r["keepalives"]["sent"].as_u64().unwrap();
+    assert!(sent >= 40, "keepalives sent: {sent}");
+    assert_eq!(r["keepalives"]["answered"].as_u64(), Some(sent), "{r:#}");
+    assert_eq!(code, 0, "{r:#}");
+}
+
+#[test]
+fn a_target_of_the_other_transport_is_a_user_error() {
+    let out = Command::new(BIN)
+        .args(["load", "gb28181", "--transport", "tcp"])
+        .args(["--target", "udp://127.0.0.1:5060", "--duration", "1"])
+        .env("CAMCERT_PASSWORD", "x")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("give a tcp target"), "{err}");
+}

@@ -230,10 +230,49 @@ pub struct RunArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum LoadCommand {
-    /// GB/T 28181 cameras over UDP: digest registration and keepalives.
-    /// TCP signalling and media streams (--transport tcp, --streams) are
-    /// not there yet.
+    /// GB/T 28181 cameras over UDP or TCP (--transport): digest
+    /// registration, keepalives, and with --streams live video the
+    /// platform INVITEs them for (PS over RTP/UDP at real-time pace).
     Gb28181(LoadArgs),
+    /// The reference platform as a load run's target; `load gb28181`
+    /// starts it in a process of its own when no --target is given.
+    #[command(hide = true)]
+    Platform(LoadPlatformArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LoadPlatformArgs {
+    #[arg(long, default_value = "udp://127.0.0.1:0")]
+    pub listen: PeerAddr,
+    #[arg(long, default_value = "34020000002000000001")]
+    pub platform_id: String,
+    #[arg(long)]
+    pub domain: Option<String>,
+    /// Provision this many devices with consecutive IDs from --devices-from
+    /// (password: CAMCERT_PASSWORD).
+    #[arg(long, value_name = "ID")]
+    pub devices_from: String,
+    #[arg(long, value_name = "N")]
+    pub devices_count: u64,
+    /// INVITE the devices among the first N once they register.
+    #[arg(long, default_value_t = 0)]
+    pub streams: u64,
+    /// Keepalive interval the devices use, seconds.
+    #[arg(long, default_value_t = 60.0)]
+    pub keepalive: f64,
+    /// Write what the media receiver saw here (JSON) when stopped.
+    #[arg(long, value_name = "FILE")]
+    pub stats: Option<PathBuf>,
+    /// Stop after this many seconds (default: at SIGTERM or SIGINT).
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Switch on a deliberate platform fault (repeatable).
+    #[arg(long = "fault")]
+    pub faults: Vec<String>,
+    /// Stop when standard input ends (the load run holds the other end, so
+    /// the platform goes when the run does, however it ends).
+    #[arg(long)]
+    pub stop_at_stdin_eof: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -241,9 +280,9 @@ pub struct LoadArgs {
     /// Simulated cameras in the whole fleet (split between shards).
     #[arg(long, default_value_t = 100)]
     pub cameras: u64,
-    /// The platform, udp://HOST:PORT. Without it camcert starts its
-    /// reference platform in a separate process on loopback, with the
-    /// fleet's devices provisioned.
+    /// The platform, udp://HOST:PORT (tcp://HOST:PORT with --transport
+    /// tcp). Without it camcert starts its reference platform in a
+    /// separate process on loopback, with the fleet's devices provisioned.
     #[arg(long)]
     pub target: Option<PeerAddr>,
     /// First registrations started per second.
@@ -292,7 +331,8 @@ pub struct LoadArgs {
     /// starts after the ports of shards 0..I); default: ephemeral ports.
     #[arg(long)]
     pub port_base: Option<u16>,
-    /// p99 send lag above this many milliseconds marks the generator saturated.
+    /// p99 send lag (of signalling, or of media with --streams) above this
+    /// many milliseconds marks the generator saturated.
     #[arg(long, default_value_t = 10.0)]
     pub lag_threshold_ms: f64,
     /// Write the JSON report here.
@@ -300,9 +340,67 @@ pub struct LoadArgs {
     pub json: Option<PathBuf>,
     /// Before the run, measure for a second how many datagrams a bare
     /// sender gets out over loopback here; the report gives the run's send
-    /// rate as a percentage of it.
+    /// rate as a percentage of it (and, with --streams, the media send rate
+    /// against a bare batched sender of media-sized datagrams).
     #[arg(long)]
     pub calibrate: bool,
+    /// How many cameras of the fleet the platform INVITEs for live video
+    /// (a number, or `all`); the built-in platform INVITEs the first N
+    /// as they register and checks every stream it receives. With
+    /// --target, the target places the INVITEs and N is how many the
+    /// fleet expects.
+    #[arg(long, value_name = "N|all")]
+    pub streams: Option<StreamCount>,
+    /// RTP bit rate of each stream, kbit/s (headers included); the media
+    /// is padded with PS padding packets up to it.
+    #[arg(long, default_value_t = 256.0)]
+    pub bitrate: f64,
+    /// The H.264 or H.265 Annex B file every stream sends, looped
+    /// (default: the built-in 320x240 25 fps H.264 sample).
+    #[arg(long, value_name = "FILE")]
+    pub media: Option<PathBuf>,
+    /// Frames per second of the media.
+    #[arg(long, default_value_t = 25.0)]
+    pub fps: f64,
+    /// Signalling transport: `udp`, or `tcp` (a connection per camera,
+    /// messages framed by Content-Length). A --target's scheme must agree.
+    #[arg(long, value_enum, default_value_t = LoadTransport::Udp)]
+    pub transport: LoadTransport,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LoadTransport {
+    Udp,
+    Tcp,
+}
+
+impl LoadTransport {
+    pub fn proto(self) -> crate::proto::Transport {
+        match self {
+            LoadTransport::Udp => crate::proto::Transport::Udp,
+            LoadTransport::Tcp => crate::proto::Transport::Tcp,
+        }
+    }
+}
+
+/// `--streams`: a count, or every camera.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamCount {
+    All,
+    Count(u64),
+}
+
+impl std::str::FromStr for StreamCount {
+    type Err = String;
+    fn from_str(s: &str) -> Result<StreamCount, String> {
+        if s.eq_ignore_ascii_case("all") {
+            return Ok(StreamCount::All);
+        }
+        s.trim()
+            .parse()
+            .map(StreamCount::Count)
+            .map_err(|_| format!("{s:?}: expected a number of cameras or `all`"))
+    }
 }
 
 fn parse_kv(s: &str) -> Result<(String, String), String> {

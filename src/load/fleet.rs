@@ -1,12 +1,17 @@
 //! N simulated cameras in one task: the same sans-IO [`Device`] as the
-//! reference camera, driven by one deadline heap and a few UDP sockets.
+//! reference camera, driven by one deadline heap and a few UDP sockets (or
+//! a TCP connection per camera).
 //!
-//! Each socket carries `per_socket` cameras; they share its address as
-//! Contact and Via. An arriving datagram goes to the camera its GB/T 28181
-//! ID names: the From user of a response (the camera's own request), the
-//! To user of a request. Each pass of the loop does a bounded amount of
-//! work per kind (starts, timers, datagrams) before it looks again at the
-//! others, and the run ends at its deadline.
+//! Over UDP each socket carries `per_socket` cameras; they share its
+//! address as Contact and Via. An arriving datagram goes to the camera its
+//! GB/T 28181 ID names: the From user of a response (the camera's own
+//! request), the To user of a request. Over TCP a message goes to the
+//! camera whose connection it came on. A camera the platform INVITEs
+//! answers with the media socket's port and, once the ACK came, streams
+//! [`MediaPackets`] on a second deadline heap, one frame per wake-up,
+//! batched into few system calls. Each pass of the loop does a bounded
+//! amount of work per kind (starts, timers, media frames, messages) before
+//! it looks again at the others, and the run ends at its deadline.
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -15,14 +20,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
 
+use super::media::{rtp_header, Batch, MediaPackets, Stream};
 use super::metrics::{record, series_interval, Metrics, Sample};
 use super::schedule::{Ramp, Timers};
+use super::tcp::Read;
 use super::LoadPlan;
 use crate::proto::gb28181::device::{Device, DeviceConfig, DeviceEvent};
+use crate::proto::gb28181::session::{EndReason, SessionCommand, SessionEvent};
 use crate::proto::sip::{NameAddr, SipMessage};
-use crate::proto::Now;
+use crate::proto::{Now, Transport};
 
 /// Work of one kind done per loop pass before the others get a turn.
 const BUDGET: usize = 512;
@@ -37,6 +47,10 @@ struct Cam {
     registered_once: bool,
     /// Call-ID of the keepalive awaiting its answer.
     keepalive: Option<String>,
+    /// The media stream the platform asked for, while it runs.
+    stream: Option<Stream>,
+    /// When the INVITE of the stream arrived.
+    invited_at: Option<Instant>,
 }
 
 /// What the fleet hands back when the run ends.
@@ -55,6 +69,8 @@ pub struct Outcome {
     pub t0: Instant,
     pub series_interval: Duration,
     pub series: Vec<Sample>,
+    /// Streams running when the run ended.
+    pub streams_at_end: u64,
 }
 
 /// The configuration of the plan's camera `i`, bound at `local`.
@@ -73,6 +89,7 @@ fn device_config(plan: &LoadPlan, i: usize, local: SocketAddr) -> DeviceConfig {
     cfg.keepalive_interval = plan.keepalive;
     cfg.retry_interval = plan.retry_interval;
     cfg.user_agent = "camcert load".into();
+    cfg.transport = plan.transport;
     cfg.seed = plan.seed ^ (plan.first_index + i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     cfg
 }
@@ -97,8 +114,19 @@ fn now() -> Now {
 
 pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
     let n = plan.ids.len();
-    let per_socket = plan.per_socket.max(1);
-    let nsock = n.div_ceil(per_socket).max(1);
+    let tcp = plan.transport == Transport::Tcp;
+    // Over TCP each camera has a connection of its own, opened when it
+    // starts; over UDP cameras share sockets.
+    let per_socket = if tcp {
+        n.max(1)
+    } else {
+        plan.per_socket.max(1)
+    };
+    let nsock = if tcp {
+        0
+    } else {
+        n.div_ceil(per_socket).max(1)
+    };
     let mut sockets = Vec::with_capacity(nsock);
     for s in 0..nsock {
         let port = plan.port_base.map(|p| p + s as u16).unwrap_or(0);
@@ -108,15 +136,36 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
             .with_context(|| format!("binding a camera socket on {addr}"))?;
         sockets.push(Arc::new(sock));
     }
+    // One socket sends every camera's media; the SDP answers announce it.
+    let media_sock = match &plan.media {
+        Some(_) => {
+            let sock = UdpSocket::bind(SocketAddr::new(plan.bind_ip, 0))
+                .await
+                .context("binding the media socket")?;
+            super::media::set_buffer(&sock, false, 4 << 20);
+            Some(sock)
+        }
+        None => None,
+    };
+    let media_port = match &media_sock {
+        Some(s) => s.local_addr()?.port(),
+        None => 0,
+    };
     let setup_start = super::metrics::ProcStats::read(None);
     let mut cams: Vec<Cam> = Vec::with_capacity(n);
     for i in 0..n {
-        let local = sockets[i / per_socket].local_addr()?;
+        let local = match sockets.get(i / per_socket) {
+            Some(s) => s.local_addr()?,
+            // Replaced by the connection's address when it opens.
+            None => SocketAddr::new(plan.bind_ip, 0),
+        };
         cams.push(Cam {
             dev: Device::new(device_config(plan, i, local)),
             started: None,
             registered_once: false,
             keepalive: None,
+            stream: None,
+            invited_at: None,
         });
     }
 
@@ -131,9 +180,21 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
     let mut buf = vec![0u8; 65536];
     let mut ready = vec![true; nsock];
     let mut first_socket = 0;
+    let (tcp_tx, mut tcp_rx) = mpsc::unbounded_channel::<(usize, Read)>();
+    // A message taken off the channel while waiting: handled first next pass.
+    let mut stashed: Option<(usize, Read)> = None;
+    let mut conns: Vec<Option<OwnedWriteHalf>> = Vec::new();
+    if tcp {
+        conns.resize_with(n, || None);
+    }
 
     let mut m = Metrics::default();
     let mut timers = Timers::new(n);
+    // Each camera's next media frame.
+    let mut media_timers = Timers::new(if plan.media.is_some() { n } else { 0 });
+    let mut batch = Batch::default();
+    // When each datagram of `batch` was due.
+    let mut batch_due: Vec<Instant> = Vec::with_capacity(super::media::BATCH);
     let t0 = Instant::now();
     let t0_wall = std::time::SystemTime::now();
     let interval = Duration::from_secs_f64(series_interval(plan.duration.as_secs_f64()));
@@ -170,6 +231,11 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
         per_socket,
         metrics: &mut m,
         last_first_reg: &mut last_first_reg,
+        media: plan.media.as_deref(),
+        media_port,
+        media_timers: &mut media_timers,
+        seed: plan.seed,
+        conns: &mut conns,
     };
 
     loop {
@@ -194,11 +260,29 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
                 now.mono.saturating_duration_since(at),
             );
             let i = next_start as usize;
+            if tcp {
+                match connect(plan, i).await {
+                    Ok((dev, rd, wr)) => {
+                        cams[i].dev = dev;
+                        ctx.conns[i] = Some(wr);
+                        tokio::spawn(super::tcp::read_messages(rd, i, tcp_tx.clone()));
+                    }
+                    Err(e) => {
+                        ctx.metrics.started += 1;
+                        ctx.metrics
+                            .fail(format!("TCP connection to the platform: {e}"));
+                        next_start += 1;
+                        work += 1;
+                        continue;
+                    }
+                }
+                now.mono = Instant::now();
+            }
             cams[i].started = Some(now.mono);
             first_start.get_or_insert(now.mono);
             cams[i].dev.start(now);
             ctx.metrics.started += 1;
-            ctx.flush(&mut cams[i], i, now.mono).await;
+            ctx.flush(&mut cams[i], i, now).await;
             timers.schedule(i as u32, cams[i].dev.poll_timeout());
             next_start += 1;
             work += 1;
@@ -216,14 +300,82 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
             );
             let i = i as usize;
             cams[i].dev.handle_timeout(now);
-            ctx.flush(&mut cams[i], i, now.mono).await;
+            ctx.flush(&mut cams[i], i, now).await;
             timers.schedule(i as u32, cams[i].dev.poll_timeout());
             work += 1;
+        }
+        // Media frames due by now, batched into few system calls.
+        if let (Some(media), Some(sock)) = (plan.media.as_deref(), &media_sock) {
+            work = 0;
+            while work < BUDGET {
+                now.mono = Instant::now();
+                let Some((at, i)) = ctx.media_timers.pop_due(now.mono) else {
+                    break;
+                };
+                let i = i as usize;
+                let invited_at = cams[i].invited_at;
+                let Some(s) = cams[i].stream.as_mut() else {
+                    continue;
+                };
+                let range = media.frame(s.frame);
+                let last = range.end - 1;
+                let ts = s.ts_base.wrapping_add(media.timestamp(s.frame));
+                for p in range {
+                    let h = rtp_header(p == last, s.payload_type, s.seq, ts, s.ssrc);
+                    s.seq = s.seq.wrapping_add(1);
+                    batch.push(h, media.payloads[p].clone(), s.remote);
+                    batch_due.push(at);
+                    if batch.is_full() {
+                        flush_media(sock, &mut batch, &mut batch_due, ctx.metrics).await;
+                    }
+                }
+                if !s.first_sent {
+                    s.first_sent = true;
+                    if let Some(t) = invited_at {
+                        record(&mut ctx.metrics.invite_to_first_send, now.mono - t);
+                    }
+                }
+                s.frame += 1;
+                let next = media.due(s.t0, s.frame);
+                ctx.media_timers.schedule(i as u32, Some(next));
+                work += 1;
+            }
+            if !batch.is_empty() {
+                flush_media(sock, &mut batch, &mut batch_due, ctx.metrics).await;
+            }
+        }
+        // Messages that came over the cameras' connections.
+        work = 0;
+        while tcp && work < BUDGET {
+            let Some((i, r)) = stashed.take().or_else(|| tcp_rx.try_recv().ok()) else {
+                break;
+            };
+            work += 1;
+            now = self::now();
+            match r {
+                Read::Message(bytes) => {
+                    ctx.metrics.datagrams_received += 1;
+                    match SipMessage::parse(&bytes) {
+                        Ok(p) => {
+                            ctx.deliver_to(&mut cams[i], i, plan.target, &p.message, now);
+                            ctx.flush(&mut cams[i], i, now).await;
+                            timers.schedule(i as u32, cams[i].dev.poll_timeout());
+                        }
+                        Err(_) => ctx.metrics.unroutable += 1,
+                    }
+                }
+                Read::Closed(why) => {
+                    if ctx.conns[i].take().is_some() {
+                        ctx.metrics
+                            .fail(format!("TCP connection ended by the platform side: {why}"));
+                    }
+                }
+            }
         }
         // Datagrams that arrived; the first socket read turns round pass
         // by pass, so a busy socket cannot keep the others waiting.
         work = 0;
-        first_socket = (first_socket + 1) % nsock;
+        first_socket = (first_socket + 1) % nsock.max(1);
         for s in (first_socket..nsock).chain(0..first_socket) {
             let sock = &sockets[s];
             while ready[s] && work < BUDGET {
@@ -264,16 +416,28 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
         if let Some(t) = timers.next() {
             wake = wake.min(t);
         }
+        if let Some(t) = ctx.media_timers.next() {
+            wake = wake.min(t);
+        }
         let wake = tokio::time::Instant::from_std(wake);
         tokio::select! {
             biased;
-            _ = readable(&sockets, &mut ready) => {}
+            m = tcp_rx.recv(), if tcp => stashed = m,
+            _ = readable(&sockets, &mut ready), if !sockets.is_empty() => {}
             _ = tokio::time::sleep_until(wake) => {}
         }
     }
     // Drain: answers to requests already sent may still come; nothing new goes out.
     let drain_end = Instant::now() + DRAIN;
     while !interrupted && cams.iter().any(|c| c.keepalive.is_some()) {
+        while let Some((i, r)) = stashed.take().or_else(|| tcp_rx.try_recv().ok()) {
+            if let Read::Message(bytes) = r {
+                ctx.metrics.datagrams_received += 1;
+                if let Ok(p) = SipMessage::parse(&bytes) {
+                    ctx.deliver_to(&mut cams[i], i, plan.target, &p.message, self::now());
+                }
+            }
+        }
         for (s, sock) in sockets.iter().enumerate() {
             while ready[s] {
                 match sock.try_recv_from(&mut buf) {
@@ -287,10 +451,17 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
             }
         }
         let left = drain_end.saturating_duration_since(Instant::now());
-        if left.is_zero()
-            || tokio::time::timeout(left, readable(&sockets, &mut ready))
-                .await
-                .is_err()
+        if left.is_zero() {
+            break;
+        }
+        if tcp {
+            match tokio::time::timeout(left, tcp_rx.recv()).await {
+                Ok(Some(m)) => stashed = Some(m),
+                _ => break,
+            }
+        } else if tokio::time::timeout(left, readable(&sockets, &mut ready))
+            .await
+            .is_err()
         {
             break;
         }
@@ -301,20 +472,67 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
     }
     series.push(Sample::of(&m, t0.elapsed().as_secs_f64()));
     let registered_at_end = cams.iter().filter(|c| c.dev.is_registered()).count() as u64;
+    let streams_at_end = cams.iter().filter(|c| c.stream.is_some()).count() as u64;
     Ok(Outcome {
         metrics: m,
         registered_at_end,
         first_start,
         last_first_registration: last_first_reg,
         elapsed: t0.elapsed(),
-        sockets: nsock,
+        // Over TCP: the connections open at the end.
+        sockets: if tcp {
+            conns.iter().filter(|c| c.is_some()).count()
+        } else {
+            nsock
+        },
         interrupted,
         setup_cpu_s,
         t0_wall,
         t0,
         series_interval: interval,
         series,
+        streams_at_end,
     })
+}
+
+/// Open camera `i`'s connection to the platform; the camera, made again
+/// with the connection's local address for Via and Contact, and the
+/// connection's halves.
+async fn connect(plan: &LoadPlan, i: usize) -> Result<(Device, OwnedReadHalf, OwnedWriteHalf)> {
+    let sock = if plan.target.is_ipv6() {
+        tokio::net::TcpSocket::new_v6()?
+    } else {
+        tokio::net::TcpSocket::new_v4()?
+    };
+    sock.bind(SocketAddr::new(plan.bind_ip, 0))?;
+    let stream = sock
+        .connect(plan.target)
+        .await
+        .with_context(|| format!("connecting to {}", plan.target))?;
+    let _ = stream.set_nodelay(true);
+    let local = stream.local_addr()?;
+    let (rd, wr) = stream.into_split();
+    Ok((Device::new(device_config(plan, i, local)), rd, wr))
+}
+
+/// Send a batch of media datagrams and count them; each one's lag is how
+/// late it left against its frame's schedule.
+async fn flush_media(sock: &UdpSocket, batch: &mut Batch, due: &mut Vec<Instant>, m: &mut Metrics) {
+    let bytes = batch.bytes() as u64;
+    let count = batch.len() as u64;
+    let (sent, failed, calls) = batch.flush(sock).await;
+    let now = Instant::now();
+    for at in due.drain(..) {
+        record(&mut m.media_send_lag, now.saturating_duration_since(at));
+    }
+    m.media_packets_sent += sent;
+    m.media_bytes_sent += if sent == count {
+        bytes
+    } else {
+        bytes * sent / count.max(1)
+    };
+    m.media_send_errors += failed;
+    m.media_syscalls += calls;
 }
 
 /// The progress bar's message, once a second: first registrations in the
@@ -359,6 +577,14 @@ struct Ctx<'a> {
     per_socket: usize,
     metrics: &'a mut Metrics,
     last_first_reg: &'a mut Option<Instant>,
+    /// What every stream sends; `None`: INVITEs are refused.
+    media: Option<&'a MediaPackets>,
+    /// The port of the media socket, announced in SDP answers.
+    media_port: u16,
+    media_timers: &'a mut Timers,
+    seed: u64,
+    /// Over TCP: each camera's connection, while open.
+    conns: &'a mut Vec<Option<OwnedWriteHalf>>,
 }
 
 impl Ctx<'_> {
@@ -387,7 +613,7 @@ impl Ctx<'_> {
         now: Now,
     ) -> Option<usize> {
         let i = self.deliver_quiet(cams, n, s, from, bytes, now)?;
-        self.flush(&mut cams[i], i, now.mono).await;
+        self.flush(&mut cams[i], i, now).await;
         Some(i)
     }
 
@@ -411,7 +637,19 @@ impl Ctx<'_> {
             self.metrics.unroutable += 1;
             return None;
         };
-        let cam = &mut cams[i];
+        self.deliver_to(&mut cams[i], i, from, &msg, now);
+        Some(i)
+    }
+
+    /// Feed a message to camera `i` and count what it says; sends nothing.
+    fn deliver_to(
+        &mut self,
+        cam: &mut Cam,
+        i: usize,
+        from: SocketAddr,
+        msg: &SipMessage,
+        now: Now,
+    ) {
         if let (Some(code), Some(k)) = (msg.status(), &cam.keepalive) {
             if msg.call_id() == Some(k.as_str()) && code >= 200 {
                 if (200..300).contains(&code) {
@@ -422,14 +660,20 @@ impl Ctx<'_> {
                 cam.keepalive = None;
             }
         }
-        cam.dev.handle_message_from(now, from, &msg);
-        self.events(cam, now.mono);
-        Some(i)
+        cam.dev.handle_message_from(now, from, msg);
+        self.events(cam, i, now);
     }
 
-    fn events(&mut self, cam: &mut Cam, now: Instant) {
+    fn events(&mut self, cam: &mut Cam, i: usize, now: Now) {
+        let mut answers: Vec<(String, SessionCommand)> = Vec::new();
         while let Some(e) = cam.dev.poll_event() {
+            let now = now.mono;
             match e {
+                DeviceEvent::Session { call_id, event } => {
+                    if let Some(c) = self.session_event(cam, i, now, call_id, event) {
+                        answers.push(c);
+                    }
+                }
                 DeviceEvent::Registered { .. } => {
                     if cam.registered_once {
                         self.metrics.refreshes += 1;
@@ -459,12 +703,80 @@ impl Ctx<'_> {
                 _ => {}
             }
         }
+        // Answers to INVITEs: their 200 (or 488) joins the transmits.
+        for (call_id, cmd) in answers {
+            cam.dev.apply_session(now, &call_id, cmd);
+            self.events(cam, i, now);
+        }
+    }
+
+    /// A media session's event: answer an INVITE with the media socket,
+    /// start and stop the stream.
+    fn session_event(
+        &mut self,
+        cam: &mut Cam,
+        i: usize,
+        now: Instant,
+        call_id: String,
+        event: SessionEvent,
+    ) -> Option<(String, SessionCommand)> {
+        match event {
+            SessionEvent::Offer { .. } => {
+                self.metrics.invites += 1;
+                if self.media.is_none() || cam.stream.is_some() {
+                    self.metrics.fail(if self.media.is_none() {
+                        "INVITE refused: the fleet streams only with --streams".into()
+                    } else {
+                        "INVITE refused: the camera already streams".into()
+                    });
+                    return Some((call_id, SessionCommand::Refuse));
+                }
+                cam.invited_at = Some(now);
+                Some((call_id, SessionCommand::Accept(self.media_port)))
+            }
+            SessionEvent::Started { negotiated, .. } => {
+                let Some(v) = negotiated.media.iter().find(|m| m.sends()) else {
+                    self.metrics
+                        .fail("media session with nothing for the camera to send".into());
+                    return None;
+                };
+                let seed = self.seed ^ (i as u64).wrapping_mul(0xD1B5_4A32_D192_ED03);
+                self.metrics.streams_started += 1;
+                self.metrics.first_stream.get_or_insert(now);
+                cam.stream = Some(Stream {
+                    remote: v.remote,
+                    ssrc: negotiated.ssrc.0,
+                    payload_type: v.payload_type,
+                    t0: now,
+                    frame: 0,
+                    seq: seed as u16,
+                    ts_base: (seed >> 16) as u32,
+                    first_sent: false,
+                });
+                self.media_timers.schedule(i as u32, Some(now));
+                None
+            }
+            SessionEvent::Ended { reason, .. } => {
+                if cam.stream.take().is_some() {
+                    self.metrics.streams_ended += 1;
+                    self.media_timers.schedule(i as u32, None);
+                }
+                match reason {
+                    EndReason::ByeReceived | EndReason::ByeSent => {}
+                    EndReason::NoAck => self
+                        .metrics
+                        .fail("media session: the platform never sent ACK for the 200".into()),
+                    r => self.metrics.fail(format!("media session ended: {r:?}")),
+                }
+                None
+            }
+            _ => None,
+        }
     }
 
     /// Send what the camera has to send and count its keepalives.
-    async fn flush(&mut self, cam: &mut Cam, i: usize, now: Instant) {
-        self.events(cam, now);
-        let sock = &self.sockets[i / self.per_socket];
+    async fn flush(&mut self, cam: &mut Cam, i: usize, now: Now) {
+        self.events(cam, i, now);
         while let Some(t) = cam.dev.poll_transmit() {
             if t.bytes.starts_with(b"MESSAGE ") && memfind(&t.bytes, b">Keepalive<") {
                 let call_id = SipMessage::parse(&t.bytes)
@@ -481,11 +793,17 @@ impl Ctx<'_> {
                 }
             }
             self.metrics.datagrams_sent += 1;
-            let sent = match sock.try_send_to(&t.bytes, t.to) {
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    sock.send_to(&t.bytes, t.to).await.map(|_| ())
-                }
-                r => r.map(|_| ()),
+            let sent = match self.sockets.get(i / self.per_socket) {
+                Some(sock) => match sock.try_send_to(&t.bytes, t.to) {
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        sock.send_to(&t.bytes, t.to).await.map(|_| ())
+                    }
+                    r => r.map(|_| ()),
+                },
+                None => match self.conns.get_mut(i).and_then(Option::as_mut) {
+                    Some(wr) => super::tcp::write(wr, &t.bytes).await,
+                    None => Err(std::io::ErrorKind::NotConnected.into()),
+                },
             };
             if sent.is_err() {
                 self.metrics.send_errors += 1;

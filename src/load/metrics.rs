@@ -26,6 +26,21 @@ pub struct Metrics {
     pub send_errors: u64,
     /// Datagrams that named no camera of this fleet, or did not parse.
     pub unroutable: u64,
+    /// How late each media datagram left against its frame's schedule, µs.
+    pub media_send_lag: Histogram<u64>,
+    /// INVITE arrived → the stream's first datagram handed to the kernel, µs.
+    pub invite_to_first_send: Histogram<u64>,
+    /// INVITEs that reached a camera.
+    pub invites: u64,
+    pub streams_started: u64,
+    pub streams_ended: u64,
+    pub first_stream: Option<std::time::Instant>,
+    pub media_packets_sent: u64,
+    /// RTP bytes (headers included) handed to the kernel.
+    pub media_bytes_sent: u64,
+    pub media_send_errors: u64,
+    /// `sendmmsg` calls (one per batch of up to 64 datagrams).
+    pub media_syscalls: u64,
 }
 
 pub fn histogram() -> Histogram<u64> {
@@ -48,6 +63,16 @@ impl Default for Metrics {
             datagrams_received: 0,
             send_errors: 0,
             unroutable: 0,
+            media_send_lag: histogram(),
+            invite_to_first_send: histogram(),
+            invites: 0,
+            streams_started: 0,
+            streams_ended: 0,
+            first_stream: None,
+            media_packets_sent: 0,
+            media_bytes_sent: 0,
+            media_send_errors: 0,
+            media_syscalls: 0,
         }
     }
 }
@@ -175,6 +200,116 @@ pub struct Generator {
     pub send_rate_pct: Option<f64>,
 }
 
+/// The media of a run (`--streams`): what the fleet sent and, with the
+/// built-in platform, what the platform received.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct MediaFigures {
+    /// Cameras the platform was to INVITE (this shard's part of `--streams`).
+    pub streams_requested: u64,
+    pub bitrate_kbit_s: f64,
+    /// INVITEs that reached a camera.
+    pub invites: u64,
+    pub streams_started: u64,
+    pub streams_ended: u64,
+    pub streams_at_end: u64,
+    pub packets_sent: u64,
+    /// RTP bytes (headers included) handed to the kernel.
+    pub bytes_sent: u64,
+    pub send_errors: u64,
+    /// `sendmmsg` calls; packets per call is the batching achieved.
+    pub send_calls: u64,
+    /// RTP bits a second from the first stream's start to the run's end.
+    pub sent_bits_per_s: f64,
+    pub sent_packets_per_s: f64,
+    /// The busiest interval's media packets a second.
+    pub peak_packets_per_s: f64,
+    /// How late each media datagram left against its frame's schedule.
+    pub send_lag: Percentiles,
+    /// INVITE arrived at the camera → its first media datagram sent.
+    pub invite_to_first_send: Percentiles,
+    /// `peak_packets_per_s` as a percentage of the calibrated bare batched
+    /// send rate of media-sized datagrams (`--calibrate`).
+    pub send_rate_pct: Option<f64>,
+    /// The platform's side (built-in platform only).
+    pub received: Option<ReceivedMedia>,
+}
+
+/// What the load run's platform saw of the media, stream by stream. The
+/// platform process writes it when it stops; the fleet's report carries it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct ReceivedMedia {
+    /// INVITEs the platform sent, answered 200 and acknowledged, refused or
+    /// unanswered.
+    pub invites_sent: u64,
+    pub sessions_started: u64,
+    pub invites_failed: u64,
+    /// Sessions started whose SSRC delivered at least one packet.
+    pub streams_with_media: u64,
+    pub streams_without_media: u64,
+    pub packets: u64,
+    pub bytes: u64,
+    /// Packets the sequence numbers say were sent (first to highest, per stream).
+    pub expected: u64,
+    pub lost: u64,
+    pub streams_with_loss: u64,
+    /// Packets at or behind the highest sequence number seen (repeats, late).
+    pub late_or_duplicate: u64,
+    /// Frames that did not start with a PS pack header (00 00 01 BA).
+    pub ps_errors: u64,
+    /// Datagrams that were not RTP version 2 or carried another payload type.
+    pub rtp_errors: u64,
+    /// Packets of no session this platform started.
+    pub unknown_packets: u64,
+    /// RTP bits a second from the first packet to the last.
+    pub bits_per_s: f64,
+    pub seconds: f64,
+    /// Per stream: lost / expected, percent.
+    pub loss_pct: Spread,
+    /// Per stream: RFC 3550 interarrival jitter at the end, ms.
+    pub jitter: Percentiles,
+    /// INVITE sent → first media packet received.
+    pub invite_to_first_packet: Percentiles,
+    /// Up to 20 problems, each naming its stream and the side at fault.
+    pub problems: Vec<String>,
+    pub histograms: ReceivedHistograms,
+}
+
+/// Percentiles of a figure other than a time.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct Spread {
+    pub count: u64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+impl Spread {
+    /// Of a histogram, each value divided by `scale`.
+    pub fn of(h: &Histogram<u64>, scale: f64) -> Spread {
+        if h.is_empty() {
+            return Spread::default();
+        }
+        Spread {
+            count: h.len(),
+            p50: h.value_at_quantile(0.50) as f64 / scale,
+            p90: h.value_at_quantile(0.90) as f64 / scale,
+            p99: h.value_at_quantile(0.99) as f64 / scale,
+            max: h.max() as f64 / scale,
+        }
+    }
+}
+
+/// The platform's media histograms, bucket by bucket, for `report merge`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct ReceivedHistograms {
+    /// Per-stream loss, parts per million.
+    pub loss_ppm: HistogramData,
+    /// Per-stream jitter, µs.
+    pub jitter: HistogramData,
+    pub invite_to_first_packet: HistogramData,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PlatformFigures {
     pub cpu_s: f64,
@@ -239,6 +374,9 @@ pub struct Report {
     /// This machine's bare loopback send rate (`--calibrate`).
     #[serde(default)]
     pub calibration: Option<super::calibrate::Calibration>,
+    /// Media streams (`--streams`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media: Option<MediaFigures>,
 }
 
 /// Running totals at `t_s` seconds after the run's start.
@@ -252,6 +390,10 @@ pub struct Sample {
     pub keepalives_answered: u64,
     pub datagrams_sent: u64,
     pub datagrams_received: u64,
+    #[serde(default)]
+    pub media_packets_sent: u64,
+    #[serde(default)]
+    pub streams: u64,
 }
 
 impl Sample {
@@ -265,6 +407,8 @@ impl Sample {
             keepalives_answered: m.keepalives_answered,
             datagrams_sent: m.datagrams_sent,
             datagrams_received: m.datagrams_received,
+            media_packets_sent: m.media_packets_sent,
+            streams: m.streams_started - m.streams_ended,
         }
     }
 
@@ -277,6 +421,8 @@ impl Sample {
         self.keepalives_answered += o.keepalives_answered;
         self.datagrams_sent += o.datagrams_sent;
         self.datagrams_received += o.datagrams_received;
+        self.media_packets_sent += o.media_packets_sent;
+        self.streams += o.streams;
     }
 }
 
@@ -297,10 +443,29 @@ pub fn peak_send_rate(series: &[Sample]) -> f64 {
         .fold(0.0, f64::max)
 }
 
+/// The highest one-interval media send rate in a series, packets a second.
+pub fn peak_media_rate(series: &[Sample]) -> f64 {
+    series
+        .windows(2)
+        .filter_map(|w| {
+            let dt = w[1].t_s - w[0].t_s;
+            (dt > 0.0).then(|| {
+                w[1].media_packets_sent
+                    .saturating_sub(w[0].media_packets_sent) as f64
+                    / dt
+            })
+        })
+        .fold(0.0, f64::max)
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Histograms {
     pub register_latency: HistogramData,
     pub send_lag: HistogramData,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_send_lag: Option<HistogramData>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invite_to_first_send: Option<HistogramData>,
 }
 
 /// A histogram as the report carries it: each recorded bucket as
@@ -364,7 +529,7 @@ impl HistogramData {
                     into.high()
                 ));
             }
-            into.record_n(v.max(1), n)
+            into.record_n(v, n)
                 .map_err(|e| format!("histogram value {v} count {n}: {e:?}"))?;
         }
         Ok(())
@@ -483,6 +648,9 @@ impl Report {
                 g.send_rate_per_s
             )?,
         }
+        if let Some(m) = &self.media {
+            m.print(w)?;
+        }
         if let Some(p) = &self.platform {
             writeln!(
                 w,
@@ -506,6 +674,83 @@ impl Report {
             )?;
         }
         writeln!(w, "  verdict        {}", self.verdict)
+    }
+}
+
+impl MediaFigures {
+    fn print(&self, w: &mut impl std::io::Write) -> std::io::Result<()> {
+        let per_call = if self.send_calls > 0 {
+            self.packets_sent as f64 / self.send_calls as f64
+        } else {
+            0.0
+        };
+        writeln!(
+            w,
+            "  media sent     {} of {} streams INVITEd, {} started ({} at end) at {} kbit/s; {} packets, {:.2} Mbit/s, {:.0} packets/s ({:.0} at the busiest second, {per_call:.1} per system call); {} send errors",
+            self.invites,
+            self.streams_requested,
+            self.streams_started,
+            self.streams_at_end,
+            self.bitrate_kbit_s,
+            self.packets_sent,
+            self.sent_bits_per_s / 1e6,
+            self.sent_packets_per_s,
+            self.peak_packets_per_s,
+            self.send_errors
+        )?;
+        writeln!(
+            w,
+            "  media lag      send lag p50 {:.3} ms p99 {:.3} ms max {:.3} ms; INVITE to first send p50 {:.2} ms p99 {:.2} ms{}",
+            self.send_lag.p50_ms,
+            self.send_lag.p99_ms,
+            self.send_lag.max_ms,
+            self.invite_to_first_send.p50_ms,
+            self.invite_to_first_send.p99_ms,
+            match self.send_rate_pct {
+                Some(p) => format!("; busiest second at {p:.2}% of a bare batched sender"),
+                None => String::new(),
+            }
+        )?;
+        match &self.received {
+            Some(r) => {
+                writeln!(
+                    w,
+                    "  media received {} streams with media ({} without) of {} INVITEs ({} failed); {} packets, {:.2} Mbit/s; lost {} of {} ({} streams with loss); {} late or repeated; {} PS and {} RTP errors",
+                    r.streams_with_media,
+                    r.streams_without_media,
+                    r.invites_sent,
+                    r.invites_failed,
+                    r.packets,
+                    r.bits_per_s / 1e6,
+                    r.lost,
+                    r.expected,
+                    r.streams_with_loss,
+                    r.late_or_duplicate,
+                    r.ps_errors,
+                    r.rtp_errors
+                )?;
+                writeln!(
+                    w,
+                    "  media quality  per-stream loss p50 {:.4}% p99 {:.4}% max {:.4}%; jitter p50 {:.3} ms p99 {:.3} ms max {:.3} ms; INVITE to first packet p50 {:.2} ms p99 {:.2} ms",
+                    r.loss_pct.p50,
+                    r.loss_pct.p99,
+                    r.loss_pct.max,
+                    r.jitter.p50_ms,
+                    r.jitter.p99_ms,
+                    r.jitter.max_ms,
+                    r.invite_to_first_packet.p50_ms,
+                    r.invite_to_first_packet.p99_ms
+                )?;
+                for p in &r.problems {
+                    writeln!(w, "    {p}")?;
+                }
+            }
+            None => writeln!(
+                w,
+                "  media received not measured (the platform under test keeps its own figures)"
+            )?,
+        }
+        Ok(())
     }
 }
 

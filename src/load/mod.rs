@@ -4,14 +4,20 @@
 //!
 //! Every simulated camera is the sans-IO reference [`Device`]; [`fleet`]
 //! drives N of them on one deadline heap ([`schedule`]) and a few UDP
-//! sockets, and [`metrics`] turns what happened into the report.
+//! sockets or a TCP connection each ([`tcp`]), streams [`media`] to the
+//! platform when it INVITEs them, and [`metrics`] turns what happened into
+//! the report. [`platform`] is the reference platform as the run's target,
+//! with a media receiver that checks every stream.
 //!
 //! [`Device`]: crate::proto::gb28181::device::Device
 
 pub mod calibrate;
 pub mod fleet;
+pub mod media;
 pub mod metrics;
+pub mod platform;
 pub mod schedule;
+pub mod tcp;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::AtomicBool;
@@ -21,8 +27,8 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 
 use metrics::{
-    Generator, HistogramData, Histograms, Keepalives, Percentiles, PlatformFigures, ProcStats,
-    Report,
+    Generator, HistogramData, Histograms, Keepalives, MediaFigures, Percentiles, PlatformFigures,
+    ProcStats, ReceivedMedia, Report,
 };
 
 /// One shard of a fleet: `index` of `count`.
@@ -125,20 +131,43 @@ pub struct LoadPlan {
     pub lag_threshold: Duration,
     /// Measure the machine's bare loopback send rate before the run.
     pub calibrate: bool,
+    /// Cameras of this shard the platform is to INVITE (`--streams`).
+    pub streams: u64,
+    /// What each stream sends; `None` without `--streams`.
+    pub media: Option<Arc<media::MediaPackets>>,
+    /// `--bitrate`, kbit/s.
+    pub bitrate_kbit_s: f64,
+    /// Signalling transport.
+    pub transport: crate::proto::Transport,
 }
 
 /// Run the fleet and build its report. `platform_pid`: the built-in
-/// platform's process, measured at the end.
-pub async fn run(
+/// platform's process, measured at the end; `stop_platform` then stops it
+/// and hands back what it received of the media.
+pub async fn run<F, Fut>(
     plan: &LoadPlan,
     stop: Arc<AtomicBool>,
     platform_pid: Option<u32>,
-) -> Result<Report> {
+    stop_platform: F,
+) -> Result<Report>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Option<ReceivedMedia>>,
+{
     let calibration = if plan.calibrate {
         let packet = fleet::first_register(plan);
         let family = plan.bind_ip;
-        let c = tokio::task::spawn_blocking(move || {
-            calibrate::calibrate(family, &packet, calibrate::CALIBRATION_TIME)
+        let media = plan.media.is_some();
+        let c = tokio::task::spawn_blocking(move || -> Result<calibrate::Calibration> {
+            let mut c = calibrate::calibrate(family, &packet, calibrate::CALIBRATION_TIME)?;
+            if media {
+                c.media = Some(calibrate::calibrate_media(
+                    family,
+                    media::MTU,
+                    calibrate::CALIBRATION_TIME,
+                )?);
+            }
+            Ok(c)
         })
         .await
         .context("the calibration's thread")??;
@@ -164,6 +193,12 @@ pub async fn run(
     .context("the fleet's thread")??;
     let after = ProcStats::read(None).unwrap_or_default();
     let platform_after = platform_pid.and_then(|p| ProcStats::read(Some(p)));
+    let received = stop_platform().await;
+    let mut out = out;
+    let media = plan
+        .media
+        .as_ref()
+        .map(|_| media_figures(plan, &mut out, received, calibration.as_ref()));
     let m = &out.metrics;
     let n = plan.ids.len() as u64;
     let rate = match (out.first_start, out.last_first_registration) {
@@ -173,7 +208,11 @@ pub async fn run(
     let per_reg = |cpu: f64| (m.registered > 0).then(|| cpu * 1000.0 / m.registered as f64);
     let lag = Percentiles::of(&m.send_lag);
     let threshold_ms = plan.lag_threshold.as_secs_f64() * 1000.0;
-    let saturated = lag.p99_ms > threshold_ms;
+    // Media sends run late as well as signalling ones: the worse decides.
+    let lag_p99 = lag
+        .p99_ms
+        .max(media.as_ref().map(|f| f.send_lag.p99_ms).unwrap_or(0.0));
+    let saturated = lag_p99 > threshold_ms;
     let gen_cpu = after.cpu_s - before.cpu_s;
     let platform = platform_after.map(|a| {
         let cpu = a.cpu_s - platform_before.map(|b| b.cpu_s).unwrap_or(0.0);
@@ -185,12 +224,22 @@ pub async fn run(
     });
     let failures_total = m.failures_total();
     let verdict = metrics::verdict(
-        saturated.then_some((lag.p99_ms, threshold_ms)),
+        saturated.then_some((lag_p99, threshold_ms)),
         out.interrupted,
         m.registered,
         n,
         failures_total,
     );
+    let verdict = match &media {
+        Some(f) if !saturated && failures_total == 0 && !out.interrupted => match &f.received {
+            Some(r) => format!(
+                "{verdict}; {} streams received whole ({} packets, no loss)",
+                r.streams_with_media, r.packets
+            ),
+            None => format!("{verdict}; {} streams sent", f.streams_started),
+        },
+        _ => verdict,
+    };
     let send_rate = metrics::peak_send_rate(&out.series);
     let send_rate_pct = calibration
         .as_ref()
@@ -262,10 +311,119 @@ pub async fn run(
         histograms: Some(Histograms {
             register_latency: HistogramData::of(&m.register_latency),
             send_lag: HistogramData::of(&m.send_lag),
+            media_send_lag: plan
+                .media
+                .as_ref()
+                .map(|_| HistogramData::of(&m.media_send_lag)),
+            invite_to_first_send: plan
+                .media
+                .as_ref()
+                .map(|_| HistogramData::of(&m.invite_to_first_send)),
         }),
         shards: Vec::new(),
         calibration,
+        media,
     })
+}
+
+/// The media figures of a run, both sides; what went wrong joins the
+/// failures, each naming the side at fault.
+fn media_figures(
+    plan: &LoadPlan,
+    out: &mut fleet::Outcome,
+    received: Option<ReceivedMedia>,
+    calibration: Option<&calibrate::Calibration>,
+) -> MediaFigures {
+    let m = &mut out.metrics;
+    let span = m
+        .first_stream
+        .map(|t| {
+            (out.t0 + out.elapsed)
+                .saturating_duration_since(t)
+                .as_secs_f64()
+        })
+        .unwrap_or(0.0);
+    let per_s = |v: u64| if span > 0.0 { v as f64 / span } else { 0.0 };
+    let peak = metrics::peak_media_rate(&out.series);
+    let f = MediaFigures {
+        streams_requested: plan.streams,
+        bitrate_kbit_s: plan.bitrate_kbit_s,
+        invites: m.invites,
+        streams_started: m.streams_started,
+        streams_ended: m.streams_ended,
+        streams_at_end: out.streams_at_end,
+        packets_sent: m.media_packets_sent,
+        bytes_sent: m.media_bytes_sent,
+        send_errors: m.media_send_errors,
+        send_calls: m.media_syscalls,
+        sent_bits_per_s: per_s(m.media_bytes_sent * 8),
+        sent_packets_per_s: per_s(m.media_packets_sent),
+        peak_packets_per_s: peak,
+        send_lag: Percentiles::of(&m.media_send_lag),
+        invite_to_first_send: Percentiles::of(&m.invite_to_first_send),
+        send_rate_pct: calibration
+            .and_then(|c| c.media.as_ref())
+            .filter(|c| c.packets_per_s > 0.0)
+            .map(|c| peak * 100.0 / c.packets_per_s),
+        received,
+    };
+    if out.interrupted {
+        return f;
+    }
+    if m.invites < plan.streams {
+        m.fail(format!(
+            "platform side: {} of the {} cameras --streams asks for were never INVITEd",
+            plan.streams - m.invites,
+            plan.streams
+        ));
+    }
+    if m.media_send_errors > 0 {
+        m.fail(format!(
+            "generator side: {} media datagrams refused by the kernel",
+            m.media_send_errors
+        ));
+    }
+    if let Some(r) = &f.received {
+        if r.invites_failed > 0 {
+            m.fail(format!(
+                "camera side: {} INVITEs failed at the platform (media.received.problems)",
+                r.invites_failed
+            ));
+        }
+        if r.streams_without_media > 0 {
+            m.fail(format!(
+                "camera side: {} streams answered and acknowledged delivered no media",
+                r.streams_without_media
+            ));
+        }
+        if r.lost > 0 {
+            m.fail(format!(
+                "media loss: {} of {} packets never reached the platform, on {} streams",
+                r.lost, r.expected, r.streams_with_loss
+            ));
+        }
+        if r.ps_errors > 0 {
+            m.fail(format!(
+                "camera side: {} frames did not start with a PS pack header",
+                r.ps_errors
+            ));
+        }
+        if r.rtp_errors > 0 {
+            m.fail(format!(
+                "camera side: {} datagrams with a bad RTP version or payload type",
+                r.rtp_errors
+            ));
+        }
+        if r.unknown_packets > 0 {
+            m.fail(format!(
+                "camera side: {} media packets of no session the platform started",
+                r.unknown_packets
+            ));
+        }
+    } else if plan.builtin_platform {
+        m.fail("platform side: the built-in platform left no media figures".into());
+    }
+    f
 }
 
 #[cfg(test)]

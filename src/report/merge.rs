@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use crate::load::metrics::{
-    self, histogram, Generator, HistogramData, Histograms, Keepalives, Percentiles,
-    PlatformFigures, Report, Sample, ShardHealth,
+    self, histogram, Generator, HistogramData, Histograms, Keepalives, MediaFigures, Percentiles,
+    PlatformFigures, ReceivedHistograms, ReceivedMedia, Report, Sample, ShardHealth, Spread,
 };
 
 /// Reports larger than this are refused before they are read.
@@ -238,13 +238,20 @@ pub fn merge(reports: &[Report]) -> Result<Report> {
             .reduce(f64::max),
     };
     let platform = merge_platforms(reports, registered);
+    let (media, media_hist) = merge_media(reports, &series)?;
     let keep_sent = sum(|r| r.keepalives.sent);
     let keep_answered = sum(|r| r.keepalives.answered);
     let interrupted = reports.iter().any(|r| r.interrupted);
     let mut verdict = if let Some(s) = saturated.first() {
+        // The signalling or the media send lag, whichever marked it.
+        let p99 = s
+            .generator
+            .send_lag
+            .p99_ms
+            .max(s.media.as_ref().map(|m| m.send_lag.p99_ms).unwrap_or(0.0));
         format!(
-            "generator saturated in shard {} (p99 send lag {:.2} ms > {} ms): the figures describe camcert, not the target; use fewer cameras per process or more shards",
-            s.shard, s.generator.send_lag.p99_ms, s.generator.lag_threshold_ms
+            "generator saturated in shard {} (p99 send lag {p99:.2} ms > {} ms): the figures describe camcert, not the target; use fewer cameras per process or more shards",
+            s.shard, s.generator.lag_threshold_ms
         )
     } else {
         metrics::verdict(None, interrupted, registered, cameras, failures_total)
@@ -327,12 +334,134 @@ pub fn merge(reports: &[Report]) -> Result<Report> {
         histograms: Some(Histograms {
             register_latency: HistogramData::of(&latency),
             send_lag: HistogramData::of(&lag),
+            media_send_lag: media_hist.as_ref().map(|h| h.0.clone()),
+            invite_to_first_send: media_hist.map(|h| h.1),
         }),
         shards,
         // Shards may run on different machines: each one's calibration is
         // in its own report; `generator.send_rate_pct` keeps the highest.
         calibration: None,
+        media,
     })
+}
+
+type MediaHistograms = (HistogramData, HistogramData);
+
+/// The shards' media figures as one: counts and rates add up (the shards'
+/// streams run side by side), percentiles come from the merged histograms,
+/// and each platform's receiving side merges the same way.
+fn merge_media(
+    reports: &[Report],
+    series: &[Sample],
+) -> Result<(Option<MediaFigures>, Option<MediaHistograms>)> {
+    let with: Vec<(&Report, &MediaFigures)> = reports
+        .iter()
+        .filter_map(|r| r.media.as_ref().map(|m| (r, m)))
+        .collect();
+    if with.is_empty() {
+        return Ok((None, None));
+    }
+    let (mut lag, mut first) = (histogram(), histogram());
+    for (r, _) in &with {
+        let h = r.histograms.as_ref().expect("checked above");
+        let (Some(l), Some(f)) = (&h.media_send_lag, &h.invite_to_first_send) else {
+            bail!(
+                "shard {}: media figures without their histograms; run the shard again",
+                r.shard
+            );
+        };
+        l.add_to(&mut lag)
+            .map_err(|e| anyhow::anyhow!("shard {}: media send lag: {e}", r.shard))?;
+        f.add_to(&mut first)
+            .map_err(|e| anyhow::anyhow!("shard {}: INVITE to first send: {e}", r.shard))?;
+    }
+    let sum = |f: fn(&MediaFigures) -> u64| with.iter().map(|(_, m)| f(m)).sum::<u64>();
+    let sumf = |f: fn(&MediaFigures) -> f64| with.iter().map(|(_, m)| f(m)).sum::<f64>();
+    let received: Vec<(&Report, &ReceivedMedia)> = with
+        .iter()
+        .filter_map(|(r, m)| m.received.as_ref().map(|x| (*r, x)))
+        .collect();
+    let received = if received.is_empty() {
+        None
+    } else {
+        let (mut loss, mut jitter, mut lat) = (histogram(), histogram(), histogram());
+        let mut problems = Vec::new();
+        for (r, x) in &received {
+            let h = &x.histograms;
+            for (d, into, what) in [
+                (&h.loss_ppm, &mut loss, "loss"),
+                (&h.jitter, &mut jitter, "jitter"),
+                (
+                    &h.invite_to_first_packet,
+                    &mut lat,
+                    "INVITE to first packet",
+                ),
+            ] {
+                d.add_to(into)
+                    .map_err(|e| anyhow::anyhow!("shard {}: platform {what}: {e}", r.shard))?;
+            }
+            for p in &x.problems {
+                if problems.len() < 20 {
+                    problems.push(format!("shard {}: {p}", r.shard));
+                }
+            }
+        }
+        let rs = |f: fn(&ReceivedMedia) -> u64| received.iter().map(|(_, x)| f(x)).sum::<u64>();
+        Some(ReceivedMedia {
+            invites_sent: rs(|x| x.invites_sent),
+            sessions_started: rs(|x| x.sessions_started),
+            invites_failed: rs(|x| x.invites_failed),
+            streams_with_media: rs(|x| x.streams_with_media),
+            streams_without_media: rs(|x| x.streams_without_media),
+            packets: rs(|x| x.packets),
+            bytes: rs(|x| x.bytes),
+            expected: rs(|x| x.expected),
+            lost: rs(|x| x.lost),
+            streams_with_loss: rs(|x| x.streams_with_loss),
+            late_or_duplicate: rs(|x| x.late_or_duplicate),
+            ps_errors: rs(|x| x.ps_errors),
+            rtp_errors: rs(|x| x.rtp_errors),
+            unknown_packets: rs(|x| x.unknown_packets),
+            bits_per_s: received.iter().map(|(_, x)| x.bits_per_s).sum(),
+            seconds: received.iter().map(|(_, x)| x.seconds).fold(0.0, f64::max),
+            loss_pct: Spread::of(&loss, 10_000.0),
+            jitter: Percentiles::of(&jitter),
+            invite_to_first_packet: Percentiles::of(&lat),
+            problems,
+            histograms: ReceivedHistograms {
+                loss_ppm: HistogramData::of(&loss),
+                jitter: HistogramData::of(&jitter),
+                invite_to_first_packet: HistogramData::of(&lat),
+            },
+        })
+    };
+    let m = MediaFigures {
+        streams_requested: sum(|m| m.streams_requested),
+        bitrate_kbit_s: with[0].1.bitrate_kbit_s,
+        invites: sum(|m| m.invites),
+        streams_started: sum(|m| m.streams_started),
+        streams_ended: sum(|m| m.streams_ended),
+        streams_at_end: sum(|m| m.streams_at_end),
+        packets_sent: sum(|m| m.packets_sent),
+        bytes_sent: sum(|m| m.bytes_sent),
+        send_errors: sum(|m| m.send_errors),
+        send_calls: sum(|m| m.send_calls),
+        sent_bits_per_s: sumf(|m| m.sent_bits_per_s),
+        sent_packets_per_s: sumf(|m| m.sent_packets_per_s),
+        peak_packets_per_s: metrics::peak_media_rate(series),
+        send_lag: Percentiles::of(&lag),
+        invite_to_first_send: Percentiles::of(&first),
+        // Each shard against its own machine's ceiling: the closest to it.
+        send_rate_pct: with
+            .iter()
+            .filter_map(|(_, m)| m.send_rate_pct)
+            .reduce(f64::max),
+        received,
+    };
+    Ok((
+        Some(m),
+        Some((HistogramData::of(&lag), HistogramData::of(&first))),
+    ))
 }
 
 /// Each shard's platform, when every shard had the built-in one: CPU adds
@@ -454,9 +583,12 @@ mod tests {
             histograms: Some(Histograms {
                 register_latency: HistogramData::of(&h),
                 send_lag: HistogramData::of(&histogram()),
+                media_send_lag: None,
+                invite_to_first_send: None,
             }),
             shards: Vec::new(),
             calibration: None,
+            media: None,
         }
     }
 

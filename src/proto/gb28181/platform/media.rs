@@ -15,7 +15,8 @@
 //! ([`SessionEvent::Prepare`](crate::proto::gb28181::session::SessionEvent::Prepare));
 //! the driver's media worker opens it and answers [`SessionCommand::Accept`].
 
-use std::collections::BTreeMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
@@ -109,6 +110,131 @@ impl Hosted {
             Hosted::Call(u) => u.is_finished(),
             Hosted::Broadcast { source, .. } => source.is_finished(),
         }
+    }
+}
+
+/// The sessions under way, so that a message, a command or a timer reaches
+/// its session without looking at the others: calls by Call-ID (a
+/// [`MediaUac`] matches only its own), broadcasts by a scan (a platform
+/// runs few), deadlines in a heap. With thousands of calls (a load run's
+/// platform) each message costs O(log n).
+#[derive(Default)]
+pub(super) struct MediaTable {
+    next_id: u64,
+    /// By age: the oldest first.
+    slots: BTreeMap<u64, Slot>,
+    calls: HashMap<String, u64>,
+    broadcasts: BTreeSet<u64>,
+    /// Each slot's wake-up. An entry whose slot has since moved its wake-up
+    /// is skipped when it comes due (lazy invalidation).
+    deadlines: BinaryHeap<Reverse<(Instant, u64)>>,
+    /// Slots that may have something to send or report.
+    touched: Vec<u64>,
+}
+
+struct Slot {
+    hosted: Hosted,
+    wake: Option<Instant>,
+}
+
+impl MediaTable {
+    fn insert(&mut self, h: Hosted) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        match &h {
+            Hosted::Call(u) => {
+                self.calls.insert(u.call_id().to_string(), id);
+            }
+            Hosted::Broadcast { .. } => {
+                self.broadcasts.insert(id);
+            }
+        }
+        self.slots.insert(
+            id,
+            Slot {
+                hosted: h,
+                wake: None,
+            },
+        );
+        self.touched.push(id);
+        id
+    }
+
+    fn get_mut(&mut self, id: u64) -> Option<&mut Hosted> {
+        self.slots.get_mut(&id).map(|s| &mut s.hosted)
+    }
+
+    fn get(&self, id: u64) -> Option<&Hosted> {
+        self.slots.get(&id).map(|s| &s.hosted)
+    }
+
+    fn remove(&mut self, id: u64) -> Option<Hosted> {
+        let s = self.slots.remove(&id)?;
+        match &s.hosted {
+            Hosted::Call(u) => {
+                self.calls.remove(u.call_id());
+            }
+            Hosted::Broadcast { .. } => {
+                self.broadcasts.remove(&id);
+            }
+        }
+        Some(s.hosted)
+    }
+
+    /// The session with this Call-ID.
+    fn by_call_id(&self, call_id: &str) -> Option<u64> {
+        if let Some(&id) = self.calls.get(call_id) {
+            return Some(id);
+        }
+        self.broadcasts
+            .iter()
+            .copied()
+            .find(|id| self.get(*id).and_then(Hosted::call_id) == Some(call_id))
+    }
+
+    /// Put slot `id`'s current wake-up in the heap.
+    fn reschedule(&mut self, id: u64) {
+        let Some(s) = self.slots.get_mut(&id) else {
+            return;
+        };
+        let wake = s.hosted.poll_timeout();
+        if wake == s.wake {
+            return;
+        }
+        s.wake = wake;
+        if let Some(at) = wake {
+            self.deadlines.push(Reverse((at, id)));
+        }
+        if self.deadlines.len() > 4 * self.slots.len() + 1024 {
+            self.deadlines = self
+                .slots
+                .iter()
+                .filter_map(|(id, s)| s.wake.map(|at| Reverse((at, *id))))
+                .collect();
+        }
+    }
+
+    /// The next slot whose wake-up has come by `now`.
+    fn pop_due(&mut self, now: Instant) -> Option<u64> {
+        while let Some(Reverse((at, id))) = self.deadlines.peek().copied() {
+            if at > now {
+                return None;
+            }
+            self.deadlines.pop();
+            if let Some(s) = self.slots.get_mut(&id) {
+                if s.wake == Some(at) {
+                    s.wake = None;
+                    return Some(id);
+                }
+            }
+        }
+        None
+    }
+
+    /// The earliest wake-up (possibly a stale, earlier one: waking early
+    /// is harmless).
+    fn next_wake(&self) -> Option<Instant> {
+        self.deadlines.peek().map(|Reverse((at, _))| *at)
     }
 }
 
@@ -223,6 +349,15 @@ impl Platform {
             "download" => CallRequest::download(&channel, 0, tcp, start, end, speed),
             _ => CallRequest::talk(&channel, 0, tcp),
         };
+        // A caller that runs many sessions at once (a load run's platform)
+        // chooses each SSRC itself, so that none repeats.
+        if let Some(v) = args.get("ssrc") {
+            let ssrc = v
+                .trim()
+                .parse::<u32>()
+                .map_err(|_| format!("ssrc {v:?} is not a 32-bit number"))?;
+            request.ssrc = Some(Ssrc(ssrc));
+        }
         if f.live_history_ssrc && action == "play" {
             let stream = self.rng.gen_range(1..10_000);
             request.ssrc = Some(Ssrc::for_caller(true, &self.cfg.platform_id, stream));
@@ -247,7 +382,7 @@ impl Platform {
         cfg.seed = self.rng.gen();
         let mut uac = MediaUac::new(cfg, request);
         uac.start(now);
-        self.media.push(Hosted::Call(Box::new(uac)));
+        self.media.insert(Hosted::Call(Box::new(uac)));
         Ok(())
     }
 
@@ -285,7 +420,7 @@ impl Platform {
         let give_up = cfg.timers.t1 * 64 * 2;
         let mut source = BroadcastSource::new(cfg);
         source.start(now);
-        self.media.push(Hosted::Broadcast {
+        self.media.insert(Hosted::Broadcast {
             source: Box::new(source),
             device_id: device,
             deadline: now.mono + give_up,
@@ -304,17 +439,23 @@ impl Platform {
         let i = match args.get("call_id") {
             Some(c) => self
                 .media
-                .iter()
-                .position(|h| h.call_id() == Some(c.as_str()))
+                .by_call_id(c)
                 .ok_or_else(|| format!("no media session with Call-ID {c}"))?,
             None => self
                 .media
+                .slots
                 .iter()
-                .rposition(|h| h.call_id().is_some())
+                .rev()
+                .find(|(_, s)| s.hosted.call_id().is_some())
+                .map(|(id, _)| *id)
                 .ok_or("no media session")?,
         };
         let not_up = || format!("{action}: the session is not established");
-        match &mut self.media[i] {
+        self.media.touched.push(i);
+        let Some(h) = self.media.get_mut(i) else {
+            return Err("no media session".into());
+        };
+        match h {
             Hosted::Call(u) => match action {
                 "bye" | "hangup" => u.hangup(now),
                 "pause" => {
@@ -345,41 +486,57 @@ impl Platform {
     }
 
     /// The session (or broadcast) `msg` belongs to.
-    pub(super) fn media_route(&self, msg: &SipMessage) -> Option<usize> {
-        if let Some(i) = self.media.iter().position(|h| match h {
-            Hosted::Call(u) => u.matches(msg),
+    pub(super) fn media_route(&self, msg: &SipMessage) -> Option<u64> {
+        let t = &self.media;
+        if let Some(&id) = msg.call_id().and_then(|c| t.calls.get(c)) {
+            return Some(id);
+        }
+        let broadcasts = || {
+            t.broadcasts
+                .iter()
+                .filter_map(|id| Some((*id, t.get(*id)?)))
+        };
+        if let Some((id, _)) = broadcasts().find(|(_, h)| match h {
             Hosted::Broadcast { source, .. } => source.matches(msg),
+            Hosted::Call(u) => u.matches(msg),
         }) {
-            return Some(i);
+            return Some(id);
         }
         // 语音广播 3: the device's Broadcast Response, outside any dialog.
-        if msg.method() != Some("MESSAGE") {
+        if msg.method() != Some("MESSAGE") || t.broadcasts.is_empty() {
             return None;
         }
         let sender = from_user(msg)?;
-        let i = self.media.iter().position(|h| {
+        let (id, _) = broadcasts().find(|(_, h)| {
             matches!(h, Hosted::Broadcast { device_id, responded: false, .. } if *device_id == sender)
         })?;
         let d = manscdp::Message::decode(&msg.body).ok()?;
-        matches!(d.message.body, Body::BroadcastResponse(_)).then_some(i)
+        matches!(d.message.body, Body::BroadcastResponse(_)).then_some(id)
     }
 
     /// Feed a message to the session `i` ([`Platform::media_route`]).
-    pub(super) fn media_message(&mut self, now: Now, i: usize, from: SocketAddr, msg: &SipMessage) {
+    pub(super) fn media_message(&mut self, now: Now, i: u64, from: SocketAddr, msg: &SipMessage) {
         let f = &self.cfg.faults;
-        match (&self.media[i], msg.method()) {
+        let Some(h) = self.media.get(i) else {
+            return;
+        };
+        match (h, msg.method()) {
             (Hosted::Call(_), Some("BYE")) if f.ignore_device_bye => return,
             (Hosted::Broadcast { .. }, Some("INVITE")) if f.refuse_broadcast_audio => {
                 return self.respond(from, msg, 488);
             }
             _ => {}
         }
-        if let Hosted::Broadcast { responded, .. } = &mut self.media[i] {
+        let Some(h) = self.media.get_mut(i) else {
+            return;
+        };
+        if let Hosted::Broadcast { responded, .. } = h {
             if msg.method() == Some("MESSAGE") {
                 *responded = true;
             }
         }
-        self.media[i].handle_message(now, from, msg);
+        h.handle_message(now, from, msg);
+        self.media.touched.push(i);
         self.pump_media();
     }
 
@@ -407,13 +564,17 @@ impl Platform {
 
     /// Hand a media command to the session with this Call-ID.
     pub fn apply_session(&mut self, now: Now, call_id: &str, cmd: SessionCommand) {
-        let Some(h) = self.media.iter_mut().find(|h| h.call_id() == Some(call_id)) else {
+        let Some(id) = self.media.by_call_id(call_id) else {
+            return;
+        };
+        let Some(h) = self.media.get_mut(id) else {
             return;
         };
         match h {
             Hosted::Call(u) => u.apply(now, cmd),
             Hosted::Broadcast { source, .. } => source.apply(now, cmd),
         }
+        self.media.touched.push(id);
         self.pump_media();
     }
 
@@ -421,31 +582,33 @@ impl Platform {
     /// the device's INVITE has none).
     pub fn media_sessions(&self) -> Vec<Option<String>> {
         self.media
-            .iter()
-            .map(|h| h.call_id().map(str::to_string))
+            .slots
+            .values()
+            .map(|s| s.hosted.call_id().map(str::to_string))
             .collect()
     }
 
     pub(super) fn media_timeout(&self) -> Option<Instant> {
-        self.media.iter().filter_map(Hosted::poll_timeout).min()
+        self.media.next_wake()
     }
 
     pub(super) fn tick_media(&mut self, now: Now) {
-        for h in &mut self.media {
-            if h.poll_timeout().is_some_and(|t| t <= now.mono) {
+        while let Some(id) = self.media.pop_due(now.mono) {
+            if let Some(h) = self.media.get_mut(id) {
                 h.handle_timeout(now);
             }
+            self.media.touched.push(id);
         }
         // A broadcast whose device never asked for the audio is given up.
-        let mut i = 0;
-        while i < self.media.len() {
-            match &self.media[i] {
-                Hosted::Broadcast {
+        let ids: Vec<u64> = self.media.broadcasts.iter().copied().collect();
+        for i in ids {
+            match self.media.get(i) {
+                Some(Hosted::Broadcast {
                     source,
                     device_id,
                     deadline,
                     ..
-                } if source.call_id().is_none() && *deadline <= now.mono => {
+                }) if source.call_id().is_none() && *deadline <= now.mono => {
                     let device_id = device_id.clone();
                     self.media.remove(i);
                     self.events.push_back(PlatformEvent::Broadcast {
@@ -457,15 +620,23 @@ impl Platform {
                         },
                     });
                 }
-                _ => i += 1,
+                _ => {}
             }
         }
         self.pump_media();
     }
 
-    /// Move the sessions' messages and events out; drop the finished ones.
+    /// Move the messages and events of the sessions touched since the last
+    /// pump out; drop the finished ones; put the others' next wake-ups in
+    /// the heap.
     pub(super) fn pump_media(&mut self) {
-        for h in &mut self.media {
+        let mut touched = std::mem::take(&mut self.media.touched);
+        touched.sort_unstable();
+        touched.dedup();
+        for id in touched {
+            let Some(h) = self.media.get_mut(id) else {
+                continue;
+            };
             while let Some(t) = h.poll_transmit() {
                 self.transmits.push_back(t);
             }
@@ -496,7 +667,11 @@ impl Platform {
                     }
                 }
             }
+            if h.is_finished() {
+                self.media.remove(id);
+            } else {
+                self.media.reschedule(id);
+            }
         }
-        self.media.retain(|h| !h.is_finished());
     }
 }

@@ -48,7 +48,7 @@ use super::session::{BroadcastEvent, SessionEvent};
 use crate::proto::sip::{self, NameAddr, SipMessage};
 use crate::proto::{scaled, Now, Transmit, Transport};
 use cascade::Upstream;
-use media::Hosted;
+use media::MediaTable;
 use queries::{Forward, PendingQuery};
 use subscribe::Subscription;
 use transaction::{ClientTx, Purpose, Tick};
@@ -231,8 +231,9 @@ pub struct Platform {
     reg_deadlines: BinaryHeap<Reverse<(Instant, String)>>,
     /// The earliest entry `reg_deadlines` holds for each device.
     reg_scheduled: HashMap<String, Instant>,
-    /// Media sessions and broadcasts under way, oldest first.
-    media: Vec<Hosted>,
+    /// Media sessions and broadcasts under way, oldest first, with their
+    /// Call-IDs and deadlines indexed.
+    media: MediaTable,
     /// Findings of the MANSCDP bodies read leniently, with their sender;
     /// the last [`KEPT_FINDINGS`].
     findings: VecDeque<(String, manscdp::Finding)>,
@@ -271,7 +272,7 @@ impl Platform {
             answered_seq: 0,
             reg_deadlines: BinaryHeap::new(),
             reg_scheduled: HashMap::new(),
-            media: Vec::new(),
+            media: MediaTable::default(),
             findings: VecDeque::new(),
             finding_count: 0,
         }

@@ -1492,3 +1492,145 @@ fn an_unparseable_expires_is_malformed_not_absent() {
     )));
     assert!(n.plat(PLAT_ADDR).registration(DEV).is_none());
 }
+
+/// Many calls at once, as a load run's platform places them: every message
+/// reaches its own session through the Call-ID index, every session's
+/// deadline comes out of the heap, and finished ones leave the table.
+#[test]
+fn hundreds_of_calls_at_once_each_reach_their_own_session() {
+    use crate::proto::gb28181::session::{SessionCommand, SessionEvent};
+    const N: usize = 300;
+    let t0 = Instant::now();
+    let mut now = Now {
+        mono: t0,
+        wall: chrono::NaiveDate::from_ymd_opt(2026, 1, 2)
+            .unwrap()
+            .and_hms_opt(3, 4, 5)
+            .unwrap(),
+    };
+    let plat_addr = addr(PLAT_ADDR);
+    let mut cfg = PlatformConfig::new(PLAT);
+    cfg.local = plat_addr;
+    let ids: Vec<String> = (0..N).map(|k| format!("340200000013200{k:05}")).collect();
+    for id in &ids {
+        cfg.devices.insert(id.clone(), PW.into());
+    }
+    let mut p = Platform::new(cfg);
+    let dev_addr = |k: usize| addr(10_000 + k as u16);
+    let mut devs: Vec<Device> = (0..N)
+        .map(|k| {
+            let mut c = DeviceConfig::new(&ids[k], PLAT, PW, dev_addr(k), plat_addr);
+            c.seed = k as u64;
+            c.keepalive_interval = Duration::from_secs(86400);
+            Device::new(c)
+        })
+        .collect();
+    // Deliver everything until quiet; devices answer offers at once.
+    fn settle(
+        p: &mut Platform,
+        devs: &mut [Device],
+        now: Now,
+        dev_addr: &dyn Fn(usize) -> SocketAddr,
+    ) {
+        loop {
+            let mut moved = false;
+            while let Some(t) = p.poll_transmit() {
+                moved = true;
+                let k = (t.to.port() - 10_000) as usize;
+                let m = SipMessage::parse(&t.bytes).unwrap().message;
+                devs[k].handle_message_from(now, t.to, &m);
+            }
+            for (k, d) in devs.iter_mut().enumerate() {
+                while let Some(e) = d.poll_event() {
+                    if let DeviceEvent::Session {
+                        call_id,
+                        event: SessionEvent::Offer { .. },
+                    } = e
+                    {
+                        d.apply_session(now, &call_id, SessionCommand::Accept(20_000));
+                    }
+                }
+                while let Some(t) = d.poll_transmit() {
+                    moved = true;
+                    let m = SipMessage::parse(&t.bytes).unwrap().message;
+                    p.handle_message(now, dev_addr(k), &m);
+                }
+            }
+            if !moved {
+                break;
+            }
+        }
+    }
+    for d in &mut devs {
+        d.start(now);
+    }
+    settle(&mut p, &mut devs, now, &dev_addr);
+    assert_eq!(p.registered_count(), N);
+    while p.poll_event().is_some() {}
+    for (k, id) in ids.iter().enumerate() {
+        let ssrc = (100_000 + k).to_string();
+        let a = args(&[("device_id", id), ("ssrc", &ssrc)]);
+        p.trigger(now, "play", &a).unwrap();
+        // The offer's port comes from the driver: the call asks first.
+        let mut prepared = None;
+        while let Some(e) = p.poll_event() {
+            if let PlatformEvent::Session {
+                call_id,
+                event: SessionEvent::Prepare { .. },
+            } = e
+            {
+                prepared = Some(call_id);
+            }
+        }
+        let call_id = prepared.expect("each call asks for its port");
+        p.apply_session(now, &call_id, SessionCommand::Accept(30_000 + k as u16));
+    }
+    settle(&mut p, &mut devs, now, &dev_addr);
+    let mut started = BTreeMap::new();
+    while let Some(e) = p.poll_event() {
+        if let PlatformEvent::Session {
+            call_id,
+            event: SessionEvent::Started { negotiated, .. },
+        } = e
+        {
+            started.insert(call_id, negotiated.ssrc.0);
+        }
+    }
+    assert_eq!(started.len(), N, "every call started");
+    // Each offer carried the SSRC it was given, and the answer kept it.
+    let mut ssrcs: Vec<u32> = started.values().copied().collect();
+    ssrcs.sort_unstable();
+    assert_eq!(ssrcs, (100_000..100_000 + N as u32).collect::<Vec<_>>());
+    assert_eq!(p.media_sessions().len(), N);
+    // Hang up one in the middle by Call-ID: only it ends.
+    let (victim, _) = started.iter().nth(N / 2).unwrap();
+    p.trigger(now, "bye", &args(&[("call_id", victim)]))
+        .unwrap();
+    settle(&mut p, &mut devs, now, &dev_addr);
+    let mut ended = Vec::new();
+    while let Some(e) = p.poll_event() {
+        if let PlatformEvent::Session {
+            call_id,
+            event: SessionEvent::Ended { .. },
+        } = e
+        {
+            ended.push(call_id);
+        }
+    }
+    assert_eq!(ended, std::slice::from_ref(victim));
+    // Its transaction lingers for retransmissions, then the table lets it
+    // go, waking for it out of the deadline heap.
+    for _ in 0..100 {
+        match p.poll_timeout() {
+            Some(t) if t <= t0 + Duration::from_secs(120) => {
+                now = now.after(t.saturating_duration_since(now.mono));
+                p.handle_timeout(now);
+                settle(&mut p, &mut devs, now, &dev_addr);
+            }
+            _ => break,
+        }
+    }
+    let left = p.media_sessions();
+    assert_eq!(left.len(), N - 1, "{left:?}");
+    assert!(!left.contains(&Some(victim.clone())));
+}
