@@ -22,7 +22,7 @@ use common::{available, free_port};
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::root;
@@ -31,25 +31,7 @@ use serde_json::{json, Value};
 const DEV: &str = "34020000001320000001";
 const PASSWORD: &str = "independent-pw-1";
 
-/// A child process killed when the test ends, with its scratch folder.
-struct Peer {
-    child: Child,
-    dir: tempfile::TempDir,
-    port: u16,
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Peer {
-    fn log(&self, name: &str) -> String {
-        std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default()
-    }
-}
+use common::Daemon as Peer;
 
 /// baresip registering `DEV` with camcert at `registrar` over UDP.
 fn start_baresip(port: u16, registrar: u16) -> Peer {
@@ -87,37 +69,7 @@ fn start_baresip(port: u16, registrar: u16) -> Peer {
 }
 
 fn start_kamailio() -> Peer {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let cfg = std::fs::read_to_string(root().join("ci/interop/kamailio.cfg"))
-        .unwrap()
-        .replace("CAMCERT_PORT", &port.to_string())
-        .replace("CAMCERT_PASSWORD", PASSWORD);
-    let cfg_path = dir.path().join("kamailio.cfg");
-    std::fs::write(&cfg_path, cfg).unwrap();
-    let log = std::fs::File::create(dir.path().join("kamailio.log")).unwrap();
-    let child = Command::new("kamailio")
-        .arg("-f")
-        .arg(&cfg_path)
-        .args(["-DD", "-E", "-w"])
-        .arg(dir.path())
-        .arg("-P")
-        .arg(dir.path().join("kamailio.pid"))
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("kamailio starts");
-    let peer = Peer { child, dir, port };
-    let t0 = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "kamailio did not start: {}",
-            peer.log("kamailio.log")
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    peer
+    common::start_kamailio(PASSWORD)
 }
 
 /// `camcert run` as a lab runs it, with a hard time limit.

@@ -5,11 +5,11 @@
 //! a failure, otherwise the test says it skipped.
 
 mod common;
-use common::{available, free_port};
+use common::{available, free_port, start_kamailio};
 
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use camcert::peers;
 use camcert::proto::gb28181::device::{DeviceConfig, DeviceEvent};
@@ -20,57 +20,6 @@ use common::root;
 
 const DEV: &str = "34020000001320000001";
 const PLAT: &str = "34020000002000000001";
-
-struct Kamailio {
-    child: Child,
-    _dir: tempfile::TempDir,
-    port: u16,
-}
-
-impl Drop for Kamailio {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_kamailio(password: &str) -> Kamailio {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let cfg = std::fs::read_to_string(root().join("ci/interop/kamailio.cfg"))
-        .unwrap()
-        .replace("CAMCERT_PORT", &port.to_string())
-        .replace("CAMCERT_PASSWORD", password);
-    let cfg_path = dir.path().join("kamailio.cfg");
-    std::fs::write(&cfg_path, cfg).unwrap();
-    let log = std::fs::File::create(dir.path().join("kamailio.log")).unwrap();
-    let child = Command::new("kamailio")
-        .arg("-f")
-        .arg(&cfg_path)
-        .args(["-DD", "-E", "-w"])
-        .arg(dir.path())
-        .arg("-P")
-        .arg(dir.path().join("kamailio.pid"))
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("kamailio starts");
-    // Ready when it accepts TCP.
-    let t0 = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "kamailio did not start: {}",
-            std::fs::read_to_string(dir.path().join("kamailio.log")).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Kamailio {
-        child,
-        _dir: dir,
-        port,
-    }
-}
 
 async fn register_against(port: u16, transport: Transport, password: &str) -> Vec<DeviceEvent> {
     let server = SocketAddr::from(([127, 0, 0, 1], port));

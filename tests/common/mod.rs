@@ -193,3 +193,64 @@ pub fn free_port() -> u16 {
     }
     panic!("no free port");
 }
+
+/// A child process killed when the test ends, with its scratch folder and
+/// the port it serves.
+pub struct Daemon {
+    pub child: std::process::Child,
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Daemon {
+    /// A file the daemon wrote in its folder (its log), or nothing.
+    pub fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default()
+    }
+}
+
+/// Kamailio from Debian on a free loopback port, as `ci/interop/kamailio.cfg`
+/// sets it up (a digest registrar and proxy with one `password` for every
+/// user); returns once it accepts TCP.
+pub fn start_kamailio(password: &str) -> Daemon {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = std::fs::read_to_string(root().join("ci/interop/kamailio.cfg"))
+        .unwrap()
+        .replace("CAMCERT_PORT", &port.to_string())
+        .replace("CAMCERT_PASSWORD", password);
+    let cfg_path = dir.path().join("kamailio.cfg");
+    std::fs::write(&cfg_path, cfg).unwrap();
+    let log = std::fs::File::create(dir.path().join("kamailio.log")).unwrap();
+    let child = Command::new("kamailio")
+        .arg("-f")
+        .arg(&cfg_path)
+        .args(["-DD", "-E", "-w"])
+        .arg(dir.path())
+        .arg("-P")
+        .arg(dir.path().join("kamailio.pid"))
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("kamailio starts");
+    let k = Daemon { child, dir, port };
+    let t0 = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "kamailio did not start: {}",
+            k.log("kamailio.log")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    k
+}
