@@ -134,6 +134,15 @@ async fn each_robustness_fault_is_found_shrunk_and_reproduced() {
                     .join(format!("CAM-ROB-001-{}-seed3", c.transport))
                     .join("reproducer.yaml");
                 assert!(repro.is_file(), "{}", repro.display());
+                let pcap = std::fs::read(repro.with_file_name("reproducer.pcap")).unwrap();
+                let frames = camcert::capture::read::read_capture(&pcap)
+                    .expect("the reproducer's pcap reads")
+                    .frames
+                    .len();
+                assert!(
+                    frames >= 2,
+                    "{fault}: {frames} frames in the reproducer's pcap"
+                );
                 check_reproducer(fault, &repro).await;
             }
             (fault, dir)

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine as _;
 
@@ -143,6 +143,7 @@ impl CaseRun<'_> {
         let mut sent: Vec<Input> = Vec::new();
         let mut watch = Watch::default();
         let mut window_start = 0usize;
+        let mut window_since = SystemTime::now();
         let mut probes = 0u64;
         let mut broke: Option<Broke> = None;
         let stream = self.ep.transport() == crate::proto::Transport::Tcp;
@@ -171,6 +172,7 @@ impl CaseRun<'_> {
                     break;
                 }
                 window_start = sent.len();
+                window_since = SystemTime::now();
             }
         }
         let Some(broke) = broke else {
@@ -179,6 +181,7 @@ impl CaseRun<'_> {
             return Ok(());
         };
 
+        self.fuzz_repro_window = Some((window_since, SystemTime::now()));
         // The inputs that may have done it: those since the last probe that
         // passed, or the one input answered 2xx.
         let window: Vec<Input> = match &broke {
@@ -210,8 +213,8 @@ impl CaseRun<'_> {
                 .await?
         };
         notes.push(shrink_note);
-        // Leave the built-in camera as it was before the step, for the
-        // cases that follow.
+        // Leave the built-in peer as it was before the step, for the cases
+        // that follow.
         if self.peer.is_some() {
             let _ = self.fuzz_reset().await;
         }
@@ -614,6 +617,7 @@ impl CaseRun<'_> {
         probe_wait: Duration,
     ) -> Result<bool, StepFail> {
         self.fuzz_reset().await?;
+        let began = SystemTime::now();
         let mut watch = Watch::default();
         let mut renamed = Vec::with_capacity(inputs.len());
         for i in inputs {
@@ -654,7 +658,11 @@ impl CaseRun<'_> {
                 Ok(()) => return Ok(false),
             },
         };
-        Ok(outcome.same_kind(broke))
+        let same = outcome.same_kind(broke);
+        if same {
+            self.fuzz_repro_window = Some((began, SystemTime::now()));
+        }
+        Ok(same)
     }
 
     /// Delta debugging (ddmin) over `window`, within `budget` attempts.
@@ -885,6 +893,17 @@ impl CaseRun<'_> {
         }
         let path = dir.join("reproducer.yaml");
         std::fs::write(&path, y)?;
+        // What was exchanged when these inputs last broke the DUT.
+        if let Some((from, until)) = self.fuzz_repro_window {
+            let packets: Vec<_> = self
+                .ep
+                .tap
+                .packets()
+                .into_iter()
+                .filter(|p| p.time >= from && p.time <= until)
+                .collect();
+            crate::capture::pcap::write_pcap(&dir.join("reproducer.pcap"), &packets)?;
+        }
         Ok(path)
     }
 }

@@ -799,6 +799,9 @@ struct CaseRun<'a> {
     case_peer: std::collections::BTreeMap<String, String>,
     report_dir: std::path::PathBuf,
     peer_faults: Vec<String>,
+    /// When the last run of inputs that broke the DUT began and ended
+    /// (a `fuzz` step's reproducer pcap holds what was exchanged then).
+    fuzz_repro_window: Option<(std::time::SystemTime, std::time::SystemTime)>,
 }
 
 #[path = "session_steps.rs"]
@@ -1332,6 +1335,7 @@ async fn setup<'a>(
         case_peer: case.peer.clone(),
         report_dir: opts.report_dir.clone(),
         peer_faults: opts.peer_faults.clone(),
+        fuzz_repro_window: None,
     })
 }
 
