@@ -193,7 +193,8 @@ async fn the_clean_platform_passes_every_probe() {
         dir.path(),
     )
     .await;
-    assert_eq!(r.cases.len(), 2);
+    // PLT-ROB-001 over UDP and TCP, PLT-ROB-002 (damaged media) over UDP.
+    assert_eq!(r.cases.len(), 3);
     for c in &r.cases {
         assert_eq!(
             c.status,
@@ -220,16 +221,47 @@ async fn a_wedging_platform_is_found_shrunk_and_reproduced() {
         dir.path(),
     )
     .await;
-    let udp = r.cases.iter().find(|c| c.transport == "udp").unwrap();
+    let case = |t: &str| {
+        r.cases
+            .iter()
+            .find(|c| c.id == "PLT-ROB-001" && c.transport == t)
+            .unwrap()
+    };
+    let udp = case("udp");
     assert_eq!(udp.status, Status::Failed, "{:?}", udp.failures);
     let f = &udp.failures[0];
     assert_eq!(f.check, "fuzz.probe", "{}", f.message);
     assert!(f.message.contains("(a keepalive)"), "{}", f.message);
     assert!(f.message.contains("Reproducer (1 input"), "{}", f.message);
-    let tcp = r.cases.iter().find(|c| c.transport == "tcp").unwrap();
+    let tcp = case("tcp");
     assert_eq!(tcp.status, Status::Passed, "{:?}", tcp.failures);
     let repro = dir
         .path()
         .join("fuzz/PLT-ROB-001-udp-seed1/reproducer.yaml");
     check_reproducer("wedge-on-garbage", &repro).await;
+}
+
+/// Damaged media in a live session: the clean platform keeps answering (in
+/// the clean run above); one that stops answering keepalives fails the
+/// probe after the stream, and the damage is counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damaged_media_then_a_keepalive_probe() {
+    let dir = tempfile::tempdir().unwrap();
+    let suites = load::load_all(&[root().join(PLATFORM_SUITE)]).expect("suite loads");
+    let opts = RunOptions {
+        report_dir: dir.path().to_path_buf(),
+        peer_faults: vec!["no-keepalive-answer".into()],
+        filters: vec!["PLT-ROB-002".into()],
+        job_pool: Some(common::job_pool()),
+        ..Default::default()
+    };
+    let r = runner::run(&suites, &opts, Arc::new(AtomicBool::new(false)))
+        .await
+        .expect("run");
+    assert_eq!(r.cases.len(), 1);
+    let c = &r.cases[0];
+    assert_eq!(c.status, Status::Failed, "{:?}", c.failures);
+    let f = &c.failures[0];
+    assert_eq!(f.step, 9, "the keepalive after the damaged stream: {f:?}");
+    assert!(f.message.contains("200"), "{}", f.message);
 }

@@ -66,6 +66,8 @@ pub struct SenderConfig {
     pub drop_first_packets: usize,
     /// Live counts of packets and frames sent.
     pub progress: Progress,
+    /// Robustness runs: damage a share of the packets, seeded.
+    pub damage: Option<crate::proto::rtp::damage::DamageConfig>,
 }
 
 impl SenderConfig {
@@ -90,6 +92,7 @@ impl SenderConfig {
             rtsp_interleaved: false,
             drop_first_packets: 0,
             progress: Progress::default(),
+            damage: None,
         }
     }
 
@@ -237,6 +240,8 @@ pub struct SendReport {
     pub capture: Vec<CapturedPacket>,
     /// Capture stopped at its byte budget.
     pub capture_truncated: bool,
+    /// Packets damaged on purpose (robustness runs), by kind.
+    pub damaged: std::collections::BTreeMap<String, u64>,
 }
 
 enum Socket {
@@ -351,6 +356,7 @@ impl MediaSender {
             peer: None,
             capture: Vec::new(),
             capture_truncated: false,
+            damaged: Default::default(),
         };
         let (mut sock, peer) = match self.socket {
             Socket::Listening(l) => {
@@ -382,6 +388,7 @@ impl MediaSender {
         let start = tokio::time::Instant::now();
         let mut wire = BytesMut::new();
         let mut to_drop = cfg.drop_first_packets;
+        let mut damage = cfg.damage.map(crate::proto::rtp::damage::Damage::new);
         let frames = source.frames();
         let mut i: u64 = 0;
         let mut rx = pace.map(PaceControl::subscribe);
@@ -486,6 +493,9 @@ impl MediaSender {
                 data: f.data.clone(),
             })?;
             let mut packets = rtp.packetize(pts, &ps);
+            if let Some(d) = damage.as_mut() {
+                d.apply(&mut packets);
+            }
             if to_drop > 0 {
                 let n = to_drop.min(packets.len());
                 packets.drain(..n);
@@ -538,6 +548,13 @@ impl MediaSender {
         report.elapsed = start.elapsed();
         report.capture = capture.packets;
         report.capture_truncated = capture.truncated;
+        if let Some(d) = damage {
+            report.damaged = d
+                .counts()
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect();
+        }
         Ok(report)
     }
 }

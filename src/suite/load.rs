@@ -483,6 +483,7 @@ const STREAM_FIELDS: &[&str] = &[
     "sent.frames",
     "sent.packets",
     "sent.key_frames",
+    "sent.damaged",
     "audio.packets",
     "audio.ssrc",
     "audio.payload_type",
@@ -568,6 +569,11 @@ fn check_step(s: &StepInput) -> Result<(), String> {
                 }
                 check_matcher(path, m)?;
             }
+        }
+        StepInput::Answer(AnswerInput {
+            damage: Some(d), ..
+        }) if !(0.0..=1.0).contains(&d.rate) => {
+            return Err(format!("answer damage rate {}: expected 0 to 1", d.rate));
         }
         StepInput::Invite(InviteInput { matches, .. })
         | StepInput::Answer(AnswerInput { matches, .. }) => {

@@ -423,6 +423,22 @@ pub struct AnswerInput {
     /// Accept offers the session rules find fault with (they become findings).
     #[serde(default)]
     pub allow_findings: bool,
+    /// Robustness: damage a share of the RTP packets camcert streams.
+    #[serde(default)]
+    pub damage: Option<DamageInput>,
+}
+
+/// Seeded damage to the media camcert sends: bit flips, truncation,
+/// sequence and timestamp jumps, wrong payload types, duplicated and
+/// dropped packets, a broken PSM length.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DamageInput {
+    /// Share of packets damaged, 0 to 1.
+    pub rate: f64,
+    /// Seed (a number; variables allowed). Default `${fuzz_seed}`, else 1.
+    #[serde(default)]
+    pub seed: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

@@ -673,6 +673,21 @@ impl CaseRun<'_> {
             plan.sender.looping = false;
             plan.sender.max_duration = Some(Duration::from_secs(3));
         }
+        if let Some(d) = &a.damage {
+            let seed = match &d.seed {
+                Some(s) => self.x(s)?,
+                None => match self.vars.get("fuzz_seed") {
+                    Some(s) => self.x(s)?,
+                    None => "1".into(),
+                },
+            };
+            let seed = seed
+                .trim()
+                .parse()
+                .map_err(|e| StepFail::new("answer", format!("damage seed {seed:?}: {e}")))?;
+            plan.sender.damage =
+                Some(crate::proto::rtp::damage::DamageConfig { seed, rate: d.rate });
+        }
         let mut uas = MediaUas::new(cfg);
         uas.handle_message(now(), from, &invite);
         self.sessions_started += 1;
@@ -1163,6 +1178,7 @@ fn stream_field(r: &SessionReport, path: &str, ended_at: Option<SystemTime>) -> 
             "frames" => Some(s.frames.to_string()),
             "packets" => Some(s.packets.to_string()),
             "key_frames" => Some(s.key_frames.to_string()),
+            "damaged" => Some(s.damaged.values().sum::<u64>().to_string()),
             _ => None,
         };
     }

@@ -13,6 +13,7 @@
 //! and it would pull a second `thiserror` major version.
 
 pub mod audio;
+pub mod damage;
 pub mod framing;
 pub mod packetize;
 
