@@ -695,15 +695,19 @@ impl Draft {
 /// a camera, a keepalive to a platform.
 pub fn probe(to: &Addressing, seed: u64, sn: u64) -> Input {
     let mut g = Inputs::new(seed, to.clone(), &[], &[]);
-    let id = to.dut_id.clone();
+    let id = g.body_id();
     let body = g.query_body("DeviceInfo", &id, sn, "");
+    let what = match to.dut {
+        Dut::Camera => "probe: DeviceInfo query",
+        Dut::Platform => "probe: keepalive",
+    };
     g.request(
         "MESSAGE",
         &[],
         Some("Application/MANSCDP+xml"),
         body.as_bytes(),
     )
-    .into_input("probe: DeviceInfo query".into(), false)
+    .into_input(what.into(), false)
 }
 
 #[cfg(test)]
