@@ -1,0 +1,407 @@
+//! Media over the HEDGW channel (§5.2.3 TD 上传音视频数据, §5.3).
+//!
+//! [`Packager`] turns an H.264 Annex B stream into TDMediaPackages: SPS/PPS
+//! as `package_type` 3 right before every key frame, pictures as type 2
+//! (`sync` 1 for IDR), millisecond `start_time`, `seq_num` counted per
+//! package type. [`MediaCheck`] judges a received sequence against the
+//! same rules. Both are pure: the driver paces packages by
+//! [`Packager::due`] and the time it reads.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::{clause, FindingCode, TdMediaPackage};
+use crate::finding::{Evidence, Finding};
+use crate::proto::ps::annexb::{h264, nal_units, split_access_units, VideoCodec};
+
+pub const AUDIO: u32 = 1;
+pub const VIDEO: u32 = 2;
+pub const SPS_PPS: u32 = 3;
+pub const THUMBNAIL: u32 = 5;
+
+/// Faults the reference device can put in its media.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MediaFaults {
+    /// Key frames without SPS/PPS before them.
+    pub no_sps_pps: bool,
+    /// Skip one video sequence number (after the 10th picture).
+    pub seq_gap: bool,
+    /// `start_time` in seconds, not milliseconds.
+    pub seconds: bool,
+}
+
+/// One picture of the source: its parameter sets (for a key frame) and
+/// its slices, Annex B.
+#[derive(Debug, Clone)]
+struct Picture {
+    params: Option<Vec<u8>>,
+    data: Vec<u8>,
+    key: bool,
+}
+
+/// Builds the package sequence of a looping H.264 source.
+#[derive(Debug, Clone)]
+pub struct Packager {
+    pictures: Vec<Picture>,
+    frame: Duration,
+    next: usize,
+    /// Pictures sent so far.
+    sent: u64,
+    seq: BTreeMap<u32, u32>,
+    /// The last parameter sets seen, repeated before a key frame that has none.
+    last_params: Option<Vec<u8>>,
+    pub faults: MediaFaults,
+}
+
+impl Packager {
+    /// A packager of `annexb` at `fps` frames per second. `None` when the
+    /// stream has no picture.
+    pub fn h264(annexb: &[u8], fps: u32) -> Option<Packager> {
+        let mut pictures = Vec::new();
+        for au in split_access_units(VideoCodec::H264, annexb) {
+            if au.info.vcl_count == 0 {
+                continue;
+            }
+            let (mut params, mut data) = (Vec::new(), Vec::new());
+            for nal in nal_units(&au.data) {
+                let t = nal[0] & 0x1f;
+                let into = if t == h264::SPS || t == h264::PPS {
+                    &mut params
+                } else {
+                    &mut data
+                };
+                into.extend_from_slice(&[0, 0, 0, 1]);
+                into.extend_from_slice(nal);
+            }
+            pictures.push(Picture {
+                params: (!params.is_empty()).then_some(params),
+                data,
+                key: au.info.key,
+            });
+        }
+        if pictures.is_empty() {
+            return None;
+        }
+        Some(Packager {
+            pictures,
+            frame: Duration::from_secs(1) / fps.max(1),
+            next: 0,
+            sent: 0,
+            seq: BTreeMap::new(),
+            last_params: None,
+            faults: MediaFaults::default(),
+        })
+    }
+
+    /// When the next picture is due, from the start of the stream.
+    pub fn due(&self) -> Duration {
+        self.frame * self.sent as u32
+    }
+
+    /// Pictures handed out so far.
+    pub fn pictures_sent(&self) -> u64 {
+        self.sent
+    }
+
+    fn seq(&mut self, t: u32) -> u32 {
+        let s = self.seq.entry(t).or_insert(0);
+        let v = *s;
+        *s = s.wrapping_add(1);
+        v
+    }
+
+    /// The packages of the next picture (SPS/PPS first for a key frame),
+    /// stamped `start_time` from the stream start and `ipcam_time` (UTC ms).
+    pub fn next_packages(&mut self, ipcam_time_ms: u64) -> Vec<TdMediaPackage> {
+        let p = self.pictures[self.next].clone();
+        self.next = (self.next + 1) % self.pictures.len();
+        let ms = (self.frame * self.sent as u32).as_millis() as u64;
+        let start_time = if self.faults.seconds { ms / 1000 } else { ms } as u32;
+        self.sent += 1;
+        if p.params.is_some() {
+            self.last_params = p.params.clone();
+        }
+        let mut out = Vec::new();
+        if p.key && !self.faults.no_sps_pps {
+            if let Some(params) = p.params.or_else(|| self.last_params.clone()) {
+                let seq = self.seq(SPS_PPS);
+                out.push(package(SPS_PPS, 0, params, start_time, seq, ipcam_time_ms));
+            }
+        }
+        if self.faults.seq_gap && self.sent == 10 {
+            self.seq(VIDEO);
+        }
+        let seq = self.seq(VIDEO);
+        out.push(package(
+            VIDEO,
+            p.key as u32,
+            p.data,
+            start_time,
+            seq,
+            ipcam_time_ms,
+        ));
+        out
+    }
+}
+
+fn package(
+    package_type: u32,
+    sync: u32,
+    data: Vec<u8>,
+    start_time: u32,
+    seq_num: u32,
+    ipcam_time: u64,
+) -> TdMediaPackage {
+    TdMediaPackage {
+        package_type,
+        sync,
+        data_size: data.len() as u32,
+        data,
+        start_time,
+        seq_num,
+        ipcam_time: Some(ipcam_time),
+        control_flag: None,
+    }
+}
+
+/// What a media check counted.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct MediaStats {
+    pub packages: u64,
+    pub video_frames: u64,
+    pub key_frames: u64,
+    pub sps_pps: u64,
+    pub audio_packages: u64,
+    pub thumbnails: u64,
+    pub bytes: u64,
+    pub seq_gaps: u64,
+    /// Video frames per second from the first to the last `start_time`.
+    pub frame_rate: Option<f64>,
+    first_video_ms: Option<u32>,
+    last_video_ms: Option<u32>,
+}
+
+/// Judges received TDMediaPackages (gateway side).
+#[derive(Debug, Default)]
+pub struct MediaCheck {
+    pub stats: MediaStats,
+    findings: Vec<Finding>,
+    /// SPS/PPS since the last video picture.
+    params_ready: bool,
+    last_seq: BTreeMap<u32, u32>,
+    last_time: BTreeMap<u32, u32>,
+    index: u64,
+}
+
+impl MediaCheck {
+    /// Check one package; new findings are also kept (merged by code).
+    pub fn push(&mut self, p: &TdMediaPackage) {
+        let i = self.index;
+        self.index += 1;
+        let s = &mut self.stats;
+        s.packages += 1;
+        s.bytes += p.data.len() as u64;
+        if p.data_size as usize != p.data.len() {
+            self.add(
+                FindingCode::DataSizeMismatch.error(
+                    clause::MEDIA,
+                    format!(
+                        "data_size {} but data holds {} bytes (package {i})",
+                        p.data_size,
+                        p.data.len()
+                    ),
+                ),
+                i,
+            );
+        }
+        match p.package_type {
+            AUDIO => {
+                self.stats.audio_packages += 1;
+                if let Some(prev) = self.last_time.get(&AUDIO) {
+                    let step = p.start_time.wrapping_sub(*prev);
+                    if step != 20 && step != 40 {
+                        self.add(
+                            FindingCode::TimestampJump.warning(
+                                clause::MEDIA,
+                                format!("audio start_time advanced {step} ms; expected 20 or 40 (音频打包的时间戳要求是 20ms 或者 40ms)"),
+                            ),
+                            i,
+                        );
+                    }
+                }
+            }
+            VIDEO => {
+                self.stats.video_frames += 1;
+                if p.sync == 1 {
+                    self.stats.key_frames += 1;
+                    if !self.params_ready {
+                        self.add(
+                            FindingCode::KeyFrameWithoutSpsPps.error(
+                                clause::MEDIA,
+                                format!("key frame seq_num {} without an SPS/PPS package (package_type 3) before it (上传关键帧数据之前，需要上传 SPS/PPS 数据)", p.seq_num),
+                            ),
+                            i,
+                        );
+                    }
+                }
+                self.params_ready = false;
+                if let Some(prev) = self.last_time.get(&VIDEO) {
+                    let step = p.start_time.wrapping_sub(*prev);
+                    if step == 0 || step > 1000 {
+                        self.add(
+                            FindingCode::TimestampJump.error(
+                                clause::MEDIA,
+                                format!(
+                                    "video start_time went from {prev} to {} ms; expected it to advance by one frame's milliseconds (1-1000)",
+                                    p.start_time
+                                ),
+                            ),
+                            i,
+                        );
+                    }
+                }
+                let st = &mut self.stats;
+                st.first_video_ms.get_or_insert(p.start_time);
+                st.last_video_ms = Some(p.start_time);
+                if let (Some(a), Some(b)) = (st.first_video_ms, st.last_video_ms) {
+                    let span = b.wrapping_sub(a);
+                    if span > 0 && st.video_frames > 1 {
+                        st.frame_rate =
+                            Some((st.video_frames - 1) as f64 * 1000.0 / f64::from(span));
+                    }
+                }
+            }
+            SPS_PPS => {
+                self.stats.sps_pps += 1;
+                self.params_ready = true;
+            }
+            THUMBNAIL => self.stats.thumbnails += 1,
+            t => {
+                self.add(
+                    FindingCode::BadValue.error(
+                        clause::MEDIA,
+                        format!("package_type {t}: expected 1 (audio), 2 (video), 3 (sps/pps) or 5 (thumbnail)"),
+                    ),
+                    i,
+                );
+                return;
+            }
+        }
+        if p.sync > 1 || (p.sync == 1 && p.package_type != VIDEO) {
+            self.add(
+                FindingCode::BadValue.error(
+                    clause::MEDIA,
+                    format!(
+                        "sync {} on package_type {}: 1 marks a video key frame, 0 anything else",
+                        p.sync, p.package_type
+                    ),
+                ),
+                i,
+            );
+        }
+        if let Some(prev) = self.last_seq.get(&p.package_type) {
+            let want = prev.wrapping_add(1);
+            if p.seq_num != want {
+                self.stats.seq_gaps += 1;
+                self.add(
+                    FindingCode::SequenceGap.error(
+                        clause::MEDIA,
+                        format!(
+                            "package_type {} seq_num {} after {prev}; expected {want} (音视频分别编号)",
+                            p.package_type, p.seq_num
+                        ),
+                    ),
+                    i,
+                );
+            }
+        }
+        self.last_seq.insert(p.package_type, p.seq_num);
+        self.last_time.insert(p.package_type, p.start_time);
+    }
+
+    fn add(&mut self, f: Finding, index: u64) {
+        if let Some(prev) = self.findings.iter_mut().find(|x| x.code == f.code) {
+            prev.add_count(1);
+        } else {
+            self.findings.push(f.with_evidence(Evidence::Packets {
+                first: index,
+                count: 1,
+            }));
+        }
+    }
+
+    /// Findings so far, one per code with its count.
+    pub fn findings(&self) -> &[Finding] {
+        &self.findings
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Vec<u8> {
+        std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/captures/sample-h264-320x240-25fps.h264"
+        ))
+        .unwrap()
+    }
+
+    fn run(faults: MediaFaults, pictures: usize) -> MediaCheck {
+        let mut p = Packager::h264(&sample(), 25).unwrap();
+        p.faults = faults;
+        let mut c = MediaCheck::default();
+        for _ in 0..pictures {
+            for pkg in p.next_packages(1_700_000_000_000) {
+                c.push(&pkg);
+            }
+        }
+        c
+    }
+
+    #[test]
+    fn the_sample_packages_cleanly() {
+        let c = run(MediaFaults::default(), 60);
+        assert!(c.findings().is_empty(), "{:?}", c.findings());
+        assert_eq!(c.stats.video_frames, 60);
+        assert!(c.stats.key_frames >= 1);
+        assert_eq!(c.stats.sps_pps, c.stats.key_frames);
+        assert!((c.stats.frame_rate.unwrap() - 25.0).abs() < 0.01);
+    }
+
+    #[test]
+    fn each_media_fault_is_caught() {
+        let c = run(
+            MediaFaults {
+                no_sps_pps: true,
+                ..Default::default()
+            },
+            30,
+        );
+        assert_eq!(c.findings()[0].code, "hedgw.key-frame-without-sps-pps");
+        let c = run(
+            MediaFaults {
+                seq_gap: true,
+                ..Default::default()
+            },
+            30,
+        );
+        let codes: Vec<_> = c.findings().iter().map(|f| f.code).collect();
+        assert_eq!(codes, ["hedgw.sequence-gap"]);
+        assert!(
+            c.findings()[0].message.contains("expected 9"),
+            "{}",
+            c.findings()[0].message
+        );
+        let c = run(
+            MediaFaults {
+                seconds: true,
+                ..Default::default()
+            },
+            30,
+        );
+        assert_eq!(c.findings()[0].code, "hedgw.timestamp-jump");
+        assert!(c.findings()[0].count() > 20);
+    }
+}
