@@ -323,8 +323,11 @@ fn load_suite(
                 line: s.referenced.line(),
                 col: s.referenced.column(),
             };
-            check_step(&s.value)
-                .map_err(|m| err_at(file, &s.referenced, format!("case {}: {m}", c.id)))?;
+            let checked = match input.protocol {
+                Protocol::Hedgw => super::hedgw::check_step(input.role, &s.value),
+                Protocol::Gb28181 => check_step(&s.value),
+            };
+            checked.map_err(|m| err_at(file, &s.referenced, format!("case {}: {m}", c.id)))?;
             steps.push(Step {
                 input: s.value,
                 loc,
@@ -586,6 +589,9 @@ fn check_step(s: &StepInput) -> Result<(), String> {
             if m.frames.is_none() && m.packets.is_none() && m.quiet.is_none() && !m.stop {
                 return Err("`media` needs `frames`, `packets`, `quiet` or `stop`".into());
             }
+        }
+        StepInput::Connect(_) => {
+            return Err("`connect` is a step of HEDGW suites (protocol: hedgw)".into())
         }
         StepInput::Wait(_)
         | StepInput::Trigger(_)

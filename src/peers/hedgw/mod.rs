@@ -223,6 +223,7 @@ pub enum ServerEvent {
 pub struct GatewayServer {
     pub addr: SocketAddr,
     pub events: mpsc::UnboundedReceiver<ServerEvent>,
+    config: Arc<std::sync::Mutex<GatewayConfig>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -233,6 +234,11 @@ impl Drop for GatewayServer {
 }
 
 impl GatewayServer {
+    /// The configuration of the gateways of connections from now on.
+    pub fn set_config(&self, cfg: GatewayConfig) {
+        *self.config.lock().unwrap_or_else(|e| e.into_inner()) = cfg;
+    }
+
     /// The next session, skipping refused connections, within `wait`.
     pub async fn next_session(&mut self, wait: Duration) -> Option<GatewaySession> {
         let end = tokio::time::Instant::now() + wait;
@@ -259,9 +265,12 @@ pub async fn serve_gateway(
     let addr = listener.local_addr()?;
     let (tx, events) = mpsc::unbounded_channel();
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let config = Arc::new(std::sync::Mutex::new(cfg));
+    let shared = config.clone();
     let task = tokio::spawn(async move {
         while let Ok((sock, peer)) = listener.accept().await {
-            let (tx, acceptor, cfg) = (tx.clone(), acceptor.clone(), cfg.clone());
+            let cfg = shared.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let (tx, acceptor) = (tx.clone(), acceptor.clone());
             tokio::spawn(async move {
                 let _ = sock.set_nodelay(true);
                 let (ctl_tx, mut ctl) = mpsc::channel::<Command<Gateway>>(64);
@@ -310,7 +319,12 @@ pub async fn serve_gateway(
             });
         }
     });
-    Ok(GatewayServer { addr, events, task })
+    Ok(GatewayServer {
+        addr,
+        events,
+        config,
+        task,
+    })
 }
 
 /// A running device.

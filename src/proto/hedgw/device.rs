@@ -87,6 +87,9 @@ pub struct DeviceConfig {
     /// PONGs missed in a row before the device gives the connection up.
     pub missed_pongs_to_close: u32,
     pub max_frame: usize,
+    /// Send DevLoginReq as soon as the connection is up (default); `false`
+    /// leaves the login to whoever drives the device.
+    pub login_on_start: bool,
     pub faults: DeviceFaults,
 }
 
@@ -113,6 +116,7 @@ impl Default for DeviceConfig {
             fps: 25,
             missed_pongs_to_close: 3,
             max_frame: frame::DEFAULT_MAX_FRAME,
+            login_on_start: true,
             faults: DeviceFaults::default(),
         }
     }
@@ -120,6 +124,8 @@ impl Default for DeviceConfig {
 
 #[derive(Debug, Clone)]
 pub enum DeviceEvent {
+    /// The connection is up (TLS done).
+    Connected,
     Received(Decoded),
     Sent(HedgwMessage),
     LoggedIn(DevLoginResp),
@@ -214,6 +220,10 @@ impl Device {
         self.decoder = FrameDecoder::new(self.cfg.max_frame);
         self.state = State::AwaitLoginResp;
         self.retry_at = None;
+        self.events.push_back(DeviceEvent::Connected);
+        if !self.cfg.login_on_start {
+            return;
+        }
         let m = msg::login_req(self.login_request());
         if self.cfg.faults.missing_device_mac {
             // Encode, then drop field 6 of DevLoginReq by rebuilding the

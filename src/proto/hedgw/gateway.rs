@@ -351,14 +351,14 @@ impl Gateway {
                 self.missed += 1;
                 self.events
                     .push_back(GatewayEvent::Finding(FindingCode::PingMissed.error(
-                    clause::PING,
-                    format!(
+                        clause::PING,
+                        format!(
                         "no PING within {} s of the last (ping_pong_span {} s); {} span(s) missed",
                         self.ping_window().as_secs_f32(),
                         self.cfg.ping_pong_span,
                         self.missed
                     ),
-                )));
+                    )));
                 if self.missed >= self.cfg.missed_pings_to_close {
                     self.close(format!("{} heartbeats missed", self.missed));
                 } else {

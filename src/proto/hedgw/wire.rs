@@ -202,6 +202,108 @@ pub fn decode(bytes: &[u8]) -> Decoded {
     }
 }
 
+/// Is `path` a field of HEDGWMessage (`message_type`,
+/// `dev_login_req.device_mac`, `td_media_package.data_len`)?
+pub fn check_path(path: &str) -> Result<(), String> {
+    let s = schema();
+    let root = &s.messages[".hedgw.HEDGWMessage"];
+    let (head, rest) = path.split_once('.').unwrap_or((path, ""));
+    let Some(f) = root.fields.iter().find(|f| f.name == head) else {
+        let names: Vec<&str> = root.fields.iter().map(|f| f.name.as_str()).collect();
+        return Err(format!(
+            "unknown field {head:?}; expected one of {}",
+            names.join(", ")
+        ));
+    };
+    if rest.is_empty() {
+        return Ok(());
+    }
+    let Some(sub) = s.messages.get(&f.type_name) else {
+        return Err(format!("{head} has no fields"));
+    };
+    let name = rest.strip_suffix("_len").filter(|n| {
+        sub.fields
+            .iter()
+            .any(|f| f.name == *n && f.kind == Kind::Bytes)
+    });
+    if sub.fields.iter().any(|f| f.name == rest) || name.is_some() {
+        Ok(())
+    } else {
+        let names: Vec<&str> = sub.fields.iter().map(|f| f.name.as_str()).collect();
+        Err(format!(
+            "{:?} is not a field of {}; expected one of {}",
+            rest,
+            sub.name,
+            names.join(", ")
+        ))
+    }
+}
+
+/// Set the field at `path` of `m` to `value` (text: a number, a string,
+/// hex for bytes, an enum name or number for `message_type`), by merging
+/// an encoded fragment: protobuf's own rule that the last value wins.
+pub fn set_field(m: &mut HedgwMessage, path: &str, value: &str) -> Result<(), String> {
+    check_path(path)?;
+    let s = schema();
+    let root = &s.messages[".hedgw.HEDGWMessage"];
+    let (head, rest) = path.split_once('.').unwrap_or((path, ""));
+    let f = root
+        .fields
+        .iter()
+        .find(|f| f.name == head)
+        .ok_or_else(|| format!("unknown field {head:?}"))?;
+    let mut frag = Vec::new();
+    if rest.is_empty() {
+        encode_value(&mut frag, f, value)?;
+    } else {
+        let sub = &s.messages[&f.type_name];
+        let inner_f = sub
+            .fields
+            .iter()
+            .find(|x| x.name == rest)
+            .ok_or_else(|| format!("{rest:?} cannot be set"))?;
+        let mut inner = Vec::new();
+        encode_value(&mut inner, inner_f, value)?;
+        put_varint(&mut frag, u64::from(f.number) << 3 | 2);
+        put_varint(&mut frag, inner.len() as u64);
+        frag.extend_from_slice(&inner);
+    }
+    m.merge(frag.as_slice()).map_err(|e| format!("{path}: {e}"))
+}
+
+fn encode_value(out: &mut Vec<u8>, f: &FieldSchema, value: &str) -> Result<(), String> {
+    let v = value.trim();
+    match f.kind {
+        Kind::U32 | Kind::U64 | Kind::Enum => {
+            let n: u64 = match v.parse() {
+                Ok(n) => n,
+                Err(_) if f.kind == Kind::Enum => super::type_by_name(v)
+                    .map(|t| t as u64)
+                    .ok_or_else(|| format!("{}: {v:?} is not a message type", f.name))?,
+                Err(_) => return Err(format!("{}: {v:?} is not a number", f.name)),
+            };
+            if f.kind != Kind::U64 && n > u64::from(u32::MAX) {
+                return Err(format!("{}: {n} does not fit 32 bits", f.name));
+            }
+            put_varint(out, u64::from(f.number) << 3);
+            put_varint(out, n);
+        }
+        Kind::Str | Kind::Bytes => {
+            let bytes = if f.kind == Kind::Bytes {
+                hex::decode(v.replace([' ', '\n'], ""))
+                    .map_err(|e| format!("{}: not hex: {e}", f.name))?
+            } else {
+                value.as_bytes().to_vec()
+            };
+            put_varint(out, u64::from(f.number) << 3 | 2);
+            put_varint(out, bytes.len() as u64);
+            out.extend_from_slice(&bytes);
+        }
+        Kind::Msg => return Err(format!("{} is a message; set its fields", f.name)),
+    }
+    Ok(())
+}
+
 /// Encode a message (without the frame's length).
 pub fn encode(m: &HedgwMessage) -> Vec<u8> {
     m.encode_to_vec()
@@ -772,6 +874,31 @@ mod tests {
         assert!(codes(&d).contains(&"hedgw.malformed"));
         assert_eq!(d.message.message_type, MessageType::TdMediaPackage as i32);
         assert!(d.field("td_media_package").is_none());
+    }
+
+    #[test]
+    fn fields_are_set_by_path() {
+        let mut m = HedgwMessage::default();
+        set_field(&mut m, "message_type", "DevAppCmd").unwrap();
+        set_field(&mut m, "dev_app_cmd.type", "33").unwrap();
+        set_field(&mut m, "dev_app_cmd.src_device_id", "app").unwrap();
+        set_field(&mut m, "dev_app_cmd.msg", "{\"a\":1}").unwrap();
+        set_field(&mut m, "dev_app_cmd.data", "0a0b").unwrap();
+        let c = m.dev_app_cmd.as_ref().unwrap();
+        assert_eq!(m.message_type, MessageType::DevAppCmd as i32);
+        assert_eq!((c.r#type, c.src_device_id.as_str()), (33, "app"));
+        assert_eq!(c.msg.as_deref(), Some("{\"a\":1}"));
+        assert_eq!(c.data.as_deref(), Some(&[10u8, 11][..]));
+        // Later values win; other fields stay.
+        set_field(&mut m, "dev_app_cmd.type", "8").unwrap();
+        assert_eq!(m.dev_app_cmd.as_ref().unwrap().r#type, 8);
+        assert_eq!(m.dev_app_cmd.as_ref().unwrap().src_device_id, "app");
+        assert!(set_field(&mut m, "dev_app_cmd.type", "x").is_err());
+        assert!(set_field(&mut m, "dev_app_cmd.nope", "1").is_err());
+        assert!(set_field(&mut m, "ping.id", "4294967296").is_err());
+        assert!(check_path("td_media_package.data_len").is_ok());
+        assert!(check_path("td_media_package.seq_num_len").is_err());
+        assert!(check_path("nothing").is_err());
     }
 
     #[test]
