@@ -273,6 +273,14 @@ impl Conn {
         }
     }
 
+    /// An event already queued, without waiting.
+    fn try_recv(&mut self) -> Option<Ev> {
+        match self {
+            Conn::Gw(s) => s.events.try_recv().ok().map(Ev::from),
+            Conn::Td(c) => c.events.try_recv().ok().map(Ev::from),
+        }
+    }
+
     async fn send(&self, m: HedgwMessage) {
         match self {
             Conn::Gw(s) => s.command(move |g, _| g.send(m)).await,
@@ -367,6 +375,9 @@ impl<'a> Unit<'a> {
                     run.step_findings.clear();
                     let r = run.step(step).await;
                     run.last_step_end = Instant::now();
+                    // What the machine found on the message just taken is
+                    // queued right behind it.
+                    run.drain_ready();
                     let mut fails = match r {
                         Ok(()) => vec![],
                         Err(f) => vec![f],
@@ -637,6 +648,13 @@ impl CaseRun<'_, '_> {
                 self.unit.logged_in = false;
                 Some(Ev::Closed("the connection ended".into()))
             }
+        }
+    }
+
+    /// Note the events already queued.
+    fn drain_ready(&mut self) {
+        while let Some(e) = self.unit.conn.as_mut().and_then(Conn::try_recv) {
+            self.note(&e);
         }
     }
 
@@ -1071,6 +1089,17 @@ impl CaseRun<'_, '_> {
                 None => break,
                 Some(Ev::Received(d)) => d,
                 Some(Ev::Closed(why)) => {
+                    if self.unit.suite.role == Role::Platform {
+                        // The TD comes back on a new connection (after a
+                        // refused login, a lost heartbeat): keep waiting.
+                        if let Some(c) = self.unit.conn.take() {
+                            c.stop().await;
+                        }
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        if self.accept(left).await.is_ok() {
+                            continue;
+                        }
+                    }
                     if e.absent {
                         return Ok(());
                     }
