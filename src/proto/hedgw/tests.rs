@@ -543,3 +543,18 @@ fn every_clause_resolves_into_the_spec() {
         assert!(crate::finding::resolves(c), "{c}");
     }
 }
+
+#[test]
+fn the_hemu_catalog_cites_known_sections() {
+    let yaml = include_str!("../../../suites/hemu/requirements.yaml");
+    let mut n = 0;
+    for line in yaml.lines() {
+        let Some(c) = line.trim().strip_prefix("clause: ") else {
+            continue;
+        };
+        let c = c.trim_matches('"');
+        assert!(crate::finding::resolves(c), "catalog clause {c:?}");
+        n += 1;
+    }
+    assert!(n >= 10);
+}
