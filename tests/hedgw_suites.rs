@@ -94,3 +94,58 @@ async fn the_hemu_suites_pass_and_each_fault_fails_its_cases() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+/// The gateway suite against a gateway camcert did not start itself
+/// (`--target`): the reference gateway on its own listener, with its own
+/// certificate, taken as a real DUT would be.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_suite_runs_against_a_target() {
+    use camcert::peers::hedgw::{serve_gateway, tls};
+    use camcert::proto::hedgw::gateway::GatewayConfig;
+
+    let id = tls::Identity::self_signed(&["gateway.example"]).unwrap();
+    let server = serve_gateway(
+        "127.0.0.1:0".parse().unwrap(),
+        GatewayConfig {
+            access_key: Some("camcert".into()),
+            access_secret: Some("camcert-secret".into()),
+            device_token: Some("camcert-token".into()),
+            ping_pong_span: 1,
+            ..Default::default()
+        },
+        tls::server_config(&id).unwrap(),
+    )
+    .await
+    .unwrap();
+    let suites = load::load_all(&[common::root().join("suites/hemu/hedgw-gateway.yaml")]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let opts = RunOptions {
+        report_dir: dir.path().to_path_buf(),
+        target: Some(format!("tcp://{}", server.addr).parse().unwrap()),
+        ..Default::default()
+    };
+    let r = runner::run(&suites, &opts, Arc::new(AtomicBool::new(false)))
+        .await
+        .unwrap();
+    let bad: Vec<_> = r
+        .cases
+        .iter()
+        .filter(|c| c.status != Status::Passed)
+        .map(|c| {
+            (
+                c.id.clone(),
+                c.failures.first().map(|f| f.message.clone()),
+                c.messages
+                    .iter()
+                    .map(|m| format!("{} {} {}", m.at_ms, m.direction, m.summary))
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .collect();
+    assert!(bad.is_empty(), "{bad:?}");
+    assert_eq!(r.cases.len(), 6);
+    // A secret never shows in the report.
+    let json = std::fs::read_to_string(dir.path().join("results.json")).unwrap();
+    assert!(!json.contains("camcert-secret"));
+    drop(server);
+}

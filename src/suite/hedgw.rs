@@ -353,6 +353,7 @@ impl<'a> Unit<'a> {
             step_findings: Vec::new(),
             video_frames: 0,
             peer_device: None,
+            backlog: Default::default(),
         };
         let mut failures = Vec::new();
         let mut status = Status::Passed;
@@ -492,6 +493,8 @@ struct CaseRun<'u, 'a> {
     video_frames: u64,
     /// The reference device of this case (camcert as gateway, built-in).
     peer_device: Option<DeviceClient>,
+    /// Messages noted after a step, not yet handed to one.
+    backlog: std::collections::VecDeque<Ev>,
 }
 
 impl CaseRun<'_, '_> {
@@ -630,6 +633,9 @@ impl CaseRun<'_, '_> {
 
     /// The next event within `deadline`, noted.
     async fn next(&mut self, deadline: Instant) -> Option<Ev> {
+        if let Some(e) = self.backlog.pop_front() {
+            return Some(e);
+        }
         let conn = self.unit.conn.as_mut()?;
         let e = tokio::time::timeout_at(deadline.into(), conn.recv())
             .await
@@ -651,10 +657,14 @@ impl CaseRun<'_, '_> {
         }
     }
 
-    /// Note the events already queued.
+    /// Note the events already queued (their findings count for the step
+    /// that just ran); the messages among them wait for the next step.
     fn drain_ready(&mut self) {
         while let Some(e) = self.unit.conn.as_mut().and_then(Conn::try_recv) {
             self.note(&e);
+            if matches!(e, Ev::Received(_) | Ev::Closed(_)) {
+                self.backlog.push_back(e);
+            }
         }
     }
 
@@ -787,6 +797,7 @@ impl CaseRun<'_, '_> {
         if let Some(c) = self.unit.conn.take() {
             c.stop().await;
         }
+        self.backlog.clear();
         self.unit.logged_in = false;
         let (addr, root) = self.gateway_addr().await?;
         let mut cfg = self.device_config();
