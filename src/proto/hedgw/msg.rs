@@ -341,7 +341,8 @@ mod tests {
 
     #[test]
     fn each_login_rule_can_fail() {
-        let cases: Vec<(fn(&mut DevLoginReq), &str)> = vec![
+        type Break = fn(&mut DevLoginReq);
+        let cases: Vec<(Break, &str)> = vec![
             (|r| r.device_mac.clear(), "device_mac"),
             (|r| r.device_mac = "camera-1".into(), "device_mac"),
             (|r| r.access_key = "27d7296f-101".into(), "access_key"),
