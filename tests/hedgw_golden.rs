@@ -174,6 +174,61 @@ fn reference_peer_messages() {
 }
 
 #[test]
+fn audio_thumbnails_and_notices() {
+    let mut now = t0();
+    let mut gw = Gateway::new(GatewayConfig::default());
+    let mut dev = Device::new(DeviceConfig {
+        video: Some(
+            std::fs::read(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/captures/sample-h264-320x240-25fps.h264"
+            ))
+            .unwrap(),
+        ),
+        audio: true,
+        ..Default::default()
+    });
+    let mut w = Wire::default();
+    dev.start(now);
+    pump(now, &mut gw, &mut dev, &mut w);
+    dev.handle_timeout(now);
+    pump(now, &mut gw, &mut dev, &mut w);
+    let audio = w
+        .from_device
+        .iter()
+        .find(|f| type_of(f).contains("package_type=1"))
+        .expect("an audio package")
+        .clone();
+    snap("device-media-audio", &audio);
+    gw.send(msg::server_cmd(camcert::proto::hedgw::DevServerCmd {
+        r#type: 9,
+        thumbnail_span: Some(60),
+        thumbnail_width: Some(640),
+        thumbnail_height: Some(360),
+        ..Default::default()
+    }));
+    pump(now, &mut gw, &mut dev, &mut w);
+    snap(
+        "gateway-server-cmd-thumbnails",
+        w.from_gateway.last().unwrap(),
+    );
+    now = now.after(Duration::from_millis(1));
+    dev.handle_timeout(now);
+    pump(now, &mut gw, &mut dev, &mut w);
+    let thumb = w
+        .from_device
+        .iter()
+        .find(|f| type_of(f).contains("package_type=5"))
+        .expect("a thumbnail")
+        .clone();
+    snap("device-media-thumbnail", &thumb);
+    let before = w.from_device.len();
+    dev.report_resolution("1280x720".into());
+    pump(now, &mut gw, &mut dev, &mut w);
+    snap("device-resolution-notice", &w.from_device[before]);
+}
+
+#[test]
 fn refusals() {
     for (name, result) in [
         ("gateway-dev-login-resp-2008", msg::result::LIMITED),

@@ -34,7 +34,13 @@ async fn run(fault: Option<&'static str>) -> (Vec<String>, usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_hemu_suites_pass_and_each_fault_fails_its_cases() {
-    const MEDIA: &[&str] = &["HGW-TD-MEDIA-001", "HGW-TD-MEDIA-002", "HGW-TD-MEDIA-003"];
+    const MEDIA: &[&str] = &[
+        "HGW-TD-AUDIO-001",
+        "HGW-TD-MEDIA-001",
+        "HGW-TD-MEDIA-002",
+        "HGW-TD-MEDIA-003",
+        "HGW-TD-MEDIA-004",
+    ];
     let table: &[(Option<&str>, &[&str])] = &[
         (None, &[]),
         // Reference device (camcert as gateway).
@@ -56,6 +62,11 @@ async fn the_hemu_suites_pass_and_each_fault_fails_its_cases() {
         (Some("no-sps-pps"), MEDIA),
         (Some("seq-gap"), MEDIA),
         (Some("seconds-timestamps"), MEDIA),
+        (Some("audio-30ms"), MEDIA),
+        (
+            Some("ignore-server-cmd"),
+            &["HGW-TD-MEDIA-004", "HGW-TD-THUMB-001"],
+        ),
         // Reference gateway (camcert as TD).
         (
             Some("no-login-response"),
@@ -85,7 +96,7 @@ async fn the_hemu_suites_pass_and_each_fault_fails_its_cases() {
     let mut wrong = Vec::new();
     while let Some(r) = set.join_next().await {
         let (fault, want, (failed, total)) = r.unwrap();
-        assert_eq!(total, 15);
+        assert_eq!(total, 18);
         if failed != want {
             wrong.push(format!(
                 "{fault:?}: expected {want:?} to fail, got {failed:?}"

@@ -716,6 +716,7 @@ impl CaseRun<'_, '_> {
                     cfg.video = Some(
                         include_bytes!("../../captures/sample-h264-320x240-25fps.h264").to_vec(),
                     );
+                    cfg.audio = true;
                     let (server, id) = self.unit.server.as_ref().expect("started above");
                     let client = edge::run_device(
                         Device::new(cfg),
@@ -1368,16 +1369,7 @@ impl CaseRun<'_, '_> {
                     .map(|v| self.x(v))
                     .transpose()?
                     .unwrap_or_else(|| "1280x720".into());
-                dev.command(move |d, _| {
-                    let id = d.cfg.device_id.clone();
-                    d.send(msg::ipcam_cmd(DevIpCamCmd {
-                        r#type: 3,
-                        src_device_id: id,
-                        msg: Some(text),
-                        ..Default::default()
-                    }))
-                })
-                .await;
+                dev.command(move |d, _| d.report_resolution(text)).await;
             }
             other => {
                 return Err(Fail::new(

@@ -17,7 +17,7 @@ use serde_json::json;
 
 use super::frame::{self, FrameDecoder};
 use super::json;
-use super::media::{MediaFaults, Packager};
+use super::media::{self, MediaFaults, Packager};
 use super::msg::{self, request, result};
 use super::wire::{self, Decoded};
 use super::{
@@ -42,6 +42,8 @@ pub struct DeviceFaults {
     pub no_reply: bool,
     /// Answers with the wrong responseSubRequest.
     pub wrong_sub_request: bool,
+    /// Ignores DevServerCmd (plan changes, thumbnail requests).
+    pub ignore_server_cmd: bool,
     pub media: MediaFaults,
 }
 
@@ -53,6 +55,8 @@ impl DeviceFaults {
         "ignore-limit",
         "no-reply",
         "wrong-sub-request",
+        "ignore-server-cmd",
+        "audio-30ms",
         "no-sps-pps",
         "seq-gap",
         "seconds-timestamps",
@@ -66,6 +70,8 @@ impl DeviceFaults {
             "ignore-limit" => &mut self.ignore_limit,
             "no-reply" => &mut self.no_reply,
             "wrong-sub-request" => &mut self.wrong_sub_request,
+            "ignore-server-cmd" => &mut self.ignore_server_cmd,
+            "audio-30ms" => &mut self.media.audio_30ms,
             "no-sps-pps" => &mut self.media.no_sps_pps,
             "seq-gap" => &mut self.media.seq_gap,
             "seconds-timestamps" => &mut self.media.seconds,
@@ -84,6 +90,8 @@ pub struct DeviceConfig {
     /// H.264 Annex B to upload, looping; none uploads nothing.
     pub video: Option<Vec<u8>>,
     pub fps: u32,
+    /// Upload G.711A audio beside the video.
+    pub audio: bool,
     /// PONGs missed in a row before the device gives the connection up.
     pub missed_pongs_to_close: u32,
     pub max_frame: usize,
@@ -114,6 +122,7 @@ impl Default for DeviceConfig {
             device_id: "020000000001".into(),
             video: None,
             fps: 25,
+            audio: false,
             missed_pongs_to_close: 3,
             max_frame: frame::DEFAULT_MAX_FRAME,
             login_on_start: true,
@@ -164,6 +173,11 @@ pub struct Device {
     /// Clients watching live (DevAppCmd type 8 minus type 9).
     pub live_clients: u32,
     pub login_resp: Option<DevLoginResp>,
+    /// When the device started (thumbnail `start_time` counts from it).
+    started: Option<Instant>,
+    thumb_span: Option<Duration>,
+    next_thumb: Option<Instant>,
+    thumb_seq: u32,
 }
 
 impl Device {
@@ -191,6 +205,10 @@ impl Device {
             device_status: None,
             live_clients: 0,
             login_resp: None,
+            started: None,
+            thumb_span: None,
+            next_thumb: None,
+            thumb_seq: 0,
         }
     }
 
@@ -216,7 +234,8 @@ impl Device {
     }
 
     /// The connection is up: log in.
-    pub fn start(&mut self, _now: Now) {
+    pub fn start(&mut self, now: Now) {
+        self.started.get_or_insert(now.mono);
         self.decoder = FrameDecoder::new(self.cfg.max_frame);
         self.state = State::AwaitLoginResp;
         self.retry_at = None;
@@ -292,6 +311,7 @@ impl Device {
             self.next_ping = None;
             self.pong_due = None;
             self.stream_start = None;
+            self.next_thumb = None;
             self.events.push_back(DeviceEvent::Closed(why));
         }
     }
@@ -345,11 +365,22 @@ impl Device {
                 let id = m.ping.map(|p| p.id).unwrap_or(0);
                 self.send(msg::pong(id));
             }
-            (State::Online, Some(MessageType::DevServerCmd)) => {
+            (State::Online, Some(MessageType::DevServerCmd))
+                if !self.cfg.faults.ignore_server_cmd =>
+            {
                 let c = m.dev_server_cmd.unwrap_or_default();
-                if c.r#type == 7 {
-                    self.device_status = c.device_status;
-                    self.update_stream(now);
+                match c.r#type {
+                    7 => {
+                        self.device_status = c.device_status;
+                        self.update_stream(now);
+                    }
+                    // §5.2.8: thumbnails every thumbnail_span s; 0 stops.
+                    9 => {
+                        let span = c.thumbnail_span.unwrap_or(0);
+                        self.thumb_span = (span > 0).then(|| Duration::from_secs(u64::from(span)));
+                        self.next_thumb = self.thumb_span.map(|_| now.mono);
+                    }
+                    _ => {}
                 }
             }
             (State::Online, Some(MessageType::DevAppCmd)) => {
@@ -428,6 +459,9 @@ impl Device {
                 let mut fresh =
                     Packager::h264(self.cfg.video.as_deref().unwrap_or(&[]), self.cfg.fps)
                         .unwrap_or_else(|| p.clone());
+                if self.cfg.audio {
+                    fresh = fresh.with_audio();
+                }
                 fresh.faults = self.cfg.faults.media;
                 self.packager = Some(fresh);
             }
@@ -523,6 +557,18 @@ impl Device {
         }));
     }
 
+    /// Tell the gateway the resolution changed (§5.2.11.3, DevIpCamCmd
+    /// type 3, `msg` e.g. `1280x720`).
+    pub fn report_resolution(&mut self, text: String) {
+        let id = self.cfg.device_id.clone();
+        self.send(msg::ipcam_cmd(DevIpCamCmd {
+            r#type: 3,
+            src_device_id: id,
+            msg: Some(text),
+            ..Default::default()
+        }));
+    }
+
     /// Report an event (§5.2.6).
     pub fn raise_event(&mut self, now: Now, kind: u32, status: u32, msg_json: Option<String>) {
         let ms = now.wall.and_utc().timestamp_millis().max(0) as u64;
@@ -567,8 +613,30 @@ impl Device {
                 self.next_ping = Some(t + self.span);
             }
         }
+        let wall_ms = now.wall.and_utc().timestamp_millis().max(0) as u64;
+        if let (Some(t), Some(span)) = (self.next_thumb, self.thumb_span) {
+            if now.mono >= t && self.state == State::Online {
+                let since = self.started.map_or(0, |s| {
+                    now.mono.saturating_duration_since(s).as_millis() as u32
+                });
+                let seq = self.thumb_seq;
+                self.thumb_seq = self.thumb_seq.wrapping_add(1);
+                self.send(msg::media(media::thumbnail(since, seq, wall_ms)));
+                self.next_thumb = Some(t + span);
+            }
+        }
         if let (Some(start), Some(_)) = (self.stream_start, self.packager.as_ref()) {
-            let wall_ms = now.wall.and_utc().timestamp_millis().max(0) as u64;
+            // Audio due by now, at most a second's worth at once.
+            for _ in 0..50 {
+                let p = self.packager.as_mut().expect("checked");
+                match p.audio_due() {
+                    Some(d) if start + d <= now.mono => {}
+                    _ => break,
+                }
+                if let Some(a) = p.next_audio(wall_ms) {
+                    self.send(msg::media(a));
+                }
+            }
             // Every picture due by now, at most a second's worth at once.
             for _ in 0..self.cfg.fps.max(1) {
                 let p = self.packager.as_mut().expect("checked");
@@ -587,10 +655,21 @@ impl Device {
             (Some(s), Some(p)) => Some(s + p.due()),
             _ => None,
         };
-        [self.retry_at, self.pong_due, self.next_ping, media]
-            .into_iter()
-            .flatten()
-            .min()
+        let audio = match (self.stream_start, &self.packager) {
+            (Some(s), Some(p)) => p.audio_due().map(|d| s + d),
+            _ => None,
+        };
+        [
+            self.retry_at,
+            self.pong_due,
+            self.next_ping,
+            media,
+            audio,
+            self.next_thumb,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {

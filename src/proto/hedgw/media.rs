@@ -28,6 +28,8 @@ pub struct MediaFaults {
     pub seq_gap: bool,
     /// `start_time` in seconds, not milliseconds.
     pub seconds: bool,
+    /// Audio `start_time` advancing 30 ms per 20 ms package.
+    pub audio_30ms: bool,
 }
 
 /// One picture of the source: its parameter sets (for a key frame) and
@@ -50,8 +52,14 @@ pub struct Packager {
     seq: BTreeMap<u32, u32>,
     /// The last parameter sets seen, repeated before a key frame that has none.
     last_params: Option<Vec<u8>>,
+    /// G.711A packages (20 ms each) sent so far; `None`: no audio.
+    audio_sent: Option<u64>,
     pub faults: MediaFaults,
 }
+
+/// One audio package: 20 ms of G.711A at 8 kHz, mono (§5.2.1 audio_type 2).
+pub const AUDIO_PACKAGE: Duration = Duration::from_millis(20);
+const AUDIO_BYTES: usize = 160;
 
 impl Packager {
     /// A packager of `annexb` at `fps` frames per second. `None` when the
@@ -89,8 +97,38 @@ impl Packager {
             sent: 0,
             seq: BTreeMap::new(),
             last_params: None,
+            audio_sent: None,
             faults: MediaFaults::default(),
         })
+    }
+
+    /// Send G.711A audio beside the video.
+    pub fn with_audio(mut self) -> Packager {
+        self.audio_sent = Some(0);
+        self
+    }
+
+    /// When the next audio package is due, from the stream start.
+    pub fn audio_due(&self) -> Option<Duration> {
+        self.audio_sent.map(|n| AUDIO_PACKAGE * n as u32)
+    }
+
+    /// The next audio package: a 400 Hz tone, G.711A.
+    pub fn next_audio(&mut self, ipcam_time_ms: u64) -> Option<TdMediaPackage> {
+        let n = self.audio_sent?;
+        self.audio_sent = Some(n + 1);
+        let step = if self.faults.audio_30ms { 30 } else { 20 };
+        let start_time = (n * step) as u32;
+        let mut data = Vec::with_capacity(AUDIO_BYTES);
+        let samples: Vec<i16> = (0..AUDIO_BYTES)
+            .map(|i| {
+                let t = (n as usize * AUDIO_BYTES + i) as f64 / 8000.0;
+                ((t * 400.0 * std::f64::consts::TAU).sin() * 8000.0) as i16
+            })
+            .collect();
+        crate::proto::g711::Law::ALaw.encode_into(&samples, &mut data);
+        let seq = self.seq(AUDIO);
+        Some(package(AUDIO, 0, data, start_time, seq, ipcam_time_ms))
     }
 
     /// When the next picture is due, from the start of the stream.
@@ -164,6 +202,25 @@ fn package(
     }
 }
 
+/// The thumbnail the reference device uploads: a JFIF header and the end
+/// marker, JPEG-shaped, no picture data.
+pub const THUMBNAIL_JPEG: &[u8] = &[
+    0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0x00, 0x01, 0x01, 0x00, 0x00, 0x01,
+    0x00, 0x01, 0x00, 0x00, 0xff, 0xd9,
+];
+
+/// A thumbnail package (§5.2.7): `start_time` from the TD's start.
+pub fn thumbnail(start_time_ms: u32, seq_num: u32, ipcam_time_ms: u64) -> TdMediaPackage {
+    package(
+        THUMBNAIL,
+        0,
+        THUMBNAIL_JPEG.to_vec(),
+        start_time_ms,
+        seq_num,
+        ipcam_time_ms,
+    )
+}
+
 /// What a media check counted.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct MediaStats {
@@ -221,7 +278,7 @@ impl MediaCheck {
                     let step = p.start_time.wrapping_sub(*prev);
                     if step != 20 && step != 40 {
                         self.add(
-                            FindingCode::TimestampJump.warning(
+                            FindingCode::TimestampJump.error(
                                 clause::MEDIA,
                                 format!("audio start_time advanced {step} ms; expected 20 or 40 (音频打包的时间戳要求是 20ms 或者 40ms)"),
                             ),
@@ -275,7 +332,22 @@ impl MediaCheck {
                 self.stats.sps_pps += 1;
                 self.params_ready = true;
             }
-            THUMBNAIL => self.stats.thumbnails += 1,
+            THUMBNAIL => {
+                self.stats.thumbnails += 1;
+                // §5.2.7: data is a JPG picture.
+                if !(p.data.starts_with(&[0xff, 0xd8]) && p.data.ends_with(&[0xff, 0xd9])) {
+                    self.add(
+                        FindingCode::BadValue.error(
+                            "hemu §5.2.7 TD 上传设备缩略图",
+                            format!(
+                                "thumbnail seq_num {} is not a JPEG (no FFD8 start or FFD9 end marker)",
+                                p.seq_num
+                            ),
+                        ),
+                        i,
+                    );
+                }
+            }
             t => {
                 self.add(
                     FindingCode::BadValue.error(
@@ -368,6 +440,39 @@ mod tests {
         assert!(c.stats.key_frames >= 1);
         assert_eq!(c.stats.sps_pps, c.stats.key_frames);
         assert!((c.stats.frame_rate.unwrap() - 25.0).abs() < 0.01);
+    }
+
+    #[test]
+    fn audio_is_20_ms_packages_of_g711a() {
+        let mut p = Packager::h264(&sample(), 25).unwrap().with_audio();
+        let mut c = MediaCheck::default();
+        for _ in 0..50 {
+            c.push(&p.next_audio(0).unwrap());
+        }
+        assert!(c.findings().is_empty(), "{:?}", c.findings());
+        assert_eq!(c.stats.audio_packages, 50);
+        assert_eq!(p.audio_due(), Some(Duration::from_secs(1)));
+        let mut p = Packager::h264(&sample(), 25).unwrap().with_audio();
+        p.faults.audio_30ms = true;
+        let mut c = MediaCheck::default();
+        for _ in 0..3 {
+            c.push(&p.next_audio(0).unwrap());
+        }
+        assert_eq!(c.findings()[0].code, "hedgw.timestamp-jump");
+        assert_eq!(c.findings()[0].count(), 2);
+    }
+
+    #[test]
+    fn thumbnails_must_be_jpeg() {
+        let mut c = MediaCheck::default();
+        let mut t = package(THUMBNAIL, 0, THUMBNAIL_JPEG.to_vec(), 0, 0, 0);
+        c.push(&t);
+        assert!(c.findings().is_empty(), "{:?}", c.findings());
+        t.data = vec![1, 2, 3];
+        t.data_size = 3;
+        t.seq_num = 1;
+        c.push(&t);
+        assert_eq!(c.findings()[0].code, "hedgw.bad-value");
     }
 
     #[test]
