@@ -40,6 +40,7 @@ async fn the_hemu_suites_pass_and_each_fault_fails_its_cases() {
         "HGW-TD-MEDIA-002",
         "HGW-TD-MEDIA-003",
         "HGW-TD-MEDIA-004",
+        "HGW-TD-MEDIA-005",
     ];
     let table: &[(Option<&str>, &[&str])] = &[
         (None, &[]),
@@ -55,6 +56,11 @@ async fn the_hemu_suites_pass_and_each_fault_fails_its_cases() {
         ),
         (Some("ignore-limit"), &["HGW-TD-LIMIT-001"]),
         (Some("no-reply"), &["HGW-TD-CMD-001", "HGW-TD-CMD-002"]),
+        // The event of HGW-TD-MEDIA-005 is judged too.
+        (
+            Some("event-seconds"),
+            &["HGW-TD-EVENT-001", "HGW-TD-EVENT-002", "HGW-TD-MEDIA-005"],
+        ),
         (
             Some("wrong-sub-request"),
             &["HGW-TD-CMD-001", "HGW-TD-CMD-002"],
@@ -63,6 +69,7 @@ async fn the_hemu_suites_pass_and_each_fault_fails_its_cases() {
         (Some("seq-gap"), MEDIA),
         (Some("seconds-timestamps"), MEDIA),
         (Some("audio-30ms"), MEDIA),
+        (Some("no-control-flag"), &["HGW-TD-MEDIA-005"]),
         (
             Some("ignore-server-cmd"),
             &["HGW-TD-MEDIA-004", "HGW-TD-THUMB-001"],
@@ -96,7 +103,7 @@ async fn the_hemu_suites_pass_and_each_fault_fails_its_cases() {
     let mut wrong = Vec::new();
     while let Some(r) = set.join_next().await {
         let (fault, want, (failed, total)) = r.unwrap();
-        assert_eq!(total, 18);
+        assert_eq!(total, 20);
         if failed != want {
             wrong.push(format!(
                 "{fault:?}: expected {want:?} to fail, got {failed:?}"

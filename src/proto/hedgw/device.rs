@@ -40,6 +40,8 @@ pub struct DeviceFaults {
     pub ignore_limit: bool,
     /// Does not answer app queries.
     pub no_reply: bool,
+    /// Stamps events in seconds, not milliseconds.
+    pub event_seconds: bool,
     /// Answers with the wrong responseSubRequest.
     pub wrong_sub_request: bool,
     /// Ignores DevServerCmd (plan changes, thumbnail requests).
@@ -54,9 +56,11 @@ impl DeviceFaults {
         "bad-channel-id",
         "ignore-limit",
         "no-reply",
+        "event-seconds",
         "wrong-sub-request",
         "ignore-server-cmd",
         "audio-30ms",
+        "no-control-flag",
         "no-sps-pps",
         "seq-gap",
         "seconds-timestamps",
@@ -69,9 +73,11 @@ impl DeviceFaults {
             "bad-channel-id" => &mut self.bad_channel_id,
             "ignore-limit" => &mut self.ignore_limit,
             "no-reply" => &mut self.no_reply,
+            "event-seconds" => &mut self.event_seconds,
             "wrong-sub-request" => &mut self.wrong_sub_request,
             "ignore-server-cmd" => &mut self.ignore_server_cmd,
             "audio-30ms" => &mut self.media.audio_30ms,
+            "no-control-flag" => &mut self.media.no_control_flag,
             "no-sps-pps" => &mut self.media.no_sps_pps,
             "seq-gap" => &mut self.media.seq_gap,
             "seconds-timestamps" => &mut self.media.seconds,
@@ -175,6 +181,9 @@ pub struct Device {
     pub login_resp: Option<DevLoginResp>,
     /// When the device started (thumbnail `start_time` counts from it).
     started: Option<Instant>,
+    /// Event-recording plan: an event is on, or its 10 s after it (§5.2.3).
+    event_on: bool,
+    event_until: Option<Instant>,
     thumb_span: Option<Duration>,
     next_thumb: Option<Instant>,
     thumb_seq: u32,
@@ -206,6 +215,8 @@ impl Device {
             live_clients: 0,
             login_resp: None,
             started: None,
+            event_on: false,
+            event_until: None,
             thumb_span: None,
             next_thumb: None,
             thumb_seq: 0,
@@ -451,7 +462,12 @@ impl Device {
     /// Upload while the plan says so (0 trial, 1 cloud) or a client watches
     /// (§6.2).
     fn update_stream(&mut self, now: Now) {
-        let want = matches!(self.device_status, Some(0 | 1)) || self.live_clients > 0;
+        // §5.2.3: on the event-recording plan (3), events and watching
+        // clients start the upload, control_flag 1 and 2.
+        let event_plan = self.device_status == Some(3);
+        let event = event_plan && (self.event_on || self.event_until.is_some());
+        let want = matches!(self.device_status, Some(0 | 1)) || self.live_clients > 0 || event;
+        let flag = event_plan.then_some(if event { 1 } else { 2 });
         if want && self.stream_start.is_none() && self.packager.is_some() {
             self.stream_start = Some(now.mono);
             if let Some(p) = &self.packager {
@@ -467,6 +483,9 @@ impl Device {
             }
         } else if !want {
             self.stream_start = None;
+        }
+        if let Some(p) = &mut self.packager {
+            p.control_flag = flag;
         }
     }
 
@@ -571,13 +590,30 @@ impl Device {
 
     /// Report an event (§5.2.6).
     pub fn raise_event(&mut self, now: Now, kind: u32, status: u32, msg_json: Option<String>) {
-        let ms = now.wall.and_utc().timestamp_millis().max(0) as u64;
+        let mut ms = now.wall.and_utc().timestamp_millis().max(0) as u64;
+        if self.cfg.faults.event_seconds {
+            ms /= 1000;
+        }
+        // §5.2.6: a people count carries its figures in msg.
+        let msg_json = msg_json.or_else(|| {
+            (kind == 4).then(|| {
+                let stop = ms / 1000;
+                serde_json::json!({"start": stop.saturating_sub(600), "stop": stop, "count": 0x0003_0005})
+                    .to_string()
+            })
+        });
         self.send(msg::event(DevEventCmd {
             r#type: kind,
             status,
             ipcam_time: ms,
             msg: msg_json,
         }));
+        if kind != 4 {
+            // 事件后面补录 10 秒.
+            self.event_on = status == 1;
+            self.event_until = (status == 0).then(|| now.mono + Duration::from_secs(10));
+            self.update_stream(now);
+        }
     }
 
     pub fn handle_timeout(&mut self, now: Now) {
@@ -614,6 +650,10 @@ impl Device {
             }
         }
         let wall_ms = now.wall.and_utc().timestamp_millis().max(0) as u64;
+        if self.event_until.is_some_and(|t| now.mono >= t) {
+            self.event_until = None;
+            self.update_stream(now);
+        }
         if let (Some(t), Some(span)) = (self.next_thumb, self.thumb_span) {
             if now.mono >= t && self.state == State::Online {
                 let since = self.started.map_or(0, |s| {
@@ -666,6 +706,7 @@ impl Device {
             media,
             audio,
             self.next_thumb,
+            self.event_until,
         ]
         .into_iter()
         .flatten()

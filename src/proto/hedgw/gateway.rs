@@ -171,6 +171,9 @@ impl Gateway {
         if self.state == State::Closed {
             return;
         }
+        if let Some(c) = m.dev_server_cmd.as_ref().filter(|c| c.r#type == 7) {
+            self.media.event_plan = c.device_status == Some(3);
+        }
         self.out.push_back(frame::encode(&m));
         self.events.push_back(GatewayEvent::Sent(m));
     }
@@ -247,6 +250,13 @@ impl Gateway {
                     let new: Vec<Finding> = self.media.findings()[self.media_reported..].to_vec();
                     self.media_reported = self.media.findings().len();
                     for f in new {
+                        self.events.push_back(GatewayEvent::Finding(f));
+                    }
+                }
+            }
+            (State::Online, Some(MessageType::DevEventCmd)) => {
+                if let Some(e) = &m.dev_event_cmd {
+                    for f in msg::check_event(e) {
                         self.events.push_back(GatewayEvent::Finding(f));
                     }
                 }
@@ -336,6 +346,7 @@ impl Gateway {
             self.send(m);
         }
         if result == result::OK {
+            self.media.event_plan = self.cfg.device_status == 3;
             self.state = State::Online;
             self.ping_deadline = Some(now.mono + self.ping_window());
             self.login = Some(req.clone());

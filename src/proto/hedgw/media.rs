@@ -30,6 +30,8 @@ pub struct MediaFaults {
     pub seconds: bool,
     /// Audio `start_time` advancing 30 ms per 20 ms package.
     pub audio_30ms: bool,
+    /// No control_flag on the event-recording plan.
+    pub no_control_flag: bool,
 }
 
 /// One picture of the source: its parameter sets (for a key frame) and
@@ -54,6 +56,9 @@ pub struct Packager {
     last_params: Option<Vec<u8>>,
     /// G.711A packages (20 ms each) sent so far; `None`: no audio.
     audio_sent: Option<u64>,
+    /// §5.2.3 control_flag for every package (event-recording plan): 1
+    /// event, 2 client playback.
+    pub control_flag: Option<u32>,
     pub faults: MediaFaults,
 }
 
@@ -98,6 +103,7 @@ impl Packager {
             seq: BTreeMap::new(),
             last_params: None,
             audio_sent: None,
+            control_flag: None,
             faults: MediaFaults::default(),
         })
     }
@@ -128,7 +134,13 @@ impl Packager {
             .collect();
         crate::proto::g711::Law::ALaw.encode_into(&samples, &mut data);
         let seq = self.seq(AUDIO);
-        Some(package(AUDIO, 0, data, start_time, seq, ipcam_time_ms))
+        let mut p = package(AUDIO, 0, data, start_time, seq, ipcam_time_ms);
+        p.control_flag = self.flag();
+        Some(p)
+    }
+
+    fn flag(&self) -> Option<u32> {
+        self.control_flag.filter(|_| !self.faults.no_control_flag)
     }
 
     /// When the next picture is due, from the start of the stream.
@@ -178,6 +190,10 @@ impl Packager {
             seq,
             ipcam_time_ms,
         ));
+        let flag = self.flag();
+        for p in &mut out {
+            p.control_flag = flag;
+        }
         out
     }
 }
@@ -241,6 +257,9 @@ pub struct MediaStats {
 /// Judges received TDMediaPackages (gateway side).
 #[derive(Debug, Default)]
 pub struct MediaCheck {
+    /// The TD is on the event-recording plan (device_status 3): every
+    /// package carries control_flag 1 or 2 (§5.2.3).
+    pub event_plan: bool,
     pub stats: MediaStats,
     findings: Vec<Finding>,
     /// SPS/PPS since the last video picture.
@@ -255,6 +274,18 @@ impl MediaCheck {
     pub fn push(&mut self, p: &TdMediaPackage) {
         let i = self.index;
         self.index += 1;
+        if self.event_plan && !matches!(p.control_flag, Some(1 | 2)) {
+            self.add(
+                FindingCode::BadValue.error(
+                    clause::MEDIA,
+                    format!(
+                        "control_flag {:?} on the event-recording plan: expected 1 (event) or 2 (client playback) on every package (所有包都需要带上此标记)",
+                        p.control_flag
+                    ),
+                ),
+                i,
+            );
+        }
         let s = &mut self.stats;
         s.packages += 1;
         s.bytes += p.data.len() as u64;

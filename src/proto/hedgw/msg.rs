@@ -259,6 +259,86 @@ pub fn check_login_req(r: &DevLoginReq) -> Vec<Finding> {
     out
 }
 
+/// The field rules of DevEventCmd (§5.2.6): type 1-5, status 0 or 1,
+/// `ipcam_time` in milliseconds, and for people counting (type 4) status 1
+/// and a JSON `msg` with `start`, `stop` and `count`.
+pub fn check_event(e: &DevEventCmd) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let at = |f: &str| Evidence::Path(format!("dev_event_cmd.{f}"));
+    if !(1..=5).contains(&e.r#type) {
+        out.push(
+            FindingCode::BadValue
+                .error(
+                    clause::EVENT,
+                    format!("type {}: expected 1 (motion), 2 (sound), 3 (face), 4 (people count) or 5 (human shape)", e.r#type),
+                )
+                .with_evidence(at("type")),
+        );
+    }
+    if e.status > 1 {
+        out.push(
+            FindingCode::BadValue
+                .error(
+                    clause::EVENT,
+                    format!("status {}: expected 0 (end) or 1 (start)", e.status),
+                )
+                .with_evidence(at("status")),
+        );
+    }
+    // Milliseconds since 1970 passed 10^12 in 2001.
+    if e.ipcam_time < 1_000_000_000_000 {
+        out.push(
+            FindingCode::BadValue
+                .error(
+                    clause::EVENT,
+                    format!(
+                        "ipcam_time {} is not UTC milliseconds (seconds?)",
+                        e.ipcam_time
+                    ),
+                )
+                .with_evidence(at("ipcam_time")),
+        );
+    }
+    if e.r#type == 4 {
+        if e.status != 1 {
+            out.push(
+                FindingCode::BadValue
+                    .error(
+                        clause::EVENT,
+                        format!("people count with status {}: status 值始终为 1", e.status),
+                    )
+                    .with_evidence(at("status")),
+            );
+        }
+        let j = super::json::parse(e.msg.as_deref().unwrap_or(""), clause::EVENT);
+        match j.value {
+            None => out.push(
+                FindingCode::BadValue
+                    .error(
+                        clause::EVENT,
+                        "people count without a JSON msg (上报时需要把客流信息填写到字段 msg 中)",
+                    )
+                    .with_evidence(at("msg")),
+            ),
+            Some(v) => {
+                for k in ["start", "stop", "count"] {
+                    if !v.get(k).is_some_and(|x| x.is_u64()) {
+                        out.push(
+                            FindingCode::BadValue
+                                .error(
+                                    clause::EVENT,
+                                    format!("people count msg without a number {k:?}"),
+                                )
+                                .with_evidence(at("msg")),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
 /// The field rules of DevLoginResp (§5.2.1 响应备注).
 pub fn check_login_resp(r: &DevLoginResp) -> Vec<Finding> {
     let mut out = Vec::new();
@@ -360,6 +440,34 @@ mod tests {
             assert_eq!(f.len(), 1, "{field}: {f:?}");
             assert_eq!(f[0].path(), format!("dev_login_req.{field}"));
         }
+    }
+
+    #[test]
+    fn event_rules() {
+        let ok = DevEventCmd {
+            r#type: 1,
+            status: 1,
+            ipcam_time: 1_700_000_000_000,
+            msg: None,
+        };
+        assert!(check_event(&ok).is_empty());
+        let f = check_event(&DevEventCmd {
+            ipcam_time: 1_700_000_000,
+            ..ok.clone()
+        });
+        assert_eq!(f[0].path(), "dev_event_cmd.ipcam_time");
+        let count = DevEventCmd {
+            r#type: 4,
+            msg: Some(r#"{ "start":1500631027, "stop":1500631627, "count":100 }"#.into()),
+            ..ok.clone()
+        };
+        assert!(check_event(&count).is_empty());
+        let f = check_event(&DevEventCmd {
+            msg: Some(r#"{"start":1}"#.into()),
+            status: 0,
+            ..count
+        });
+        assert_eq!(f.len(), 3, "{f:?}");
     }
 
     #[test]
