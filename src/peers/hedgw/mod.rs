@@ -10,6 +10,7 @@
 //! device allows it. Time is UTC wall time and real time: media is paced
 //! as it would be on a camera.
 
+pub mod serve;
 pub mod tls;
 
 use std::net::SocketAddr;

@@ -155,6 +155,10 @@ impl Decoded {
                     .filter(|(k, _)| !k.ends_with("_len") && k.as_str() != "data")
                     .take(4)
                     .map(|(k, v)| match v {
+                        // A summary goes to logs: credentials stay out.
+                        Value::String(_) if k.contains("secret") || k.contains("token") => {
+                            format!("{k}=\"******\"")
+                        }
                         Value::String(s) if s.len() > 24 => format!("{k}=\"{}…\"", trunc(s, 24)),
                         Value::String(s) => format!("{k}={s:?}"),
                         v => format!("{k}={v}"),
