@@ -148,3 +148,48 @@ async fn a_device_refuses_a_huge_frame_and_closes() {
     let f = saw.expect("a frame-too-large finding");
     assert!(f.message.contains("4294967295"), "{}", f.message);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_refuses_a_huge_frame_and_closes() {
+    let (mut server, id) = gateway(GatewayConfig {
+        max_frame: 64 * 1024,
+        ..Default::default()
+    })
+    .await;
+    let client = hedgw::run_device(
+        Device::new(DeviceConfig::default()),
+        server.addr,
+        Some(tls::client_config(Some(&id.cert)).unwrap()),
+        "localhost".into(),
+    );
+    let mut session = server.next_session(Duration::from_secs(5)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // 4 GiB announced, then a valid PING that must never be read.
+    client
+        .command(|d, _| {
+            let mut b = vec![0xff, 0xff, 0xff, 0xff];
+            b.extend_from_slice(&camcert::proto::hedgw::frame::encode(
+                &camcert::proto::hedgw::msg::ping(0),
+            ));
+            d.send_raw(b)
+        })
+        .await;
+    let mut too_large = false;
+    let mut pings = 0;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(3), session.events.recv()).await {
+            Ok(Some(GatewayEvent::Finding(f))) if f.code == "hedgw.frame-too-large" => {
+                too_large = true
+            }
+            Ok(Some(GatewayEvent::Received(d))) if d.message_type() == Some(MessageType::Ping) => {
+                pings += 1
+            }
+            Ok(Some(GatewayEvent::Closed(_))) => break,
+            Ok(Some(_)) => {}
+            _ => panic!("the gateway did not close the connection"),
+        }
+    }
+    assert!(too_large);
+    assert_eq!(pings, 0, "nothing after the bad length is read as a frame");
+    client.stop().await;
+}

@@ -48,13 +48,16 @@ async fn the_hemu_suites_pass_and_each_fault_fails_its_cases() {
         (Some("no-ping"), &["HGW-TD-PING-001"]),
         (
             Some("missing-device-mac"),
-            &["HGW-TD-LIMIT-001", "HGW-TD-LOGIN-001"],
+            &["HGW-TD-DELETED-001", "HGW-TD-LIMIT-001", "HGW-TD-LOGIN-001"],
         ),
         (
             Some("bad-channel-id"),
-            &["HGW-TD-LIMIT-001", "HGW-TD-LOGIN-001"],
+            &["HGW-TD-DELETED-001", "HGW-TD-LIMIT-001", "HGW-TD-LOGIN-001"],
         ),
-        (Some("ignore-limit"), &["HGW-TD-LIMIT-001"]),
+        (
+            Some("ignore-limit"),
+            &["HGW-TD-DELETED-001", "HGW-TD-LIMIT-001"],
+        ),
         (Some("no-reply"), &["HGW-TD-CMD-001", "HGW-TD-CMD-002"]),
         // The event of HGW-TD-MEDIA-005 is judged too.
         (
@@ -103,7 +106,7 @@ async fn the_hemu_suites_pass_and_each_fault_fails_its_cases() {
     let mut wrong = Vec::new();
     while let Some(r) = set.join_next().await {
         let (fault, want, (failed, total)) = r.unwrap();
-        assert_eq!(total, 20);
+        assert_eq!(total, 21);
         if failed != want {
             wrong.push(format!(
                 "{fault:?}: expected {want:?} to fail, got {failed:?}"

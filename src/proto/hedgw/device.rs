@@ -36,7 +36,8 @@ pub struct DeviceFaults {
     pub missing_device_mac: bool,
     /// Sends channel_id 7.
     pub bad_channel_id: bool,
-    /// Tries again at once after result 2008 instead of waiting 90 s.
+    /// Tries again at once after result 2008 (instead of waiting 90 s) and
+    /// after 2026 (instead of staying away).
     pub ignore_limit: bool,
     /// Does not answer app queries.
     pub no_reply: bool,
@@ -440,7 +441,7 @@ impl Device {
                     Duration::from_secs(msg::LIMITED_RETRY_SECS)
                 }
                 // 2026: the device is deleted; it does not come back.
-                result::DELETED => {
+                result::DELETED if !self.cfg.faults.ignore_limit => {
                     self.close("the device is deleted (2026)".into());
                     return;
                 }
