@@ -170,3 +170,74 @@ async fn the_gateway_suite_runs_against_a_target() {
     assert!(!json.contains("camcert-secret"));
     drop(server);
 }
+
+/// The TD suites against a TD camcert did not start (`--listen`): the
+/// reference device connects on its own and comes back when its
+/// connection is closed, as a camera does; the connection is kept from
+/// case to case, and the operator cases are skipped with `--no-operator`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_td_suites_run_against_a_td_on_listen() {
+    use camcert::peers::hedgw::{run_device, tls};
+    use camcert::proto::hedgw::device::{Device, DeviceConfig};
+
+    let port = common::free_port();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let td = tokio::spawn(async move {
+        // Until the listener is up.
+        loop {
+            if tokio::net::TcpStream::connect(addr).await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let client = run_device(
+            Device::new(DeviceConfig {
+                reconnect_after: Some(std::time::Duration::from_millis(200)),
+                ..Default::default()
+            }),
+            addr,
+            Some(tls::client_config(None).unwrap()),
+            "localhost".into(),
+        );
+        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+        drop(client);
+    });
+    let suites = load::load_all(&[
+        common::root().join("suites/hemu/hedgw-td-login.yaml"),
+        common::root().join("suites/hemu/hedgw-td-commands.yaml"),
+    ])
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let opts = RunOptions {
+        report_dir: dir.path().to_path_buf(),
+        listen: Some(addr),
+        no_operator: true,
+        // A refused login keeps a TD away for 90 s (or for good).
+        skips: vec!["HGW-TD-LIMIT-001".into(), "HGW-TD-DELETED-001".into()],
+        ..Default::default()
+    };
+    let r = runner::run(&suites, &opts, Arc::new(AtomicBool::new(false)))
+        .await
+        .unwrap();
+    td.abort();
+    let verdicts: Vec<_> = r
+        .cases
+        .iter()
+        .map(|c| {
+            (
+                c.id.clone(),
+                c.status,
+                c.failures.first().map(|f| f.message.clone()),
+            )
+        })
+        .collect();
+    for (id, status, why) in &verdicts {
+        let want = if id.starts_with("HGW-TD-EVENT") {
+            Status::Skipped
+        } else {
+            Status::Passed
+        };
+        assert_eq!(*status, want, "{id}: {why:?}\n{verdicts:?}");
+    }
+    assert_eq!(verdicts.len(), 7);
+}

@@ -332,12 +332,14 @@ impl<'a> Unit<'a> {
         if let Some(c) = self.conn.take() {
             c.stop().await;
         }
-        self.server = None;
+        if let Some((s, _)) = self.server.take() {
+            s.close().await;
+        }
     }
 
     async fn run_case(&mut self, case: &'a Case) -> CaseResult {
         let t0 = Instant::now();
-        let suite = self.suite;
+        let (suite, opts) = (self.suite, self.opts);
         let mut vars = base_vars(self.suite, self.opts);
         for (k, v) in &case.vars {
             vars.set(k, v.clone());
@@ -357,7 +359,28 @@ impl<'a> Unit<'a> {
         };
         let mut failures = Vec::new();
         let mut status = Status::Passed;
-        match run.setup().await {
+        let operator = case
+            .steps
+            .iter()
+            .any(|s| matches!(s.input, StepInput::Trigger(_)));
+        let builtin =
+            opts.target.is_none() && (suite.role != Role::Platform || opts.listen.is_none());
+        let skip = operator && opts.no_operator && !builtin && opts.operator_hook.is_none();
+        if skip {
+            status = Status::Skipped;
+            failures.push(Failure {
+                step: 0,
+                location: case.loc.to_string(),
+                check: "operator".into(),
+                message: "the case needs an operator action and --no-operator was given".into(),
+                expected: None,
+                received: None,
+                bytes: None,
+                candidates: vec![],
+            });
+        }
+        match if skip { Ok(()) } else { run.setup().await } {
+            _ if skip => {}
             Err(e) => {
                 status = Status::Error;
                 failures.push(Failure {
@@ -384,8 +407,14 @@ impl<'a> Unit<'a> {
                         Err(f) => vec![f],
                     };
                     if !step_allows(step) {
+                        // `--strict`: warnings fail a step too.
+                        let floor = if run.unit.opts.strict {
+                            Severity::Warning
+                        } else {
+                            Severity::Error
+                        };
                         for f in &run.step_findings {
-                            if f.severity == Severity::Error && !run.allowed(f.code) {
+                            if f.severity >= floor && !run.allowed(f.code) {
                                 fails.push(Fail::new(&format!("finding {}", f.code), f.describe()));
                             }
                         }
@@ -523,8 +552,11 @@ impl CaseRun<'_, '_> {
         })
     }
 
+    /// Whether camcert starts the DUT's stand-in: not with `--target`, and
+    /// not with `--listen` where the DUT is a TD that connects to camcert.
     fn builtin(&self) -> bool {
         self.unit.opts.target.is_none()
+            && (self.unit.suite.role != Role::Platform || self.unit.opts.listen.is_none())
     }
 
     fn faults(&self) -> Vec<String> {
@@ -557,6 +589,7 @@ impl CaseRun<'_, '_> {
                 ..l.clone()
             },
             device_id: self.var("device_id", &d.device_id),
+            max_frame: self.num("max_frame", d.max_frame as u32) as usize,
             ..d
         }
     }
@@ -572,6 +605,7 @@ impl CaseRun<'_, '_> {
             login_result: self.num("login_result", 0),
             ping_pong_span: self.num("ping_pong_span", d.ping_pong_span),
             device_status: self.num("device_status", d.device_status),
+            max_frame: self.num("max_frame", d.max_frame as u32) as usize,
             ..d
         }
     }
@@ -643,8 +677,10 @@ impl CaseRun<'_, '_> {
         match e {
             Some(e) => {
                 self.note(&e);
-                if matches!(e, Ev::Closed(_)) {
-                    self.unit.logged_in = false;
+                match e {
+                    Ev::Closed(_) => self.unit.logged_in = false,
+                    Ev::LoggedIn => self.unit.logged_in = true,
+                    _ => {}
                 }
                 Some(e)
             }
@@ -662,6 +698,9 @@ impl CaseRun<'_, '_> {
     fn drain_ready(&mut self) {
         while let Some(e) = self.unit.conn.as_mut().and_then(Conn::try_recv) {
             self.note(&e);
+            if matches!(e, Ev::LoggedIn) {
+                self.unit.logged_in = true;
+            }
             if matches!(e, Ev::Received(_) | Ev::Closed(_)) {
                 self.backlog.push_back(e);
             }
@@ -725,6 +764,14 @@ impl CaseRun<'_, '_> {
                         "localhost".into(),
                     );
                     self.peer_device = Some(client);
+                }
+                if needs != Needs::Registered && !self.builtin() {
+                    // A case about the login starts from a new connection:
+                    // closing this one makes the TD come back.
+                    if let Some(c) = self.unit.conn.take() {
+                        c.stop().await;
+                    }
+                    self.unit.logged_in = false;
                 }
                 if needs == Needs::Registered || needs == Needs::None {
                     // The gateway settings of this case apply to new connections.
@@ -1340,10 +1387,52 @@ impl CaseRun<'_, '_> {
 
     async fn trigger(&mut self, t: &TriggerInput) -> Result<(), Fail> {
         let Some(dev) = &self.peer_device else {
-            // A real DUT: tell the operator.
-            if let Some(n) = &t.note {
-                eprintln!("[{}] operator: {}", self.case.id, self.x(n)?);
+            // A real DUT: the lab's hook acts, or a person does.
+            let note = match &t.note {
+                Some(n) => self.x(n)?,
+                None => format!("make the device do `{}`", t.action),
+            };
+            if let Some(hook) = &self.unit.opts.operator_hook {
+                let device = self.device_config().device_id;
+                let mut cmd = tokio::process::Command::new(hook);
+                cmd.arg(&t.action)
+                    .arg(&device)
+                    .env("CAMCERT_ACTION", &t.action)
+                    .env("CAMCERT_DEVICE_ID", &device)
+                    .env("CAMCERT_NOTE", &note)
+                    .kill_on_drop(true);
+                for (k, v) in &t.args {
+                    cmd.env(
+                        format!("CAMCERT_ARG_{}", k.to_ascii_uppercase()),
+                        self.x(v)?,
+                    );
+                }
+                let status = tokio::time::timeout(Duration::from_secs(600), cmd.status())
+                    .await
+                    .map_err(|_| {
+                        Fail::new(
+                            "operator",
+                            format!("--operator-hook {hook} did not finish within 600 s"),
+                        )
+                    })?
+                    .map_err(|e| {
+                        Fail::new(
+                            "operator",
+                            format!("--operator-hook {hook} could not be run: {e}"),
+                        )
+                    })?;
+                if !status.success() {
+                    return Err(Fail::new(
+                        "operator",
+                        format!(
+                            "--operator-hook {hook} {} {device} failed: {status}",
+                            t.action
+                        ),
+                    ));
+                }
+                return Ok(());
             }
+            eprintln!("ACTION REQUIRED [{}]: {note}", self.case.id);
             return Ok(());
         };
         let arg = |k: &str, d: u32| -> Result<u32, Fail> {

@@ -45,7 +45,7 @@ impl Clock for UtcClock {
 pub trait Machine: Send + 'static {
     type Event: Send + std::fmt::Debug + 'static;
     fn handle_input(&mut self, now: Now, data: &[u8]);
-    fn handle_eof(&mut self);
+    fn handle_eof(&mut self, now: Now);
     fn handle_timeout(&mut self, now: Now);
     fn poll_transmit(&mut self) -> Option<Vec<u8>>;
     fn poll_event(&mut self) -> Option<Self::Event>;
@@ -62,7 +62,7 @@ impl Machine for Gateway {
     fn handle_input(&mut self, now: Now, data: &[u8]) {
         Gateway::handle_input(self, now, data)
     }
-    fn handle_eof(&mut self) {
+    fn handle_eof(&mut self, _now: Now) {
         Gateway::handle_eof(self)
     }
     fn handle_timeout(&mut self, now: Now) {
@@ -87,8 +87,8 @@ impl Machine for Device {
     fn handle_input(&mut self, now: Now, data: &[u8]) {
         Device::handle_input(self, now, data)
     }
-    fn handle_eof(&mut self) {
-        Device::handle_eof(self)
+    fn handle_eof(&mut self, now: Now) {
+        Device::handle_eof(self, now)
     }
     fn handle_timeout(&mut self, now: Now) {
         Device::handle_timeout(self, now)
@@ -139,14 +139,14 @@ pub async fn drive<M: Machine, S: AsyncRead + AsyncWrite + Unpin>(
         let mut wrote = false;
         while let Some(b) = m.poll_transmit() {
             if wr.write_all(&b).await.is_err() {
-                m.handle_eof();
+                m.handle_eof(clock.now());
                 eof = true;
                 break;
             }
             wrote = true;
         }
         if wrote && wr.flush().await.is_err() && !eof {
-            m.handle_eof();
+            m.handle_eof(clock.now());
             eof = true;
         }
         while let Some(e) = m.poll_event() {
@@ -170,7 +170,7 @@ pub async fn drive<M: Machine, S: AsyncRead + AsyncWrite + Unpin>(
             r = rd.read(&mut buf), if !eof => match r {
                 Ok(0) | Err(_) => {
                     eof = true;
-                    m.handle_eof();
+                    m.handle_eof(clock.now());
                 }
                 Ok(n) => m.handle_input(clock.now(), &buf[..n]),
             },
@@ -225,16 +225,27 @@ pub struct GatewayServer {
     pub addr: SocketAddr,
     pub events: mpsc::UnboundedReceiver<ServerEvent>,
     config: Arc<std::sync::Mutex<GatewayConfig>>,
-    task: tokio::task::JoinHandle<()>,
+    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for GatewayServer {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(t) = &self.task {
+            t.abort();
+        }
     }
 }
 
 impl GatewayServer {
+    /// Stop listening, and wait until the port is free again.
+    pub async fn close(mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+            // The listener goes with the task.
+            let _ = t.await;
+        }
+    }
+
     /// The configuration of the gateways of connections from now on.
     pub fn set_config(&self, cfg: GatewayConfig) {
         *self.config.lock().unwrap_or_else(|e| e.into_inner()) = cfg;
@@ -324,7 +335,7 @@ pub async fn serve_gateway(
         addr,
         events,
         config,
-        task,
+        task: Some(task),
     })
 }
 

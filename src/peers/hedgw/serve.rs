@@ -58,6 +58,7 @@ pub fn device_config(
     let mut cfg = DeviceConfig {
         video: Some(include_bytes!("../../../captures/sample-h264-320x240-25fps.h264").to_vec()),
         audio: true,
+        reconnect_after: Some(std::time::Duration::from_secs(5)),
         ..Default::default()
     };
     if !secret.is_empty() {

@@ -102,6 +102,9 @@ pub struct DeviceConfig {
     /// PONGs missed in a row before the device gives the connection up.
     pub missed_pongs_to_close: u32,
     pub max_frame: usize,
+    /// After the connection is lost, ask for a new one this much later (a
+    /// camera keeps trying); `None` stops the device.
+    pub reconnect_after: Option<Duration>,
     /// Send DevLoginReq as soon as the connection is up (default); `false`
     /// leaves the login to whoever drives the device.
     pub login_on_start: bool,
@@ -132,6 +135,7 @@ impl Default for DeviceConfig {
             audio: false,
             missed_pongs_to_close: 3,
             max_frame: frame::DEFAULT_MAX_FRAME,
+            reconnect_after: None,
             login_on_start: true,
             faults: DeviceFaults::default(),
         }
@@ -346,12 +350,23 @@ impl Device {
         }
     }
 
-    pub fn handle_eof(&mut self) {
+    /// The connection ended. With `reconnect_after`, the device asks for
+    /// a new connection after that long, as a camera does; else it stops.
+    pub fn handle_eof(&mut self, now: Now) {
         if let Some(f) = self.decoder.finish() {
             self.events.push_back(DeviceEvent::Finding(f));
         }
-        if self.state != State::Refused {
-            self.close("the gateway closed the connection".into());
+        match (self.state, self.cfg.reconnect_after) {
+            (State::Refused | State::Closed, _) => {}
+            (_, Some(d)) => {
+                self.state = State::Refused;
+                self.next_ping = None;
+                self.pong_due = None;
+                self.stream_start = None;
+                self.next_thumb = None;
+                self.retry_at = Some(now.mono + d);
+            }
+            (_, None) => self.close("the gateway closed the connection".into()),
         }
     }
 
