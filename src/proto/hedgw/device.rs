@@ -184,6 +184,8 @@ pub struct Device {
     /// Clients watching live (DevAppCmd type 8 minus type 9).
     pub live_clients: u32,
     pub login_resp: Option<DevLoginResp>,
+    /// Talk audio packages received (§5.2.5).
+    pub talk_packages: u64,
     /// When the device started (thumbnail `start_time` counts from it).
     started: Option<Instant>,
     /// Event-recording plan: an event is on, or its 10 s after it (§5.2.3).
@@ -219,6 +221,7 @@ impl Device {
             device_status: None,
             live_clients: 0,
             login_resp: None,
+            talk_packages: 0,
             started: None,
             event_on: false,
             event_until: None,
@@ -415,7 +418,9 @@ impl Device {
                 self.on_app_cmd(now, c);
             }
             (State::Online, Some(MessageType::TdMediaPackage)) => {
-                // Talk audio from a client (§5.2.5): nothing to do with it.
+                if let Some(p) = &m.td_media_package {
+                    self.on_talk(p);
+                }
             }
             (State::AwaitLoginResp, _) | (State::Online, Some(MessageType::DevLoginResp)) => {
                 self.events
@@ -443,6 +448,43 @@ impl Device {
                     )));
             }
             _ => {}
+        }
+    }
+
+    /// Talk audio from a client (§5.2.5): package_type 1, sync 0, G.711A.
+    /// 附录E's ReadHedgwMsg strips a 12-byte RTP header from it
+    /// ("去掉 12 字节的 RTP 包头"); §5.2.5 says data is the audio. Decision:
+    /// both are taken; a header is reported (info), and not played.
+    fn on_talk(&mut self, p: &super::TdMediaPackage) {
+        self.talk_packages += 1;
+        if p.package_type != media::AUDIO || p.sync != 0 {
+            self.events
+                .push_back(DeviceEvent::Finding(FindingCode::BadValue.error(
+                    clause::TALK,
+                    format!(
+                        "talk package_type {} sync {}: expected 1 (audio) and 0",
+                        p.package_type, p.sync
+                    ),
+                )));
+        }
+        if p.data_size as usize != p.data.len() {
+            self.events
+                .push_back(DeviceEvent::Finding(FindingCode::DataSizeMismatch.error(
+                    clause::TALK,
+                    format!(
+                        "talk data_size {} but data holds {} bytes",
+                        p.data_size,
+                        p.data.len()
+                    ),
+                )));
+        }
+        // RTP version 2, payload type 8 (PCMA).
+        if p.data.len() >= 12 && p.data[0] & 0xc0 == 0x80 && p.data[1] & 0x7f == 8 {
+            self.events.push_back(DeviceEvent::Finding(FindingCode::TalkRtpHeader.finding(
+                crate::finding::Severity::Info,
+                clause::TALK,
+                "talk audio starts with an RTP header (附录E strips 12 bytes; §5.2.5 says data is the audio)",
+            )));
         }
     }
 

@@ -55,6 +55,7 @@ pub mod clause {
     pub const APP_CMD: &str = "hemu §5.2.9 客户端控制 TD 命令";
     pub const QUERY: &str = "hemu §5.2.10 客户端查询 TD 命令";
     pub const IPCAM_CMD: &str = "hemu §5.2.11 TD 消息上报";
+    pub const TALK: &str = "hemu §5.2.5 TD 接收客户端音频数据（语音对讲）";
     pub const APPENDIX_D: &str = "hemu 附录D: Protobuf 文件";
     pub const ENCODING: &str = "hemu §5.3.2 TD 编码要求";
 }
@@ -110,6 +111,8 @@ pub enum FindingCode {
     DataSizeMismatch,
     /// A login refused or an answer missing.
     LoginRefused,
+    /// Talk audio (§5.2.5) that starts with an RTP header.
+    TalkRtpHeader,
 }
 
 impl FindingCode {
@@ -139,6 +142,7 @@ impl FindingCode {
             TimestampJump => "hedgw.timestamp-jump",
             DataSizeMismatch => "hedgw.data-size-mismatch",
             LoginRefused => "hedgw.login-refused",
+            TalkRtpHeader => "hedgw.talk-rtp-header",
         }
     }
 

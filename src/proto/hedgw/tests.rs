@@ -539,6 +539,7 @@ fn every_clause_resolves_into_the_spec() {
         clause::IPCAM_CMD,
         clause::APPENDIX_D,
         clause::ENCODING,
+        clause::TALK,
     ] {
         assert!(crate::finding::resolves(c), "{c}");
     }
@@ -557,4 +558,30 @@ fn the_hemu_catalog_cites_known_sections() {
         n += 1;
     }
     assert!(n >= 10);
+}
+
+#[test]
+fn talk_audio_is_taken_with_or_without_an_rtp_header() {
+    let mut p = Pair::new(GatewayConfig::default(), DeviceConfig::default());
+    let talk = |data: Vec<u8>| {
+        msg::media(TdMediaPackage {
+            package_type: 1,
+            sync: 0,
+            data_size: data.len() as u32,
+            data,
+            start_time: 0,
+            seq_num: 0,
+            ipcam_time: Some(1_700_000_000_000),
+            control_flag: None,
+        })
+    };
+    p.gw.send(talk(vec![0xd5; 160]));
+    p.pump();
+    assert!(p.dev_findings().is_empty(), "{:?}", p.dev_findings());
+    let mut rtp = vec![0x80, 0x08, 0, 1, 0, 0, 0, 160, 0, 0, 0, 1];
+    rtp.extend_from_slice(&[0xd5; 160]);
+    p.gw.send(talk(rtp));
+    p.pump();
+    assert_eq!(codes(&p.dev_findings()), ["hedgw.talk-rtp-header"]);
+    assert_eq!(p.dev.talk_packages, 2);
 }
