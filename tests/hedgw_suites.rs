@@ -248,3 +248,41 @@ async fn the_td_suites_run_against_a_td_on_listen() {
     }
     assert_eq!(verdicts.len(), 7);
 }
+
+/// A HEDGW suite's mistakes are the user's: file:line:col and what was
+/// expected, before anything runs.
+#[test]
+fn suite_mistakes_are_reported_where_they_are() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        common::root().join("suites/hemu/requirements.yaml"),
+        dir.path().join("requirements.yaml"),
+    )
+    .unwrap();
+    let cases = [
+        (
+            "expect: { message: DevLoginReq, match: { dev_login_req.nope: { present: true } } }",
+            "\"nope\" is not a field of DevLoginReq",
+        ),
+        ("expect: { message: Hello }", "unknown message \"Hello\""),
+        (
+            "send: { message: DevAppCmd, fields: { dev_app_cmd.colour: red } }",
+            "colour",
+        ),
+        ("connect: {}", "`connect` is for `role: device`"),
+        ("invite: {}", "not one of HEDGW"),
+    ];
+    for (step, want) in cases {
+        let file = dir.path().join("s.yaml");
+        std::fs::write(
+            &file,
+            format!(
+                "suite: s\nprotocol: hedgw\nrole: platform\ncases:\n  - id: X-1\n    title: t\n    requirements: [HEDGW-LOGIN-01]\n    steps:\n      - {step}\n"
+            ),
+        )
+        .unwrap();
+        let e = load::load_all(&[file]).unwrap_err();
+        assert!(e.message.contains(want), "{step}: {}", e.message);
+        assert_eq!(e.line, 9, "{step}: {e}");
+    }
+}
