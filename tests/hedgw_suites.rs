@@ -41,6 +41,7 @@ async fn the_hemu_suites_pass_and_each_fault_fails_its_cases() {
         "HGW-TD-MEDIA-003",
         "HGW-TD-MEDIA-004",
         "HGW-TD-MEDIA-005",
+        "HGW-TD-SD-001",
     ];
     let table: &[(Option<&str>, &[&str])] = &[
         (None, &[]),
@@ -73,6 +74,7 @@ async fn the_hemu_suites_pass_and_each_fault_fails_its_cases() {
         (Some("seconds-timestamps"), MEDIA),
         (Some("audio-30ms"), MEDIA),
         (Some("no-control-flag"), &["HGW-TD-MEDIA-005"]),
+        (Some("no-ipcam-time"), &["HGW-TD-SD-001"]),
         (
             Some("ignore-server-cmd"),
             &["HGW-TD-MEDIA-004", "HGW-TD-THUMB-001"],
@@ -113,7 +115,7 @@ async fn the_hemu_suites_pass_and_each_fault_fails_its_cases() {
     let mut wrong = Vec::new();
     while let Some(r) = set.join_next().await {
         let (fault, want, (failed, total)) = r.unwrap();
-        assert_eq!(total, 21);
+        assert_eq!(total, 22);
         if failed != want {
             wrong.push(format!(
                 "{fault:?}: expected {want:?} to fail, got {failed:?}"

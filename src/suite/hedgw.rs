@@ -586,6 +586,7 @@ impl CaseRun<'_, '_> {
                 device_token: self.var("device_token", &l.device_token),
                 unified_id: self.var("unified_id", &l.unified_id),
                 device_mac: self.var("device_mac", &l.device_mac),
+                channel_id: self.num("channel_id", l.channel_id),
                 ..l.clone()
             },
             device_id: self.var("device_id", &d.device_id),

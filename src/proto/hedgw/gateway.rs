@@ -347,6 +347,7 @@ impl Gateway {
         }
         if result == result::OK {
             self.media.event_plan = self.cfg.device_status == 3;
+            self.media.sd_channel = req.channel_id == 1;
             self.state = State::Online;
             self.ping_deadline = Some(now.mono + self.ping_window());
             self.login = Some(req.clone());

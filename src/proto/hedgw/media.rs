@@ -32,6 +32,8 @@ pub struct MediaFaults {
     pub audio_30ms: bool,
     /// No control_flag on the event-recording plan.
     pub no_control_flag: bool,
+    /// No ipcam_time on packages.
+    pub no_ipcam_time: bool,
 }
 
 /// One picture of the source: its parameter sets (for a key frame) and
@@ -135,12 +137,19 @@ impl Packager {
         crate::proto::g711::Law::ALaw.encode_into(&samples, &mut data);
         let seq = self.seq(AUDIO);
         let mut p = package(AUDIO, 0, data, start_time, seq, ipcam_time_ms);
-        p.control_flag = self.flag();
+        self.stamp(&mut p);
         Some(p)
     }
 
     fn flag(&self) -> Option<u32> {
         self.control_flag.filter(|_| !self.faults.no_control_flag)
+    }
+
+    fn stamp(&self, p: &mut TdMediaPackage) {
+        p.control_flag = self.flag();
+        if self.faults.no_ipcam_time {
+            p.ipcam_time = None;
+        }
     }
 
     /// When the next picture is due, from the start of the stream.
@@ -190,9 +199,8 @@ impl Packager {
             seq,
             ipcam_time_ms,
         ));
-        let flag = self.flag();
         for p in &mut out {
-            p.control_flag = flag;
+            self.stamp(p);
         }
         out
     }
@@ -260,6 +268,9 @@ pub struct MediaCheck {
     /// The TD is on the event-recording plan (device_status 3): every
     /// package carries control_flag 1 or 2 (§5.2.3).
     pub event_plan: bool,
+    /// The connection carries SD card data (DevLoginReq channel_id 1):
+    /// every package says when it was recorded (§5.2.4 上传数据时需要填写音视频包产生时的 UTC 时间戳).
+    pub sd_channel: bool,
     pub stats: MediaStats,
     findings: Vec<Finding>,
     /// SPS/PPS since the last video picture.
@@ -274,6 +285,18 @@ impl MediaCheck {
     pub fn push(&mut self, p: &TdMediaPackage) {
         let i = self.index;
         self.index += 1;
+        if self.sd_channel && !p.ipcam_time.is_some_and(|t| t >= 1_000_000_000_000) {
+            self.add(
+                FindingCode::BadValue.error(
+                    "hemu §5.2.4 TD 上传 SD 卡缓存音视频数据和报警事件",
+                    format!(
+                        "ipcam_time {:?} on the SD card channel: expected the UTC milliseconds the package was recorded",
+                        p.ipcam_time
+                    ),
+                ),
+                i,
+            );
+        }
         if self.event_plan && !matches!(p.control_flag, Some(1 | 2)) {
             self.add(
                 FindingCode::BadValue.error(
