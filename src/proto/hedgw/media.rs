@@ -285,7 +285,7 @@ impl MediaCheck {
     pub fn push(&mut self, p: &TdMediaPackage) {
         let i = self.index;
         self.index += 1;
-        if self.sd_channel && !p.ipcam_time.is_some_and(|t| t >= 1_000_000_000_000) {
+        if self.sd_channel && p.ipcam_time.is_none_or(|t| t < 1_000_000_000_000) {
             self.add(
                 FindingCode::BadValue.error(
                     "hemu §5.2.4 TD 上传 SD 卡缓存音视频数据和报警事件",
