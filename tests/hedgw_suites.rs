@@ -288,3 +288,42 @@ fn suite_mistakes_are_reported_where_they_are() {
         assert_eq!(e.line, 9, "{step}: {e}");
     }
 }
+
+/// A TD that speaks plain TCP to camcert as gateway is refused, and the
+/// case says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_td_without_tls_is_refused_with_the_reason() {
+    use tokio::io::AsyncWriteExt;
+
+    let port = common::free_port();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let td = tokio::spawn(async move {
+        loop {
+            if let Ok(mut s) = tokio::net::TcpStream::connect(addr).await {
+                let login = camcert::proto::hedgw::msg::login_req(
+                    camcert::proto::hedgw::device::DeviceConfig::default().login,
+                );
+                let _ = s
+                    .write_all(&camcert::proto::hedgw::frame::encode(&login))
+                    .await;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        }
+    });
+    let suites = load::load_all(&[common::root().join("suites/hemu/hedgw-td-login.yaml")]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let opts = RunOptions {
+        report_dir: dir.path().to_path_buf(),
+        listen: Some(addr),
+        filters: vec!["HGW-TD-LOGIN-001".into()],
+        ..Default::default()
+    };
+    let r = runner::run(&suites, &opts, Arc::new(AtomicBool::new(false)))
+        .await
+        .unwrap();
+    td.abort();
+    let c = &r.cases[0];
+    assert_ne!(c.status, Status::Passed);
+    let m = &c.failures[0].message;
+    assert!(m.contains("refused") && m.contains("TLS"), "{m}");
+}

@@ -827,15 +827,22 @@ impl CaseRun<'_, '_> {
         let Some((server, _)) = self.unit.server.as_mut() else {
             return Err("no listener".into());
         };
-        match server.next_session(wait).await {
-            Some(s) => {
+        match server.next_session_or_refusals(wait).await {
+            Ok(s) => {
                 self.unit.conn = Some(Conn::Gw(s));
                 Ok(())
             }
-            None => Err(format!(
+            Err(refused) if refused.is_empty() => Err(format!(
                 "no TD connected to {} within {} s",
                 server.addr,
                 wait.as_secs()
+            )),
+            Err(refused) => Err(format!(
+                "no TD connected to {} over TLS 1.2 within {} s; refused: {} ({})",
+                server.addr,
+                wait.as_secs(),
+                refused.join("; "),
+                clause::TLS
             )),
         }
     }

@@ -253,12 +253,26 @@ impl GatewayServer {
 
     /// The next session, skipping refused connections, within `wait`.
     pub async fn next_session(&mut self, wait: Duration) -> Option<GatewaySession> {
+        self.next_session_or_refusals(wait).await.ok()
+    }
+
+    /// The next session within `wait`, or why the connections that came
+    /// meanwhile were refused (`peer: reason`; none when none came).
+    pub async fn next_session_or_refusals(
+        &mut self,
+        wait: Duration,
+    ) -> std::result::Result<GatewaySession, Vec<String>> {
         let end = tokio::time::Instant::now() + wait;
+        let mut refused = Vec::new();
         loop {
             match tokio::time::timeout_at(end, self.events.recv()).await {
-                Ok(Some(ServerEvent::Session(s))) => return Some(s),
-                Ok(Some(ServerEvent::Refused { .. })) => continue,
-                _ => return None,
+                Ok(Some(ServerEvent::Session(s))) => return Ok(s),
+                Ok(Some(ServerEvent::Refused { peer, reason })) => {
+                    if refused.len() < 8 {
+                        refused.push(format!("{peer}: {reason}"));
+                    }
+                }
+                _ => return Err(refused),
             }
         }
     }
