@@ -85,13 +85,14 @@ async fn the_hemu_suites_pass_and_each_fault_fails_its_cases() {
             &[
                 "HGW-GW-CRED-001",
                 "HGW-GW-FIELDS-001",
+                "HGW-GW-FRAME-001",
                 "HGW-GW-LOGIN-001",
                 "HGW-GW-PONG-001",
             ],
         ),
         (
             Some("refuse-login"),
-            &["HGW-GW-LOGIN-001", "HGW-GW-PONG-001"],
+            &["HGW-GW-FRAME-001", "HGW-GW-LOGIN-001", "HGW-GW-PONG-001"],
         ),
         (
             Some("no-ping-pong-span"),
@@ -100,6 +101,7 @@ async fn the_hemu_suites_pass_and_each_fault_fails_its_cases() {
         (Some("no-pong"), &["HGW-GW-PONG-001"]),
         (Some("unknown-field"), &["HGW-GW-FIELDS-001"]),
         (Some("plain-tcp"), &["HGW-GW-TLS-001"]),
+        (Some("no-frame-limit"), &["HGW-GW-FRAME-001"]),
     ];
     // Media and heartbeats run in real time: a few runs at a time keep a
     // small machine from starving the timers the cases measure.
@@ -115,7 +117,7 @@ async fn the_hemu_suites_pass_and_each_fault_fails_its_cases() {
     let mut wrong = Vec::new();
     while let Some(r) = set.join_next().await {
         let (fault, want, (failed, total)) = r.unwrap();
-        assert_eq!(total, 22);
+        assert_eq!(total, 23);
         if failed != want {
             wrong.push(format!(
                 "{fault:?}: expected {want:?} to fail, got {failed:?}"
@@ -173,7 +175,7 @@ async fn the_gateway_suite_runs_against_a_target() {
         })
         .collect();
     assert!(bad.is_empty(), "{bad:?}");
-    assert_eq!(r.cases.len(), 6);
+    assert_eq!(r.cases.len(), 7);
     // A secret never shows in the report.
     let json = std::fs::read_to_string(dir.path().join("results.json")).unwrap();
     assert!(!json.contains("camcert-secret"));

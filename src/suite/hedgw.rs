@@ -128,6 +128,12 @@ pub fn check_step(role: Role, s: &StepInput) -> Result<(), String> {
             }
         }
         StepInput::Expect(x) => {
+            if x.closed {
+                if x.message.is_some() || x.absent {
+                    return Err("`expect: { closed: true }` waits for the close only; no `message` or `absent`".into());
+                }
+                return Ok(());
+            }
             ty(&x.message, "expect")?;
             for (path, _) in x.matches.iter().chain(&x.when) {
                 check_path(path).map_err(|e| format!("match {path:?}: {e}"))?;
@@ -1052,7 +1058,14 @@ impl CaseRun<'_, '_> {
             let hex_text: String = self.x(raw)?.split_whitespace().collect();
             let b = hex::decode(&hex_text)
                 .map_err(|e| Fail::new("send", format!("raw is not hex: {e}")))?;
-            let framed = crate::proto::hedgw::frame::frame_bytes(&b);
+            let mut framed = crate::proto::hedgw::frame::frame_bytes(&b);
+            // `content_length` announces another length than the bytes have.
+            if let Some(n) = s.content_length {
+                let n = u32::try_from(n).map_err(|_| {
+                    Fail::new("send", format!("content_length {n} does not fit 4 bytes"))
+                })?;
+                framed[..4].copy_from_slice(&n.to_be_bytes());
+            }
             self.log.push(MessageLog {
                 at_ms: self.ms(),
                 direction: "sent",
@@ -1126,7 +1139,35 @@ impl CaseRun<'_, '_> {
         Ok(out)
     }
 
+    /// Wait for the DUT to close the connection.
+    async fn expect_closed(&mut self, e: &ExpectInput) -> Result<(), Fail> {
+        let timeout = self.timeout(e.timeout);
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.unit.conn.is_none() {
+                return Ok(());
+            }
+            match self.next(deadline).await {
+                Some(Ev::Closed(_)) => return Ok(()),
+                Some(_) => {}
+                None => {
+                    return Err(Fail::new(
+                        "closed",
+                        format!(
+                            "the connection is still open after {:.1} s",
+                            timeout.as_secs_f64()
+                        ),
+                    )
+                    .exp("closed", "open"))
+                }
+            }
+        }
+    }
+
     async fn expect(&mut self, e: &ExpectInput) -> Result<(), Fail> {
+        if e.closed {
+            return self.expect_closed(e).await;
+        }
         let name = self.x(e.message.as_deref().unwrap_or(""))?;
         let want = type_by_name(&name)
             .ok_or_else(|| Fail::new("expect", format!("unknown message {name:?}")))?;

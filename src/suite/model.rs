@@ -691,6 +691,10 @@ pub struct ExpectInput {
     /// `DevIpCamCmd`, ...).
     #[serde(default)]
     pub message: Option<String>,
+    /// HEDGW: wait for the DUT to close the connection (what arrives
+    /// meanwhile is judged as usual).
+    #[serde(default)]
+    pub closed: bool,
 }
 
 /// Every condition given must hold.

@@ -103,8 +103,9 @@ impl FrameDecoder {
         }
         let need = 4 + len as usize;
         if self.buf.len() < need {
-            // Reserve what the announced frame needs, within the limit.
-            self.buf.reserve(need - self.buf.len());
+            // Grow with what arrives, a chunk ahead at most: an announced
+            // length allocates nothing by itself.
+            self.buf.reserve((need - self.buf.len()).min(64 * 1024));
             return Ok(None);
         }
         self.buf.advance(4);

@@ -34,6 +34,8 @@ pub struct GatewayFaults {
     pub unknown_field: bool,
     /// Accepts plain TCP without TLS (the edge reads it).
     pub plain_tcp: bool,
+    /// Waits for any announced frame length, up to 4 GiB.
+    pub no_frame_limit: bool,
 }
 
 impl GatewayFaults {
@@ -44,6 +46,7 @@ impl GatewayFaults {
         "no-pong",
         "unknown-field",
         "plain-tcp",
+        "no-frame-limit",
     ];
 
     /// Switch a fault on by name; false for an unknown name.
@@ -55,6 +58,7 @@ impl GatewayFaults {
             "no-pong" => &mut self.no_pong,
             "unknown-field" => &mut self.unknown_field,
             "plain-tcp" => &mut self.plain_tcp,
+            "no-frame-limit" => &mut self.no_frame_limit,
             _ => return false,
         };
         *f = true;
@@ -136,8 +140,13 @@ pub struct Gateway {
 
 impl Gateway {
     pub fn new(cfg: GatewayConfig) -> Gateway {
+        let max = if cfg.faults.no_frame_limit {
+            u32::MAX as usize
+        } else {
+            cfg.max_frame
+        };
         Gateway {
-            decoder: FrameDecoder::new(cfg.max_frame),
+            decoder: FrameDecoder::new(max),
             cfg,
             state: State::AwaitLogin,
             out: VecDeque::new(),
