@@ -337,6 +337,18 @@ pub async fn serve(a: ServeArgs) -> Result<i32> {
         }
     };
     match a.peer {
+        PeerKind::HedgwGateway => {
+            let cfg = peers::hedgw::serve::gateway_config(&a.settings, &a.faults, &password)?;
+            peers::hedgw::serve::gateway(a.listen.addr, cfg, a.verbose, stop).await?;
+        }
+        PeerKind::HedgwDevice => {
+            let target = a
+                .registrar
+                .context("hedgw-device needs --registrar tcp://HOST:PORT (the gateway)")?;
+            let (cfg, name) =
+                peers::hedgw::serve::device_config(&a.settings, &a.faults, &password)?;
+            peers::hedgw::serve::device(target.addr, cfg, name, a.verbose, stop).await?;
+        }
         PeerKind::Gb28181Platform => {
             let mut cfg = PlatformConfig::new(&a.platform_id);
             if let Some(d) = &a.domain {

@@ -269,6 +269,9 @@ pub fn section(clause: &str) -> Option<&str> {
     if let Some(rest) = c.strip_prefix("cascade:") {
         return section_name(rest);
     }
+    if let Some(rest) = c.strip_prefix("hemu ") {
+        return section_name(rest);
+    }
     for prefix in ["RFC ", "XML 1.0", "附录", "ISO/IEC ", "GB/T "] {
         if c.starts_with(prefix) {
             let s = c[..end(c)].trim();
@@ -354,6 +357,31 @@ pub const CASCADE_SECTIONS: &[&str] = &[
     "录像查询",
 ];
 
+/// Sections of the Hemu OpenAPI/HEDGW text (`hemu-openapi-hedgw.txt`),
+/// named by `hemu ` clauses (`hemu §5.2.1 登录 HEDGW 平台`).
+pub const HEMU_SECTIONS: &[&str] = &[
+    "§1.2.2.3",
+    "§5.2",
+    "§5.2.1",
+    "§5.2.2",
+    "§5.2.3",
+    "§5.2.4",
+    "§5.2.5",
+    "§5.2.6",
+    "§5.2.7",
+    "§5.2.8",
+    "§5.2.9",
+    "§5.2.10",
+    "§5.2.11",
+    "§5.2.12",
+    "§5.3",
+    "§5.3.1",
+    "§5.3.2",
+    "§6.2",
+    "附录D",
+    "附录E",
+];
+
 /// Whether a clause names something that exists: a `§` section of the
 /// GB/T 28181 text, a `cascade:` section, or an external standard (RFC,
 /// XML 1.0, ISO/IEC, GB/T 28181-2016 annex).
@@ -366,6 +394,8 @@ pub fn resolves(clause: &str) -> bool {
         GB28181_SECTIONS.contains(&sec)
     } else if c.starts_with("cascade:") {
         CASCADE_SECTIONS.contains(&sec)
+    } else if c.starts_with("hemu ") {
+        HEMU_SECTIONS.contains(&sec)
     } else {
         true
     }
@@ -428,6 +458,10 @@ mod tests {
             section("cascade: 平台设备共享 (备注)"),
             Some("平台设备共享")
         );
+        assert_eq!(section("hemu §5.2.1 登录 HEDGW 平台"), Some("§5.2.1"));
+        assert_eq!(section("hemu 附录D: Protobuf 文件"), Some("附录D"));
+        assert!(resolves("hemu §5.2.2 TD 心跳保活"));
+        assert!(!resolves("hemu §9.9"));
         assert_eq!(section("what the notes say"), None);
         assert_eq!(section("§ : x"), None);
         assert_eq!(section("§重定向流程 4-5 (302)"), Some("重定向流程"));

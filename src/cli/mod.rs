@@ -421,6 +421,13 @@ pub enum PeerKind {
     /// Reference platform: a GB/T 28181 registrar on --listen.
     #[value(name = "gb28181-platform")]
     Gb28181Platform,
+    /// Reference HEDGW gateway on --listen (TLS 1.2); the access secret, when
+    /// given, comes from --password-env or --password-file.
+    #[value(name = "hedgw-gateway")]
+    HedgwGateway,
+    /// Reference HEDGW device (TD) connecting to the gateway at --registrar.
+    #[value(name = "hedgw-device")]
+    HedgwDevice,
 }
 
 #[derive(Debug, clap::Args)]

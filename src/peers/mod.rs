@@ -4,6 +4,7 @@
 //! per case when no `--target` is given; `camcert serve` runs one in the
 //! foreground.
 
+pub mod hedgw;
 pub mod session;
 
 use std::collections::HashMap;

@@ -4,6 +4,7 @@
 
 pub mod g711;
 pub mod gb28181;
+pub mod hedgw;
 pub mod ps;
 pub mod rtp;
 pub mod sdp;

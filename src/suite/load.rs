@@ -334,8 +334,11 @@ pub fn parse_suite(
                 line: s.referenced.line(),
                 col: s.referenced.column(),
             };
-            check_step(&s.value)
-                .map_err(|m| err_at(file, &s.referenced, format!("case {}: {m}", c.id)))?;
+            let checked = match input.protocol {
+                Protocol::Hedgw => super::hedgw::check_step(input.role, &s.value),
+                Protocol::Gb28181 => check_step(&s.value),
+            };
+            checked.map_err(|m| err_at(file, &s.referenced, format!("case {}: {m}", c.id)))?;
             steps.push(Step {
                 input: s.value,
                 loc,
@@ -640,6 +643,9 @@ fn check_step(s: &StepInput) -> Result<(), String> {
                     ));
                 }
             }
+        }
+        StepInput::Connect(_) => {
+            return Err("`connect` is a step of HEDGW suites (protocol: hedgw)".into())
         }
         StepInput::Wait(_)
         | StepInput::Trigger(_)

@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod fields;
+pub mod hedgw;
 pub mod load;
 pub mod model;
 pub mod runner;

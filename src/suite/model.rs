@@ -91,6 +91,10 @@ impl JsonSchema for Dur {
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
     Gb28181,
+    /// Hemu HEDGW device gateway (protobuf over TLS 1.2); see the README,
+    /// "Hemu HEDGW". `platform`: camcert is the gateway, the DUT a TD;
+    /// `device`: camcert is the TD, the DUT a gateway.
+    Hedgw,
 }
 
 /// The role camcert plays. The device under test plays the other one.
@@ -295,6 +299,28 @@ pub enum StepInput {
     /// probing after each batch that it still answers; on a failure, shrink
     /// the inputs to a reproducer suite.
     Fuzz(FuzzInput),
+    /// HEDGW, camcert as the TD: open a connection to the gateway (TLS 1.2
+    /// by default) and log in, or check that it refuses one.
+    Connect(ConnectInput),
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectInput {
+    /// `tls` (default), `tcp` (plain TCP, a framed DevLoginReq in the
+    /// clear) or `tls1.1` (a ClientHello offering TLS 1.1 only).
+    #[serde(default)]
+    pub transport: Option<String>,
+    /// `accepted` (default) or `refused`: the gateway must close or alert
+    /// without answering.
+    #[serde(default)]
+    pub expect: Option<String>,
+    /// Send the TD's DevLoginReq once connected (default true); `false`
+    /// leaves the login to a `send` step.
+    #[serde(default)]
+    pub login: Option<bool>,
+    #[serde(default)]
+    pub timeout: Option<Dur>,
 }
 
 /// A number written as such or as a string with variables.
@@ -305,7 +331,8 @@ pub enum NumberOrVar {
     Text(String),
 }
 
-/// The `fuzz` step. Against a camera (camcert the platform) only.
+/// The `fuzz` step, against a camera (role platform) or a platform (role
+/// device).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FuzzInput {
@@ -626,6 +653,15 @@ pub struct SendInput {
     /// tag, and its Contact as Request-URI.
     #[serde(default)]
     pub dialog: bool,
+    /// HEDGW: the message type to send (`DevAppCmd`, `PING`, ...), built
+    /// from a template and `fields`. With `raw`, `raw` is the hex of the
+    /// serialized message instead, framed as it is.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// HEDGW: field values over the template, by path
+    /// (`dev_app_cmd.type: "33"`, `dev_app_cmd.msg: '{...}'`).
+    #[serde(default)]
+    pub fields: IndexMap<String, String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -721,6 +757,14 @@ pub struct ExpectInput {
     /// error-severity finding fails the step otherwise).
     #[serde(default)]
     pub allow_findings: bool,
+    /// HEDGW: wait for a message of this type (`DevLoginReq`, `PING`,
+    /// `DevIpCamCmd`, ...).
+    #[serde(default)]
+    pub message: Option<String>,
+    /// HEDGW: wait for the DUT to close the connection (what arrives
+    /// meanwhile is judged as usual).
+    #[serde(default)]
+    pub closed: bool,
 }
 
 /// Every condition given must hold.

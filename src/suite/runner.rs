@@ -105,14 +105,16 @@ impl RunOptions {
 pub fn check_peer_faults(suites: &[Suite], faults: &[String]) -> Result<()> {
     for f in faults {
         let known = suites.iter().any(|s| match s.role {
+            _ if s.protocol == Protocol::Hedgw => super::hedgw::knows_fault(s.role, f),
             Role::Platform => DeviceFaults::default().set(f),
             Role::Device | Role::UpperPlatform => PlatformFaults::default().set(f),
         });
         if !known {
             bail!(
-                "unknown --peer-fault {f:?}; reference camera faults: {}; reference platform faults: {}",
+                "unknown --peer-fault {f:?}; reference camera faults: {}; reference platform faults: {}{}",
                 DeviceFaults::NAMES.join(", "),
-                PlatformFaults::NAMES.join(", ")
+                PlatformFaults::NAMES.join(", "),
+                super::hedgw::fault_help(suites)
             );
         }
     }
@@ -131,6 +133,7 @@ pub async fn run(suites: &[Suite], opts: &RunOptions, stop: Arc<AtomicBool>) -> 
     std::fs::create_dir_all(opts.report_dir.join("pcap"))
         .with_context(|| format!("creating {}", opts.report_dir.display()))?;
     let units = plan(suites, opts);
+    let first_other_slot = units.iter().map(|u| u.cases.len()).sum::<usize>();
     let result = RunResult {
         tool: "camcert".into(),
         version: env!("CARGO_PKG_VERSION").into(),
@@ -143,7 +146,10 @@ pub async fn run(suites: &[Suite], opts: &RunOptions, stop: Arc<AtomicBool>) -> 
         interrupted: false,
         settings: suites
             .iter()
-            .filter(|s| units.iter().any(|u| std::ptr::eq(u.suite, *s)))
+            .filter(|s| {
+                units.iter().any(|u| std::ptr::eq(u.suite, *s))
+                    || (s.protocol == Protocol::Hedgw && s.cases.iter().any(|c| opts.selects(c)))
+            })
             .map(|s| suite_settings(s, opts))
             .collect(),
         cases: vec![],
@@ -160,7 +166,7 @@ pub async fn run(suites: &[Suite], opts: &RunOptions, stop: Arc<AtomicBool>) -> 
     // as such in the next: units then run one at a time.
     let carried: std::sync::Mutex<HashSet<String>> = Default::default();
     let carried = &carried;
-    let futs = units
+    let mut futs: Vec<UnitFuture<'_>> = units
         .iter()
         .map(|u| {
             let (sink, stop) = (sink.clone(), stop.clone());
@@ -175,6 +181,14 @@ pub async fn run(suites: &[Suite], opts: &RunOptions, stop: Arc<AtomicBool>) -> 
             }) as UnitFuture<'_>
         })
         .collect();
+    // HEDGW suites: one unit per suite, after the GB/T 28181 slots.
+    futs.extend(super::hedgw::units(
+        suites,
+        opts,
+        first_other_slot,
+        &sink,
+        &stop,
+    ));
     drop(sink);
     let interrupted = run_bounded(futs, jobs).await;
     let (mut sink, write_error) = writer.await.context("the results writer")?;
@@ -249,6 +263,10 @@ fn plan<'a>(suites: &'a [Suite], opts: &RunOptions) -> Vec<Unit<'a>> {
     let mut units = Vec::new();
     let mut slot = 0;
     for suite in suites {
+        // Other protocols run in runners of their own (see `run`).
+        if suite.protocol != Protocol::Gb28181 {
+            continue;
+        }
         let selected: Vec<&Case> = suite.cases.iter().filter(|c| opts.selects(c)).collect();
         let mut transports: Vec<Transport> = Vec::new();
         for c in &selected {
@@ -325,7 +343,7 @@ fn plan<'a>(suites: &'a [Suite], opts: &RunOptions) -> Vec<Unit<'a>> {
     units
 }
 
-type UnitFuture<'a> =
+pub(crate) type UnitFuture<'a> =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<bool>> + Send + 'a>>;
 
 /// Drive `units` in this task, at most `jobs` at a time, started in order.
@@ -441,7 +459,7 @@ async fn prime(
 }
 
 /// Where a unit hands each finished case, with its place in the results.
-type Finished = std::sync::mpsc::Sender<(usize, CaseResult)>;
+pub(crate) type Finished = std::sync::mpsc::Sender<(usize, CaseResult)>;
 
 /// Where finished cases go: the results in plan order, whatever order they
 /// finish in, rewritten to results.json as they come; the terminal shows
@@ -839,7 +857,7 @@ fn suite_settings(suite: &Suite, opts: &RunOptions) -> crate::report::SuiteSetti
     }
 }
 
-fn base_vars(suite: &Suite, opts: &RunOptions) -> Vars {
+pub(crate) fn base_vars(suite: &Suite, opts: &RunOptions) -> Vars {
     let mut v = Vars::new(&suite.secrets);
     for (k, val, _) in dut_session::TIMING_VARS {
         v.set(k, *val);
@@ -1098,7 +1116,7 @@ fn sanitize(s: &str) -> String {
         .collect()
 }
 
-fn mask_result(r: &mut CaseResult, secrets: &[String]) {
+pub(crate) fn mask_result(r: &mut CaseResult, secrets: &[String]) {
     if secrets.is_empty() {
         return;
     }
@@ -1642,6 +1660,23 @@ fn eval_matcher(
     Ok(out)
 }
 
+/// The conditions of `m` that value `v` of `path` misses, for runners of
+/// other protocols (`equals_field` resolved by the caller); a suite fault
+/// (bad variable, bad regex) is the error text.
+pub(crate) fn matcher_misses(
+    vars: &Vars,
+    path: &str,
+    m: &MatcherInput,
+    v: Option<&str>,
+) -> std::result::Result<Vec<PredicateMiss>, String> {
+    eval_matcher(vars, path, m, v, None).map_err(|f| f.message)
+}
+
+/// A matcher in words, for runners of other protocols.
+pub(crate) fn matcher_text(vars: &Vars, m: &MatcherInput) -> String {
+    describe_matcher(vars, m)
+}
+
 fn err(e: impl std::fmt::Display) -> StepFail {
     StepFail::new("error", e.to_string())
 }
@@ -1915,6 +1950,7 @@ impl CaseRun<'_> {
             StepInput::SessionEvent(e) => self.session_event(e).await,
             StepInput::Stream(s) => self.stream(s).await,
             StepInput::Fuzz(f) => self.fuzz(f).await,
+            StepInput::Connect(_) => Err(err("`connect` is a step of HEDGW suites")),
         };
         self.judge_findings(step, r)
     }
