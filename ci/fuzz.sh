@@ -22,7 +22,7 @@ secs=${1:-60}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(sip_message sip_stream manscdp sdp ptz ps_demux rtp_framing suite pcap)
+    targets=(sip_message sip_stream manscdp sdp ptz ps_demux rtp_framing suite pcap hedgw)
 fi
 host=$(rustc -vV | sed -n 's/^host: //p')
 export CARGO_INCREMENTAL=0
