@@ -193,6 +193,12 @@ impl Client {
         }
     }
 
+    /// Take a token registration returned elsewhere (a driver that sends
+    /// the registration itself).
+    pub fn set_token(&mut self, token: String) {
+        self.token = Some(token);
+    }
+
     /// The cached HEDGW addresses.
     pub fn cache(&self) -> &[Cached] {
         &self.cache

@@ -333,7 +333,34 @@ pub fn decode(text: &[u8], expect_response: bool) -> Decoded {
         return d;
     };
     let v = trim_keys(v, "", 0, &mut d.findings);
+    // §5.1 gives every answer its _RSP msgType; an answer to a request
+    // whose type could not be read has none to give. Decision: such an
+    // answer may leave msgType out when its errorCode is not 0.
+    let refused = expect_response
+        && v.get("errorCode")
+            .and_then(|c| match c {
+                Value::String(s) => s.trim().parse::<u32>().ok(),
+                other => other.as_u64().map(|n| n as u32),
+            })
+            .is_some_and(|c| c != 0);
     match v.get("msgType") {
+        None | Some(Value::String(_))
+            if refused
+                && v.get("msgType")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .is_empty() =>
+        {
+            let o = v.as_object().cloned().unwrap_or_default();
+            check_rule(
+                Kind::AddCamera,
+                "errorCode",
+                Rule::ErrorCode,
+                o.get("errorCode"),
+                true,
+                &mut d.findings,
+            );
+        }
         None => d.findings.push(
             C::MsgTypeMissing
                 .finding(clause::COMMON, "msgType: expected the message type, absent")

@@ -425,9 +425,12 @@ fn peek(ex: &mut Exchange) {
 
 /// A response to a request whose kind is unknown.
 fn error_body(code: u32, kind: Option<Kind>) -> Value {
-    serde_json::json!({
+    let mut v = serde_json::json!({
         "errorCode": code.to_string(),
         "description": errors::describe(code).unwrap_or(""),
-        "msgType": kind.map(|k| k.rsp()).unwrap_or_default(),
-    })
+    });
+    if let (Some(k), Some(o)) = (kind, v.as_object_mut()) {
+        o.insert("msgType".into(), Value::String(k.rsp()));
+    }
+    v
 }
