@@ -720,3 +720,56 @@ proptest! {
         let _ = Credentials::parse(&String::from_utf8_lossy(&b));
     }
 }
+
+#[test]
+fn clauses_and_the_catalog_cite_known_sections() {
+    for c in [
+        clause::WSSE,
+        clause::WSSE_401,
+        clause::REPLAY,
+        clause::CLOCK,
+        clause::HTTPS,
+        clause::SIGNATURE,
+        clause::COMMON,
+        clause::ADDRESS_CACHE,
+        clause::FLOW,
+        clause::TIME,
+        clause::JSON,
+        clause::ERRORS,
+    ]
+    .into_iter()
+    .chain(Kind::ALL.map(Kind::clause))
+    {
+        assert!(crate::finding::resolves(c), "{c}");
+    }
+    let yaml = include_str!("../../../suites/hemu/requirements-openapi.yaml");
+    let mut n = 0;
+    for line in yaml.lines() {
+        let Some(c) = line.trim().strip_prefix("clause: ") else {
+            continue;
+        };
+        assert!(
+            crate::finding::resolves(c.trim_matches('"')),
+            "catalog clause {c:?}"
+        );
+        n += 1;
+    }
+    assert!(n >= 10);
+    // Every code is namespaced and distinct.
+    let mut codes: Vec<&str> = FindingCode::ALL.iter().map(|c| c.as_str()).collect();
+    assert!(codes.iter().all(|c| c.starts_with("openapi.")));
+    codes.sort();
+    codes.dedup();
+    assert_eq!(codes.len(), FindingCode::ALL.len());
+}
+
+#[test]
+fn every_kind_round_trips_its_name_and_the_error_table_is_appendix_c() {
+    for k in Kind::ALL {
+        assert_eq!(Kind::from_msg_type(&k.req()), Some((k, false)));
+        assert_eq!(Kind::from_msg_type(&k.rsp()), Some((k, true)));
+    }
+    assert_eq!(errors::describe(21001), Some("json 解析错误"));
+    assert_eq!(errors::describe(12345), None);
+    assert_eq!(errors::TABLE.len(), 12);
+}
