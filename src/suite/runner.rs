@@ -112,14 +112,11 @@ pub fn check_peer_faults(suites: &[Suite], faults: &[String]) -> Result<()> {
         });
         if !known {
             bail!(
-                "unknown --peer-fault {f:?}; reference camera faults: {}; reference platform faults: {}{}",
+                "unknown --peer-fault {f:?}; reference camera faults: {}; reference platform faults: {}{}{}",
                 DeviceFaults::NAMES.join(", "),
                 PlatformFaults::NAMES.join(", "),
-                format!(
-                    "{}{}",
-                    super::hedgw::fault_help(suites),
-                    super::openapi::fault_help(suites)
-                )
+                super::hedgw::fault_help(suites),
+                super::openapi::fault_help(suites)
             );
         }
     }

@@ -116,7 +116,7 @@ impl Credentials {
         let mut findings = Vec::new();
         let v = value.trim();
         let rest = match v.split_once(char::is_whitespace) {
-            Some((p, rest)) if p == "UsernamePwd" => rest,
+            Some(("UsernamePwd", rest)) => rest,
             _ => {
                 findings.push(C::WsseMalformed.finding(
                     clause::WSSE,
