@@ -6,13 +6,13 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use camcert::peers::hedgw::{probe_tls11, tls};
+use camcert::peers::hedgw::{self, probe_tls11, tls};
 use camcert::peers::openapi::{self, ApiServer, ServerEvent};
+use camcert::proto::hedgw::gateway::GatewayConfig;
 use camcert::proto::openapi::client::{ClientConfig, ClientEvent};
 use camcert::proto::openapi::msg::Kind;
 use camcert::proto::openapi::server::{Exchange, ServerConfig};
 use camcert::proto::openapi::{http, wsse, BATCH_PATH};
-use tokio::net::TcpListener;
 
 fn localhost() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
@@ -31,11 +31,18 @@ async fn platform(mut cfg: ServerConfig, hedgw: SocketAddr) -> ApiServer {
     .unwrap()
 }
 
-/// A stand-in HEDGW address that takes TCP connections.
-async fn hedgw_listener() -> (TcpListener, SocketAddr) {
-    let l = TcpListener::bind(localhost()).await.unwrap();
-    let a = l.local_addr().unwrap();
-    (l, a)
+/// The reference HEDGW gateway, whose address the platform hands out.
+async fn hedgw_listener() -> (hedgw::GatewayServer, SocketAddr) {
+    let id = tls::Identity::self_signed(&["localhost"]).unwrap();
+    let g = hedgw::serve_gateway(
+        localhost(),
+        GatewayConfig::default(),
+        tls::server_config(&id).unwrap(),
+    )
+    .await
+    .unwrap();
+    let a = g.addr;
+    (g, a)
 }
 
 async fn exchanges(s: &mut ApiServer, n: usize) -> Vec<Exchange> {
@@ -86,16 +93,36 @@ fn codes(ex: &[Exchange]) -> Vec<&'static str> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_td_runs_the_flow_over_tls_and_reuses_its_cached_address() {
-    let (_l, hedgw) = hedgw_listener().await;
+    let (mut gw, hedgw) = hedgw_listener().await;
     let mut s = platform(ServerConfig::default(), hedgw).await;
     let client_tls = tls::client_config(None).unwrap();
     let mut d = openapi::run_device(s.addr, ClientConfig::default(), client_tls, 11);
     let ev = until_done(&mut d).await;
     assert_eq!(ev.last(), Some(&ClientEvent::Done), "{ev:?}");
-    assert!(ev.contains(&ClientEvent::Hedgw(vec![(
-        hedgw.ip().to_string(),
-        hedgw.port()
-    )])));
+    let at = (hedgw.ip().to_string(), hedgw.port());
+    assert!(ev.contains(&ClientEvent::Hedgw(vec![at.clone()])));
+    // §6.1: the address the platform gave is where the TD logs in to
+    // HEDGW, before it reports its version.
+    let login = ev
+        .iter()
+        .position(|e| *e == ClientEvent::HedgwLoggedIn(at.0.clone(), at.1));
+    assert!(login.is_some_and(|i| i + 1 < ev.len()), "{ev:?}");
+    let mut session = gw
+        .next_session(Duration::from_secs(5))
+        .await
+        .expect("a HEDGW session");
+    let mut logged_in = false;
+    while let Ok(Some(e)) =
+        tokio::time::timeout(Duration::from_secs(2), session.events.recv()).await
+    {
+        if let camcert::proto::hedgw::gateway::GatewayEvent::LoggedIn(req) = e {
+            assert_eq!(req.access_key, "5e2abe86-6aa");
+            assert!(!req.device_token.is_empty());
+            logged_in = true;
+            break;
+        }
+    }
+    assert!(logged_in, "the gateway saw no login");
     let ex = exchanges(&mut s, 5).await;
     assert_eq!(
         kinds(&ex),

@@ -4,7 +4,9 @@
 //! (§5: "针对 HTTPS 接入，只支持 TLS 1.2"), with the same AEAD suites
 //! and run-time rcgen certificates as the HEDGW peers
 //! ([`crate::peers::hedgw::tls`]). Each connection carries one request
-//! and its answer (§5.1: 连接方式 短连接).
+//! and its answer (§5.1: 连接方式 短连接). The TD logs in to the HEDGW
+//! address the platform gave it as the reference HEDGW TD
+//! ([`crate::peers::hedgw::run_device`]), so §6.1's flow runs end to end.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -240,9 +242,10 @@ impl DeviceRun {
 }
 
 /// Run the reference TD against the platform at `target`, its clock
-/// `cfg.clock_skew` off. After the settings it connects (TCP) to the
-/// HEDGW addresses it has, freshest first, reporting failures back to
-/// the flow; it then reports its version and waits for commands.
+/// `cfg.clock_skew` off. After the settings it logs in to HEDGW at the
+/// addresses it has, freshest first ([`hedgw_login`]), reporting failures
+/// back to the flow; it then reports its version and waits for commands,
+/// keeping the HEDGW connection until a reboot.
 pub fn run_device(
     target: SocketAddr,
     cfg: ClientConfig,
@@ -255,6 +258,8 @@ pub fn run_device(
         let mut c = Client::new(cfg, seed);
         let mut hedgw: Vec<(String, u16)> = Vec::new();
         let mut failed_rounds = 0u32;
+        // The HEDGW connection of the last login, kept while the TD runs.
+        let mut hedgw_session: Option<crate::peers::hedgw::DeviceClient> = None;
         loop {
             let mut next = c.poll_request(wall_now(chrono::Duration::zero()));
             while let Some(req) = next.take() {
@@ -277,12 +282,11 @@ pub fn run_device(
                 }
                 if login {
                     let mut ok = false;
+                    hedgw_session = None;
                     for (h, p) in &hedgw {
-                        let dial = TcpStream::connect((h.as_str(), *p));
-                        if matches!(
-                            tokio::time::timeout(Duration::from_secs(2), dial).await,
-                            Ok(Ok(_))
-                        ) {
+                        if let Some(s) = hedgw_login(&c, h, *p).await {
+                            let _ = tx.send(ClientEvent::HedgwLoggedIn(h.clone(), *p));
+                            hedgw_session = Some(s);
                             ok = true;
                             break;
                         }
@@ -306,10 +310,61 @@ pub fn run_device(
                 }
             }
             match rx.recv().await {
-                Some(DeviceCommand::Reboot) => c.reboot(),
-                None => return c,
+                Some(DeviceCommand::Reboot) => {
+                    hedgw_session = None;
+                    c.reboot()
+                }
+                None => {
+                    drop(hedgw_session);
+                    return c;
+                }
             }
         }
     });
     DeviceRun { events, ctl, task }
+}
+
+/// How long a HEDGW login may take.
+pub const HEDGW_LOGIN_WAIT: Duration = Duration::from_secs(5);
+
+/// Log in to the HEDGW gateway at `host:port` as the reference HEDGW TD
+/// (TLS 1.2, any certificate: a lab peer), with the TD's OpenAPI
+/// credentials and the token registration returned. The running
+/// connection when the gateway accepted the login within
+/// [`HEDGW_LOGIN_WAIT`].
+pub async fn hedgw_login(
+    c: &Client,
+    host: &str,
+    port: u16,
+) -> Option<crate::peers::hedgw::DeviceClient> {
+    use crate::proto::hedgw::device::{Device, DeviceConfig, DeviceEvent};
+    let addr = tokio::time::timeout(HEDGW_LOGIN_WAIT, tokio::net::lookup_host((host, port)))
+        .await
+        .ok()?
+        .ok()?
+        .next()?;
+    let d = DeviceConfig::default();
+    let mut login = d.login.clone();
+    login.access_key = c.cfg.access_key.clone();
+    login.access_secret = c.cfg.access_secret.clone();
+    login.device_token = c.token().unwrap_or_default().to_string();
+    let cfg = DeviceConfig {
+        login,
+        device_id: c.cfg.device_id.clone(),
+        ..d
+    };
+    let tls = crate::peers::hedgw::tls::client_config(None).ok()?;
+    let mut dc =
+        crate::peers::hedgw::run_device(Device::new(cfg), addr, Some(tls), "localhost".into());
+    let end = tokio::time::Instant::now() + HEDGW_LOGIN_WAIT;
+    loop {
+        match tokio::time::timeout_at(end, dc.events.recv()).await {
+            Ok(Some(DeviceEvent::LoggedIn(_))) => return Some(dc),
+            Ok(Some(DeviceEvent::LoginRefused(_) | DeviceEvent::Closed(_))) | Ok(None) | Err(_) => {
+                dc.stop().await;
+                return None;
+            }
+            Ok(Some(_)) => {}
+        }
+    }
 }

@@ -139,6 +139,9 @@ pub enum ClientEvent {
     Failed(String),
     /// A rule the platform broke in an answer.
     Finding(Finding),
+    /// Sent by the driver, not the machine: the TD logged in to HEDGW at
+    /// this address.
+    HedgwLoggedIn(String, u16),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,6 +200,11 @@ impl Client {
     /// the registration itself).
     pub fn set_token(&mut self, token: String) {
         self.token = Some(token);
+    }
+
+    /// The token registration returned.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
     }
 
     /// The cached HEDGW addresses.
