@@ -158,3 +158,47 @@ async fn the_access_secret_is_masked_in_reports() {
     );
     assert!(text.contains("X-WSSE"), "the messages are in the report");
 }
+
+/// The platform suite against a platform camcert did not start itself
+/// (`--target`): the reference platform on its own listener, taken as a
+/// real DUT would be, one session of cases.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_platform_suite_runs_against_a_target() {
+    use camcert::peers::hedgw::tls;
+    use camcert::peers::openapi;
+    use camcert::proto::openapi::server::ServerConfig;
+    use camcert::proto::Transport;
+    use camcert::transport::PeerAddr;
+
+    let id = tls::Identity::self_signed(&["openapi.example"]).unwrap();
+    let server = openapi::serve(
+        "127.0.0.1:0".parse().unwrap(),
+        ServerConfig::default(),
+        tls::server_config(&id).unwrap(),
+        chrono::Duration::zero(),
+    )
+    .await
+    .unwrap();
+    let suites = load::load_all(&[common::root().join("suites/hemu/openapi-platform.yaml")])
+        .expect("suite loads");
+    let dir = tempfile::tempdir().unwrap();
+    let opts = RunOptions {
+        report_dir: dir.path().to_path_buf(),
+        target: Some(PeerAddr {
+            transport: Transport::Tcp,
+            addr: server.addr,
+        }),
+        ..Default::default()
+    };
+    let r = runner::run(&suites, &opts, Arc::new(AtomicBool::new(false)))
+        .await
+        .expect("run");
+    let bad: Vec<String> = r
+        .cases
+        .iter()
+        .filter(|c| c.status != Status::Passed)
+        .map(|c| format!("{}: {:?}", c.id, c.failures))
+        .collect();
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+    assert_eq!(r.cases.len(), 10);
+}

@@ -711,6 +711,18 @@ proptest! {
     }
 
     #[test]
+    fn the_server_never_panics_on_any_body(body in proptest::collection::vec(any::<u8>(), 0..400), n in 0u32..1000) {
+        let now = t("2026-12-04T09:00:00+08:00");
+        let mut s = Server::new(ServerConfig::default());
+        let mut r = http::Request::post(BATCH_PATH, "h", "x", body);
+        Credentials::new("5e2abe86-6aa-110234567894562", "ADtuchbM8TBPhQdSi8U4", &format!("{n:016}"), now).apply(&mut r);
+        let ex = s.handle(now, &r);
+        prop_assert_eq!(ex.response.status, 200);
+        let d = msg::decode(&ex.response.body, true);
+        prop_assert!(d.error_code().is_some());
+    }
+
+    #[test]
     fn decoders_never_panic(b in proptest::collection::vec(any::<u8>(), 0..600)) {
         let _ = msg::decode(&b, false);
         let _ = msg::decode(&b, true);
