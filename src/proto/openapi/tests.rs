@@ -785,3 +785,32 @@ fn every_kind_round_trips_its_name_and_the_error_table_is_appendix_c() {
     assert_eq!(errors::describe(12345), None);
     assert_eq!(errors::TABLE.len(), 12);
 }
+
+#[test]
+fn the_address_cache_keeps_the_three_freshest_and_asks_again_when_all_fail() {
+    let now = t("2026-12-04T09:00:00+08:00");
+    let mut c = Client::new(ClientConfig::default(), 7);
+    let mut s = Server::new(ServerConfig {
+        hedgw: (1..=4).map(|i| (format!("10.0.0.{i}"), 50922)).collect(),
+        ..Default::default()
+    });
+    converse(&mut c, &mut s, now);
+    for i in 1..=3 {
+        // Every cached address fails: the TD asks the platform again.
+        let failed: Vec<(String, u16)> =
+            c.cache().iter().map(|x| (x.host.clone(), x.port)).collect();
+        for (h, p) in failed {
+            c.address_failed(&h, p);
+        }
+        c.reboot();
+        let (ex, ev) = converse(&mut c, &mut s, now + chrono::Duration::minutes(i));
+        assert_eq!(kinds(&ex)[0], "MSG_P_THD_GET_CAMERA_CHN_ADDR_REQ 200");
+        let fresh = format!("10.0.0.{}", i + 1);
+        assert!(
+            ev.contains(&ClientEvent::Hedgw(vec![(fresh, 50922)])),
+            "{ev:?}"
+        );
+    }
+    let hosts: Vec<&str> = c.cache().iter().map(|x| x.host.as_str()).collect();
+    assert_eq!(hosts, ["10.0.0.2", "10.0.0.3", "10.0.0.4"]);
+}
