@@ -16,6 +16,9 @@
 //!   `+`. Decision: camcert percent-encodes what it sends and signs the
 //!   decoded value; a signature that matches only the undecoded text is
 //!   taken with a warning (`openapi.signature-form`).
+//! - §5.1.1's 请求示例 signs its body `0ba53e90b829efe05c6c0c420375f21a`,
+//!   which verifies with §5's secret in no order camcert knows: it was
+//!   made with another secret. It is a `openapi.signature-mismatch`.
 //! - A signature computed with the parts in another order (the secret
 //!   last, or `jsonObject` first) is refused (`openapi.signature-order`,
 //!   naming the order it matched).

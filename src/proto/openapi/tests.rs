@@ -814,3 +814,17 @@ fn the_address_cache_keeps_the_three_freshest_and_asks_again_when_all_fail() {
     let hosts: Vec<&str> = c.cache().iter().map(|x| x.host.as_str()).collect();
     assert_eq!(hosts, ["10.0.0.2", "10.0.0.3", "10.0.0.4"]);
 }
+
+#[test]
+fn the_register_example_signature_does_not_verify_with_section_5_secret() {
+    // §5.1.1 请求示例, body as printed.
+    let body = r#"accessKey=5e2abe86-6aa&signature=0ba53e90b829efe05c6c0c420375f21a&jsonObject={"deviceMacAddress":"000000300002","userToken":"e10adc3949ba59abbe56e057f20f883e","msgType":"MSG_P_THD_ADD_CAMERA_REQ","userMobile":"13888888888","deviceId":"110234567894562","comment":["HW':3RD-X01','FEATURE':0"],"deviceModelId":"Zhejiang_zj_cnmobile_001"}"#;
+    let (f, _) = sign::Form::parse(body.as_bytes(), "");
+    let e = f.unwrap().verify("ADtuchbM8TBPhQdSi8U4").unwrap_err();
+    assert_eq!(codes(&e), ["openapi.signature-mismatch"]);
+    assert!(
+        e[0].message.contains("eada3faeb5e35cc35c01ac561e1dd799"),
+        "{}",
+        e[0].message
+    );
+}
