@@ -380,6 +380,22 @@ pub const HEMU_SECTIONS: &[&str] = &[
     "§6.2",
     "附录D",
     "附录E",
+    // OpenAPI.
+    "§1.2.2.1",
+    "§1.2.2.2",
+    "§2.1",
+    "§2.2",
+    "§5",
+    "§5.1",
+    "§5.1.1",
+    "§5.1.2",
+    "§5.1.3",
+    "§5.1.4",
+    "§5.1.5",
+    "§5.1.6",
+    "§5.1.7",
+    "§6.1",
+    "附录C",
 ];
 
 /// Whether a clause names something that exists: a `§` section of the

@@ -18,6 +18,7 @@ async fn run(fault: Option<&'static str>) -> (Vec<String>, usize) {
     let opts = RunOptions {
         report_dir: dir.path().to_path_buf(),
         peer_faults: fault.iter().map(|s| s.to_string()).collect(),
+        filters: vec!["HGW-*".into()],
         ..Default::default()
     };
     let r = runner::run(&suites, &opts, Arc::new(AtomicBool::new(false)))

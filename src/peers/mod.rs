@@ -5,6 +5,7 @@
 //! foreground.
 
 pub mod hedgw;
+pub mod openapi;
 pub mod session;
 
 use std::collections::HashMap;

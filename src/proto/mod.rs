@@ -5,6 +5,7 @@
 pub mod g711;
 pub mod gb28181;
 pub mod hedgw;
+pub mod openapi;
 pub mod ps;
 pub mod rtp;
 pub mod sdp;

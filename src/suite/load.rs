@@ -336,6 +336,7 @@ pub fn parse_suite(
             };
             let checked = match input.protocol {
                 Protocol::Hedgw => super::hedgw::check_step(input.role, &s.value),
+                Protocol::Openapi => super::openapi::check_step(input.role, &s.value),
                 Protocol::Gb28181 => check_step(&s.value),
             };
             checked.map_err(|m| err_at(file, &s.referenced, format!("case {}: {m}", c.id)))?;

@@ -8,6 +8,7 @@ pub mod fields;
 pub mod hedgw;
 pub mod load;
 pub mod model;
+pub mod openapi;
 pub mod runner;
 pub mod vars;
 

@@ -95,6 +95,10 @@ pub enum Protocol {
     /// "Hemu HEDGW". `platform`: camcert is the gateway, the DUT a TD;
     /// `device`: camcert is the TD, the DUT a gateway.
     Hedgw,
+    /// Hemu OpenAPI (HTTPS, WSSE, signed JSON); see the README, "Hemu
+    /// OpenAPI". `platform`: camcert is the OpenAPI platform, the DUT a
+    /// TD; `device`: camcert is the TD, the DUT the platform.
+    Openapi,
 }
 
 /// The role camcert plays. The device under test plays the other one.
@@ -662,6 +666,20 @@ pub struct SendInput {
     /// (`dev_app_cmd.type: "33"`, `dev_app_cmd.msg: '{...}'`).
     #[serde(default)]
     pub fields: IndexMap<String, String>,
+    /// OpenAPI: the credentials: `valid` (default), `none`, `stale`
+    /// (Created 6 minutes old), `future` (6 minutes ahead), `bad-digest`,
+    /// `reuse-nonce` (the last request's nonce, a fresh Created) or
+    /// `replay` (the last request again, byte for byte).
+    #[serde(default)]
+    pub auth: Option<String>,
+    /// OpenAPI: the signature: `valid` (default), `wrong-order`, `bad`
+    /// or `none`.
+    #[serde(default)]
+    pub signature: Option<String>,
+    /// OpenAPI: this `jsonObject` text instead of the message built from
+    /// `message` and `fields` (malformed JSON, unknown types).
+    #[serde(default)]
+    pub json: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

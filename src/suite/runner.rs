@@ -106,15 +106,17 @@ pub fn check_peer_faults(suites: &[Suite], faults: &[String]) -> Result<()> {
     for f in faults {
         let known = suites.iter().any(|s| match s.role {
             _ if s.protocol == Protocol::Hedgw => super::hedgw::knows_fault(s.role, f),
+            _ if s.protocol == Protocol::Openapi => super::openapi::knows_fault(s.role, f),
             Role::Platform => DeviceFaults::default().set(f),
             Role::Device | Role::UpperPlatform => PlatformFaults::default().set(f),
         });
         if !known {
             bail!(
-                "unknown --peer-fault {f:?}; reference camera faults: {}; reference platform faults: {}{}",
+                "unknown --peer-fault {f:?}; reference camera faults: {}; reference platform faults: {}{}{}",
                 DeviceFaults::NAMES.join(", "),
                 PlatformFaults::NAMES.join(", "),
-                super::hedgw::fault_help(suites)
+                super::hedgw::fault_help(suites),
+                super::openapi::fault_help(suites)
             );
         }
     }
@@ -149,6 +151,7 @@ pub async fn run(suites: &[Suite], opts: &RunOptions, stop: Arc<AtomicBool>) -> 
             .filter(|s| {
                 units.iter().any(|u| std::ptr::eq(u.suite, *s))
                     || (s.protocol == Protocol::Hedgw && s.cases.iter().any(|c| opts.selects(c)))
+                    || (s.protocol == Protocol::Openapi && s.cases.iter().any(|c| opts.selects(c)))
             })
             .map(|s| suite_settings(s, opts))
             .collect(),
@@ -183,6 +186,14 @@ pub async fn run(suites: &[Suite], opts: &RunOptions, stop: Arc<AtomicBool>) -> 
         .collect();
     // HEDGW suites: one unit per suite, after the GB/T 28181 slots.
     futs.extend(super::hedgw::units(
+        suites,
+        opts,
+        first_other_slot,
+        &sink,
+        &stop,
+    ));
+    // OpenAPI suites: one unit per suite, after the HEDGW slots.
+    futs.extend(super::openapi::units(
         suites,
         opts,
         first_other_slot,
