@@ -124,7 +124,7 @@ mod tests {
             .map(|i| {
                 let mut p = vec![0x80, 96, 0, i as u8, 0, 0, 0, 0, 1, 2, 3, 4];
                 p.extend_from_slice(&[0, 0, 1, 0xBC, 0, 20]);
-                p.extend(std::iter::repeat(i as u8).take(200));
+                p.extend(std::iter::repeat_n(i as u8, 200));
                 Bytes::from(p)
             })
             .collect()
