@@ -52,6 +52,7 @@ pub async fn run(mut a: RunArgs) -> Result<i32> {
         operator_hook: a.operator_hook,
         jobs: a.jobs.map(usize::from),
         job_pool: None,
+        update_golden: a.update_golden,
     };
     if opts.jobs.is_some_and(|j| j > 1) && runner::effective_jobs(&opts) == 1 {
         println!("note: -j runs groups side by side only against the built-in peers without a fixed --listen; this run is one group at a time");

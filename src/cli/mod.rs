@@ -226,6 +226,10 @@ pub struct RunArgs {
     /// whatever -j says. Results keep the order and verdicts of -j 1.
     #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub jobs: Option<u16>,
+    /// Write the golden files of `expect` steps' `golden` checks from the
+    /// messages received, instead of comparing with them.
+    #[arg(long)]
+    pub update_golden: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -705,6 +705,27 @@ pub struct ExpectInput {
     /// error-severity finding fails the step otherwise).
     #[serde(default)]
     pub allow_findings: bool,
+    /// Compare the message taken with a golden file (its canonical text,
+    /// volatile fields redacted); `camcert run --update-golden` writes the
+    /// file instead.
+    #[serde(default)]
+    pub golden: Option<GoldenInput>,
+}
+
+/// A golden file for the message an `expect` step takes.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GoldenInput {
+    /// The file, relative to the folder camcert runs in (variables
+    /// expanded: `golden/suites/catalog-${transport}.txt`).
+    pub file: String,
+    /// Fields whose values change from run to run, replaced by `<FIELD>`
+    /// where they occur (`call_id`, `from.tag`, `via.branch`, `xml.SN`,
+    /// `cseq.seq`, `header.User-Agent`, `sdp.y`, ...). The addresses of
+    /// camcert and the device under test are always replaced (`<camcert>`,
+    /// `<dut>`).
+    #[serde(default)]
+    pub redact: Vec<String>,
 }
 
 /// Every condition given must hold.

@@ -90,6 +90,9 @@ pub struct RunOptions {
     /// Permits shared by several runs in one process (tests that run many
     /// at once): each unit holds one while it runs, on top of `jobs`.
     pub job_pool: Option<Arc<tokio::sync::Semaphore>>,
+    /// `--update-golden`: `golden` checks write their files instead of
+    /// comparing.
+    pub update_golden: bool,
 }
 
 impl RunOptions {
@@ -799,6 +802,8 @@ struct CaseRun<'a> {
     case_peer: std::collections::BTreeMap<String, String>,
     report_dir: std::path::PathBuf,
     peer_faults: Vec<String>,
+    /// `--update-golden`.
+    update_golden: bool,
 }
 
 #[path = "session_steps.rs"]
@@ -809,6 +814,9 @@ mod dut_session;
 
 #[path = "fuzz_step.rs"]
 mod fuzz_step;
+
+#[path = "golden_step.rs"]
+mod golden_step;
 use dut_session::{DutSession, Prep};
 
 /// The variables a suite ran with, secrets masked, for the report.
@@ -1332,6 +1340,7 @@ async fn setup<'a>(
         case_peer: case.peer.clone(),
         report_dir: opts.report_dir.clone(),
         peer_faults: opts.peer_faults.clone(),
+        update_golden: opts.update_golden,
     })
 }
 
@@ -2545,6 +2554,16 @@ impl CaseRun<'_> {
                         field: format!("check {}", f.check),
                         expected: f.expected.clone().unwrap_or_else(|| "to pass".into()),
                         actual: f.received.clone().unwrap_or_else(|| f.message.clone()),
+                    });
+                    fails.push(f);
+                }
+            }
+            if let Some(g) = &e.golden {
+                if let Err(f) = self.golden(g, &orig, inc.from) {
+                    cand.reasons.push(PredicateMiss {
+                        field: "golden".into(),
+                        expected: f.expected.clone().unwrap_or_default(),
+                        actual: f.received.clone().unwrap_or_default(),
                     });
                     fails.push(f);
                 }
