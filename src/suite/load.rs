@@ -649,6 +649,11 @@ fn check_step(s: &StepInput) -> Result<(), String> {
                 }
             }
         }
+        StepInput::Replay(r) => {
+            if r.file.trim().is_empty() {
+                return Err("`replay.file` is empty".into());
+            }
+        }
         StepInput::Wait(_)
         | StepInput::Trigger(_)
         | StepInput::Hangup(_)

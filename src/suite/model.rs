@@ -295,6 +295,43 @@ pub enum StepInput {
     /// probing after each batch that it still answers; on a failure, shrink
     /// the inputs to a reproducer suite.
     Fuzz(FuzzInput),
+    /// Play one side of a captured session (pcap, pcapng) against the DUT
+    /// and compare each of its answers with the captured one.
+    Replay(ReplayInput),
+}
+
+/// The side of a capture a `replay` step plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ReplaySideInput {
+    /// The device side (the sender of the first REGISTER), against a
+    /// platform under test: the suite's role is `device`.
+    Device,
+}
+
+/// The `replay` step: `camcert replay` inside a case.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayInput {
+    /// The capture, relative to the folder camcert runs in (variables expanded).
+    pub file: String,
+    /// The side camcert plays.
+    #[serde(rename = "as")]
+    pub side: ReplaySideInput,
+    /// Play only the messages captured within this long of the first
+    /// REGISTER (e.g. the registration and keepalives before a query the
+    /// live peer would not send unasked).
+    #[serde(default)]
+    pub until: Option<Dur>,
+    /// Password for the digest responses (default: the variable `password`).
+    #[serde(default)]
+    pub password: Option<String>,
+    /// How long to wait for each answer (protocol time, default 10 s).
+    #[serde(default)]
+    pub timeout: Option<Dur>,
+    /// Accept the protocol findings on the DUT's messages during the step.
+    #[serde(default)]
+    pub allow_findings: bool,
 }
 
 /// A number written as such or as a string with variables.

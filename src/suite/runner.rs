@@ -730,6 +730,7 @@ fn step_allows_findings(s: &StepInput) -> bool {
         StepInput::Invite(i) => i.allow_findings,
         StepInput::Answer(a) => a.allow_findings,
         StepInput::SessionEvent(e) => e.allow_findings,
+        StepInput::Replay(r) => r.allow_findings,
         _ => false,
     }
 }
@@ -817,6 +818,9 @@ mod fuzz_step;
 
 #[path = "golden_step.rs"]
 mod golden_step;
+
+#[path = "replay_step.rs"]
+mod replay_step;
 use dut_session::{DutSession, Prep};
 
 /// The variables a suite ran with, secrets masked, for the report.
@@ -1920,6 +1924,7 @@ impl CaseRun<'_> {
             StepInput::SessionEvent(e) => self.session_event(e).await,
             StepInput::Stream(s) => self.stream(s).await,
             StepInput::Fuzz(f) => self.fuzz(f).await,
+            StepInput::Replay(r) => self.replay(r).await,
         };
         self.judge_findings(step, r)
     }
