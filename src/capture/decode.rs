@@ -940,11 +940,16 @@ pub fn json(e: &SipEvent) -> serde_json::Value {
 
 /// `--flows`: one row per flow direction.
 pub fn flow_table(d: &Decoder) -> String {
+    flow_table_where(d, &|_, _| true)
+}
+
+/// [`flow_table`] of the flows `keep` holds for.
+pub fn flow_table_where(d: &Decoder, keep: &dyn Fn(&FlowKey, &FlowStats) -> bool) -> String {
     let mut s = format!(
         "{:<5} {:<47} {:<5} {:>8} {:>10}  {}\n",
         "PROTO", "FLOW", "L4", "PACKETS", "BYTES", "DETAIL"
     );
-    for (k, st) in d.flows() {
+    for (k, st) in d.flows().into_iter().filter(|(k, st)| keep(k, st)) {
         let mut detail = Vec::new();
         if st.sip > 0 {
             detail.push(format!("{} SIP messages", st.sip));
@@ -984,9 +989,18 @@ pub fn flow_table(d: &Decoder) -> String {
 
 /// `--flows --format json`: the same rows as objects.
 pub fn flows_json(d: &Decoder) -> serde_json::Value {
+    flows_json_where(d, &|_, _| true)
+}
+
+/// [`flows_json`] of the flows `keep` holds for.
+pub fn flows_json_where(
+    d: &Decoder,
+    keep: &dyn Fn(&FlowKey, &FlowStats) -> bool,
+) -> serde_json::Value {
     let rows: Vec<serde_json::Value> = d
         .flows()
         .into_iter()
+        .filter(|(k, st)| keep(k, st))
         .map(|(k, st)| {
             let ssrc: BTreeMap<String, u64> = st
                 .ssrc
