@@ -907,7 +907,7 @@ impl Decoder {
         let mut packets = Vec::new();
         while buf.len() - at >= 2 {
             let len = usize::from(u16::from_be_bytes([buf[at], buf[at + 1]]));
-            if buf.len() - at >= 3 && (len < 12 || buf[at + 2] >> 6 != 2) {
+            if len < 12 || (buf.len() - at >= 3 && buf[at + 2] >> 6 != 2) {
                 fault = Some(format!(
                     "an RFC 4571 frame of {len} bytes that does not hold RTP version 2"
                 ));
@@ -1565,6 +1565,29 @@ mod tests {
         let st = d.flows()[0].1.clone();
         assert_eq!((st.rtp, st.rfc4571), (1, true));
         assert!(st.not_framed.unwrap().contains("does not hold RTP"));
+    }
+
+    proptest! {
+        #[test]
+        fn any_rfc4571_stream_decodes_without_panicking(
+            body in proptest::collection::vec(any::<u8>(), 0..400),
+            cuts in proptest::collection::vec(0usize..400, 0..6),
+        ) {
+            // A valid first frame decides the stream; anything may follow.
+            let mut stream = rfc4571(&[rtp(96, 1, 7)]);
+            stream.extend_from_slice(&body);
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (stream.len() + 1)).collect();
+            cuts.push(stream.len());
+            cuts.sort_unstable();
+            let mut frames = vec![media_segment(99, true, &[])];
+            let mut at = 0;
+            for c in cuts {
+                frames.push(media_segment(100 + at as u32, false, &stream[at..c]));
+                at = c;
+            }
+            let (d, _) = run(LinkType::Ethernet, &frames);
+            prop_assert!(d.flows()[0].1.rtp >= 1);
+        }
     }
 
     fn rtp(pt: u8, seq: u16, ssrc: u32) -> Vec<u8> {
