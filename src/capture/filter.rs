@@ -120,12 +120,14 @@ fn lex(s: &str) -> Result<Vec<Tok>, String> {
             }
             _ => {
                 let start = i;
-                while i < b.len()
-                    && !b[i].is_whitespace()
-                    && !matches!(b[i], '(' | ')' | '~' | '"')
-                    && !(b[i] == '=' && b.get(i + 1) == Some(&'='))
-                    && !(b[i] == '!' && b.get(i + 1) == Some(&'='))
-                {
+                let ends_word = |i: usize| {
+                    let c = b[i];
+                    let next_eq = b.get(i + 1) == Some(&'=');
+                    c.is_whitespace()
+                        || matches!(c, '(' | ')' | '~' | '"')
+                        || (matches!(c, '=' | '!') && next_eq)
+                };
+                while i < b.len() && !ends_word(i) {
                     i += 1;
                 }
                 let w: String = b[start..i].iter().collect();
