@@ -105,3 +105,65 @@ async fn update_golden_rewrites_the_file() {
     assert_eq!(f.check, "golden");
     assert!(f.message.contains("--update-golden"), "{}", f.message);
 }
+
+/// `tests/suites/golden-catalog.yaml` with its last step's `golden` block
+/// replaced by `golden`.
+fn with_golden(golden: &str) -> Result<usize, String> {
+    let text = std::fs::read_to_string(common::root().join(SUITE)).unwrap();
+    let at = text.find("          golden:").unwrap();
+    let text = format!("{}{golden}\n", &text[..at]);
+    let catalog = load::load_catalog(&common::root().join("tests/suites/requirements.yaml"))
+        .map_err(|e| e.to_string())?;
+    load::parse_suite(Path::new("golden.yaml"), &text, || Ok(Arc::new(catalog)))
+        .map(|s| s.cases.len())
+        .map_err(|e| e.to_string())
+}
+
+#[test]
+fn bad_golden_settings_are_refused_where_they_are_written() {
+    assert_eq!(
+        with_golden("          golden: { file: x.txt, redact: [xml.SN, sdp.y] }"),
+        Ok(1)
+    );
+    let e = with_golden("          golden: { file: x.txt, redact: [xml_count.Item] }").unwrap_err();
+    assert!(
+        e.starts_with("golden.yaml:") && e.contains("xml_count.Item"),
+        "{e}"
+    );
+    let e = with_golden("          golden: { file: x.txt, redact: [nosuch] }").unwrap_err();
+    assert!(e.contains("golden redact \"nosuch\""), "{e}");
+    let e = with_golden("          golden: { file: \" \" }").unwrap_err();
+    assert!(e.contains("golden.file"), "{e}");
+    let e = with_golden("          absent: true\n          golden: { file: x.txt }").unwrap_err();
+    assert!(e.contains("absent"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_step_outside_a_device_suite_says_why_it_cannot_run() {
+    let text = std::fs::read_to_string(common::root().join(SUITE))
+        .unwrap()
+        .replace(
+            "      - send:\n",
+            "      - replay: { file: captures/gb28181-camcert-device-platform-udp.pcapng, as: device }\n      - send:\n",
+        );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("suite.yaml");
+    std::fs::write(&file, text).unwrap();
+    std::fs::copy(
+        common::root().join("tests/suites/requirements.yaml"),
+        dir.path().join("requirements.yaml"),
+    )
+    .unwrap();
+    let suites = load::load_all(&[file]).expect("suite loads");
+    let opts = RunOptions {
+        report_dir: dir.path().join("reports"),
+        job_pool: Some(common::job_pool()),
+        ..Default::default()
+    };
+    let r = runner::run(&suites, &opts, Arc::new(AtomicBool::new(false)))
+        .await
+        .unwrap();
+    let f = &r.cases[0].failures[0];
+    assert_eq!(r.cases[0].status, Status::Error, "{f:#?}");
+    assert!(f.message.contains("role: device"), "{}", f.message);
+}
