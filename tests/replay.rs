@@ -370,7 +370,11 @@ mod replay_step {
     const SUITE: &str = "tests/suites/replay-capture.yaml";
 
     async fn run(faults: &[&str], vars: &[(&str, &str)]) -> RunResult {
-        let suites = load::load_all(&[super::root().join(SUITE)]).expect("suite loads");
+        run_suite(SUITE, faults, vars).await
+    }
+
+    async fn run_suite(suite: &str, faults: &[&str], vars: &[(&str, &str)]) -> RunResult {
+        let suites = load::load_all(&[super::root().join(suite)]).expect("suite loads");
         let reports = tempfile::tempdir().unwrap();
         let opts = RunOptions {
             report_dir: reports.path().to_path_buf(),
@@ -449,5 +453,45 @@ mod replay_step {
             "{}",
             f.message
         );
+    }
+
+    /// `as: platform`: the platform side of the same recording for the
+    /// reference camera, its digest responses verified with the password.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_platform_side_plays_for_the_reference_camera() {
+        const PLATFORM: &str = "tests/suites/replay-platform.yaml";
+        let r = run_suite(PLATFORM, &[], &[]).await;
+        assert_eq!(r.cases.len(), 2, "udp and tcp");
+        for c in &r.cases {
+            assert_eq!(
+                c.status,
+                Status::Passed,
+                "{}: {:#?}",
+                c.transport,
+                c.failures
+            );
+            // 401, 200 and two keepalive 200s went out.
+            let sent = c.messages.iter().filter(|m| m.direction == "sent").count();
+            assert!(sent >= 4, "{:#?}", c.messages);
+        }
+        let r = run_suite(PLATFORM, &["wrong-digest"], &[]).await;
+        for c in &r.cases {
+            let f = c
+                .failures
+                .iter()
+                .find(|f| f.check == "replay")
+                .unwrap_or_else(|| panic!("{}: {:#?}", c.transport, c.failures));
+            assert!(f.message.contains("REGISTER"), "{}", f.message);
+            assert_eq!(
+                f.expected.as_deref(),
+                Some("Authorization: Digest <credentials>")
+            );
+            assert!(
+                f.received
+                    .as_deref()
+                    .is_some_and(|r| r.contains("(the password gives")),
+                "{f:#?}"
+            );
+        }
     }
 }

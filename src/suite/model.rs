@@ -307,6 +307,10 @@ pub enum ReplaySideInput {
     /// The device side (the sender of the first REGISTER), against a
     /// platform under test: the suite's role is `device`.
     Device,
+    /// The platform side, for a camera under test (the suite's role is
+    /// `platform`): the case's first REGISTER from the camera starts it,
+    /// so the case says `needs: fresh-registration`.
+    Platform,
 }
 
 /// The `replay` step: `camcert replay` inside a case.

@@ -1,6 +1,6 @@
-//! The `replay` step: the device side of a captured session played against
-//! the platform under test through the case's endpoint, as `camcert replay
-//! --as device` plays it ([`crate::capture::replay`]: fresh Call-IDs, tags
+//! The `replay` step: one side of a captured session played through the
+//! case's endpoint, the device's against a platform under test or the
+//! platform's for a camera under test, as `camcert replay` plays it ([`crate::capture::replay`]: fresh Call-IDs, tags
 //! and branches, this run's addresses, digest responses for the live
 //! nonces). Each answer is compared with the captured one after redaction;
 //! a difference fails the step with the diff, and the replay goes on so
@@ -14,17 +14,22 @@ use rand::Rng;
 use super::{err, CaseRun, StepFail, DEFAULT_TIMEOUT};
 use crate::capture::{decode, read, replay};
 use crate::proto::sip::SipMessage;
-use crate::suite::model::{ReplayInput, Role};
+use crate::suite::model::{ReplayInput, ReplaySideInput, Role};
 
 /// The longest pause kept between two captured messages.
 const MAX_GAP: Duration = Duration::from_secs(5);
 
 impl CaseRun<'_> {
     pub(super) async fn replay(&mut self, r: &ReplayInput) -> Result<(), StepFail> {
-        if self.suite.role != Role::Device {
-            return Err(err(
+        let platform = r.side == ReplaySideInput::Platform;
+        match (r.side, self.suite.role) {
+            (ReplaySideInput::Device, Role::Device) | (ReplaySideInput::Platform, Role::Platform) => {}
+            (ReplaySideInput::Device, _) => return Err(err(
                 "`replay: { as: device }` plays a device: it runs in suites where camcert is the device (`role: device`)",
-            ));
+            )),
+            (ReplaySideInput::Platform, _) => return Err(err(
+                "`replay: { as: platform }` plays a platform for a camera: it runs in suites where camcert is the platform (`role: platform`)",
+            )),
         }
         let file = self.x(&r.file)?;
         let data = std::fs::read(&file).map_err(|e| err(format!("cannot read {file}: {e}")))?;
@@ -37,19 +42,33 @@ impl CaseRun<'_> {
         dec.finish(cap.frames.last().map_or(0, |f| f.number), &mut |e| {
             events.push(e)
         });
-        let mut script =
-            replay::Script::device_side(&events).map_err(|e| err(format!("{file}: {e}")))?;
+        let mut script = if platform {
+            replay::Script::platform_side(&events)
+        } else {
+            replay::Script::device_side(&events)
+        }
+        .map_err(|e| err(format!("{file}: {e}")))?;
         if let Some(u) = r.until {
             script.steps.retain(|s| s.at <= u.0);
         }
         if script.steps.is_empty() {
-            return Err(err(format!("{file}: nothing of the device side to play")));
+            return Err(err(format!("{file}: nothing of that side to play")));
         }
-        let target = self
-            .ep
-            .default_peer
-            .ok_or_else(|| err("the platform under test has no address to play to"))?;
-        let local = self.ep.local_addr_for(target);
+        // A played platform learns its device's address from what it sends.
+        let mut peer = if platform {
+            None
+        } else {
+            Some(
+                self.ep
+                    .default_peer
+                    .ok_or_else(|| err("the platform under test has no address to play to"))?,
+            )
+        };
+        let local = match peer {
+            Some(t) => self.ep.local_addr_for(t),
+            None => self.ep.local_addr(),
+        };
+        let target = peer.unwrap_or(local);
         let password = match &r.password {
             Some(p) => self.x(p)?,
             None => match self.vars.get("password").map(str::to_string) {
@@ -90,7 +109,7 @@ impl CaseRun<'_> {
                     }
                 }
                 last_send = Some((Instant::now(), at));
-                self.send_bytes(None, bytes).await?;
+                self.send_bytes(peer, bytes).await?;
                 continue;
             }
             while let Some(m) = inbox.pop_front() {
@@ -112,6 +131,10 @@ impl CaseRun<'_> {
             match self.recv_routed(deadline, true).await {
                 Ok(Some(inc)) => {
                     self.log("received", inc.from, &inc.raw);
+                    if peer.is_none() {
+                        peer = Some(inc.from);
+                        player.set_peer(inc.from);
+                    }
                     if let Ok(p) = SipMessage::parse(&inc.raw) {
                         inbox.push_back(p.message);
                     }
