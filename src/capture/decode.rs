@@ -342,6 +342,8 @@ pub struct Decoder {
     pub tcp_rtp: Vec<(FlowKey, u64, Duration, Vec<u8>)>,
     /// Bytes of `tcp_rtp` still allowed; `None`: none are kept.
     tcp_rtp_budget: Option<usize>,
+    /// `tcp_rtp` has been full once (said in a note).
+    tcp_rtp_full: bool,
 }
 
 /// A datagram that starts with a SIP start line but is not a SIP message.
@@ -920,6 +922,7 @@ impl Decoder {
             at += 2 + len;
         }
         buf.drain(..at);
+        let mut full_note = false;
         if let Some(why) = &fault {
             st.broken = true;
             st.rtp = Some(Vec::new());
@@ -938,8 +941,20 @@ impl Decoder {
                 if *left >= p.len() {
                     *left -= p.len();
                     self.tcp_rtp.push((key, f.frame, f.time, p));
+                } else if !self.tcp_rtp_full {
+                    self.tcp_rtp_full = true;
+                    full_note = true;
                 }
             }
+        }
+        if full_note {
+            let text = format!(
+                "tcp {} -> {}: RTP over TCP past the {} bytes kept for judging is counted, not judged",
+                key.src,
+                key.dst,
+                self.tcp_rtp.iter().map(|p| p.3.len()).sum::<usize>()
+            );
+            self.note(f.frame, text);
         }
         if let Some(why) = fault {
             let text = format!("tcp {} -> {}: {why}; framing stopped", key.src, key.dst);
@@ -1556,8 +1571,26 @@ mod tests {
         assert_eq!(st.ssrc.get(&0x0bebc201), Some(&3));
         assert_eq!(st.protocol(Transport::Tcp), "RTP");
         assert_eq!(d.tcp_rtp.len(), 3);
+        assert!(d.notes.is_empty(), "{:?}", d.notes);
         assert!(d.tcp_rtp.iter().all(|(_, _, _, p)| p.len() == 32));
         assert!(flow_table(&d).contains("RTP SSRC 0x0bebc201=3; RFC 4571 framed"));
+        // What is kept for judging is bounded, and the rest is said.
+        let mut small = Decoder::new();
+        small.keep_tcp_rtp(40);
+        for (i, data) in frames.iter().enumerate() {
+            let f = Frame {
+                number: i as u64 + 1,
+                time: Duration::ZERO,
+                link: LinkType::Ethernet,
+                data: Cow::Borrowed(data),
+                orig_len: data.len() as u32,
+            };
+            small.push(&f, &mut |_| {});
+        }
+        assert_eq!(small.tcp_rtp.len(), 1);
+        assert_eq!(small.flows()[0].1.rtp, 3);
+        assert_eq!(small.notes.len(), 1, "{:?}", small.notes);
+        assert!(small.notes[0].text.contains("counted, not judged"));
         // Joined mid-stream (no SYN), and then a length that frames no RTP.
         let mut broken = rfc4571(&[rtp(96, 1, 7)]);
         broken.extend_from_slice(&[0, 4, 1, 2, 3, 4]);

@@ -1395,7 +1395,7 @@ fn media_answers(l: &mut Lint, msgs: &[Msg]) -> Vec<Session> {
 }
 
 /// RTP carried over TCP (RFC 4571) held for judging, at most.
-const MAX_TCP_RTP_BYTES: usize = 256 * 1024 * 1024;
+const MAX_TCP_RTP_BYTES: usize = 128 * 1024 * 1024;
 
 fn media_flows(
     l: &mut Lint,
