@@ -52,6 +52,7 @@ pub async fn run(mut a: RunArgs) -> Result<i32> {
         operator_hook: a.operator_hook,
         jobs: a.jobs.map(usize::from),
         job_pool: None,
+        update_golden: a.update_golden,
     };
     if opts.jobs.is_some_and(|j| j > 1) && runner::effective_jobs(&opts) == 1 {
         println!("note: -j runs groups side by side only against the built-in peers without a fixed --listen; this run is one group at a time");
@@ -861,7 +862,38 @@ pub fn decode(a: crate::cli::DecodeArgs) -> Result<i32> {
             stop.reason
         );
     }
-    let json = a.format == DecodeFormat::Json;
+    let filter = a
+        .filter
+        .as_deref()
+        .map(crate::capture::filter::Filter::parse)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--filter: {e}"))?;
+    if let (true, Some(f)) = (a.flows, &filter) {
+        let other = f.non_flow_fields();
+        if !other.is_empty() {
+            bail!(
+                "--filter with --flows: a flow has src, dst, transport, proto and ssrc, not {}",
+                other.join(", ")
+            );
+        }
+    }
+    let keep_flow =
+        |k: &decode::FlowKey, st: &decode::FlowStats| filter.as_ref().is_none_or(|f| f.flow(k, st));
+    let json = a.format != DecodeFormat::Text;
+    let yaml = a.format == DecodeFormat::Yaml;
+    // One object: a JSON line, or a YAML document.
+    let emit = |w: &mut dyn Write, v: &serde_json::Value| -> std::io::Result<()> {
+        if yaml {
+            let text = serde_saphyr::to_string(v).map_err(std::io::Error::other)?;
+            write!(w, "---\n{text}")?;
+            if !text.ends_with('\n') {
+                writeln!(w)?;
+            }
+            Ok(())
+        } else {
+            writeln!(w, "{v}")
+        }
+    };
     let stdout = std::io::stdout();
     let mut w = std::io::BufWriter::new(stdout.lock());
     let mut dec = decode::Decoder::new();
@@ -870,11 +902,11 @@ pub fn decode(a: crate::cli::DecodeArgs) -> Result<i32> {
     {
         let mut out = |e: decode::SipEvent| {
             messages += 1;
-            if a.flows || !write_ok {
+            if a.flows || !write_ok || filter.as_ref().is_some_and(|f| !f.message(&e)) {
                 return;
             }
             let r = if json {
-                writeln!(w, "{}", decode::json(&e))
+                emit(&mut w, &decode::json(&e))
             } else {
                 writeln!(w, "{}", decode::line(&e))
             };
@@ -908,11 +940,11 @@ pub fn decode(a: crate::cli::DecodeArgs) -> Result<i32> {
                 "offset": s.offset, "reason": s.reason,
             })),
             "notes": dec.notes,
-            "flows": decode::flows_json(&dec),
+            "flows": decode::flows_json_where(&dec, &keep_flow),
         });
-        let _ = writeln!(w, "{summary}");
+        let _ = emit(&mut w, &summary);
     } else if a.flows {
-        let _ = write!(w, "{}", decode::flow_table(&dec));
+        let _ = write!(w, "{}", decode::flow_table_where(&dec, &keep_flow));
     }
     let _ = w.flush();
     drop(w);

@@ -799,3 +799,63 @@ fn golden_decode_of_the_committed_recordings() {
         s.bind(|| insta::assert_snapshot!(snap, shown));
     }
 }
+
+#[test]
+fn yaml_output_holds_the_json_objects() {
+    let file = root().join("captures/gb28181-camcert-device-platform-udp.pcapng");
+    let json = decode(&["--format", "json"], &file);
+    let yaml = decode(&["--format", "yaml"], &file);
+    assert_eq!(yaml.status.code(), Some(0), "{}", stderr(&yaml));
+    let objects: Vec<serde_json::Value> = stdout(&json)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let text = stdout(&yaml);
+    let docs: Vec<&str> = text.split("---\n").filter(|d| !d.is_empty()).collect();
+    assert_eq!(docs.len(), objects.len(), "one document per object");
+    for (doc, obj) in docs.iter().zip(&objects) {
+        let back: serde_json::Value = serde_saphyr::from_str(doc).unwrap();
+        assert_eq!(back["type"], obj["type"]);
+        assert_eq!(back["call_id"], obj["call_id"], "{doc}");
+        assert_eq!(back["headers"], obj["headers"], "{doc}");
+    }
+}
+
+#[test]
+fn filters_pick_messages_and_flows() {
+    let file = root().join("captures/gb28181-camcert-device-platform-udp.pcapng");
+    let lines = |args: &[&str]| -> Vec<String> {
+        let o = decode(args, &file);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        stdout(&o).lines().map(str::to_string).collect()
+    };
+    // The session holds two REGISTER exchanges: two 401s.
+    let refused = lines(&["--filter", "status == 401"]);
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    assert!(refused.iter().all(|l| l.contains("401 Unauthorized")));
+    let invite = lines(&["--filter", "sip.method == INVITE"]);
+    assert_eq!(invite.len(), 1, "{invite:?}");
+    let call_id = invite[0].rsplit(' ').next().unwrap();
+    let dialog = lines(&["--filter", &format!("call_id == {call_id}")]);
+    // INVITE, 100, 200, ACK, BYE, 200.
+    assert_eq!(dialog.len(), 6, "{dialog:?}");
+    // The INVITE's y= picks the INVITE and its answer, written in hex.
+    let ssrc = lines(&["--filter", "ssrc == 0x0bebcd04"]);
+    assert_eq!(ssrc.len(), 2, "{ssrc:?}");
+    assert!(lines(&["--filter", "ssrc == 0x0bebcd05"]).is_empty());
+    let catalog = lines(&[
+        "--filter",
+        "xml.CmdType == Catalog and not method == MESSAGE",
+    ]);
+    assert!(catalog.is_empty(), "{catalog:?}");
+    // Flows: the RTP flow by its SSRC, and the header row.
+    let flows = lines(&["--flows", "--filter", "ssrc == 0x0bebcd04"]);
+    assert_eq!(flows.len(), 2, "{flows:?}");
+    assert!(flows[1].starts_with("RTP "), "{flows:?}");
+    // A bad expression is a usage error that says what is wrong.
+    let o = decode(&["--filter", "method == "], &file);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("expected a value"), "{}", stderr(&o));
+    let o = decode(&["--flows", "--filter", "method == INVITE"], &file);
+    assert_eq!(o.status.code(), Some(2));
+}

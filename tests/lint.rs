@@ -554,3 +554,116 @@ fn media_files_are_judged_like_a_live_stream() {
     assert_eq!(code, 2, "{text}");
     assert!(text.contains("not a capture"), "{text}");
 }
+
+/// A committed recording with its RTP moved into a TCP connection, framed
+/// by RFC 4571 (the same packets, in the same frames' times), written as
+/// an Ethernet pcap.
+fn media_over_tcp(name: &str, out: &Path) {
+    use camcert::capture::{decode, read};
+    use etherparse::PacketBuilder;
+    use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
+    let data = std::fs::read(root().join("captures").join(name)).unwrap();
+    let cap = read::read_capture(&data).unwrap();
+    let file = std::fs::File::create(out).unwrap();
+    let mut w = PcapWriter::with_header(
+        file,
+        PcapHeader {
+            datalink: pcap_file::DataLink::ETHERNET,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let ip = |a: std::net::SocketAddr| match a.ip() {
+        std::net::IpAddr::V4(v) => v.octets(),
+        _ => panic!("IPv4 recording"),
+    };
+    let mut seq: Option<u32> = None;
+    for f in &cap.frames {
+        let Ok(p) = decode::dissect(f.link, &f.data) else {
+            continue;
+        };
+        let b = || {
+            PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]).ipv4(
+                ip(p.src),
+                ip(p.dst),
+                64,
+            )
+        };
+        let mut frames = Vec::new();
+        let rtp = p.tcp.is_none() && p.payload.len() >= 12 && p.payload[0] >> 6 == 2;
+        if rtp {
+            let s = *seq.get_or_insert_with(|| {
+                let mut syn = Vec::new();
+                b().tcp(p.src.port(), p.dst.port(), 1000, 65535)
+                    .syn()
+                    .write(&mut syn, &[])
+                    .unwrap();
+                frames.push(syn);
+                1001
+            });
+            let mut framed = (p.payload.len() as u16).to_be_bytes().to_vec();
+            framed.extend_from_slice(p.payload);
+            let mut seg = Vec::new();
+            b().tcp(p.src.port(), p.dst.port(), s, 65535)
+                .write(&mut seg, &framed)
+                .unwrap();
+            seq = Some(s + framed.len() as u32);
+            frames.push(seg);
+        } else if p.tcp.is_none() {
+            let mut d = Vec::new();
+            b().udp(p.src.port(), p.dst.port())
+                .write(&mut d, p.payload)
+                .unwrap();
+            frames.push(d);
+        }
+        for d in frames {
+            w.write_packet(&PcapPacket::new(f.time, d.len() as u32, &d))
+                .unwrap();
+        }
+    }
+}
+
+#[test]
+fn rtp_over_tcp_in_a_capture_is_judged_like_rtp_over_udp() {
+    let d = tempfile::tempdir().unwrap();
+    let pw = d.path().join("pw");
+    std::fs::write(&pw, "capture-pw-1\n").unwrap();
+    let args = [
+        "--keepalive-interval",
+        "1",
+        "--password-file",
+        pw.to_str().unwrap(),
+    ];
+    let clean = d.path().join("tcp-media.pcap");
+    media_over_tcp("gb28181-camcert-device-platform-udp.pcapng", &clean);
+    let flows = camcert()
+        .args(["decode", "--flows"])
+        .arg(&clean)
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&flows.stdout);
+    assert!(
+        table.lines().any(|l| l.starts_with("RTP ")
+            && l.contains(" TCP ")
+            && l.contains("RTP SSRC 0x0bebcd04=60; RFC 4571 framed")),
+        "{table}"
+    );
+    let (code, text, json) = lint(&clean, &args);
+    assert_eq!(code, 0, "{text}");
+    assert!(statuses(&json).iter().all(|(_, s)| s == "passed"), "{text}");
+    let media = &json["cases"].as_array().unwrap()[8]["media"][0];
+    assert_eq!(media["packets"], 60, "{text}");
+    // The faulty camera's media, over TCP: the same two failures.
+    let faulty = d.path().join("tcp-faulty-media.pcap");
+    media_over_tcp("gb28181-camcert-faulty-media-udp.pcapng", &faulty);
+    let (code, text, json) = lint(&faulty, &args);
+    assert_eq!(code, 1, "{text}");
+    assert_eq!(status_of(&json, "GB-MED-05"), "failed");
+    assert_eq!(status_of(&json, "GB-MED-06"), "failed");
+    let f = &failures_of(&json, "GB-MED-05")[0];
+    assert_eq!(f["check"], "rtp.ssrc_mismatch");
+    assert!(
+        f["message"].as_str().unwrap().contains("RTP over TCP"),
+        "{f}"
+    );
+}

@@ -355,3 +355,143 @@ fn a_recorded_session_replays_as_the_platform_for_the_reference_camera() {
         }
     }
 }
+
+/// The `replay` step of a suite: `tests/suites/replay-capture.yaml` plays
+/// the registration and keepalives of a committed recording against the
+/// reference platform over UDP and TCP.
+mod replay_step {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+
+    use camcert::report::{RunResult, Status};
+    use camcert::suite::load;
+    use camcert::suite::runner::{self, RunOptions};
+
+    const SUITE: &str = "tests/suites/replay-capture.yaml";
+
+    async fn run(faults: &[&str], vars: &[(&str, &str)]) -> RunResult {
+        run_suite(SUITE, faults, vars).await
+    }
+
+    async fn run_suite(suite: &str, faults: &[&str], vars: &[(&str, &str)]) -> RunResult {
+        let suites = load::load_all(&[super::root().join(suite)]).expect("suite loads");
+        let reports = tempfile::tempdir().unwrap();
+        let opts = RunOptions {
+            report_dir: reports.path().to_path_buf(),
+            peer_faults: faults.iter().map(|f| f.to_string()).collect(),
+            vars: vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            jobs: Some(2),
+            ..Default::default()
+        };
+        runner::run(&suites, &opts, Arc::new(AtomicBool::new(false)))
+            .await
+            .expect("run")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_recording_played_as_a_step_passes_against_the_reference_platform() {
+        let r = run(&[], &[]).await;
+        assert_eq!(r.cases.len(), 2, "udp and tcp");
+        for c in &r.cases {
+            assert_eq!(
+                c.status,
+                Status::Passed,
+                "{}: {:#?}",
+                c.transport,
+                c.failures
+            );
+            // REGISTER, REGISTER with credentials, two keepalives; each answered.
+            let sent: Vec<&str> = c
+                .messages
+                .iter()
+                .filter(|m| m.direction == "sent")
+                .map(|m| m.summary.as_str())
+                .collect();
+            let received = c.messages.iter().filter(|m| m.direction == "received");
+            assert_eq!(sent.len(), 4, "{sent:?}");
+            assert!(sent.iter().all(|s| !s.contains("60970")), "{sent:?}");
+            assert_eq!(received.count(), 4);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_platform_that_answers_otherwise_fails_the_step_with_the_diff() {
+        let r = run(&["no-date"], &[]).await;
+        for c in &r.cases {
+            assert_eq!(c.status, Status::Failed, "{}", c.transport);
+            let f = &c.failures[0];
+            assert_eq!(f.check, "replay");
+            assert!(
+                f.message.contains("200 OK CSeq 2 REGISTER"),
+                "{}",
+                f.message
+            );
+            assert!(
+                f.message.contains("    - Date: <nnnn-nn-nnTnn:nn:nn.nnn>"),
+                "{}",
+                f.message
+            );
+            assert_eq!(
+                f.expected.as_deref(),
+                Some("Date: <nnnn-nn-nnTnn:nn:nn.nnn>")
+            );
+        }
+        // A wrong password: the platform refuses the credentials.
+        let r = run(&[], &[("capture_password", "not-the-password")]).await;
+        let f = &r.cases[0].failures[0];
+        assert_eq!(f.check, "replay", "{:#?}", r.cases[0].failures);
+        assert!(f.message.contains("    - SIP/2.0 200"), "{}", f.message);
+        // A platform that never answers a keepalive: the replay stops there.
+        let r = run(&["no-keepalive-answer"], &[]).await;
+        let f = &r.cases[0].failures[0];
+        assert_eq!(f.check, "replay.missing", "{:#?}", r.cases[0].failures);
+        assert!(
+            f.message.contains("expected 200 OK CSeq 1 MESSAGE"),
+            "{}",
+            f.message
+        );
+    }
+
+    /// `as: platform`: the platform side of the same recording for the
+    /// reference camera, its digest responses verified with the password.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_platform_side_plays_for_the_reference_camera() {
+        const PLATFORM: &str = "tests/suites/replay-platform.yaml";
+        let r = run_suite(PLATFORM, &[], &[]).await;
+        assert_eq!(r.cases.len(), 2, "udp and tcp");
+        for c in &r.cases {
+            assert_eq!(
+                c.status,
+                Status::Passed,
+                "{}: {:#?}",
+                c.transport,
+                c.failures
+            );
+            // 401, 200 and two keepalive 200s went out.
+            let sent = c.messages.iter().filter(|m| m.direction == "sent").count();
+            assert!(sent >= 4, "{:#?}", c.messages);
+        }
+        let r = run_suite(PLATFORM, &["wrong-digest"], &[]).await;
+        for c in &r.cases {
+            let f = c
+                .failures
+                .iter()
+                .find(|f| f.check == "replay")
+                .unwrap_or_else(|| panic!("{}: {:#?}", c.transport, c.failures));
+            assert!(f.message.contains("REGISTER"), "{}", f.message);
+            assert_eq!(
+                f.expected.as_deref(),
+                Some("Authorization: Digest <credentials>")
+            );
+            assert!(
+                f.received
+                    .as_deref()
+                    .is_some_and(|r| r.contains("(the password gives")),
+                "{f:#?}"
+            );
+        }
+    }
+}

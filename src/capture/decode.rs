@@ -184,10 +184,10 @@ const MAX_FRAGMENTED: usize = 64;
 /// The largest IPv4 payload (65,535 bytes less a 20-byte header).
 const MAX_DATAGRAM: usize = 65_515;
 
-/// Fragments of one IPv4 datagram.
+/// Fragments of one IPv4 or IPv6 datagram.
 #[derive(Debug)]
 struct Held {
-    key: (std::net::Ipv4Addr, std::net::Ipv4Addr, u8, u16),
+    key: (IpAddr, IpAddr, u8, u32),
     pieces: Vec<(usize, Vec<u8>)>,
     total: Option<usize>,
     bytes: usize,
@@ -235,9 +235,13 @@ pub struct FlowStats {
     /// TCP: holes in the byte stream that were skipped, and their bytes.
     pub gaps: u64,
     pub gap_bytes: u64,
-    /// TCP: the stream stopped being framed as SIP.
+    /// TCP: the stream stopped being framed as SIP (or as RFC 4571 RTP).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub not_framed: Option<String>,
+    /// TCP: the stream carried RTP framed by RFC 4571 (a 16-bit length
+    /// before each packet).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub rfc4571: bool,
 }
 
 impl FlowStats {
@@ -245,7 +249,7 @@ impl FlowStats {
     pub fn protocol(&self, t: Transport) -> &'static str {
         if self.sip > 0 {
             "SIP"
-        } else if self.rtp > 0 && self.rtp * 2 >= self.packets {
+        } else if self.rtp > 0 && (self.rtp * 2 >= self.packets || self.rfc4571) {
             "RTP"
         } else if self.rtcp > 0 && self.rtcp * 2 >= self.packets {
             "RTCP"
@@ -271,6 +275,11 @@ struct Stream {
     /// decoded (the framer is already past them).
     origin: Option<u32>,
     broken: bool,
+    /// RFC 4571 framed RTP (decided by the stream's first bytes): the bytes
+    /// of the frame not yet complete.
+    rtp: Option<Vec<u8>>,
+    /// The stream's first bytes have been seen (SIP or RTP decided).
+    decided: bool,
 }
 
 impl Stream {
@@ -284,8 +293,15 @@ impl Stream {
             rbuf: Vec::new(),
             origin: None,
             broken: false,
+            rtp: None,
+            decided: false,
         }
     }
+}
+
+/// Do these bytes start an RFC 4571 frame holding RTP (or RTCP) version 2?
+fn starts_rfc4571(data: &[u8]) -> bool {
+    data.len() >= 3 && u16::from_be_bytes([data[0], data[1]]) >= 12 && data[2] >> 6 == 2
 }
 
 #[derive(Debug)]
@@ -321,6 +337,13 @@ pub struct Decoder {
     /// `lint`.
     pub unreadable: Vec<Unreadable>,
     fragments: Vec<Held>,
+    /// With [`Decoder::keep_tcp_rtp`]: the RTP packets of RFC 4571 framed
+    /// TCP streams, with the frame and time that completed each.
+    pub tcp_rtp: Vec<(FlowKey, u64, Duration, Vec<u8>)>,
+    /// Bytes of `tcp_rtp` still allowed; `None`: none are kept.
+    tcp_rtp_budget: Option<usize>,
+    /// `tcp_rtp` has been full once (said in a note).
+    tcp_rtp_full: bool,
 }
 
 /// A datagram that starts with a SIP start line but is not a SIP message.
@@ -389,8 +412,8 @@ impl Decoder {
                     match etherparse::UdpSlice::from_slice(&whole) {
                         Ok(u) => {
                             let p = Packet {
-                                src: SocketAddr::new(src.into(), u.source_port()),
-                                dst: SocketAddr::new(dst.into(), u.destination_port()),
+                                src: SocketAddr::new(src, u.source_port()),
+                                dst: SocketAddr::new(dst, u.destination_port()),
                                 transport: Transport::Udp,
                                 tcp: None,
                                 payload: u.payload(),
@@ -405,36 +428,57 @@ impl Decoder {
         }
     }
 
-    /// Hold an IPv4 fragment of a UDP datagram; hand up the source, the
-    /// destination and the whole IP payload when this one completes it.
-    fn defragment(
-        &mut self,
-        f: &Frame,
-    ) -> Option<(std::net::Ipv4Addr, std::net::Ipv4Addr, Vec<u8>)> {
+    /// Hold an IPv4 or IPv6 fragment of a UDP datagram; hand up the
+    /// source, the destination and the whole IP payload when this one
+    /// completes it. At most [`MAX_FRAGMENTED`] datagrams are held, each
+    /// up to [`MAX_DATAGRAM`] bytes.
+    fn defragment(&mut self, f: &Frame) -> Option<(IpAddr, IpAddr, Vec<u8>)> {
         let sliced = slice_link(f.link, &f.data).ok()?;
-        let Some(NetSlice::Ipv4(v4)) = &sliced.net else {
-            self.skipped += 1;
-            return None;
+        let (key, offset, more, data) = match &sliced.net {
+            Some(NetSlice::Ipv4(v4)) => {
+                let h = v4.header();
+                let key = (
+                    IpAddr::from(h.source_addr()),
+                    IpAddr::from(h.destination_addr()),
+                    h.protocol().0,
+                    u32::from(h.identification()),
+                );
+                let offset = usize::from(h.fragments_offset().value()) * 8;
+                (key, offset, h.more_fragments(), v4.payload().payload)
+            }
+            Some(NetSlice::Ipv6(v6)) => {
+                let frag = v6.extensions().clone().into_iter().find_map(|e| match e {
+                    etherparse::Ipv6ExtensionSlice::Fragment(fh) => Some(fh),
+                    _ => None,
+                });
+                let Some(fh) = frag else {
+                    self.skipped += 1;
+                    return None;
+                };
+                let h = v6.header();
+                let key = (
+                    IpAddr::from(h.source_addr()),
+                    IpAddr::from(h.destination_addr()),
+                    fh.next_header().0,
+                    fh.identification(),
+                );
+                let offset = usize::from(fh.fragment_offset().value()) * 8;
+                (key, offset, fh.more_fragments(), v6.payload().payload)
+            }
+            _ => {
+                self.skipped += 1;
+                return None;
+            }
         };
-        let h = v4.header();
-        let proto = h.protocol().0;
-        if proto != 17 {
+        if key.2 != 17 {
             // Fragmented TCP is not put back together.
             self.skipped += 1;
             return None;
         }
-        let key = (
-            h.source_addr(),
-            h.destination_addr(),
-            proto,
-            h.identification(),
-        );
-        let offset = usize::from(h.fragments_offset().value()) * 8;
-        let data = v4.payload().payload;
         if offset + data.len() > MAX_DATAGRAM {
             self.note(
                 f.number,
-                format!("IPv4 fragment past {MAX_DATAGRAM} bytes; dropped"),
+                format!("IP fragment past {MAX_DATAGRAM} bytes; dropped"),
             );
             return None;
         }
@@ -444,7 +488,7 @@ impl Decoder {
                 if self.fragments.len() >= MAX_FRAGMENTED {
                     let gone = self.fragments.remove(0);
                     let text = format!(
-                        "IPv4 datagram {} -> {} id {} never completed; dropped",
+                        "IP datagram {} -> {} id {} never completed; dropped",
                         gone.key.0, gone.key.1, gone.key.3
                     );
                     self.note(f.number, text);
@@ -461,15 +505,12 @@ impl Decoder {
         let held = &mut self.fragments[i];
         if held.bytes + data.len() > 2 * MAX_DATAGRAM {
             self.fragments.remove(i);
-            self.note(
-                f.number,
-                "IPv4 fragments overlap without end; dropped".into(),
-            );
+            self.note(f.number, "IP fragments overlap without end; dropped".into());
             return None;
         }
         held.bytes += data.len();
         held.pieces.push((offset, data.to_vec()));
-        if !h.more_fragments() {
+        if !more {
             held.total = Some(offset + data.len());
         }
         let whole = held.whole()?;
@@ -638,7 +679,7 @@ impl Decoder {
             // first segment that starts a message. Segments before it are
             // held, since they may be the rest of a message whose start
             // arrives later (out of order).
-            None if starts_message(payload) => {
+            None if starts_message(payload) || starts_rfc4571(payload) => {
                 st.origin = Some(meta.seq);
                 *st.next.insert(meta.seq)
             }
@@ -767,6 +808,26 @@ impl Decoder {
         if st.broken {
             return;
         }
+        // The stream's first three bytes say whether it is SIP or RFC 4571
+        // framed RTP; until they are here they wait in `rbuf`.
+        let head;
+        let mut data = data;
+        if !st.decided && !st.resync {
+            st.rbuf.extend_from_slice(data);
+            if st.rbuf.len() < 3 {
+                return;
+            }
+            st.decided = true;
+            head = std::mem::take(&mut st.rbuf);
+            data = &head;
+            if !starts_message(data) && starts_rfc4571(data) {
+                st.rtp = Some(Vec::new());
+                flow.stats.rfc4571 = true;
+            }
+        }
+        if st.rtp.is_some() {
+            return self.rfc4571(f, key, data);
+        }
         if st.resync {
             // Bytes since the gap, kept from the last line start, until a
             // line that starts a message has arrived.
@@ -820,6 +881,84 @@ impl Decoder {
                     self.note(f.frame, text);
                 }
             }
+        }
+    }
+
+    /// Keep the RTP packets of RFC 4571 framed TCP streams in `tcp_rtp`
+    /// (for `lint`), up to `max_bytes` of them.
+    pub fn keep_tcp_rtp(&mut self, max_bytes: usize) {
+        self.tcp_rtp_budget = Some(max_bytes);
+    }
+
+    /// Bytes of an RFC 4571 framed RTP stream: whole frames are counted
+    /// like RTP datagrams; a length that cannot frame RTP stops the stream.
+    fn rfc4571(&mut self, f: At, key: FlowKey, data: &[u8]) {
+        let announced = self.media.contains(&key.dst) || self.media_ports.contains(&key.dst.port());
+        let Some(flow) = self.flows.get_mut(&key) else {
+            return;
+        };
+        let Some(st) = flow.stream.as_mut() else {
+            return;
+        };
+        let Some(buf) = st.rtp.as_mut() else {
+            return;
+        };
+        buf.extend_from_slice(data);
+        let mut at = 0;
+        let mut fault = None;
+        let mut packets = Vec::new();
+        while buf.len() - at >= 2 {
+            let len = usize::from(u16::from_be_bytes([buf[at], buf[at + 1]]));
+            if len < 12 || (buf.len() - at >= 3 && buf[at + 2] >> 6 != 2) {
+                fault = Some(format!(
+                    "an RFC 4571 frame of {len} bytes that does not hold RTP version 2"
+                ));
+                break;
+            }
+            if buf.len() - at < 2 + len {
+                break;
+            }
+            packets.push(buf[at + 2..at + 2 + len].to_vec());
+            at += 2 + len;
+        }
+        buf.drain(..at);
+        let mut full_note = false;
+        if let Some(why) = &fault {
+            st.broken = true;
+            st.rtp = Some(Vec::new());
+            flow.stats.not_framed = Some(why.clone());
+        }
+        for p in packets {
+            if (200..=204).contains(&p[1]) {
+                flow.stats.rtcp += 1;
+                continue;
+            }
+            let ssrc = u32::from_be_bytes([p[8], p[9], p[10], p[11]]);
+            flow.stats.rtp += 1;
+            flow.stats.sdp_media |= announced;
+            *flow.stats.ssrc.entry(ssrc).or_insert(0) += 1;
+            if let Some(left) = self.tcp_rtp_budget.as_mut() {
+                if *left >= p.len() {
+                    *left -= p.len();
+                    self.tcp_rtp.push((key, f.frame, f.time, p));
+                } else if !self.tcp_rtp_full {
+                    self.tcp_rtp_full = true;
+                    full_note = true;
+                }
+            }
+        }
+        if full_note {
+            let text = format!(
+                "tcp {} -> {}: RTP over TCP past the {} bytes kept for judging is counted, not judged",
+                key.src,
+                key.dst,
+                self.tcp_rtp.iter().map(|p| p.3.len()).sum::<usize>()
+            );
+            self.note(f.frame, text);
+        }
+        if let Some(why) = fault {
+            let text = format!("tcp {} -> {}: {why}; framing stopped", key.src, key.dst);
+            self.note(f.frame, text);
         }
     }
 
@@ -940,11 +1079,16 @@ pub fn json(e: &SipEvent) -> serde_json::Value {
 
 /// `--flows`: one row per flow direction.
 pub fn flow_table(d: &Decoder) -> String {
+    flow_table_where(d, &|_, _| true)
+}
+
+/// [`flow_table`] of the flows `keep` holds for.
+pub fn flow_table_where(d: &Decoder, keep: &dyn Fn(&FlowKey, &FlowStats) -> bool) -> String {
     let mut s = format!(
         "{:<5} {:<47} {:<5} {:>8} {:>10}  {}\n",
         "PROTO", "FLOW", "L4", "PACKETS", "BYTES", "DETAIL"
     );
-    for (k, st) in d.flows() {
+    for (k, st) in d.flows().into_iter().filter(|(k, st)| keep(k, st)) {
         let mut detail = Vec::new();
         if st.sip > 0 {
             detail.push(format!("{} SIP messages", st.sip));
@@ -956,6 +1100,9 @@ pub fn flow_table(d: &Decoder) -> String {
                 .map(|(ssrc, n)| format!("0x{ssrc:08x}={n}"))
                 .collect();
             detail.push(format!("RTP SSRC {}", ssrcs.join(" ")));
+        }
+        if st.rfc4571 {
+            detail.push("RFC 4571 framed".into());
         }
         if st.sdp_media {
             detail.push("port from SDP".into());
@@ -984,16 +1131,25 @@ pub fn flow_table(d: &Decoder) -> String {
 
 /// `--flows --format json`: the same rows as objects.
 pub fn flows_json(d: &Decoder) -> serde_json::Value {
+    flows_json_where(d, &|_, _| true)
+}
+
+/// [`flows_json`] of the flows `keep` holds for.
+pub fn flows_json_where(
+    d: &Decoder,
+    keep: &dyn Fn(&FlowKey, &FlowStats) -> bool,
+) -> serde_json::Value {
     let rows: Vec<serde_json::Value> = d
         .flows()
         .into_iter()
+        .filter(|(k, st)| keep(k, st))
         .map(|(k, st)| {
             let ssrc: BTreeMap<String, u64> = st
                 .ssrc
                 .iter()
                 .map(|(s, n)| (format!("0x{s:08x}"), *n))
                 .collect();
-            serde_json::json!({
+            let mut row = serde_json::json!({
                 "transport": transport_name(k.transport),
                 "src": k.src.to_string(),
                 "dst": k.dst.to_string(),
@@ -1008,7 +1164,11 @@ pub fn flows_json(d: &Decoder) -> serde_json::Value {
                 "gaps": st.gaps,
                 "gap_bytes": st.gap_bytes,
                 "not_framed": st.not_framed,
-            })
+            });
+            if st.rfc4571 {
+                row["rfc4571"] = serde_json::Value::Bool(true);
+            }
+            row
         })
         .collect();
     serde_json::Value::Array(rows)
@@ -1288,6 +1448,179 @@ mod tests {
         // A missing fragment: nothing, and no panic.
         let (_, evs) = run(LinkType::Ethernet, &frags[..2]);
         assert!(evs.is_empty());
+    }
+
+    /// An Ethernet frame of an IPv6 fragment (fragment header, then `chunk`).
+    fn ipv6_fragment(id: u32, offset: usize, more: bool, chunk: &[u8]) -> Vec<u8> {
+        let mut out = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x86, 0xdd];
+        out.extend_from_slice(&[0x60, 0, 0, 0]);
+        out.extend_from_slice(&((8 + chunk.len()) as u16).to_be_bytes());
+        out.extend_from_slice(&[44, 64]);
+        let src: std::net::Ipv6Addr = "2001:db8::1".parse().unwrap();
+        let dst: std::net::Ipv6Addr = "2001:db8::2".parse().unwrap();
+        out.extend_from_slice(&src.octets());
+        out.extend_from_slice(&dst.octets());
+        let off = ((offset / 8) as u16) << 3 | u16::from(more);
+        out.extend_from_slice(&[17, 0]);
+        out.extend_from_slice(&off.to_be_bytes());
+        out.extend_from_slice(&id.to_be_bytes());
+        out.extend_from_slice(chunk);
+        out
+    }
+
+    #[test]
+    fn fragmented_ipv6_udp_datagrams_are_put_back_together() {
+        let big = msg("MESSAGE", 6, &"<Item/>".repeat(400));
+        let mut udp = Vec::new();
+        PacketBuilder::ipv6(
+            "2001:db8::1"
+                .parse::<std::net::Ipv6Addr>()
+                .unwrap()
+                .octets(),
+            "2001:db8::2"
+                .parse::<std::net::Ipv6Addr>()
+                .unwrap()
+                .octets(),
+            64,
+        )
+        .udp(5060, 5060)
+        .write(&mut udp, &big)
+        .unwrap();
+        let udp = &udp[40..];
+        let step = 1232;
+        let mut frags: Vec<Vec<u8>> = udp
+            .chunks(step)
+            .enumerate()
+            .map(|(i, c)| ipv6_fragment(9, i * step, (i + 1) * step < udp.len(), c))
+            .collect();
+        assert_eq!(frags.len(), 3);
+        frags.swap(0, 1);
+        let (d, evs) = run(LinkType::Ethernet, &frags);
+        assert_eq!(cseqs(&evs), vec![6]);
+        assert_eq!(evs[0].flow.src.to_string(), "[2001:db8::1]:5060");
+        assert_eq!(d.skipped, 0);
+        // Without its last fragment: nothing, and the datagram is held.
+        let (_, evs) = run(LinkType::Ethernet, &frags[..2]);
+        assert!(evs.is_empty());
+        // Held datagrams are bounded: many incomplete ones push out the oldest.
+        let many: Vec<Vec<u8>> = (0..(MAX_FRAGMENTED as u32 + 10))
+            .map(|id| ipv6_fragment(id, 0, true, &udp[..step]))
+            .collect();
+        let (d, _) = run(LinkType::Ethernet, &many);
+        assert_eq!(d.fragments.len(), MAX_FRAGMENTED);
+        assert!(d.notes.iter().any(|n| n.text.contains("never completed")));
+    }
+
+    /// A TCP segment of the media flow 192.0.2.1:6000 -> 192.0.2.2:7000.
+    fn media_segment(seq: u32, syn: bool, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+            .ipv4(A, B, 64)
+            .tcp(6000, 7000, seq, 65535);
+        let b = if syn { b.syn() } else { b };
+        b.write(&mut out, payload).unwrap();
+        out
+    }
+
+    fn rfc4571(packets: &[Vec<u8>]) -> Vec<u8> {
+        packets
+            .iter()
+            .flat_map(|p| {
+                let mut f = (p.len() as u16).to_be_bytes().to_vec();
+                f.extend_from_slice(p);
+                f
+            })
+            .collect()
+    }
+
+    #[test]
+    fn rtp_framed_by_rfc4571_in_a_tcp_flow_is_counted() {
+        let stream = rfc4571(&[
+            rtp(96, 1, 0x0bebc201),
+            rtp(96, 2, 0x0bebc201),
+            rtp(96, 3, 0x0bebc201),
+            rtp(200, 0, 0x0bebc201),
+        ]);
+        // Cut anywhere: inside a length, inside a packet.
+        let cuts = [1, 30, stream.len() - 5];
+        let mut frames = vec![media_segment(99, true, &[])];
+        let mut at = 0;
+        for c in cuts.iter().copied().chain([stream.len()]) {
+            frames.push(media_segment(100 + at as u32, false, &stream[at..c]));
+            at = c;
+        }
+        frames.swap(2, 3);
+        let mut d = Decoder::new();
+        d.keep_tcp_rtp(1 << 20);
+        for (i, data) in frames.iter().enumerate() {
+            let f = Frame {
+                number: i as u64 + 1,
+                time: Duration::from_secs(i as u64),
+                link: LinkType::Ethernet,
+                data: Cow::Borrowed(data),
+                orig_len: data.len() as u32,
+            };
+            d.push(&f, &mut |_| {});
+        }
+        d.finish(frames.len() as u64, &mut |_| {});
+        let flows = d.flows();
+        let st = flows[0].1;
+        assert!(st.rfc4571);
+        assert_eq!(st.rtp, 3);
+        assert_eq!(st.rtcp, 1);
+        assert_eq!(st.ssrc.get(&0x0bebc201), Some(&3));
+        assert_eq!(st.protocol(Transport::Tcp), "RTP");
+        assert_eq!(d.tcp_rtp.len(), 3);
+        assert!(d.notes.is_empty(), "{:?}", d.notes);
+        assert!(d.tcp_rtp.iter().all(|(_, _, _, p)| p.len() == 32));
+        assert!(flow_table(&d).contains("RTP SSRC 0x0bebc201=3; RFC 4571 framed"));
+        // What is kept for judging is bounded, and the rest is said.
+        let mut small = Decoder::new();
+        small.keep_tcp_rtp(40);
+        for (i, data) in frames.iter().enumerate() {
+            let f = Frame {
+                number: i as u64 + 1,
+                time: Duration::ZERO,
+                link: LinkType::Ethernet,
+                data: Cow::Borrowed(data),
+                orig_len: data.len() as u32,
+            };
+            small.push(&f, &mut |_| {});
+        }
+        assert_eq!(small.tcp_rtp.len(), 1);
+        assert_eq!(small.flows()[0].1.rtp, 3);
+        assert_eq!(small.notes.len(), 1, "{:?}", small.notes);
+        assert!(small.notes[0].text.contains("counted, not judged"));
+        // Joined mid-stream (no SYN), and then a length that frames no RTP.
+        let mut broken = rfc4571(&[rtp(96, 1, 7)]);
+        broken.extend_from_slice(&[0, 4, 1, 2, 3, 4]);
+        let (d, _) = run(LinkType::Ethernet, &[media_segment(5, false, &broken)]);
+        let st = d.flows()[0].1.clone();
+        assert_eq!((st.rtp, st.rfc4571), (1, true));
+        assert!(st.not_framed.unwrap().contains("does not hold RTP"));
+    }
+
+    proptest! {
+        #[test]
+        fn any_rfc4571_stream_decodes_without_panicking(
+            body in proptest::collection::vec(any::<u8>(), 0..400),
+            cuts in proptest::collection::vec(0usize..400, 0..6),
+        ) {
+            // A valid first frame decides the stream; anything may follow.
+            let mut stream = rfc4571(&[rtp(96, 1, 7)]);
+            stream.extend_from_slice(&body);
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (stream.len() + 1)).collect();
+            cuts.push(stream.len());
+            cuts.sort_unstable();
+            let mut frames = vec![media_segment(99, true, &[])];
+            let mut at = 0;
+            for c in cuts {
+                frames.push(media_segment(100 + at as u32, false, &stream[at..c]));
+                at = c;
+            }
+            let (d, _) = run(LinkType::Ethernet, &frames);
+            prop_assert!(d.flows()[0].1.rtp >= 1);
+        }
     }
 
     fn rtp(pt: u8, seq: u16, ssrc: u32) -> Vec<u8> {

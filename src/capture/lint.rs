@@ -782,6 +782,7 @@ fn lint_capture(
     let ids: Vec<&str> = CHECKS.iter().map(|c| c.0).collect();
     let mut l = Lint::new(label, &ids);
     let mut dec = Decoder::new();
+    dec.keep_tcp_rtp(MAX_TCP_RTP_BYTES);
     let mut events = Vec::new();
     for f in &cap.frames {
         dec.push(f, &mut |e| events.push(e));
@@ -1393,6 +1394,9 @@ fn media_answers(l: &mut Lint, msgs: &[Msg]) -> Vec<Session> {
     sessions
 }
 
+/// RTP carried over TCP (RFC 4571) held for judging, at most.
+const MAX_TCP_RTP_BYTES: usize = 128 * 1024 * 1024;
+
 fn media_flows(
     l: &mut Lint,
     frames: &[read::Frame],
@@ -1404,7 +1408,8 @@ fn media_flows(
         .flows()
         .into_iter()
         .filter(|(k, s)| {
-            k.transport == crate::proto::Transport::Udp && s.rtp > 0 && s.rtp * 2 >= s.packets
+            (k.transport == crate::proto::Transport::Udp && s.rtp > 0 && s.rtp * 2 >= s.packets)
+                || (s.rfc4571 && s.rtp > 0)
         })
         .map(|(k, _)| k)
         .collect();
@@ -1413,36 +1418,41 @@ fn media_flows(
     }
     let mut validators: HashMap<decode::FlowKey, (StreamValidator, u64, Option<String>)> =
         HashMap::new();
-    for f in frames {
-        let Ok(p) = decode::dissect(f.link, &f.data) else {
-            continue;
-        };
+    // UDP datagrams from the frames, RFC 4571 frames from the TCP streams.
+    let udp = frames.iter().filter_map(|f| {
+        let p = decode::dissect(f.link, &f.data).ok()?;
         if p.tcp.is_some() {
-            continue;
+            return None;
         }
         let key = decode::FlowKey {
             transport: p.transport,
             src: p.src,
             dst: p.dst,
         };
-        if !rtp_flows.contains(&key) || !looks_rtp(p.payload) {
+        Some((key, f.number, f.time, p.payload))
+    });
+    let tcp = dec
+        .tcp_rtp
+        .iter()
+        .map(|(k, n, t, p)| (*k, *n, *t, p.as_slice()));
+    for (key, number, time, payload) in udp.chain(tcp) {
+        if !rtp_flows.contains(&key) || !looks_rtp(payload) {
             continue;
         }
         let v = validators.entry(key).or_insert_with(|| {
             let session = sessions.iter().find(|s| s.dests.contains(&key.dst));
-            let first_ssrc =
-                u32::from_be_bytes([p.payload[8], p.payload[9], p.payload[10], p.payload[11]]);
+            let first_ssrc = u32::from_be_bytes([payload[8], payload[9], payload[10], payload[11]]);
             let (ssrc, y) = match session.and_then(|s| s.ssrc.clone()) {
                 Some((n, y)) => (n, Some(y)),
                 None => (first_ssrc, None),
             };
             (
                 StreamValidator::new(ValidatorConfig::new(ssrc, Vec::<u8>::new())),
-                f.number,
+                number,
                 y,
             )
         });
-        v.0.push_packet(p.payload, f.time.saturating_sub(t0));
+        v.0.push_packet(payload, time.saturating_sub(t0));
     }
     let mut keys: Vec<decode::FlowKey> = validators.keys().copied().collect();
     keys.sort_by_key(|k| validators[k].1);
@@ -1451,7 +1461,10 @@ fn media_flows(
             continue;
         };
         let report = v.finish();
-        let what = format!("RTP {} -> {}", k.src, k.dst);
+        let what = match k.transport {
+            crate::proto::Transport::Tcp => format!("RTP over TCP {} -> {}", k.src, k.dst),
+            crate::proto::Transport::Udp => format!("RTP {} -> {}", k.src, k.dst),
+        };
         judge_stream(l, first, &report, &what, y.as_deref());
     }
 }

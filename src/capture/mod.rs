@@ -6,6 +6,8 @@
 //! the suites' requirement IDs, for `camcert lint`).
 
 pub mod decode;
+pub mod filter;
+pub mod golden;
 pub mod lint;
 pub mod pcap;
 pub mod read;

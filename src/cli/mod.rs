@@ -117,19 +117,26 @@ pub enum LintProfile {
 pub struct DecodeArgs {
     /// The capture file (pcap or pcapng).
     pub file: PathBuf,
-    /// `text`: one line per SIP message; `json`: one JSON object per line.
+    /// `text`: one line per SIP message; `json`: one JSON object per line;
+    /// `yaml`: the same objects as a stream of YAML documents.
     #[arg(long, value_enum, default_value_t = DecodeFormat::Text)]
     pub format: DecodeFormat,
     /// Print the per-flow table (packets, bytes, protocol, RTP SSRCs)
     /// instead of the messages.
     #[arg(long)]
     pub flows: bool,
+    /// Show only the messages (with --flows: the flows) the expression
+    /// holds for, e.g. `sip.method == MESSAGE`, `call_id == X`,
+    /// `ssrc == 0x0bebc201 and dst ~ :6000`; see the README.
+    #[arg(long, value_name = "EXPR")]
+    pub filter: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum DecodeFormat {
     Text,
     Json,
+    Yaml,
 }
 
 #[derive(Debug, Subcommand)]
@@ -226,6 +233,10 @@ pub struct RunArgs {
     /// whatever -j says. Results keep the order and verdicts of -j 1.
     #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub jobs: Option<u16>,
+    /// Write the golden files of `expect` steps' `golden` checks from the
+    /// messages received, instead of comparing with them.
+    #[arg(long)]
+    pub update_golden: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -559,6 +559,20 @@ fn check_step(s: &StepInput) -> Result<(), String> {
             for (var, path) in &x.capture {
                 fields::check_path(path).map_err(|e| format!("capture {var:?}: {e}"))?;
             }
+            if let Some(g) = &x.golden {
+                if x.absent {
+                    return Err(
+                        "`golden` compares the message taken; an `absent` step takes none".into(),
+                    );
+                }
+                if g.file.trim().is_empty() {
+                    return Err("`golden.file` is empty".into());
+                }
+                for path in &g.redact {
+                    crate::capture::golden::check_redact_path(path)
+                        .map_err(|e| format!("golden redact {path:?}: {e}"))?;
+                }
+            }
         }
         StepInput::Collect(c) => {
             for (path, m) in &c.matches {
@@ -647,6 +661,11 @@ fn check_step(s: &StepInput) -> Result<(), String> {
         }
         StepInput::Connect(_) => {
             return Err("`connect` is a step of HEDGW suites (protocol: hedgw)".into())
+        }
+        StepInput::Replay(r) => {
+            if r.file.trim().is_empty() {
+                return Err("`replay.file` is empty".into());
+            }
         }
         StepInput::Wait(_)
         | StepInput::Trigger(_)

@@ -306,6 +306,9 @@ pub enum StepInput {
     /// HEDGW, camcert as the TD: open a connection to the gateway (TLS 1.2
     /// by default) and log in, or check that it refuses one.
     Connect(ConnectInput),
+    /// Play one side of a captured session (pcap, pcapng) against the DUT
+    /// and compare each of its answers with the captured one.
+    Replay(ReplayInput),
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -325,6 +328,44 @@ pub struct ConnectInput {
     pub login: Option<bool>,
     #[serde(default)]
     pub timeout: Option<Dur>,
+}
+
+/// The side of a capture a `replay` step plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ReplaySideInput {
+    /// The device side (the sender of the first REGISTER), against a
+    /// platform under test: the suite's role is `device`.
+    Device,
+    /// The platform side, for a camera under test (the suite's role is
+    /// `platform`): the case's first REGISTER from the camera starts it,
+    /// so the case says `needs: fresh-registration`.
+    Platform,
+}
+
+/// The `replay` step: `camcert replay` inside a case.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayInput {
+    /// The capture, relative to the folder camcert runs in (variables expanded).
+    pub file: String,
+    /// The side camcert plays.
+    #[serde(rename = "as")]
+    pub side: ReplaySideInput,
+    /// Play only the messages captured within this long of the first
+    /// REGISTER (e.g. the registration and keepalives before a query the
+    /// live peer would not send unasked).
+    #[serde(default)]
+    pub until: Option<Dur>,
+    /// Password for the digest responses (default: the variable `password`).
+    #[serde(default)]
+    pub password: Option<String>,
+    /// How long to wait for each answer (protocol time, default 10 s).
+    #[serde(default)]
+    pub timeout: Option<Dur>,
+    /// Accept the protocol findings on the DUT's messages during the step.
+    #[serde(default)]
+    pub allow_findings: bool,
 }
 
 /// A number written as such or as a string with variables.
@@ -783,6 +824,27 @@ pub struct ExpectInput {
     /// meanwhile is judged as usual).
     #[serde(default)]
     pub closed: bool,
+    /// Compare the message taken with a golden file (its canonical text,
+    /// volatile fields redacted); `camcert run --update-golden` writes the
+    /// file instead.
+    #[serde(default)]
+    pub golden: Option<GoldenInput>,
+}
+
+/// A golden file for the message an `expect` step takes.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GoldenInput {
+    /// The file, relative to the folder camcert runs in (variables
+    /// expanded: `golden/suites/catalog-${transport}.txt`).
+    pub file: String,
+    /// Fields whose values change from run to run, replaced by `<FIELD>`
+    /// where they occur (`call_id`, `from.tag`, `via.branch`, `xml.SN`,
+    /// `cseq.seq`, `header.User-Agent`, `sdp.y`, ...). The addresses of
+    /// camcert and the device under test are always replaced (`<camcert>`,
+    /// `<dut>`).
+    #[serde(default)]
+    pub redact: Vec<String>,
 }
 
 /// Every condition given must hold.

@@ -90,6 +90,9 @@ pub struct RunOptions {
     /// Permits shared by several runs in one process (tests that run many
     /// at once): each unit holds one while it runs, on top of `jobs`.
     pub job_pool: Option<Arc<tokio::sync::Semaphore>>,
+    /// `--update-golden`: `golden` checks write their files instead of
+    /// comparing.
+    pub update_golden: bool,
 }
 
 impl RunOptions {
@@ -756,6 +759,7 @@ fn step_allows_findings(s: &StepInput) -> bool {
         StepInput::Invite(i) => i.allow_findings,
         StepInput::Answer(a) => a.allow_findings,
         StepInput::SessionEvent(e) => e.allow_findings,
+        StepInput::Replay(r) => r.allow_findings,
         _ => false,
     }
 }
@@ -831,6 +835,8 @@ struct CaseRun<'a> {
     /// When the last run of inputs that broke the DUT began and ended
     /// (a `fuzz` step's reproducer pcap holds what was exchanged then).
     fuzz_repro_window: Option<(std::time::SystemTime, std::time::SystemTime)>,
+    /// `--update-golden`.
+    update_golden: bool,
 }
 
 #[path = "session_steps.rs"]
@@ -841,6 +847,12 @@ mod dut_session;
 
 #[path = "fuzz_step.rs"]
 mod fuzz_step;
+
+#[path = "golden_step.rs"]
+mod golden_step;
+
+#[path = "replay_step.rs"]
+mod replay_step;
 use dut_session::{DutSession, Prep};
 
 /// The variables a suite ran with, secrets masked, for the report.
@@ -1365,6 +1377,7 @@ async fn setup<'a>(
         report_dir: opts.report_dir.clone(),
         peer_faults: opts.peer_faults.clone(),
         fuzz_repro_window: None,
+        update_golden: opts.update_golden,
     })
 }
 
@@ -1962,6 +1975,7 @@ impl CaseRun<'_> {
             StepInput::Stream(s) => self.stream(s).await,
             StepInput::Fuzz(f) => self.fuzz(f).await,
             StepInput::Connect(_) => Err(err("`connect` is a step of HEDGW suites")),
+            StepInput::Replay(r) => self.replay(r).await,
         };
         self.judge_findings(step, r)
     }
@@ -2596,6 +2610,16 @@ impl CaseRun<'_> {
                         field: format!("check {}", f.check),
                         expected: f.expected.clone().unwrap_or_else(|| "to pass".into()),
                         actual: f.received.clone().unwrap_or_else(|| f.message.clone()),
+                    });
+                    fails.push(f);
+                }
+            }
+            if let Some(g) = &e.golden {
+                if let Err(f) = self.golden(g, &orig, inc.from) {
+                    cand.reasons.push(PredicateMiss {
+                        field: "golden".into(),
+                        expected: f.expected.clone().unwrap_or_default(),
+                        actual: f.received.clone().unwrap_or_default(),
                     });
                     fails.push(f);
                 }
