@@ -177,7 +177,7 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
     // read until it would block, then left until its readiness comes back.
     // A loop that falls behind makes the kernel drop datagrams, which the
     // lag figures show.
-    let mut buf = vec![0u8; 65536];
+    let mut rx = super::udp::RecvMany::default();
     let mut ready = vec![true; nsock];
     let mut first_socket = 0;
     let (tcp_tx, mut tcp_rx) = mpsc::unbounded_channel::<(usize, Read)>();
@@ -236,6 +236,7 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
         media_timers: &mut media_timers,
         seed: plan.seed,
         conns: &mut conns,
+        outbox: vec![Vec::new(); nsock],
     };
 
     loop {
@@ -287,6 +288,7 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
             next_start += 1;
             work += 1;
         }
+        ctx.send_out().await;
         // Timers due by now.
         work = 0;
         while work < BUDGET {
@@ -304,6 +306,7 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
             timers.schedule(i as u32, cams[i].dev.poll_timeout());
             work += 1;
         }
+        ctx.send_out().await;
         // Media frames due by now, batched into few system calls.
         if let (Some(media), Some(sock)) = (plan.media.as_deref(), &media_sock) {
             work = 0;
@@ -379,14 +382,16 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
         for s in (first_socket..nsock).chain(0..first_socket) {
             let sock = &sockets[s];
             while ready[s] && work < BUDGET {
-                match sock.try_recv_from(&mut buf) {
-                    Ok((len, from)) => {
+                match rx.recv(sock) {
+                    Ok(got) => {
                         now = self::now();
-                        let bytes = &buf[..len];
-                        if let Some(i) = ctx.deliver(&mut cams, n, s, from, bytes, now).await {
-                            timers.schedule(i as u32, cams[i].dev.poll_timeout());
+                        for k in 0..got {
+                            let (bytes, from) = rx.datagram(k);
+                            if let Some(i) = ctx.deliver(&mut cams, n, s, from, bytes, now).await {
+                                timers.schedule(i as u32, cams[i].dev.poll_timeout());
+                            }
                         }
-                        work += 1;
+                        work += got.max(1);
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => ready[s] = false,
                     // An ICMP error and the like: the datagram is gone, read on.
@@ -394,6 +399,7 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
                 }
             }
         }
+        ctx.send_out().await;
         if now.mono >= next_progress {
             if let Some(b) = &bar {
                 b.set_position(ctx.metrics.registered);
@@ -440,9 +446,12 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
         }
         for (s, sock) in sockets.iter().enumerate() {
             while ready[s] {
-                match sock.try_recv_from(&mut buf) {
-                    Ok((len, from)) => {
-                        ctx.deliver_quiet(&mut cams, n, s, from, &buf[..len], self::now());
+                match rx.recv(sock) {
+                    Ok(got) => {
+                        for k in 0..got {
+                            let (bytes, from) = rx.datagram(k);
+                            ctx.deliver_quiet(&mut cams, n, s, from, bytes, self::now());
+                        }
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => ready[s] = false,
                     // An ICMP error: gone once read; look again after the wait.
@@ -585,6 +594,9 @@ struct Ctx<'a> {
     seed: u64,
     /// Over TCP: each camera's connection, while open.
     conns: &'a mut Vec<Option<OwnedWriteHalf>>,
+    /// Over UDP: each socket's datagrams waiting to go out together
+    /// ([`Ctx::send_out`]).
+    outbox: Vec<Vec<(SocketAddr, Vec<u8>)>>,
 }
 
 impl Ctx<'_> {
@@ -608,7 +620,7 @@ impl Ctx<'_> {
         cams: &mut [Cam],
         n: usize,
         s: usize,
-        from: SocketAddr,
+        from: Option<SocketAddr>,
         bytes: &[u8],
         now: Now,
     ) -> Option<usize> {
@@ -623,12 +635,12 @@ impl Ctx<'_> {
         cams: &mut [Cam],
         n: usize,
         s: usize,
-        from: SocketAddr,
+        from: Option<SocketAddr>,
         bytes: &[u8],
         now: Now,
     ) -> Option<usize> {
         self.metrics.datagrams_received += 1;
-        let Ok(parsed) = SipMessage::parse(bytes) else {
+        let (Some(from), Ok(parsed)) = (from, SipMessage::parse(bytes)) else {
             self.metrics.unroutable += 1;
             return None;
         };
@@ -793,20 +805,31 @@ impl Ctx<'_> {
                 }
             }
             self.metrics.datagrams_sent += 1;
-            let sent = match self.sockets.get(i / self.per_socket) {
-                Some(sock) => match sock.try_send_to(&t.bytes, t.to) {
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        sock.send_to(&t.bytes, t.to).await.map(|_| ())
-                    }
-                    r => r.map(|_| ()),
-                },
-                None => match self.conns.get_mut(i).and_then(Option::as_mut) {
-                    Some(wr) => super::tcp::write(wr, &t.bytes).await,
-                    None => Err(std::io::ErrorKind::NotConnected.into()),
-                },
+            let s = i / self.per_socket;
+            if let Some(out) = self.outbox.get_mut(s) {
+                // Over UDP: out with the others at the end of the pass.
+                out.push((t.to, t.bytes));
+                if out.len() >= super::udp::BATCH {
+                    self.send_out().await;
+                }
+                continue;
+            }
+            let sent = match self.conns.get_mut(i).and_then(Option::as_mut) {
+                Some(wr) => super::tcp::write(wr, &t.bytes).await,
+                None => Err(std::io::ErrorKind::NotConnected.into()),
             };
             if sent.is_err() {
                 self.metrics.send_errors += 1;
+            }
+        }
+    }
+
+    /// Send the datagrams waiting in the sockets' outboxes, a batch per
+    /// system call.
+    async fn send_out(&mut self) {
+        for (sock, out) in self.sockets.iter().zip(self.outbox.iter_mut()) {
+            if !out.is_empty() {
+                self.metrics.send_errors += super::udp::send_all(sock, out).await;
             }
         }
     }
