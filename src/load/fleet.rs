@@ -36,6 +36,11 @@ use crate::proto::{Now, Transport};
 
 /// Work of one kind done per loop pass before the others get a turn.
 const BUDGET: usize = 512;
+/// The ramp wakes the loop on multiples of this since the start, and
+/// each wake-up starts every camera due by then (at 2,000 a second, eight
+/// REGISTERs in one `sendmmsg`), so its wake-ups do not grow with the
+/// rate. Arrivals and the cameras' own timers still wake it at once.
+const RAMP_TICK: Duration = Duration::from_millis(4);
 /// After the deadline: how long answers to keepalives already sent may
 /// still arrive (no new requests go out meanwhile).
 const DRAIN: Duration = Duration::from_secs(2);
@@ -417,7 +422,7 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
         }
         let mut wake = end.min(next_progress).min(next_sample);
         if next_start < ramp.count {
-            wake = wake.min(ramp.start_of(next_start));
+            wake = wake.min(ramp_wake(t0, ramp.start_of(next_start)));
         }
         if let Some(t) = timers.next() {
             wake = wake.min(t);
@@ -835,6 +840,32 @@ impl Ctx<'_> {
     }
 }
 
+/// When the loop wakes for a ramp start due `at`: the first tick of
+/// [`RAMP_TICK`] since `t0` at or after it.
+fn ramp_wake(t0: Instant, at: Instant) -> Instant {
+    let tick = RAMP_TICK.as_nanos();
+    let k = at.saturating_duration_since(t0).as_nanos().div_ceil(tick);
+    t0 + Duration::from_nanos(u64::try_from(k * tick).unwrap_or(u64::MAX))
+}
+
 fn memfind(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ramp_starts_wake_the_loop_on_ticks() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        assert_eq!(ramp_wake(t0, t0), t0);
+        assert_eq!(
+            ramp_wake(t0, t0 + Duration::from_micros(500)),
+            t0 + RAMP_TICK
+        );
+        assert_eq!(ramp_wake(t0, t0 + RAMP_TICK), t0 + RAMP_TICK);
+        assert_eq!(ramp_wake(t0, t0 + RAMP_TICK + ms(1)), t0 + RAMP_TICK * 2);
+    }
 }
