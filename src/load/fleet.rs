@@ -110,10 +110,19 @@ pub fn first_register(plan: &LoadPlan) -> Vec<u8> {
         .unwrap_or_default()
 }
 
+/// The time now. The local wall-clock time is read once and then follows
+/// the monotonic clock: reading the time zone for every datagram cost more
+/// than the rest of the timekeeping together.
 fn now() -> Now {
+    static ANCHOR: std::sync::OnceLock<(Instant, chrono::NaiveDateTime)> =
+        std::sync::OnceLock::new();
+    let (mono0, wall0) =
+        *ANCHOR.get_or_init(|| (Instant::now(), chrono::Local::now().naive_local()));
+    let mono = Instant::now();
+    let since = chrono::Duration::from_std(mono - mono0).unwrap_or_default();
     Now {
-        mono: Instant::now(),
-        wall: chrono::Local::now().naive_local(),
+        mono,
+        wall: wall0 + since,
     }
 }
 
