@@ -54,10 +54,19 @@ pub struct PlatformPlan {
     pub duration: Option<Duration>,
 }
 
+/// The time now: the local wall-clock time is read once and then follows
+/// the monotonic clock, as in the fleet (reading the time zone for every
+/// message was a visible share of the platform's CPU).
 fn now() -> Now {
+    static ANCHOR: std::sync::OnceLock<(Instant, chrono::NaiveDateTime)> =
+        std::sync::OnceLock::new();
+    let (mono0, wall0) =
+        *ANCHOR.get_or_init(|| (Instant::now(), chrono::Local::now().naive_local()));
+    let mono = Instant::now();
+    let since = chrono::Duration::from_std(mono - mono0).unwrap_or_default();
     Now {
-        mono: Instant::now(),
-        wall: chrono::Local::now().naive_local(),
+        mono,
+        wall: wall0 + since,
     }
 }
 
