@@ -8,6 +8,10 @@
 #
 #   CAMERAS=10000 RAMP=2000 ci/bench/register-vs-sipp.sh
 #
+# Then SIPp registers the same devices with the reference platform
+# (`camcert load platform`) instead of Kamailio, and the platform's CPU
+# per registration is printed beside Kamailio's.
+#
 # BASELINE=path/to/an/older/camcert adds a column: the same run from that
 # binary, in the same invocation, so a change is measured side by side.
 #
@@ -108,6 +112,37 @@ print(last[head.index("SuccessfulCall(C)")])
 PY
 )
 
+# --- SIPp against the reference platform (`camcert load platform`, the
+# fleet's built-in target), the same scenario and devices: its CPU per
+# registration beside Kamailio's ---
+pport=$(free_port)
+CAMCERT_PASSWORD=$password ./target/release/camcert load platform \
+  --listen "udp://127.0.0.1:$pport" --devices-from "$base" --devices-count "$cameras" \
+  --keepalive 3600 >/dev/null 2>"$out/platform.log" &
+ppid=$!
+for _ in $(seq 100); do
+  ss -Hlun "sport = :$pport" 2>/dev/null | grep -q . && break
+  sleep 0.1
+done
+proc_cpu() { sed 's/.*) //' "/proc/$1/stat" | awk '{ printf "%.2f", ($12 + $13) / 100 }'; }
+p0=$(proc_cpu "$ppid")
+( cd "$out" && /usr/bin/time -f "%e %U %S" -o "$out/sipp-platform.time" \
+    sipp -sf "$out/register.xml" -inf "$out/devices.csv" -m "$cameras" -r "$ramp" \
+      -s 34020000002000000001 -key domain 3402000000 \
+      -i 127.0.0.1 -p "$(free_port)" "127.0.0.1:$pport" \
+      -nostdin -timeout 120s -trace_stat -stf "$out/sipp-platform-stat.csv" -fd 60 \
+      >/dev/null 2>&1 ) || true
+p1=$(proc_cpu "$ppid")
+kill "$ppid"; wait "$ppid" 2>/dev/null || true
+p_ok=$(python3 - "$out/sipp-platform-stat.csv" <<'PY'
+import sys
+rows = [l.rstrip("\n").split(";") for l in open(sys.argv[1]) if l.strip()]
+head, last = rows[0], rows[-1]
+print(last[head.index("SuccessfulCall(C)")])
+PY
+)
+echo "$p0 $p1 $p_ok" >"$out/platform.cpu"
+
 # --- camcert (and the baseline binary, if given) ---
 duration=$(awk -v n="$cameras" -v r="$ramp" 'BEGIN { printf "%.1f", n / r + 1 }')
 run_camcert() { # BINARY NAME
@@ -151,6 +186,11 @@ print(f"{'registrations/s':28}{s_ok / s_wall:>16.0f}" + "".join(f"{r['registrati
 print(f"{'generator CPU':28}{s_cpu:>14.2f} s" + "".join(f"{c:>14.2f} s" for _, _, c, _ in cols))
 print(f"{'generator CPU/registration':28}{per(s_cpu, s_ok):>16}" + "".join(f"{per(c, r['registered']):>16}" for _, r, c, _ in cols))
 print(f"{'Kamailio CPU/registration':28}{per(sk, s_ok):>16}" + "".join(f"{per(k, r['registered']):>16}" for _, r, _, k in cols))
+p0, p1, p_ok = open(f"{out}/platform.cpu").read().split()
+p_ok = int(p_ok)
+print(f"SIPp against the reference platform (camcert load platform): {p_ok} of {n} registered, "
+      f"platform CPU {float(p1) - float(p0):.2f} s, {per(float(p1) - float(p0), p_ok)}/registration "
+      f"(Kamailio, same SIPp run above: {per(sk, s_ok)})")
 for label, r, _, _ in cols:
     g = r["generator"]
     print(f"{label}: own report {g['cpu_s']:.2f} s CPU during the run ({per(g['cpu_s'], r['registered'])}/registration; process start and exit excluded); p99 register latency {r['register_latency']['p99_ms']:.2f} ms, failures {r['failures'] or 'none'}, {r['verdict']}")

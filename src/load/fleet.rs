@@ -36,6 +36,11 @@ use crate::proto::{Now, Transport};
 
 /// Work of one kind done per loop pass before the others get a turn.
 const BUDGET: usize = 512;
+/// The ramp wakes the loop on multiples of this since the start, and
+/// each wake-up starts every camera due by then (at 2,000 a second, eight
+/// REGISTERs in one `sendmmsg`), so its wake-ups do not grow with the
+/// rate. Arrivals and the cameras' own timers still wake it at once.
+const RAMP_TICK: Duration = Duration::from_millis(4);
 /// After the deadline: how long answers to keepalives already sent may
 /// still arrive (no new requests go out meanwhile).
 const DRAIN: Duration = Duration::from_secs(2);
@@ -105,10 +110,19 @@ pub fn first_register(plan: &LoadPlan) -> Vec<u8> {
         .unwrap_or_default()
 }
 
+/// The time now. The local wall-clock time is read once and then follows
+/// the monotonic clock: reading the time zone for every datagram cost more
+/// than the rest of the timekeeping together.
 fn now() -> Now {
+    static ANCHOR: std::sync::OnceLock<(Instant, chrono::NaiveDateTime)> =
+        std::sync::OnceLock::new();
+    let (mono0, wall0) =
+        *ANCHOR.get_or_init(|| (Instant::now(), chrono::Local::now().naive_local()));
+    let mono = Instant::now();
+    let since = chrono::Duration::from_std(mono - mono0).unwrap_or_default();
     Now {
-        mono: Instant::now(),
-        wall: chrono::Local::now().naive_local(),
+        mono,
+        wall: wall0 + since,
     }
 }
 
@@ -177,7 +191,7 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
     // read until it would block, then left until its readiness comes back.
     // A loop that falls behind makes the kernel drop datagrams, which the
     // lag figures show.
-    let mut buf = vec![0u8; 65536];
+    let mut rx = super::udp::RecvMany::default();
     let mut ready = vec![true; nsock];
     let mut first_socket = 0;
     let (tcp_tx, mut tcp_rx) = mpsc::unbounded_channel::<(usize, Read)>();
@@ -236,6 +250,7 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
         media_timers: &mut media_timers,
         seed: plan.seed,
         conns: &mut conns,
+        outbox: vec![Vec::new(); nsock],
     };
 
     loop {
@@ -287,6 +302,7 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
             next_start += 1;
             work += 1;
         }
+        ctx.send_out().await;
         // Timers due by now.
         work = 0;
         while work < BUDGET {
@@ -304,6 +320,7 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
             timers.schedule(i as u32, cams[i].dev.poll_timeout());
             work += 1;
         }
+        ctx.send_out().await;
         // Media frames due by now, batched into few system calls.
         if let (Some(media), Some(sock)) = (plan.media.as_deref(), &media_sock) {
             work = 0;
@@ -379,14 +396,16 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
         for s in (first_socket..nsock).chain(0..first_socket) {
             let sock = &sockets[s];
             while ready[s] && work < BUDGET {
-                match sock.try_recv_from(&mut buf) {
-                    Ok((len, from)) => {
+                match rx.recv(sock) {
+                    Ok(got) => {
                         now = self::now();
-                        let bytes = &buf[..len];
-                        if let Some(i) = ctx.deliver(&mut cams, n, s, from, bytes, now).await {
-                            timers.schedule(i as u32, cams[i].dev.poll_timeout());
+                        for k in 0..got {
+                            let (bytes, from) = rx.datagram(k);
+                            if let Some(i) = ctx.deliver(&mut cams, n, s, from, bytes, now).await {
+                                timers.schedule(i as u32, cams[i].dev.poll_timeout());
+                            }
                         }
-                        work += 1;
+                        work += got.max(1);
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => ready[s] = false,
                     // An ICMP error and the like: the datagram is gone, read on.
@@ -394,6 +413,7 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
                 }
             }
         }
+        ctx.send_out().await;
         if now.mono >= next_progress {
             if let Some(b) = &bar {
                 b.set_position(ctx.metrics.registered);
@@ -411,7 +431,7 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
         }
         let mut wake = end.min(next_progress).min(next_sample);
         if next_start < ramp.count {
-            wake = wake.min(ramp.start_of(next_start));
+            wake = wake.min(ramp_wake(t0, ramp.start_of(next_start)));
         }
         if let Some(t) = timers.next() {
             wake = wake.min(t);
@@ -440,9 +460,12 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
         }
         for (s, sock) in sockets.iter().enumerate() {
             while ready[s] {
-                match sock.try_recv_from(&mut buf) {
-                    Ok((len, from)) => {
-                        ctx.deliver_quiet(&mut cams, n, s, from, &buf[..len], self::now());
+                match rx.recv(sock) {
+                    Ok(got) => {
+                        for k in 0..got {
+                            let (bytes, from) = rx.datagram(k);
+                            ctx.deliver_quiet(&mut cams, n, s, from, bytes, self::now());
+                        }
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => ready[s] = false,
                     // An ICMP error: gone once read; look again after the wait.
@@ -585,6 +608,9 @@ struct Ctx<'a> {
     seed: u64,
     /// Over TCP: each camera's connection, while open.
     conns: &'a mut Vec<Option<OwnedWriteHalf>>,
+    /// Over UDP: each socket's datagrams waiting to go out together
+    /// ([`Ctx::send_out`]).
+    outbox: Vec<Vec<(SocketAddr, Vec<u8>)>>,
 }
 
 impl Ctx<'_> {
@@ -608,7 +634,7 @@ impl Ctx<'_> {
         cams: &mut [Cam],
         n: usize,
         s: usize,
-        from: SocketAddr,
+        from: Option<SocketAddr>,
         bytes: &[u8],
         now: Now,
     ) -> Option<usize> {
@@ -623,12 +649,12 @@ impl Ctx<'_> {
         cams: &mut [Cam],
         n: usize,
         s: usize,
-        from: SocketAddr,
+        from: Option<SocketAddr>,
         bytes: &[u8],
         now: Now,
     ) -> Option<usize> {
         self.metrics.datagrams_received += 1;
-        let Ok(parsed) = SipMessage::parse(bytes) else {
+        let (Some(from), Ok(parsed)) = (from, SipMessage::parse(bytes)) else {
             self.metrics.unroutable += 1;
             return None;
         };
@@ -793,25 +819,62 @@ impl Ctx<'_> {
                 }
             }
             self.metrics.datagrams_sent += 1;
-            let sent = match self.sockets.get(i / self.per_socket) {
-                Some(sock) => match sock.try_send_to(&t.bytes, t.to) {
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        sock.send_to(&t.bytes, t.to).await.map(|_| ())
-                    }
-                    r => r.map(|_| ()),
-                },
-                None => match self.conns.get_mut(i).and_then(Option::as_mut) {
-                    Some(wr) => super::tcp::write(wr, &t.bytes).await,
-                    None => Err(std::io::ErrorKind::NotConnected.into()),
-                },
+            let s = i / self.per_socket;
+            if let Some(out) = self.outbox.get_mut(s) {
+                // Over UDP: out with the others at the end of the pass.
+                out.push((t.to, t.bytes));
+                if out.len() >= super::udp::BATCH {
+                    self.send_out().await;
+                }
+                continue;
+            }
+            let sent = match self.conns.get_mut(i).and_then(Option::as_mut) {
+                Some(wr) => super::tcp::write(wr, &t.bytes).await,
+                None => Err(std::io::ErrorKind::NotConnected.into()),
             };
             if sent.is_err() {
                 self.metrics.send_errors += 1;
             }
         }
     }
+
+    /// Send the datagrams waiting in the sockets' outboxes, a batch per
+    /// system call.
+    async fn send_out(&mut self) {
+        for (sock, out) in self.sockets.iter().zip(self.outbox.iter_mut()) {
+            if !out.is_empty() {
+                self.metrics.send_errors += super::udp::send_all(sock, out).await;
+            }
+        }
+    }
+}
+
+/// When the loop wakes for a ramp start due `at`: the first tick of
+/// [`RAMP_TICK`] since `t0` at or after it.
+fn ramp_wake(t0: Instant, at: Instant) -> Instant {
+    let tick = RAMP_TICK.as_nanos();
+    let k = at.saturating_duration_since(t0).as_nanos().div_ceil(tick);
+    t0 + Duration::from_nanos(u64::try_from(k * tick).unwrap_or(u64::MAX))
 }
 
 fn memfind(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ramp_starts_wake_the_loop_on_ticks() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        assert_eq!(ramp_wake(t0, t0), t0);
+        assert_eq!(
+            ramp_wake(t0, t0 + Duration::from_micros(500)),
+            t0 + RAMP_TICK
+        );
+        assert_eq!(ramp_wake(t0, t0 + RAMP_TICK), t0 + RAMP_TICK);
+        assert_eq!(ramp_wake(t0, t0 + RAMP_TICK + ms(1)), t0 + RAMP_TICK * 2);
+    }
 }

@@ -357,7 +357,7 @@ pub fn send_many(
 }
 
 #[cfg(target_os = "linux")]
-fn sockaddr(a: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+pub(super) fn sockaddr(a: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
     // SAFETY: an all-zero sockaddr_storage is valid; the family-specific
     // views written below fit inside it.
     let mut s: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
@@ -390,6 +390,32 @@ fn sockaddr(a: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
         }
     };
     (s, len as libc::socklen_t)
+}
+
+/// The address a received datagram's `sockaddr_storage` holds; `None`
+/// for a family other than IPv4 and IPv6.
+#[cfg(target_os = "linux")]
+pub(super) fn socket_addr(s: &libc::sockaddr_storage) -> Option<SocketAddr> {
+    match s.ss_family as libc::c_int {
+        libc::AF_INET => {
+            // SAFETY: the family says the storage holds a sockaddr_in.
+            let v = unsafe { &*(s as *const libc::sockaddr_storage as *const libc::sockaddr_in) };
+            let ip = std::net::Ipv4Addr::from(v.sin_addr.s_addr.to_ne_bytes());
+            Some(SocketAddr::new(ip.into(), u16::from_be(v.sin_port)))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the family says the storage holds a sockaddr_in6.
+            let v = unsafe { &*(s as *const libc::sockaddr_storage as *const libc::sockaddr_in6) };
+            let ip = std::net::Ipv6Addr::from(v.sin6_addr.s6_addr);
+            Some(SocketAddr::V6(std::net::SocketAddrV6::new(
+                ip,
+                u16::from_be(v.sin6_port),
+                v.sin6_flowinfo,
+                v.sin6_scope_id,
+            )))
+        }
+        _ => None,
+    }
 }
 
 /// Ask for a larger kernel buffer on `sock` (`SO_SNDBUF` or `SO_RCVBUF`);

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod platform;
 pub mod schedule;
 pub mod tcp;
+pub mod udp;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::AtomicBool;

@@ -54,10 +54,19 @@ pub struct PlatformPlan {
     pub duration: Option<Duration>,
 }
 
+/// The time now: the local wall-clock time is read once and then follows
+/// the monotonic clock, as in the fleet (reading the time zone for every
+/// message was a visible share of the platform's CPU).
 fn now() -> Now {
+    static ANCHOR: std::sync::OnceLock<(Instant, chrono::NaiveDateTime)> =
+        std::sync::OnceLock::new();
+    let (mono0, wall0) =
+        *ANCHOR.get_or_init(|| (Instant::now(), chrono::Local::now().naive_local()));
+    let mono = Instant::now();
+    let since = chrono::Duration::from_std(mono - mono0).unwrap_or_default();
     Now {
-        mono: Instant::now(),
-        wall: chrono::Local::now().naive_local(),
+        mono,
+        wall: wall0 + since,
     }
 }
 
@@ -531,6 +540,7 @@ pub async fn run(plan: PlatformPlan, stop: impl std::future::Future<Output = ()>
         calls: &mut calls,
         sessions: &mut sessions,
         expect: &expect_tx,
+        outbox: Vec::new(),
     };
     loop {
         let mut n = now();
@@ -573,6 +583,7 @@ pub async fn run(plan: PlatformPlan, stop: impl std::future::Future<Output = ()>
             platform.handle_timeout(now());
             ctx.pump(&mut platform, &mut sig).await;
         }
+        ctx.send_out(&sig).await;
         if read >= BUDGET {
             tokio::task::yield_now().await;
             continue;
@@ -633,6 +644,9 @@ struct PumpCtx<'a> {
     calls: &'a mut HashMap<String, (u64, Option<Instant>)>,
     sessions: &'a mut Sessions,
     expect: &'a mpsc::UnboundedSender<Expect>,
+    /// Over UDP: the answers of this pass, sent together by
+    /// [`PumpCtx::send_out`].
+    outbox: Vec<(SocketAddr, Vec<u8>)>,
 }
 
 /// The platform's signalling socket, or its listener and connections.
@@ -645,6 +659,15 @@ enum Signalling {
 }
 
 impl PumpCtx<'_> {
+    /// Send the pass's answers over UDP, a batch per system call.
+    async fn send_out(&mut self, sig: &Signalling) {
+        if let Signalling::Udp(sip) = sig {
+            if !self.outbox.is_empty() {
+                let _ = super::udp::send_all(sip, &mut self.outbox).await;
+            }
+        }
+    }
+
     /// Send what the platform has to send; act on its events: INVITE the
     /// cameras that registered, open their media, expect their streams.
     async fn pump(&mut self, platform: &mut Platform, sig: &mut Signalling) {
@@ -656,6 +679,7 @@ impl PumpCtx<'_> {
             calls,
             sessions,
             expect,
+            outbox,
         } = self;
         // The stream a `play` trigger just started: its Prepare follows at once.
         let mut placing: Option<u64> = None;
@@ -663,8 +687,9 @@ impl PumpCtx<'_> {
             while let Some(t) = platform.poll_transmit() {
                 match sig {
                     Signalling::Udp(sip) => {
-                        if sip.try_send_to(&t.bytes, t.to).is_err() {
-                            let _ = sip.send_to(&t.bytes, t.to).await;
+                        outbox.push((t.to, t.bytes));
+                        if outbox.len() >= super::udp::BATCH {
+                            let _ = super::udp::send_all(sip, outbox).await;
                         }
                     }
                     Signalling::Tcp { writers, .. } => {

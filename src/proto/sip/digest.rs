@@ -36,6 +36,25 @@ impl Algorithm {
             _ => None,
         }
     }
+    /// [`Self::hash`] of the parts joined, without joining them first.
+    pub fn hash_parts(self, parts: &[&str]) -> String {
+        match self {
+            Algorithm::Md5 => {
+                let mut h = Md5::new();
+                for p in parts {
+                    h.update(p.as_bytes());
+                }
+                hex::encode(h.finalize())
+            }
+            Algorithm::Sha256 => {
+                let mut h = Sha256::new();
+                for p in parts {
+                    h.update(p.as_bytes());
+                }
+                hex::encode(h.finalize())
+            }
+        }
+    }
     pub fn hash(self, data: &str) -> String {
         match self {
             Algorithm::Md5 => hex::encode(Md5::digest(data.as_bytes())),
@@ -116,11 +135,13 @@ pub fn request_digest(
     nonce: &str,
     qop: Option<(&str, &str)>,
 ) -> String {
-    let ha1 = alg.hash(&format!("{username}:{realm}:{password}"));
-    let ha2 = alg.hash(&format!("{method}:{uri}"));
+    let ha1 = alg.hash_parts(&[username, ":", realm, ":", password]);
+    let ha2 = alg.hash_parts(&[method, ":", uri]);
     match qop {
-        Some((nc, cnonce)) => alg.hash(&format!("{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}")),
-        None => alg.hash(&format!("{ha1}:{nonce}:{ha2}")),
+        Some((nc, cnonce)) => {
+            alg.hash_parts(&[&ha1, ":", nonce, ":", nc, ":", cnonce, ":auth:", &ha2])
+        }
+        None => alg.hash_parts(&[&ha1, ":", nonce, ":", &ha2]),
     }
 }
 
@@ -158,6 +179,27 @@ impl Credentials {
             algorithm_explicit: true,
             opaque: challenge.opaque.clone(),
             qop,
+        }
+    }
+
+    /// [`Self::to_header`] appended to `out`, the same bytes.
+    pub fn write_header(&self, out: &mut Vec<u8>) {
+        use std::io::Write as _;
+        // Writing into a Vec cannot fail.
+        let _ = write!(
+            out,
+            "Digest username=\"{}\", realm=\"{}\", nonce=\"{}\", uri=\"{}\", response=\"{}\"",
+            self.username, self.realm, self.nonce, self.uri, self.response
+        );
+        if self.algorithm_explicit {
+            out.extend_from_slice(b", algorithm=");
+            out.extend_from_slice(self.algorithm.name().as_bytes());
+        }
+        if let Some(o) = &self.opaque {
+            let _ = write!(out, ", opaque=\"{o}\"");
+        }
+        if let Some((nc, cnonce)) = &self.qop {
+            let _ = write!(out, ", qop=auth, nc={nc}, cnonce=\"{cnonce}\"");
         }
     }
 

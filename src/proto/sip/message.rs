@@ -196,7 +196,8 @@ impl SipMessage {
         let mut lines = head.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
         let first = lines.next().unwrap_or_default();
         let (start, version) = parse_start_line(first)?;
-        let mut headers: Vec<(String, String)> = Vec::new();
+        // Room for a usual message's headers, so the list grows once.
+        let mut headers: Vec<(String, String)> = Vec::with_capacity(16);
         for line in lines {
             if line.starts_with(' ') || line.starts_with('\t') {
                 // Header folding (RFC 3261 §7.3.1): continuation of the previous value.

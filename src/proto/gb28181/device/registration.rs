@@ -15,10 +15,13 @@
 
 use super::txn::{matches, Retransmit};
 use super::{Device, DeviceEvent, Server, State};
-use crate::proto::gb28181::register::{build_register, parse_date, register_uri, RegisterParams};
+use crate::proto::gb28181::register::{
+    build_register, encode_register, parse_date, register_uri, RegisterParams,
+};
 use crate::proto::sip::digest::{Challenge, Credentials};
 use crate::proto::sip::{self, Finding, NameAddr, SipMessage};
 use crate::proto::{Now, Transmit};
+use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -32,21 +35,21 @@ impl Device {
         self.send_register(now, true, None);
     }
 
-    fn ids(&self) -> (String, String) {
+    fn ids(&self) -> (Cow<'_, str>, Cow<'_, str>) {
         let dev = if self.cfg.faults.wrong_device_id {
             // Same shape, different serial: a device that reports the wrong identity.
             let mut d = self.cfg.device_id.clone();
             d.replace_range(14.min(d.len()).., "999999");
-            d
+            Cow::Owned(d)
         } else {
-            self.cfg.device_id.clone()
+            Cow::Borrowed(self.cfg.device_id.as_str())
         };
         let plat = if self.cfg.faults.wrong_platform_id {
             let mut p = self.server.id.clone();
             p.replace_range(14.min(p.len()).., "999999");
-            p
+            Cow::Owned(p)
         } else {
-            self.server.id.clone()
+            Cow::Borrowed(self.server.id.as_str())
         };
         (dev, plat)
     }
@@ -55,7 +58,7 @@ impl Device {
         self.cseq += 1;
         let branch = sip::new_branch(&mut self.rng);
         let (device_id, platform_id) = self.ids();
-        let msg = build_register(&RegisterParams {
+        let params = RegisterParams {
             device_id: &device_id,
             platform_id: &platform_id,
             domain: &self.cfg.domain,
@@ -69,25 +72,36 @@ impl Device {
             expires: if unregister { 0 } else { self.cfg.expires },
             authorization: auth.as_ref(),
             user_agent: &self.cfg.user_agent,
-        });
-        let mut bytes = msg.to_bytes();
-        if !self.first_sent {
-            self.first_sent = true;
-            let f = &self.cfg.faults;
-            if f.garbage {
-                bytes = b"\x00\x01\x02garbage\xff\xfe not SIP at all".to_vec();
+        };
+        let f = &self.cfg.faults;
+        let faulty_first = !self.first_sent
+            && (f.garbage || f.truncated || f.overlong_body || f.oversize_content_length);
+        let mut bytes = Vec::new();
+        if faulty_first {
+            let msg = build_register(&params);
+            bytes = if f.garbage {
+                b"\x00\x01\x02garbage\xff\xfe not SIP at all".to_vec()
             } else if f.truncated {
-                let mut m = msg.clone();
+                let mut m = msg;
                 m.headers.set("Content-Length", "120");
-                bytes = m.to_bytes();
+                m.to_bytes()
             } else if f.overlong_body {
-                bytes.extend_from_slice(b"EXTRA-BYTES-BEYOND-CONTENT-LENGTH");
-            } else if f.oversize_content_length {
-                let mut m = msg.clone();
+                let mut b = msg.to_bytes();
+                b.extend_from_slice(b"EXTRA-BYTES-BEYOND-CONTENT-LENGTH");
+                b
+            } else {
+                let mut m = msg;
                 m.headers.set("Content-Length", "2000000");
-                bytes = m.to_bytes();
-            }
+                m.to_bytes()
+            };
+        } else {
+            // The same bytes as `build_register(..).to_bytes()`, written
+            // without the message value.
+            bytes.reserve(512);
+            encode_register(&params, &mut bytes);
         }
+        drop((device_id, platform_id));
+        self.first_sent = true;
         self.transmits.push_back(Transmit {
             to: self.server.addr,
             bytes: bytes.clone(),
@@ -264,8 +278,7 @@ impl Device {
         } else {
             self.cfg.password.clone()
         };
-        let (_, platform_id) = self.ids();
-        let uri = register_uri(&platform_id, self.server.addr);
+        let uri = register_uri(&self.ids().1, self.server.addr);
         let cnonce = format!("{:08x}", rand::Rng::gen::<u32>(&mut self.rng));
         let creds = Credentials::answer(
             &challenge,
