@@ -872,7 +872,7 @@ pub async fn load_hemu(a: crate::cli::LoadHemuArgs) -> Result<i32> {
     if !(1..=240).contains(&a.fps) {
         bail!("--fps {}: expected 1 to 240", a.fps);
     }
-    if !(a.lag_threshold_ms > 0.0) {
+    if !(a.lag_threshold_ms > 0.0 && a.lag_threshold_ms.is_finite()) {
         bail!(
             "--lag-threshold-ms {}: expected more than 0",
             a.lag_threshold_ms

@@ -144,8 +144,7 @@ fn a_deleted_device_is_named_by_its_result() {
     assert_eq!(code, 1, "{r:#}");
     assert_eq!(r["login_results"]["2026"], 3, "{r:#}");
     assert_eq!(
-        r["failures"]["login refused: result 2026 (device deleted)"],
-        3,
+        r["failures"]["login refused: result 2026 (device deleted)"], 3,
         "{r:#}"
     );
 }
@@ -157,10 +156,8 @@ fn a_target_that_is_not_tls_shows_as_handshake_failures() {
     // Answers every connection with bytes that are no TLS record, then closes.
     std::thread::spawn(move || {
         use std::io::Write;
-        for s in listener.incoming().take(3) {
-            if let Ok(mut s) = s {
-                let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n");
-            }
+        for mut s in listener.incoming().take(3).flatten() {
+            let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n");
         }
     });
     let dir = tempfile::tempdir().unwrap();
@@ -182,4 +179,30 @@ fn a_target_that_is_not_tls_shows_as_handshake_failures() {
         .sum();
     assert_eq!(tls, 3, "{r:#}");
     assert!(r["media"]["received"].is_null(), "{r:#}");
+}
+
+#[test]
+fn a_gateway_that_never_answers_the_login_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, r) = load(
+        dir.path(),
+        "silent",
+        "",
+        &[
+            "--devices",
+            "4",
+            "--duration",
+            "1",
+            "--gateway-fault",
+            "no-login-response",
+        ],
+    );
+    assert_eq!(code, 1, "{r:#}");
+    assert_eq!(r["handshakes"], 4, "{r:#}");
+    assert_eq!(r["logged_in"], 0, "{r:#}");
+    assert_eq!(r["login_results"], serde_json::json!({}), "{r:#}");
+    assert_eq!(
+        r["failures"]["no DevLoginResp by the end of the run"], 4,
+        "{r:#}"
+    );
 }

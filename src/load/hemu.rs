@@ -135,6 +135,8 @@ struct Stats {
     pings_sent: u64,
     pongs: u64,
     first_media: Option<Instant>,
+    /// Seconds devices spent streaming, all added up.
+    stream_s: f64,
     packages_sent: u64,
     payload_bytes_sent: u64,
     wire_bytes_sent: u64,
@@ -157,6 +159,7 @@ impl Stats {
             pings_sent: 0,
             pongs: 0,
             first_media: None,
+            stream_s: 0.0,
             packages_sent: 0,
             payload_bytes_sent: 0,
             wire_bytes_sent: 0,
@@ -240,7 +243,7 @@ pub struct HemuMedia {
     pub wire_bytes_sent: u64,
     pub sent_packages_per_s: f64,
     pub sent_bits_per_s: f64,
-    /// Per streaming device, wire bits per second.
+    /// Wire bits per second of a device while it streamed (its pace).
     pub sent_bits_per_s_per_device: f64,
     /// What the built-in gateway received (none with --target).
     pub received: Option<HemuReceived>,
@@ -487,8 +490,13 @@ fn report(
     });
     let verdict = if saturated {
         format!(
-            "generator saturated (p99 send lag {:.2} ms > {threshold_ms} ms): the figures describe camcert, not the gateway; use fewer devices per process",
-            send_lag.p99_ms
+            "generator saturated (p99 send lag {:.2} ms > {threshold_ms} ms): the figures describe camcert{}, not the gateway; use fewer devices per process",
+            send_lag.p99_ms,
+            if plan.target.is_none() {
+                " and the built-in gateway sharing its process"
+            } else {
+                ""
+            }
         )
     } else if s.logged_in == plan.devices && failures_total == 0 {
         let mut v = format!("all {} devices logged in; no failures", plan.devices);
@@ -546,8 +554,8 @@ fn report(
             wire_bytes_sent: s.wire_bytes_sent,
             sent_packages_per_s: per_s(s.packages_sent as f64),
             sent_bits_per_s,
-            sent_bits_per_s_per_device: if s.logged_in > 0 {
-                sent_bits_per_s / s.logged_in as f64
+            sent_bits_per_s_per_device: if s.stream_s > 0.0 {
+                s.wire_bytes_sent as f64 * 8.0 / s.stream_s
             } else {
                 0.0
             },
@@ -631,10 +639,13 @@ async fn device_task(i: u64, fleet: Arc<Fleet>) {
 /// TCP and TLS within their timeouts and the run's end; failures counted
 /// by reason.
 async fn connect(fleet: &Fleet) -> Option<tokio_rustls::client::TlsStream<TcpStream>> {
-    let _permit = tokio::time::timeout_at(fleet.end, fleet.handshakes.acquire())
-        .await
-        .ok()?
-        .ok()?;
+    let Ok(Ok(_permit)) = tokio::time::timeout_at(fleet.end, fleet.handshakes.acquire()).await
+    else {
+        lock(&fleet.stats).fail(
+            "not connected by the end of the run (handshakes in flight at --max-handshakes)".into(),
+        );
+        return None;
+    };
     let t = Instant::now();
     {
         let mut s = lock(&fleet.stats);
@@ -651,9 +662,11 @@ async fn connect(fleet: &Fleet) -> Option<tokio_rustls::client::TlsStream<TcpStr
                 return None;
             }
             Err(_) => {
-                if tokio::time::Instant::now() < fleet.end {
-                    lock(&fleet.stats).fail("connect: timed out".into());
-                }
+                lock(&fleet.stats).fail(if tokio::time::Instant::now() < fleet.end {
+                    "connect: timed out".into()
+                } else {
+                    "connect: not done by the end of the run".into()
+                });
                 return None;
             }
         };
@@ -681,9 +694,11 @@ async fn connect(fleet: &Fleet) -> Option<tokio_rustls::client::TlsStream<TcpStr
             None
         }
         Err(_) => {
-            if tokio::time::Instant::now() < fleet.end {
-                lock(&fleet.stats).fail("TLS handshake: timed out".into());
-            }
+            lock(&fleet.stats).fail(if tokio::time::Instant::now() < fleet.end {
+                "TLS handshake: timed out".into()
+            } else {
+                "TLS handshake: not done by the end of the run".into()
+            });
             None
         }
     }
@@ -833,8 +848,8 @@ async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
                 s.payload_bytes_sent += payload;
             }
             media_due = media.due(fleet.plan.bitrate_kbit_s);
-        } else {
-            media.start = None;
+        } else if let Some(start) = media.start.take() {
+            lock(&fleet.stats).stream_s += now.saturating_duration_since(start).as_secs_f64();
             media.bytes = 0;
         }
         if wrote && wr.flush().await.is_err() {
@@ -858,6 +873,9 @@ async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
             _ = tokio::time::sleep_until(deadline) => {
                 let now = tokio::time::Instant::now();
                 if now >= fleet.end {
+                    if login_deadline.is_some() {
+                        lock(&fleet.stats).fail("no DevLoginResp by the end of the run".into());
+                    }
                     break Ended::End;
                 }
                 if login_deadline.is_some_and(|d| now >= d) {
@@ -879,6 +897,10 @@ async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
         // missed one.
         let mut s = lock(&fleet.stats);
         s.pings_sent = s.pings_sent.saturating_sub(1);
+    }
+    if let Some(start) = media.start.take() {
+        lock(&fleet.stats).stream_s += start.elapsed().as_secs_f64();
+        media.bytes = 0;
     }
     let _ = tokio::time::timeout(Duration::from_secs(2), wr.shutdown()).await;
     ended
