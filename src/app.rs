@@ -844,6 +844,99 @@ pub async fn load(a: crate::cli::LoadArgs) -> Result<i32> {
     Ok(if report.passed() { 0 } else { 1 })
 }
 
+/// `camcert load hemu`: a fleet of HEDGW devices against a gateway (the
+/// reference one on loopback without --target).
+pub async fn load_hemu(a: crate::cli::LoadHemuArgs) -> Result<i32> {
+    use crate::load::hemu::{self, HemuPlan};
+    let secret = match &a.password_file {
+        Some(f) => crate::cli::read_password_file(f).map_err(anyhow::Error::msg)?,
+        None => std::env::var("CAMCERT_PASSWORD").unwrap_or_default(),
+    };
+    if !(1..=1_000_000).contains(&a.devices) {
+        bail!("--devices {}: expected 1 to 1000000", a.devices);
+    }
+    if !(a.ramp > 0.0 && a.ramp <= 1e6) {
+        bail!(
+            "--ramp {}: expected connections per second in (0, 1000000]",
+            a.ramp
+        );
+    }
+    if !(a.duration > 0.0 && a.duration <= 30.0 * 86400.0) {
+        bail!(
+            "--duration {}: expected seconds in (0, 30 days]",
+            a.duration
+        );
+    }
+    if !(a.bitrate > 0.0 && a.bitrate <= 1e6) {
+        bail!("--bitrate {}: expected kbit/s in (0, 1000000]", a.bitrate);
+    }
+    if !(1..=240).contains(&a.fps) {
+        bail!("--fps {}: expected 1 to 240", a.fps);
+    }
+    if !(a.lag_threshold_ms > 0.0 && a.lag_threshold_ms.is_finite()) {
+        bail!(
+            "--lag-threshold-ms {}: expected more than 0",
+            a.lag_threshold_ms
+        );
+    }
+    if !(1..=65536).contains(&a.max_handshakes) {
+        bail!("--max-handshakes {}: expected 1 to 65536", a.max_handshakes);
+    }
+    let target = match &a.target {
+        None => None,
+        Some(t) => Some(
+            tokio::net::lookup_host(t.as_str())
+                .await
+                .with_context(|| format!("--target {t}: expected HOST:PORT"))?
+                .next()
+                .with_context(|| format!("--target {t}: no address"))?,
+        ),
+    };
+    if target.is_some() && (!a.gateway_faults.is_empty() || a.login_result != 0) {
+        bail!("--gateway-fault and --login-result set up the built-in gateway; with --target there is none");
+    }
+    let settings = vec![
+        ("ping_pong_span".to_string(), a.ping_span.to_string()),
+        ("login_result".to_string(), a.login_result.to_string()),
+    ];
+    let gateway = peers::hedgw::serve::gateway_config(&settings, &a.gateway_faults, &secret)?;
+    let video = match &a.media {
+        Some(f) => {
+            let meta = std::fs::metadata(f).with_context(|| format!("--media {}", f.display()))?;
+            if meta.len() > 64 * 1024 * 1024 {
+                bail!("--media {}: over 64 MiB", f.display());
+            }
+            std::fs::read(f).with_context(|| format!("reading {}", f.display()))?
+        }
+        None => include_bytes!("../captures/sample-h264-320x240-25fps.h264").to_vec(),
+    };
+    let plan = HemuPlan {
+        devices: a.devices,
+        target,
+        server_name: a.server_name.clone(),
+        ramp: a.ramp,
+        duration: Duration::from_secs_f64(a.duration),
+        bitrate_kbit_s: a.bitrate,
+        video,
+        fps: a.fps,
+        access_key: a.access_key.clone(),
+        secret,
+        gateway,
+        lag_threshold: Duration::from_secs_f64(a.lag_threshold_ms / 1000.0),
+        max_handshakes: a.max_handshakes,
+    };
+    let report = hemu::run(plan).await?;
+    let mut out = std::io::stdout().lock();
+    report.write_text(&mut out)?;
+    if let Some(path) = &a.json {
+        let text = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, text + "\n")
+            .with_context(|| format!("writing the report to {}", path.display()))?;
+        println!("report: {}", path.display());
+    }
+    Ok(if report.passed() { 0 } else { 1 })
+}
+
 /// `camcert decode`: read a capture and print its SIP messages (or its
 /// flows). A damaged file is decoded up to the damage, which is reported
 /// on stderr; exit 2 only when not one frame could be read.

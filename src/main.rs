@@ -28,6 +28,7 @@ fn main() -> ExitCode {
             Command::List { paths } => camcert::app::list(&paths),
             Command::Serve(a) => camcert::app::serve(a).await,
             Command::Load(camcert::cli::LoadCommand::Gb28181(a)) => camcert::app::load(a).await,
+            Command::Load(camcert::cli::LoadCommand::Hemu(a)) => camcert::app::load_hemu(a).await,
             Command::Load(camcert::cli::LoadCommand::Platform(a)) => {
                 camcert::app::load_platform(a).await
             }

@@ -249,6 +249,64 @@ pub enum LoadCommand {
     /// starts it in a process of its own when no --target is given.
     #[command(hide = true)]
     Platform(LoadPlatformArgs),
+    /// Hemu HEDGW devices (TDs) over TLS 1.2: login, PING/PONG at the
+    /// negotiated span, and TDMediaPackage media at --bitrate each.
+    Hemu(LoadHemuArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LoadHemuArgs {
+    /// Simulated devices (TDs), one TLS connection each.
+    #[arg(long, default_value_t = 100)]
+    pub devices: u64,
+    /// The gateway, HOST:PORT. Without it camcert runs the reference
+    /// HEDGW gateway for the run on loopback, accepting the fleet.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub target: Option<String>,
+    /// The name sent in SNI (the gateway's certificate is not verified).
+    #[arg(long, default_value = "localhost")]
+    pub server_name: String,
+    /// Connections started per second.
+    #[arg(long, default_value_t = 100.0)]
+    pub ramp: f64,
+    /// Length of the run, seconds (the ramp included).
+    #[arg(long, default_value_t = 30.0)]
+    pub duration: f64,
+    /// Media of each device, kbit/s of framed HEDGW messages.
+    #[arg(long, default_value_t = 256.0)]
+    pub bitrate: f64,
+    /// The H.264 Annex B file every device uploads, looped (default: the
+    /// built-in 320x240 25 fps sample).
+    #[arg(long, value_name = "FILE")]
+    pub media: Option<PathBuf>,
+    /// Frames per second of the media.
+    #[arg(long, default_value_t = 25)]
+    pub fps: u32,
+    /// access_key of every device.
+    #[arg(long, default_value = "camcert")]
+    pub access_key: String,
+    /// Read the devices' access_secret from this file (first line) instead
+    /// of the CAMCERT_PASSWORD environment variable.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// ping_pong_span the built-in gateway gives, seconds.
+    #[arg(long, default_value_t = 30)]
+    pub ping_span: u32,
+    /// Result the built-in gateway answers a correct login with (0, 2008, 2026).
+    #[arg(long, default_value_t = 0)]
+    pub login_result: u32,
+    /// Switch on a deliberate fault of the built-in gateway (repeatable).
+    #[arg(long = "gateway-fault", value_name = "NAME")]
+    pub gateway_faults: Vec<String>,
+    /// TCP connects and TLS handshakes in flight at once, at most.
+    #[arg(long, default_value_t = 256)]
+    pub max_handshakes: usize,
+    /// p99 send lag above this many milliseconds marks the generator saturated.
+    #[arg(long, default_value_t = 10.0)]
+    pub lag_threshold_ms: f64,
+    /// Write the JSON report here.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]

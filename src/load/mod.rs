@@ -13,6 +13,7 @@
 
 pub mod calibrate;
 pub mod fleet;
+pub mod hemu;
 pub mod media;
 pub mod metrics;
 pub mod platform;
