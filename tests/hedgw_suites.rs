@@ -330,3 +330,55 @@ async fn a_td_without_tls_is_refused_with_the_reason() {
     let m = &c.failures[0].message;
     assert!(m.contains("refused") && m.contains("TLS"), "{m}");
 }
+
+/// A decoded message held to a golden file with redactions: a file that
+/// differs in one field fails the step with a diff naming that line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_golden_mismatch_fails_with_a_diff() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = common::root();
+    for f in std::fs::read_dir(root.join("suites/hemu")).unwrap() {
+        let p = f.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        if name.starts_with("requirements") {
+            std::fs::copy(&p, dir.path().join(&name)).unwrap();
+        }
+    }
+    let golden = std::fs::read_to_string(root.join("golden/suites/hedgw-dev-login-req.txt"))
+        .unwrap()
+        .replace("\"video_width\": 320", "\"video_width\": 321");
+    let golden_path = dir.path().join("login.txt");
+    std::fs::write(&golden_path, golden).unwrap();
+    let suite = std::fs::read_to_string(root.join("suites/hemu/hedgw-td-login.yaml"))
+        .unwrap()
+        .replace(
+            "golden/suites/hedgw-dev-login-req.txt",
+            golden_path.to_str().unwrap(),
+        );
+    let suite_path = dir.path().join("login.yaml");
+    std::fs::write(&suite_path, suite).unwrap();
+    let suites = load::load_all(&[suite_path]).unwrap();
+    let opts = RunOptions {
+        report_dir: dir.path().join("reports"),
+        filters: vec!["HGW-TD-LOGIN-001".into()],
+        ..Default::default()
+    };
+    let r = runner::run(&suites, &opts, Arc::new(AtomicBool::new(false)))
+        .await
+        .unwrap();
+    let c = &r.cases[0];
+    assert_eq!(c.status, Status::Failed, "{:?}", c.failures);
+    let f = &c.failures[0];
+    assert_eq!(f.check, "golden", "{f:?}");
+    assert!(
+        f.message.contains("-    \"video_width\": 321"),
+        "{}",
+        f.message
+    );
+    assert!(
+        f.message.contains("+    \"video_width\": 320"),
+        "{}",
+        f.message
+    );
+    assert!(!f.message.contains("camcert-secret"), "secrets stay masked");
+}

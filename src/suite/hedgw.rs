@@ -141,6 +141,19 @@ pub fn check_step(role: Role, s: &StepInput) -> Result<(), String> {
             for (var, path) in &x.capture {
                 check_path(path).map_err(|e| format!("capture {var:?}: {e}"))?;
             }
+            if let Some(g) = &x.golden {
+                if x.absent {
+                    return Err(
+                        "`golden` compares the message taken; an `absent` step takes none".into(),
+                    );
+                }
+                if g.file.trim().is_empty() {
+                    return Err("`golden.file` is empty".into());
+                }
+                for path in &g.redact {
+                    check_path(path).map_err(|e| format!("golden redact {path:?}: {e}"))?;
+                }
+            }
         }
         StepInput::Media(m) => {
             if role != Role::Platform {
@@ -1119,6 +1132,75 @@ impl CaseRun<'_, '_> {
     }
 
     /// The conditions of `conds` that `d` misses.
+    /// `expect: { golden }`: the decoded message as its summary line and
+    /// its fields as indented JSON, the `redact` paths replaced by
+    /// `<PATH>` and secrets masked, compared with the file (written with
+    /// `--update-golden`); a difference fails with a unified diff.
+    fn golden(&mut self, g: &crate::suite::model::GoldenInput, d: &Decoded) -> Result<(), Fail> {
+        use crate::capture::golden::{first_difference, unified_diff};
+        let file = std::path::PathBuf::from(self.x(&g.file)?);
+        let mut view = d.view.clone();
+        for path in &g.redact {
+            let parts: Vec<&str> = path.split('.').collect();
+            let mut v = &mut view;
+            for (i, part) in parts.iter().enumerate() {
+                let Some(next) = v.get_mut(*part) else { break };
+                if i + 1 == parts.len() {
+                    *next = serde_json::Value::String(format!("<{path}>"));
+                    break;
+                }
+                v = next;
+            }
+        }
+        mask_secrets(&mut view);
+        let text = format!(
+            "{}\n{}\n",
+            d.message_type()
+                .and_then(|t| crate::proto::hedgw::type_name(t as i32))
+                .unwrap_or("unknown message"),
+            serde_json::to_string_pretty(&view).unwrap_or_default()
+        );
+        if self.unit.opts.update_golden {
+            if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    Fail::new("golden", format!("cannot create {}: {e}", dir.display()))
+                })?;
+            }
+            return std::fs::write(&file, &text)
+                .map_err(|e| Fail::new("golden", format!("cannot write {}: {e}", file.display())));
+        }
+        let golden = match std::fs::read(&file) {
+            Ok(b) => String::from_utf8_lossy(&b).replace("\r\n", "\n"),
+            Err(e) => return Err(Fail::new(
+                "golden",
+                format!(
+                    "cannot read the golden file {}: {e}; `camcert run --update-golden` writes it",
+                    file.display()
+                ),
+            )
+            .exp(format!("the golden file {}", file.display()), "no file")),
+        };
+        let Some(diff) = unified_diff(
+            &golden,
+            &text,
+            &file.display().to_string(),
+            &format!("received {}", d.summary()),
+        ) else {
+            return Ok(());
+        };
+        let (line, want, got) = first_difference(&golden, &text).unwrap_or((0, None, None));
+        let shown = |l: Option<String>| l.unwrap_or_else(|| "(no line)".into());
+        Err(Fail::new(
+            "golden",
+            format!(
+                "{} differs from the golden file {} at line {line} (- golden, + received; `--update-golden` rewrites it):\n{diff}",
+                d.summary(),
+                file.display()
+            ),
+        )
+        .exp(format!("line {line}: {}", shown(want)), format!("line {line}: {}", shown(got))))
+    }
+
     fn misses(
         &self,
         d: &Decoded,
@@ -1308,6 +1390,9 @@ impl CaseRun<'_, '_> {
                     ..Default::default()
                 }];
                 return Err(f);
+            }
+            if let Some(g) = &e.golden {
+                self.golden(g, &d)?;
             }
             for (var, path) in &e.capture {
                 match Self::resolve(&d, path) {
@@ -1541,4 +1626,22 @@ fn finish(mut c: Vec<(usize, Candidate)>) -> Vec<Candidate> {
 
 fn shown_view(v: &serde_json::Value) -> String {
     serde_json::to_string(v).unwrap_or_default()
+}
+
+/// Secrets in a decoded view (`access_secret`, passwords) shown as `******`.
+fn mask_secrets(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, x) in m.iter_mut() {
+                let k = k.to_ascii_lowercase();
+                if (k.contains("secret") || k.contains("password")) && x.is_string() {
+                    *x = serde_json::Value::String("******".into());
+                } else {
+                    mask_secrets(x);
+                }
+            }
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(mask_secrets),
+        _ => {}
+    }
 }
