@@ -1171,14 +1171,16 @@ impl CaseRun<'_, '_> {
         }
         let golden = match std::fs::read(&file) {
             Ok(b) => String::from_utf8_lossy(&b).replace("\r\n", "\n"),
-            Err(e) => return Err(Fail::new(
-                "golden",
-                format!(
+            Err(e) => {
+                return Err(Fail::new(
+                    "golden",
+                    format!(
                     "cannot read the golden file {}: {e}; `camcert run --update-golden` writes it",
                     file.display()
                 ),
-            )
-            .exp(format!("the golden file {}", file.display()), "no file")),
+                )
+                .exp(format!("the golden file {}", file.display()), "no file"))
+            }
         };
         let Some(diff) = unified_diff(
             &golden,
