@@ -383,6 +383,85 @@ pub fn first_difference(old: &str, new: &str) -> Option<(usize, Option<String>, 
     }
 }
 
+/// What holding a message to its golden file came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Held {
+    /// `--update-golden`: the file was written.
+    Written,
+    /// The text is the file's.
+    Same,
+}
+
+/// Why a message does not hold to its golden file: the failure's message,
+/// and its expected and received values.
+#[derive(Debug, PartialEq, Eq)]
+pub struct NotHeld {
+    pub message: String,
+    pub expected: String,
+    pub received: String,
+}
+
+/// Hold `text` (the message `what`, redacted) to the golden `file`, or
+/// write it there when `update`. A difference is a unified diff (`-`
+/// golden, `+` received) naming its first differing line.
+pub fn hold(file: &std::path::Path, text: &str, update: bool, what: &str) -> Result<Held, NotHeld> {
+    let fail = |message: String, expected: String, received: String| NotHeld {
+        message,
+        expected,
+        received,
+    };
+    if update {
+        if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                fail(
+                    format!("cannot create {}: {e}", dir.display()),
+                    format!("the folder {}", dir.display()),
+                    e.to_string(),
+                )
+            })?;
+        }
+        std::fs::write(file, text).map_err(|e| {
+            fail(
+                format!("cannot write {}: {e}", file.display()),
+                format!("the golden file {}", file.display()),
+                e.to_string(),
+            )
+        })?;
+        return Ok(Held::Written);
+    }
+    let golden = match std::fs::read(file) {
+        Ok(b) => String::from_utf8_lossy(&b).replace("\r\n", "\n"),
+        Err(e) => {
+            return Err(fail(
+                format!(
+                    "cannot read the golden file {}: {e}; `camcert run --update-golden` writes it",
+                    file.display()
+                ),
+                format!("the golden file {}", file.display()),
+                "no file".into(),
+            ))
+        }
+    };
+    let Some(diff) = unified_diff(
+        &golden,
+        text,
+        &file.display().to_string(),
+        &format!("received {what}"),
+    ) else {
+        return Ok(Held::Same);
+    };
+    let (line, want, got) = first_difference(&golden, text).unwrap_or((0, None, None));
+    let shown = |l: Option<String>| l.unwrap_or_else(|| "(no line)".into());
+    Err(fail(
+        format!(
+            "{what} differs from the golden file {} at line {line} (- golden, + received; `--update-golden` rewrites it):\n{diff}",
+            file.display()
+        ),
+        format!("line {line}: {}", shown(want)),
+        format!("line {line}: {}", shown(got)),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use super::model::*;
+use super::outcome::Fail;
 use super::runner::{
     base_vars, mask_result, matcher_misses, matcher_text, Finished, RunOptions, UnitFuture,
 };
@@ -43,7 +44,7 @@ use crate::proto::hedgw::{
     DevLoginResp, DevServerCmd, HedgwMessage, MessageType, TdMediaPackage,
 };
 use crate::report::{
-    Candidate, CaseResult, Failure, FindingOut, MessageLog, PredicateMiss, RequirementRef, Status,
+    Candidate, CaseResult, Failure, FindingOut, MessageLog, PredicateMiss, Status,
 };
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -451,31 +452,12 @@ impl<'a> Unit<'a> {
         run.teardown().await;
         let secrets = run.vars.secrets();
         let mut r = CaseResult {
-            suite: suite.name.clone(),
-            suite_file: suite.file.display().to_string(),
-            id: case.id.clone(),
-            title: case.title.clone(),
-            transport: "tls".into(),
-            level: case.level,
-            tags: case.tags.clone(),
-            clause: case.clause.clone(),
-            requirements: case
-                .requirements
-                .iter()
-                .map(|r| RequirementRef {
-                    id: r.id.clone(),
-                    clause: r.clause.clone(),
-                    level: r.level,
-                    text: r.text.clone(),
-                })
-                .collect(),
             status,
             duration_ms: t0.elapsed().as_millis() as u64,
             failures,
             findings: run.findings.iter().map(FindingOut::from).collect(),
             messages: std::mem::take(&mut run.log),
-            pcap: None,
-            media: vec![],
+            ..super::outcome::case_result(suite, case, "tls")
         };
         mask_result(&mut r, &secrets);
         r
@@ -484,46 +466,6 @@ impl<'a> Unit<'a> {
 
 fn step_allows(s: &Step) -> bool {
     matches!(&s.input, StepInput::Expect(e) if e.allow_findings)
-}
-
-/// A failed step, before it becomes a report [`Failure`].
-struct Fail {
-    check: String,
-    message: String,
-    expected: Option<String>,
-    received: Option<String>,
-    candidates: Vec<Candidate>,
-}
-
-impl Fail {
-    fn new(check: &str, message: impl Into<String>) -> Fail {
-        Fail {
-            check: check.into(),
-            message: message.into(),
-            expected: None,
-            received: None,
-            candidates: vec![],
-        }
-    }
-
-    fn exp(mut self, e: impl Into<String>, r: impl Into<String>) -> Fail {
-        self.expected = Some(e.into());
-        self.received = Some(r.into());
-        self
-    }
-
-    fn into_failure(self, step: usize, location: &str) -> Failure {
-        Failure {
-            step,
-            location: location.into(),
-            check: self.check,
-            message: self.message,
-            expected: self.expected,
-            received: self.received,
-            bytes: None,
-            candidates: self.candidates,
-        }
-    }
 }
 
 struct CaseRun<'u, 'a> {
@@ -1137,7 +1079,6 @@ impl CaseRun<'_, '_> {
     /// `<PATH>` and secrets masked, compared with the file (written with
     /// `--update-golden`); a difference fails with a unified diff.
     fn golden(&mut self, g: &crate::suite::model::GoldenInput, d: &Decoded) -> Result<(), Fail> {
-        use crate::capture::golden::{first_difference, unified_diff};
         let file = std::path::PathBuf::from(self.x(&g.file)?);
         let mut view = d.view.clone();
         for path in &g.redact {
@@ -1160,47 +1101,11 @@ impl CaseRun<'_, '_> {
                 .unwrap_or("unknown message"),
             serde_json::to_string_pretty(&view).unwrap_or_default()
         );
-        if self.unit.opts.update_golden {
-            if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    Fail::new("golden", format!("cannot create {}: {e}", dir.display()))
-                })?;
-            }
-            return std::fs::write(&file, &text)
-                .map_err(|e| Fail::new("golden", format!("cannot write {}: {e}", file.display())));
+        match crate::capture::golden::hold(&file, &text, self.unit.opts.update_golden, &d.summary())
+        {
+            Ok(_) => Ok(()),
+            Err(e) => Err(Fail::new("golden", e.message).exp(e.expected, e.received)),
         }
-        let golden = match std::fs::read(&file) {
-            Ok(b) => String::from_utf8_lossy(&b).replace("\r\n", "\n"),
-            Err(e) => {
-                return Err(Fail::new(
-                    "golden",
-                    format!(
-                    "cannot read the golden file {}: {e}; `camcert run --update-golden` writes it",
-                    file.display()
-                ),
-                )
-                .exp(format!("the golden file {}", file.display()), "no file"))
-            }
-        };
-        let Some(diff) = unified_diff(
-            &golden,
-            &text,
-            &file.display().to_string(),
-            &format!("received {}", d.summary()),
-        ) else {
-            return Ok(());
-        };
-        let (line, want, got) = first_difference(&golden, &text).unwrap_or((0, None, None));
-        let shown = |l: Option<String>| l.unwrap_or_else(|| "(no line)".into());
-        Err(Fail::new(
-            "golden",
-            format!(
-                "{} differs from the golden file {} at line {line} (- golden, + received; `--update-golden` rewrites it):\n{diff}",
-                d.summary(),
-                file.display()
-            ),
-        )
-        .exp(format!("line {line}: {}", shown(want)), format!("line {line}: {}", shown(got))))
     }
 
     fn misses(

@@ -9,6 +9,7 @@ pub mod hedgw;
 pub mod load;
 pub mod model;
 pub mod openapi;
+mod outcome;
 pub mod runner;
 pub mod vars;
 

@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::model::*;
+use super::outcome::Fail;
 use super::runner::{base_vars, mask_result, matcher_misses, Finished, RunOptions, UnitFuture};
 use super::vars::Vars;
 use super::{Case, Step, Suite};
@@ -42,7 +43,7 @@ use crate::proto::openapi::msg::{self, Kind};
 use crate::proto::openapi::server::{Exchange, ServerConfig, ServerFaults};
 use crate::proto::openapi::{clause, http, sign, wsse, FindingCode as C, WallTime, BATCH_PATH};
 use crate::report::{
-    Candidate, CaseResult, Failure, FindingOut, MessageLog, PredicateMiss, RequirementRef, Status,
+    Candidate, CaseResult, Failure, FindingOut, MessageLog, PredicateMiss, Status,
 };
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -421,31 +422,12 @@ impl<'a> Unit<'a> {
         run.teardown();
         let secrets = run.vars.secrets();
         let mut r = CaseResult {
-            suite: suite.name.clone(),
-            suite_file: suite.file.display().to_string(),
-            id: case.id.clone(),
-            title: case.title.clone(),
-            transport: "https".into(),
-            level: case.level,
-            tags: case.tags.clone(),
-            clause: case.clause.clone(),
-            requirements: case
-                .requirements
-                .iter()
-                .map(|r| RequirementRef {
-                    id: r.id.clone(),
-                    clause: r.clause.clone(),
-                    level: r.level,
-                    text: r.text.clone(),
-                })
-                .collect(),
             status,
             duration_ms: t0.elapsed().as_millis() as u64,
             failures,
             findings: run.findings.iter().map(FindingOut::from).collect(),
             messages: std::mem::take(&mut run.log),
-            pcap: None,
-            media: vec![],
+            ..super::outcome::case_result(suite, case, "https")
         };
         mask_result(&mut r, &secrets);
         r
@@ -454,45 +436,6 @@ impl<'a> Unit<'a> {
 
 fn step_allows(s: &Step) -> bool {
     matches!(&s.input, StepInput::Expect(e) if e.allow_findings)
-}
-
-struct Fail {
-    check: String,
-    message: String,
-    expected: Option<String>,
-    received: Option<String>,
-    candidates: Vec<Candidate>,
-}
-
-impl Fail {
-    fn new(check: &str, message: impl Into<String>) -> Fail {
-        Fail {
-            check: check.into(),
-            message: message.into(),
-            expected: None,
-            received: None,
-            candidates: vec![],
-        }
-    }
-
-    fn exp(mut self, e: impl Into<String>, r: impl Into<String>) -> Fail {
-        self.expected = Some(e.into());
-        self.received = Some(r.into());
-        self
-    }
-
-    fn into_failure(self, step: usize, location: &str) -> Failure {
-        Failure {
-            step,
-            location: location.into(),
-            check: self.check,
-            message: self.message,
-            expected: self.expected,
-            received: self.received,
-            bytes: None,
-            candidates: self.candidates,
-        }
-    }
 }
 
 struct CaseRun<'u, 'a> {

@@ -36,8 +36,8 @@ use crate::proto::sip::digest::{Algorithm, Challenge, Credentials};
 use crate::proto::sip::{self, SipMessage, Via};
 use crate::proto::Transport;
 use crate::report::{
-    escape_bytes, Candidate, CaseResult, Failure, FindingOut, MessageLog, PredicateMiss,
-    RequirementRef, RunResult, Severity, Status,
+    escape_bytes, Candidate, CaseResult, Failure, FindingOut, MessageLog, PredicateMiss, RunResult,
+    Severity, Status,
 };
 use crate::transport::{Endpoint, PeerAddr};
 
@@ -911,33 +911,7 @@ async fn run_case(
 ) -> CaseResult {
     let started = Instant::now();
     let started_wall = std::time::SystemTime::now();
-    let mut result = CaseResult {
-        suite: suite.name.clone(),
-        suite_file: suite.file.display().to_string(),
-        id: case.id.clone(),
-        title: case.title.clone(),
-        transport: transport.to_string(),
-        level: case.level,
-        tags: case.tags.clone(),
-        clause: case.clause.clone(),
-        requirements: case
-            .requirements
-            .iter()
-            .map(|r| RequirementRef {
-                id: r.id.clone(),
-                clause: r.clause.clone(),
-                level: r.level,
-                text: r.text.clone(),
-            })
-            .collect(),
-        status: Status::Passed,
-        duration_ms: 0,
-        failures: vec![],
-        findings: vec![],
-        messages: vec![],
-        pcap: None,
-        media: vec![],
-    };
+    let mut result = super::outcome::case_result(suite, case, &transport.to_string());
     let secrets;
     let operator_steps = opts.target.is_some()
         && case
