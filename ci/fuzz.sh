@@ -25,6 +25,9 @@ if [ ${#targets[@]} -eq 0 ]; then
     targets=(sip_message sip_stream manscdp sdp ptz ps_demux rtp_framing suite pcap hedgw)
 fi
 host=$(rustc -vV | sed -n 's/^host: //p')
+# FUZZ_PROFILE=smoke builds unoptimised (fuzz/Cargo.toml): quicker to
+# build, slower to run; CI's short run uses it.
+profile=${FUZZ_PROFILE:-release}
 export CARGO_INCREMENTAL=0
 export RUSTFLAGS="--cfg fuzzing -Cpasses=sancov-module \
 -Cllvm-args=-sanitizer-coverage-level=4 \
@@ -34,8 +37,8 @@ export RUSTFLAGS="--cfg fuzzing -Cpasses=sancov-module \
 -Cdebug-assertions -Coverflow-checks"
 echo "== building fuzz targets for $host"
 # Not --locked: the lock follows the main crate's, which may have moved on.
-cargo build --release --target "$host" --bins
-bin="target/$host/release"
+cargo build --profile "$profile" --target "$host" --bins
+bin="target/$host/$profile"
 status=0
 printf '%-12s %10s %10s %8s %8s\n' target runs exec/s cov features
 for t in "${targets[@]}"; do

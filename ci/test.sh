@@ -16,4 +16,4 @@ cargo clippy --all-targets --locked -- -D warnings
 echo "== cargo test"
 CAMCERT_INTEROP=1 cargo test --locked
 echo "== fuzz smoke (coverage-guided, a few seconds per parser)"
-bash ci/fuzz.sh 4
+FUZZ_PROFILE=smoke bash ci/fuzz.sh 4
