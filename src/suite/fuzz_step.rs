@@ -419,7 +419,6 @@ impl CaseRun<'_> {
     ) -> Result<Result<(), String>, StepFail> {
         let sn = 1_000_000 + n;
         let probe = robust::probe(to, seed ^ n.wrapping_mul(0x9E37_79B9), sn);
-        let peer = self.ep.default_peer;
         self.send_bytes(None, probe.bytes.clone()).await?;
         let deadline = Instant::now() + wait;
         let mut answered: Option<u16> = None;
@@ -475,7 +474,6 @@ impl CaseRun<'_> {
                 return Ok(Ok(()));
             }
         }
-        let _ = peer;
         Ok(Err(match (answered, response) {
             (None, false) => format!("no answer at all within {} ms", wait.as_millis()),
             (None, true) => format!(
