@@ -813,6 +813,7 @@ pub async fn load(a: crate::cli::LoadArgs) -> Result<i32> {
         media,
         bitrate_kbit_s: a.bitrate,
         transport,
+        tick: Duration::from_secs_f64(a.tick_ms.clamp(0.0, 1000.0) / 1000.0),
     };
     eprintln!(
         "camcert load gb28181: {} cameras ({} .. {}, shard {}) against {}, ramp {}/s, {} s",

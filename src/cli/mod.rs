@@ -435,6 +435,13 @@ pub struct LoadArgs {
     /// messages framed by Content-Length). A --target's scheme must agree.
     #[arg(long, value_enum, default_value_t = LoadTransport::Udp)]
     pub transport: LoadTransport,
+    /// While there is work, the fleet reads its UDP sockets every this
+    /// many milliseconds and answers what queued in one go, instead of
+    /// waking for each datagram (0: wake for each). Latency figures use
+    /// the kernel's arrival time either way; a camera's reply to a
+    /// challenge or a request leaves up to one tick later.
+    #[arg(long, default_value_t = 4.0)]
+    pub tick_ms: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -22,6 +22,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::UdpSocket;
+
+use super::udp::Sockets;
 use tokio::sync::mpsc;
 
 use super::media::{rtp_header, Batch, MediaPackets, Stream};
@@ -31,7 +33,7 @@ use super::tcp::Read;
 use super::LoadPlan;
 use crate::proto::gb28181::device::{Device, DeviceConfig, DeviceEvent};
 use crate::proto::gb28181::session::{EndReason, SessionCommand, SessionEvent};
-use crate::proto::sip::{NameAddr, SipMessage};
+use crate::proto::sip::SipMessage;
 use crate::proto::{Now, Transport};
 
 /// Work of one kind done per loop pass before the others get a turn.
@@ -141,15 +143,15 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
     } else {
         n.div_ceil(per_socket).max(1)
     };
-    let mut sockets = Vec::with_capacity(nsock);
-    for s in 0..nsock {
-        let port = plan.port_base.map(|p| p + s as u16).unwrap_or(0);
-        let addr = SocketAddr::new(plan.bind_ip, port);
-        let sock = UdpSocket::bind(addr)
-            .await
-            .with_context(|| format!("binding a camera socket on {addr}"))?;
-        sockets.push(Arc::new(sock));
-    }
+    let addrs: Vec<SocketAddr> = (0..nsock)
+        .map(|s| {
+            SocketAddr::new(
+                plan.bind_ip,
+                plan.port_base.map(|p| p + s as u16).unwrap_or(0),
+            )
+        })
+        .collect();
+    let sockets = Sockets::bind(&addrs)?;
     // One socket sends every camera's media; the SDP answers announce it.
     let media_sock = match &plan.media {
         Some(_) => {
@@ -168,11 +170,10 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
     let setup_start = super::metrics::ProcStats::read(None);
     let mut cams: Vec<Cam> = Vec::with_capacity(n);
     for i in 0..n {
-        let local = match sockets.get(i / per_socket) {
-            Some(s) => s.local_addr()?,
-            // Replaced by the connection's address when it opens.
-            None => SocketAddr::new(plan.bind_ip, 0),
-        };
+        // Over TCP: replaced by the connection's address when it opens.
+        let local = sockets
+            .local_addr(i / per_socket)
+            .unwrap_or(SocketAddr::new(plan.bind_ip, 0));
         cams.push(Cam {
             dev: Device::new(device_config(plan, i, local)),
             started: None,
@@ -188,11 +189,14 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
         _ => 0.0,
     };
     // The loop reads the sockets itself, into one buffer: a socket is
-    // read until it would block, then left until its readiness comes back.
-    // A loop that falls behind makes the kernel drop datagrams, which the
-    // lag figures show.
+    // read until it would block, then left until it shows ready again. A
+    // loop that falls behind makes the kernel drop datagrams, which the
+    // lag figures show. While there is work the loop comes round on its
+    // tick and reads what queued meanwhile; only when a pass found nothing
+    // to do does an arrival wake it ([`Sockets`]).
     let mut rx = super::udp::RecvMany::default();
     let mut ready = vec![true; nsock];
+    let mut watch: Option<super::udp::Watch> = None;
     let mut first_socket = 0;
     let (tcp_tx, mut tcp_rx) = mpsc::unbounded_channel::<(usize, Read)>();
     // A message taken off the channel while waiting: handled first next pass.
@@ -262,6 +266,8 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
         if now.mono >= end {
             break;
         }
+        // Whether this pass did anything (then the next one comes on the tick).
+        let mut active = false;
         // Ramp: first registrations due by now.
         let mut work = 0;
         while next_start < ramp.count && work < BUDGET {
@@ -302,6 +308,7 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
             next_start += 1;
             work += 1;
         }
+        active |= work > 0;
         ctx.send_out().await;
         // Timers due by now.
         work = 0;
@@ -320,6 +327,7 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
             timers.schedule(i as u32, cams[i].dev.poll_timeout());
             work += 1;
         }
+        active |= work > 0;
         ctx.send_out().await;
         // Media frames due by now, batched into few system calls.
         if let (Some(media), Some(sock)) = (plan.media.as_deref(), &media_sock) {
@@ -360,8 +368,10 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
             if !batch.is_empty() {
                 flush_media(sock, &mut batch, &mut batch_due, ctx.metrics).await;
             }
+            active |= work > 0;
         }
-        // Messages that came over the cameras' connections.
+        // Messages that came over the cameras' connections (these wake
+        // the loop as they come).
         work = 0;
         while tcp && work < BUDGET {
             let Some((i, r)) = stashed.take().or_else(|| tcp_rx.try_recv().ok()) else {
@@ -390,22 +400,28 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
             }
         }
         // Datagrams that arrived; the first socket read turns round pass
-        // by pass, so a busy socket cannot keep the others waiting.
+        // by pass, so a busy socket cannot keep the others waiting. Each is
+        // handled as of when the kernel took it in, not when the loop came
+        // round to it.
         work = 0;
+        sockets.ready(&mut ready);
         first_socket = (first_socket + 1) % nsock.max(1);
         for s in (first_socket..nsock).chain(0..first_socket) {
-            let sock = &sockets[s];
             while ready[s] && work < BUDGET {
-                match rx.recv(sock) {
+                match sockets.recv(s, &mut rx) {
                     Ok(got) => {
                         now = self::now();
+                        let wall = std::time::SystemTime::now();
                         for k in 0..got {
                             let (bytes, from) = rx.datagram(k);
-                            if let Some(i) = ctx.deliver(&mut cams, n, s, from, bytes, now).await {
+                            let at = arrived(&rx, k, wall, now.mono);
+                            let when = Now { mono: at, ..now };
+                            if let Some(i) = ctx.deliver(&mut cams, n, s, from, bytes, when).await {
                                 timers.schedule(i as u32, cams[i].dev.poll_timeout());
                             }
                         }
                         work += got.max(1);
+                        active = true;
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => ready[s] = false,
                     // An ICMP error and the like: the datagram is gone, read on.
@@ -439,11 +455,31 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
         if let Some(t) = ctx.media_timers.next() {
             wake = wake.min(t);
         }
+        // A pass that did something comes round again on the next tick,
+        // reading whatever queued meanwhile in one go; one that found
+        // nothing waits for an arrival (or a timer).
+        let on_tick = !plan.tick.is_zero() && active;
+        if !plan.tick.is_zero() {
+            // Timers, too, are served on the tick: one wake-up for all due in it.
+            wake = tick_at_or_after(t0, wake, plan.tick);
+        }
+        if on_tick {
+            wake = wake.min(tick_after(t0, Instant::now(), plan.tick));
+            watch = None;
+        } else if watch.is_none() && !sockets.is_empty() {
+            watch = sockets.watch().ok();
+        }
         let wake = tokio::time::Instant::from_std(wake);
+        let arrival = async {
+            match &watch {
+                Some(w) if !on_tick => w.readable().await,
+                _ => std::future::pending().await,
+            }
+        };
         tokio::select! {
             biased;
             m = tcp_rx.recv(), if tcp => stashed = m,
-            _ = readable(&sockets, &mut ready), if !sockets.is_empty() => {}
+            _ = arrival => {}
             _ = tokio::time::sleep_until(wake) => {}
         }
     }
@@ -458,16 +494,22 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
                 }
             }
         }
-        for (s, sock) in sockets.iter().enumerate() {
-            while ready[s] {
-                match rx.recv(sock) {
+        sockets.ready(&mut ready);
+        for (s, ready) in ready.iter_mut().enumerate() {
+            while *ready {
+                match sockets.recv(s, &mut rx) {
                     Ok(got) => {
+                        let (now, wall) = (self::now(), std::time::SystemTime::now());
                         for k in 0..got {
                             let (bytes, from) = rx.datagram(k);
-                            ctx.deliver_quiet(&mut cams, n, s, from, bytes, self::now());
+                            let when = Now {
+                                mono: arrived(&rx, k, wall, now.mono),
+                                ..now
+                            };
+                            ctx.deliver_quiet(&mut cams, n, s, from, bytes, when);
                         }
                     }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => ready[s] = false,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => *ready = false,
                     // An ICMP error: gone once read; look again after the wait.
                     Err(_) => break,
                 }
@@ -482,11 +524,14 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
                 Ok(Some(m)) => stashed = Some(m),
                 _ => break,
             }
-        } else if tokio::time::timeout(left, readable(&sockets, &mut ready))
-            .await
-            .is_err()
-        {
-            break;
+        } else {
+            if watch.is_none() {
+                watch = sockets.watch().ok();
+            }
+            let Some(w) = &watch else { break };
+            if tokio::time::timeout(left, w.readable()).await.is_err() {
+                break;
+            }
         }
     }
     if let Some(b) = &bar {
@@ -576,27 +621,8 @@ fn progress(m: &Metrics, last_count: &mut u64) -> String {
     )
 }
 
-/// Wait until one of the sockets has something to read; mark each that has.
-async fn readable(sockets: &[Arc<UdpSocket>], ready: &mut [bool]) {
-    std::future::poll_fn(|cx| {
-        let mut any = false;
-        for (s, sock) in sockets.iter().enumerate() {
-            if sock.poll_recv_ready(cx).is_ready() {
-                ready[s] = true;
-                any = true;
-            }
-        }
-        if any {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
-        }
-    })
-    .await
-}
-
 struct Ctx<'a> {
-    sockets: &'a [Arc<UdpSocket>],
+    sockets: &'a Sockets,
     per_socket: usize,
     metrics: &'a mut Metrics,
     last_first_reg: &'a mut Option<Instant>,
@@ -617,13 +643,9 @@ impl Ctx<'_> {
     /// The camera a datagram is for, by the GB/T 28181 ID it names.
     fn route(&self, cams: &[Cam], n: usize, s: usize, msg: &SipMessage) -> Option<usize> {
         let header = if msg.is_request() { "To" } else { "From" };
-        let user = msg
-            .headers
-            .get(header)
-            .and_then(NameAddr::parse)
-            .and_then(|a| a.uri.user)?;
+        let user = msg.headers.get(header).and_then(sip_user)?;
         let first = cams.first()?.dev.config().device_id.as_str();
-        let i = super::id_offset(first, &user)?;
+        let i = super::id_offset(first, user)?;
         let i = usize::try_from(i).ok().filter(|&i| i < n)?;
         // A camera's traffic comes to its own socket.
         (i / self.per_socket == s).then_some(i)
@@ -841,12 +863,41 @@ impl Ctx<'_> {
     /// Send the datagrams waiting in the sockets' outboxes, a batch per
     /// system call.
     async fn send_out(&mut self) {
-        for (sock, out) in self.sockets.iter().zip(self.outbox.iter_mut()) {
+        for (s, out) in self.outbox.iter_mut().enumerate() {
             if !out.is_empty() {
-                self.metrics.send_errors += super::udp::send_all(sock, out).await;
+                self.metrics.send_errors += self.sockets.send_all(s, out).await;
             }
         }
     }
+}
+
+/// The first multiple of `tick` since `t0` after `now`.
+fn tick_after(t0: Instant, now: Instant, tick: Duration) -> Instant {
+    let tick = tick.as_nanos().max(1);
+    let k = now.saturating_duration_since(t0).as_nanos() / tick + 1;
+    t0 + Duration::from_nanos(u64::try_from(k * tick).unwrap_or(u64::MAX))
+}
+
+/// The first multiple of `tick` since `t0` at or after `at`.
+fn tick_at_or_after(t0: Instant, at: Instant, tick: Duration) -> Instant {
+    let tick = tick.as_nanos().max(1);
+    let k = at.saturating_duration_since(t0).as_nanos().div_ceil(tick);
+    t0 + Duration::from_nanos(u64::try_from(k * tick).unwrap_or(u64::MAX))
+}
+
+/// When datagram `k` of the last read came, by the kernel's stamp: `wall`
+/// and `mono` are one reading of the two clocks, taken after the read. A
+/// datagram without a stamp, or with one from the future, came `mono`.
+fn arrived(
+    rx: &super::udp::RecvMany,
+    k: usize,
+    wall: std::time::SystemTime,
+    mono: Instant,
+) -> Instant {
+    rx.arrival(k)
+        .and_then(|t| wall.duration_since(t).ok())
+        .and_then(|ago| mono.checked_sub(ago))
+        .unwrap_or(mono)
 }
 
 /// When the loop wakes for a ramp start due `at`: the first tick of
@@ -857,6 +908,16 @@ fn ramp_wake(t0: Instant, at: Instant) -> Instant {
     t0 + Duration::from_nanos(u64::try_from(k * tick).unwrap_or(u64::MAX))
 }
 
+/// The user part of the SIP URI in a From or To value, read in place (the
+/// camera's ID routes the message; the camera's own machine parses it
+/// in full).
+fn sip_user(value: &str) -> Option<&str> {
+    let at = value.find("sip:")? + 4;
+    let rest = &value[at..];
+    let end = rest.find(['@', '>', ';', ' '])?;
+    (rest.as_bytes()[end] == b'@').then(|| &rest[..end])
+}
+
 fn memfind(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
@@ -864,6 +925,34 @@ fn memfind(hay: &[u8], needle: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn messages_route_by_the_uri_user() {
+        for v in [
+            "<sip:34020000001320000001@3402000000>;tag=1",
+            "\"cam\" <sip:34020000001320000001@10.0.0.1:5060>",
+            "sip:34020000001320000001@3402000000;tag=9",
+        ] {
+            assert_eq!(sip_user(v), Some("34020000001320000001"), "{v}");
+            let parsed = crate::proto::sip::NameAddr::parse(v).and_then(|a| a.uri.user);
+            assert_eq!(parsed.as_deref(), sip_user(v), "{v}");
+        }
+        assert_eq!(sip_user("<sip:3402000000>"), None);
+        assert_eq!(sip_user("<tel:123>"), None);
+    }
+
+    #[test]
+    fn ticks_are_counted_from_the_start() {
+        let t0 = Instant::now();
+        let tick = Duration::from_millis(4);
+        let us = Duration::from_micros;
+        assert_eq!(tick_at_or_after(t0, t0, tick), t0);
+        assert_eq!(tick_at_or_after(t0, t0 + us(1), tick), t0 + tick);
+        assert_eq!(tick_at_or_after(t0, t0 + tick, tick), t0 + tick);
+        assert_eq!(tick_after(t0, t0, tick), t0 + tick);
+        assert_eq!(tick_after(t0, t0 + tick, tick), t0 + tick * 2);
+        assert_eq!(tick_after(t0, t0 + us(4001), tick), t0 + tick * 2);
+    }
 
     #[test]
     fn ramp_starts_wake_the_loop_on_ticks() {

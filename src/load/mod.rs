@@ -141,6 +141,9 @@ pub struct LoadPlan {
     pub bitrate_kbit_s: f64,
     /// Signalling transport.
     pub transport: crate::proto::Transport,
+    /// While busy, the fleet reads its UDP sockets on multiples of this
+    /// (zero: as each datagram comes).
+    pub tick: Duration,
 }
 
 /// Run the fleet and build its report. `platform_pid`: the built-in

@@ -2,7 +2,9 @@
 //! destinations in one `sendmmsg`, and whatever waits on a socket read in
 //! one `recvmmsg` (Linux; one datagram a call elsewhere). Both go through
 //! tokio's readiness (`try_io`), so a socket that would block is waited on
-//! like any other.
+//! like any other. A socket with [`stamp_arrivals`] on also hands back when
+//! the kernel took in each datagram, so a reader that comes round on a tick
+//! still knows when its answers came.
 
 use std::io;
 use std::net::SocketAddr;
@@ -16,11 +18,35 @@ pub const BATCH: usize = 64;
 const RECV_BATCH: usize = 16;
 /// Room for each received datagram: the largest UDP payload.
 const RECV_SIZE: usize = 65_536;
+/// Room for each received datagram's control messages (its arrival time).
+const CONTROL_SIZE: usize = 64;
+
+/// Have the kernel stamp each datagram `sock` takes in with the time it
+/// came (`SO_TIMESTAMPNS`); [`RecvMany::arrival`] reads it back. Whether
+/// the socket took the option.
+#[cfg(target_os = "linux")]
+pub fn stamp_arrivals(sock: &impl std::os::fd::AsRawFd) -> bool {
+    let on: libc::c_int = 1;
+    // SAFETY: a valid descriptor and a c_int option value of the right size.
+    unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            &on as *const libc::c_int as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        ) == 0
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn stamp_arrivals<T>(_sock: &T) -> bool {
+    false
+}
 
 /// Hand as many of `out` as the kernel takes in one call; how many it took.
 #[cfg(target_os = "linux")]
-fn send_some(sock: &UdpSocket, out: &[(SocketAddr, Vec<u8>)]) -> io::Result<usize> {
-    use std::os::fd::AsRawFd;
+fn send_some(sock: &impl std::os::fd::AsRawFd, out: &[(SocketAddr, Vec<u8>)]) -> io::Result<usize> {
     let n = out.len().min(BATCH);
     let mut names: Vec<(libc::sockaddr_storage, libc::socklen_t)> = out[..n]
         .iter()
@@ -70,6 +96,16 @@ fn send_some(sock: &UdpSocket, out: &[(SocketAddr, Vec<u8>)]) -> io::Result<usiz
     sock.try_send_to(&out[0].1, out[0].0).map(|_| 1)
 }
 
+#[cfg(not(target_os = "linux"))]
+fn send_some_std(sock: &std::net::UdpSocket, out: &[(SocketAddr, Vec<u8>)]) -> io::Result<usize> {
+    sock.send_to(&out[0].1, out[0].0).map(|_| 1)
+}
+
+#[cfg(target_os = "linux")]
+fn send_some_std(sock: &std::net::UdpSocket, out: &[(SocketAddr, Vec<u8>)]) -> io::Result<usize> {
+    send_some(sock, out)
+}
+
 /// Send every datagram of `out` on `sock` and empty it; how many the
 /// kernel refused (a full buffer is waited out, not refused).
 pub async fn send_all(sock: &UdpSocket, out: &mut Vec<(SocketAddr, Vec<u8>)>) -> u64 {
@@ -105,6 +141,9 @@ pub struct RecvMany {
     buf: Vec<u8>,
     lens: [usize; RECV_BATCH],
     from: [Option<SocketAddr>; RECV_BATCH],
+    /// Each datagram's arrival, where the socket stamps them.
+    at: [Option<std::time::SystemTime>; RECV_BATCH],
+    control: Vec<u8>,
 }
 
 impl Default for RecvMany {
@@ -113,6 +152,8 @@ impl Default for RecvMany {
             buf: vec![0u8; RECV_BATCH * RECV_SIZE],
             lens: [0; RECV_BATCH],
             from: [None; RECV_BATCH],
+            at: [None; RECV_BATCH],
+            control: vec![0u8; RECV_BATCH * CONTROL_SIZE],
         }
     }
 }
@@ -124,9 +165,13 @@ impl RecvMany {
         sock.try_io(Interest::READABLE, || self.recv_some(sock))
     }
 
+    /// [`RecvMany::recv`] from a non-blocking socket tokio does not watch.
+    pub fn recv_std(&mut self, sock: &std::net::UdpSocket) -> io::Result<usize> {
+        self.recv_some(sock)
+    }
+
     #[cfg(target_os = "linux")]
-    fn recv_some(&mut self, sock: &UdpSocket) -> io::Result<usize> {
-        use std::os::fd::AsRawFd;
+    fn recv_some(&mut self, sock: &impl std::os::fd::AsRawFd) -> io::Result<usize> {
         // SAFETY: all-zero sockaddr_storage values are valid.
         let mut names: [libc::sockaddr_storage; RECV_BATCH] = unsafe { std::mem::zeroed() };
         let mut iovs: Vec<libc::iovec> = self
@@ -140,13 +185,16 @@ impl RecvMany {
         let mut msgs: Vec<libc::mmsghdr> = iovs
             .iter_mut()
             .zip(names.iter_mut())
-            .map(|(iov, name)| {
+            .zip(self.control.chunks_mut(CONTROL_SIZE))
+            .map(|((iov, name), control)| {
                 // SAFETY: an all-zero msghdr is a valid empty one.
                 let mut h: libc::msghdr = unsafe { std::mem::zeroed() };
                 h.msg_name = name as *mut libc::sockaddr_storage as *mut libc::c_void;
                 h.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
                 h.msg_iov = iov as *mut libc::iovec;
                 h.msg_iovlen = 1;
+                h.msg_control = control.as_mut_ptr() as *mut libc::c_void;
+                h.msg_controllen = control.len() as _;
                 libc::mmsghdr {
                     msg_hdr: h,
                     msg_len: 0,
@@ -154,8 +202,8 @@ impl RecvMany {
             })
             .collect();
         // SAFETY: each header points at one iovec of `iovs` (each at its
-        // own RECV_SIZE chunk of `self.buf`) and one entry of `names`; all
-        // outlive the call.
+        // own RECV_SIZE chunk of `self.buf`), one entry of `names` and its
+        // own CONTROL_SIZE chunk of `self.control`; all outlive the call.
         let r = unsafe {
             libc::recvmmsg(
                 sock.as_raw_fd(),
@@ -172,16 +220,24 @@ impl RecvMany {
         for (k, m) in msgs.iter().take(n).enumerate() {
             self.lens[k] = (m.msg_len as usize).min(RECV_SIZE);
             self.from[k] = super::media::socket_addr(&names[k]);
+            self.at[k] = arrival_stamp(&m.msg_hdr);
         }
         Ok(n)
     }
 
     #[cfg(not(target_os = "linux"))]
-    fn recv_some(&mut self, sock: &UdpSocket) -> io::Result<usize> {
-        let (len, from) = sock.try_recv_from(&mut self.buf[..RECV_SIZE])?;
+    fn recv_some(&mut self, sock: &impl RecvFrom) -> io::Result<usize> {
+        let (len, from) = sock.recv_from_now(&mut self.buf[..RECV_SIZE])?;
         self.lens[0] = len;
         self.from[0] = Some(from);
+        self.at[0] = None;
         Ok(1)
+    }
+
+    /// When the kernel took in the `k`-th datagram of the last read, where
+    /// the socket stamps arrivals ([`stamp_arrivals`]).
+    pub fn arrival(&self, k: usize) -> Option<std::time::SystemTime> {
+        self.at[k]
     }
 
     /// The `k`-th datagram of the last read and its source (`None`: an
@@ -192,9 +248,287 @@ impl RecvMany {
     }
 }
 
+#[cfg(not(target_os = "linux"))]
+trait RecvFrom {
+    fn recv_from_now(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)>;
+}
+
+#[cfg(not(target_os = "linux"))]
+impl RecvFrom for UdpSocket {
+    fn recv_from_now(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.try_recv_from(buf)
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+impl RecvFrom for std::net::UdpSocket {
+    fn recv_from_now(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.recv_from(buf)
+    }
+}
+
+/// The fleet's signalling sockets, read on the loop's own schedule.
+///
+/// tokio watches a socket edge-triggered: every datagram that arrives
+/// wakes the runtime, even when nobody waits on the socket. A fleet in a
+/// registration storm gets thousands of answers a second, and a wake-up
+/// each cost more than the answers did. These sockets are therefore kept
+/// out of tokio. They sit in an epoll set of their own (level-triggered),
+/// which the loop asks without waiting ([`Sockets::ready`]) when it comes
+/// round on its tick; only while it has nothing to do does it hand that
+/// set to tokio ([`Sockets::watch`]) so that the next datagram wakes it,
+/// and it takes it back (drops the [`Watch`]) when work comes again. What
+/// comes while the loop sleeps queues in the socket, and the kernel's
+/// arrival stamps ([`stamp_arrivals`]) keep the latency figures true.
+pub struct Sockets {
+    #[cfg(target_os = "linux")]
+    epoll: std::os::fd::OwnedFd,
+    socks: Vec<std::net::UdpSocket>,
+    locals: Vec<SocketAddr>,
+}
+
+impl Sockets {
+    /// Bind a non-blocking socket on each address, arrivals stamped.
+    pub fn bind(addrs: &[SocketAddr]) -> io::Result<Sockets> {
+        let mut socks = Vec::with_capacity(addrs.len());
+        let mut locals = Vec::with_capacity(addrs.len());
+        for a in addrs {
+            let s = std::net::UdpSocket::bind(a).map_err(|e| {
+                io::Error::new(e.kind(), format!("binding a camera socket on {a}: {e}"))
+            })?;
+            s.set_nonblocking(true)?;
+            stamp_arrivals_std(&s);
+            locals.push(s.local_addr()?);
+            socks.push(s);
+        }
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::{AsRawFd, FromRawFd};
+            // SAFETY: plain system calls; the new descriptor is owned at once.
+            let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+            if ep < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // SAFETY: `ep` is a fresh descriptor nobody else owns.
+            let epoll = unsafe { std::os::fd::OwnedFd::from_raw_fd(ep) };
+            for (k, s) in socks.iter().enumerate() {
+                let mut ev = libc::epoll_event {
+                    events: libc::EPOLLIN as u32,
+                    u64: k as u64,
+                };
+                // SAFETY: both descriptors are open; `ev` outlives the call.
+                if unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, s.as_raw_fd(), &mut ev) } < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            Ok(Sockets {
+                epoll,
+                socks,
+                locals,
+            })
+        }
+        #[cfg(not(target_os = "linux"))]
+        Ok(Sockets { socks, locals })
+    }
+
+    pub fn len(&self) -> usize {
+        self.socks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.socks.is_empty()
+    }
+
+    pub fn local_addr(&self, s: usize) -> Option<SocketAddr> {
+        self.locals.get(s).copied()
+    }
+
+    /// Read what waits on socket `s`, up to a batch (`WouldBlock`: nothing).
+    pub fn recv(&self, s: usize, rx: &mut RecvMany) -> io::Result<usize> {
+        rx.recv_std(&self.socks[s])
+    }
+
+    /// Mark in `ready` each socket that has something to read now.
+    #[cfg(target_os = "linux")]
+    pub fn ready(&self, ready: &mut [bool]) {
+        use std::os::fd::AsRawFd;
+        const MAX: usize = 64;
+        // SAFETY: an all-zero epoll_event is a valid value.
+        let mut evs: [libc::epoll_event; MAX] = unsafe { std::mem::zeroed() };
+        // SAFETY: `evs` has room for MAX events; timeout 0 never blocks.
+        let n = unsafe {
+            libc::epoll_wait(
+                self.epoll.as_raw_fd(),
+                evs.as_mut_ptr(),
+                MAX as libc::c_int,
+                0,
+            )
+        };
+        if n == MAX as libc::c_int {
+            // More ready than one call names: read them all.
+            ready.iter_mut().for_each(|r| *r = true);
+            return;
+        }
+        for ev in evs.iter().take(n.max(0) as usize) {
+            if let Some(r) = ready.get_mut(ev.u64 as usize) {
+                *r = true;
+            }
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub fn ready(&self, ready: &mut [bool]) {
+        ready.iter_mut().for_each(|r| *r = true);
+    }
+
+    /// Have tokio watch the sockets: while the [`Watch`] lives, a
+    /// datagram arriving on any of them wakes the runtime.
+    #[cfg(target_os = "linux")]
+    pub fn watch(&self) -> io::Result<Watch> {
+        let fd = self.epoll.try_clone()?;
+        // SAFETY: the AsyncFd owns `fd` (its own descriptor of the epoll
+        // set), so it stays open and the same while registered.
+        let fd = unsafe {
+            tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE)
+        }
+        .map_err(|e| e.into_parts().1)?;
+        Ok(Watch { fd })
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub fn watch(&self) -> io::Result<Watch> {
+        Ok(Watch {})
+    }
+
+    /// Send every datagram of `out` on socket `s` and empty it; how many
+    /// the kernel refused. A full send buffer is waited out, a millisecond
+    /// at a time, for at most a second.
+    pub async fn send_all(&self, s: usize, out: &mut Vec<(SocketAddr, Vec<u8>)>) -> u64 {
+        let sock = &self.socks[s];
+        let mut failed = 0;
+        let mut at = 0;
+        let mut waits = 0;
+        while at < out.len() {
+            match send_some_std(sock, &out[at..]) {
+                Ok(0) => {
+                    failed += 1;
+                    at += 1;
+                }
+                Ok(n) => at += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && waits < 1000 => {
+                    waits += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
+                // The first datagram was refused (an ICMP error from an
+                // earlier send, a bad address), or the buffer stayed full:
+                // drop it, go on with the rest.
+                Err(_) => {
+                    failed += 1;
+                    at += 1;
+                }
+            }
+        }
+        out.clear();
+        failed
+    }
+}
+
+/// Tokio watching a [`Sockets`] set, while it lives.
+pub struct Watch {
+    #[cfg(target_os = "linux")]
+    fd: tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>,
+}
+
+impl Watch {
+    /// Wait until one of the sockets has something to read.
+    #[cfg(target_os = "linux")]
+    pub async fn readable(&self) {
+        if let Ok(mut guard) = self.fd.readable().await {
+            // The set is level-triggered: whatever is left to read shows
+            // again on the next look.
+            guard.clear_ready();
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub async fn readable(&self) {
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+}
+
+fn stamp_arrivals_std(s: &std::net::UdpSocket) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        stamp_arrivals(s)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = s;
+        false
+    }
+}
+
+/// The `SCM_TIMESTAMPNS` (type `SO_TIMESTAMPNS`) a received message carries, as a time.
+#[cfg(target_os = "linux")]
+fn arrival_stamp(h: &libc::msghdr) -> Option<std::time::SystemTime> {
+    // SAFETY: `h` is a header the kernel filled in, its control buffer
+    // still alive; the CMSG_* walk stays within `msg_controllen`, and a
+    // timestamp's data is one `timespec`, read unaligned.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(h);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SO_TIMESTAMPNS {
+                let ts: libc::timespec =
+                    std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const libc::timespec);
+                let since = std::time::Duration::new(
+                    u64::try_from(ts.tv_sec).ok()?,
+                    u32::try_from(ts.tv_nsec).ok()?,
+                );
+                return std::time::UNIX_EPOCH.checked_add(since);
+            }
+            c = libc::CMSG_NXTHDR(h, c);
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn sockets_read_on_demand_carry_the_kernels_arrival_time() {
+        let b = Sockets::bind(&["127.0.0.1:0".parse().unwrap()]).unwrap();
+        let to = b.local_addr(0).unwrap();
+        let a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let before = std::time::SystemTime::now();
+        a.send_to(b"one", to).unwrap();
+        // Nothing is read until asked; the datagram waits in the socket.
+        let watch = b.watch().unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(5), watch.readable())
+            .await
+            .expect("the arrival wakes a watcher");
+        drop(watch);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let mut ready = [false];
+        b.ready(&mut ready);
+        assert!(ready[0]);
+        let mut rx = RecvMany::default();
+        assert_eq!(b.recv(0, &mut rx).unwrap(), 1);
+        let after = std::time::SystemTime::now();
+        assert_eq!(rx.datagram(0).0, b"one");
+        let at = rx.arrival(0).expect("stamped");
+        assert!(before <= at && at <= after, "{before:?} {at:?} {after:?}");
+        // Read 20 ms after it came: the stamp is the arrival, not the read.
+        assert!(after.duration_since(at).unwrap() >= std::time::Duration::from_millis(20));
+        assert_eq!(
+            b.recv(0, &mut rx).unwrap_err().kind(),
+            io::ErrorKind::WouldBlock
+        );
+        let mut ready = [false];
+        b.ready(&mut ready);
+        assert!(!ready[0]);
+    }
 
     #[tokio::test]
     async fn a_batch_goes_out_and_comes_in_with_its_sources() {

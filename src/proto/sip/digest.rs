@@ -185,12 +185,17 @@ impl Credentials {
     /// [`Self::to_header`] appended to `out`, the same bytes.
     pub fn write_header(&self, out: &mut Vec<u8>) {
         use std::io::Write as _;
-        // Writing into a Vec cannot fail.
-        let _ = write!(
-            out,
-            "Digest username=\"{}\", realm=\"{}\", nonce=\"{}\", uri=\"{}\", response=\"{}\"",
-            self.username, self.realm, self.nonce, self.uri, self.response
-        );
+        for (part, value) in [
+            ("Digest username=\"", &self.username),
+            ("\", realm=\"", &self.realm),
+            ("\", nonce=\"", &self.nonce),
+            ("\", uri=\"", &self.uri),
+            ("\", response=\"", &self.response),
+        ] {
+            out.extend_from_slice(part.as_bytes());
+            out.extend_from_slice(value.as_bytes());
+        }
+        out.push(b'"');
         if self.algorithm_explicit {
             out.extend_from_slice(b", algorithm=");
             out.extend_from_slice(self.algorithm.name().as_bytes());

@@ -126,7 +126,7 @@ pub(super) fn branch_of(m: &SipMessage) -> Option<String> {
 
 /// True when `resp` answers the request sent with `branch`, `cseq`, `method`.
 pub(super) fn matches(resp: &SipMessage, branch: &str, cseq: u32, method: &str) -> bool {
-    branch_of(resp).as_deref() == Some(branch)
+    resp.headers.get("Via").and_then(Via::branch_in) == Some(branch)
         && resp
             .cseq()
             .is_some_and(|c| c.seq == cseq && c.method.eq_ignore_ascii_case(method))
