@@ -554,6 +554,7 @@ pub async fn load_platform(a: crate::cli::LoadPlatformArgs) -> Result<i32> {
         streams: a.streams.min(a.devices_count),
         stats: a.stats.clone(),
         duration: a.duration.map(Duration::from_secs_f64),
+        tick: Duration::from_secs_f64(a.tick_ms.clamp(0.0, 1000.0) / 1000.0),
     };
     let signals = watch_signals("stopping the platform")?;
     let eof = a.stop_at_stdin_eof;

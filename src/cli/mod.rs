@@ -342,6 +342,12 @@ pub struct LoadPlatformArgs {
     /// the platform goes when the run does, however it ends).
     #[arg(long)]
     pub stop_at_stdin_eof: bool,
+    /// While there is work, read the UDP signalling socket every this many
+    /// milliseconds and answer what queued in one go, instead of waking
+    /// for each datagram (0: wake for each). An answer leaves up to one
+    /// tick after its request came.
+    #[arg(long, default_value_t = 4.0)]
+    pub tick_ms: f64,
 }
 
 #[derive(Debug, clap::Args)]

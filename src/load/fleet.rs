@@ -414,7 +414,7 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
                         let wall = std::time::SystemTime::now();
                         for k in 0..got {
                             let (bytes, from) = rx.datagram(k);
-                            let at = arrived(&rx, k, wall, now.mono);
+                            let at = super::udp::arrived(&rx, k, wall, now.mono);
                             let when = Now { mono: at, ..now };
                             if let Some(i) = ctx.deliver(&mut cams, n, s, from, bytes, when).await {
                                 timers.schedule(i as u32, cams[i].dev.poll_timeout());
@@ -461,10 +461,10 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
         let on_tick = !plan.tick.is_zero() && active;
         if !plan.tick.is_zero() {
             // Timers, too, are served on the tick: one wake-up for all due in it.
-            wake = tick_at_or_after(t0, wake, plan.tick);
+            wake = super::udp::tick_at_or_after(t0, wake, plan.tick);
         }
         if on_tick {
-            wake = wake.min(tick_after(t0, Instant::now(), plan.tick));
+            wake = wake.min(super::udp::tick_after(t0, Instant::now(), plan.tick));
             watch = None;
         } else if watch.is_none() && !sockets.is_empty() {
             watch = sockets.watch().ok();
@@ -503,7 +503,7 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
                         for k in 0..got {
                             let (bytes, from) = rx.datagram(k);
                             let when = Now {
-                                mono: arrived(&rx, k, wall, now.mono),
+                                mono: super::udp::arrived(&rx, k, wall, now.mono),
                                 ..now
                             };
                             ctx.deliver_quiet(&mut cams, n, s, from, bytes, when);
@@ -871,35 +871,6 @@ impl Ctx<'_> {
     }
 }
 
-/// The first multiple of `tick` since `t0` after `now`.
-fn tick_after(t0: Instant, now: Instant, tick: Duration) -> Instant {
-    let tick = tick.as_nanos().max(1);
-    let k = now.saturating_duration_since(t0).as_nanos() / tick + 1;
-    t0 + Duration::from_nanos(u64::try_from(k * tick).unwrap_or(u64::MAX))
-}
-
-/// The first multiple of `tick` since `t0` at or after `at`.
-fn tick_at_or_after(t0: Instant, at: Instant, tick: Duration) -> Instant {
-    let tick = tick.as_nanos().max(1);
-    let k = at.saturating_duration_since(t0).as_nanos().div_ceil(tick);
-    t0 + Duration::from_nanos(u64::try_from(k * tick).unwrap_or(u64::MAX))
-}
-
-/// When datagram `k` of the last read came, by the kernel's stamp: `wall`
-/// and `mono` are one reading of the two clocks, taken after the read. A
-/// datagram without a stamp, or with one from the future, came `mono`.
-fn arrived(
-    rx: &super::udp::RecvMany,
-    k: usize,
-    wall: std::time::SystemTime,
-    mono: Instant,
-) -> Instant {
-    rx.arrival(k)
-        .and_then(|t| wall.duration_since(t).ok())
-        .and_then(|ago| mono.checked_sub(ago))
-        .unwrap_or(mono)
-}
-
 /// When the loop wakes for a ramp start due `at`: the first tick of
 /// [`RAMP_TICK`] since `t0` at or after it.
 fn ramp_wake(t0: Instant, at: Instant) -> Instant {
@@ -939,19 +910,6 @@ mod tests {
         }
         assert_eq!(sip_user("<sip:3402000000>"), None);
         assert_eq!(sip_user("<tel:123>"), None);
-    }
-
-    #[test]
-    fn ticks_are_counted_from_the_start() {
-        let t0 = Instant::now();
-        let tick = Duration::from_millis(4);
-        let us = Duration::from_micros;
-        assert_eq!(tick_at_or_after(t0, t0, tick), t0);
-        assert_eq!(tick_at_or_after(t0, t0 + us(1), tick), t0 + tick);
-        assert_eq!(tick_at_or_after(t0, t0 + tick, tick), t0 + tick);
-        assert_eq!(tick_after(t0, t0, tick), t0 + tick);
-        assert_eq!(tick_after(t0, t0 + tick, tick), t0 + tick * 2);
-        assert_eq!(tick_after(t0, t0 + us(4001), tick), t0 + tick * 2);
     }
 
     #[test]

@@ -52,6 +52,9 @@ pub struct PlatformPlan {
     pub streams: u64,
     pub stats: Option<std::path::PathBuf>,
     pub duration: Option<Duration>,
+    /// While busy, the UDP signalling socket is read on multiples of this
+    /// (zero: as each datagram comes); see [`super::udp::Sockets`].
+    pub tick: Duration,
 }
 
 /// The time now: the local wall-clock time is read once and then follows
@@ -458,10 +461,9 @@ async fn readable(socks: &[Arc<UdpSocket>], ready: &mut [bool]) {
 pub async fn run(plan: PlatformPlan, stop: impl std::future::Future<Output = ()>) -> Result<()> {
     let mut sig = match plan.transport {
         Transport::Udp => {
-            let sip = UdpSocket::bind(plan.listen)
-                .await
+            let sip = super::udp::Sockets::bind(&[plan.listen])
                 .with_context(|| format!("binding {}", plan.listen))?;
-            super::media::set_buffer(&sip, true, 8 << 20);
+            sip.set_receive_buffer(8 << 20);
             Signalling::Udp(sip)
         }
         Transport::Tcp => Signalling::Tcp {
@@ -472,7 +474,7 @@ pub async fn run(plan: PlatformPlan, stop: impl std::future::Future<Output = ()>
         },
     };
     let local = match &sig {
-        Signalling::Udp(s) => s.local_addr()?,
+        Signalling::Udp(s) => s.local_addr(0).context("the signalling socket's address")?,
         Signalling::Tcp { listener, .. } => listener.local_addr()?,
     };
     let mut cfg = plan.cfg.clone();
@@ -525,8 +527,9 @@ pub async fn run(plan: PlatformPlan, stop: impl std::future::Future<Output = ()>
     let mut invited = vec![false; plan.streams.min(10_000_000) as usize];
     // Call-ID → (stream index, when its INVITE went out).
     let mut calls: HashMap<String, (u64, Option<Instant>)> = HashMap::new();
-    let mut buf = vec![0u8; 65536];
-    let mut sip_ready = true;
+    let mut rx = super::udp::RecvMany::default();
+    let mut watch: Option<super::udp::Watch> = None;
+    let t0 = Instant::now();
     let (tcp_tx, mut tcp_rx) = mpsc::unbounded_channel::<(SocketAddr, Read)>();
     // A message taken off the channel while waiting: handled first next pass.
     let mut stashed: Option<(SocketAddr, Read)> = None;
@@ -545,19 +548,35 @@ pub async fn run(plan: PlatformPlan, stop: impl std::future::Future<Output = ()>
     loop {
         let mut n = now();
         let mut read = 0;
+        // Datagrams, a batch per call, each handled as of its arrival.
+        while read < BUDGET {
+            let Signalling::Udp(sip) = &sig else { break };
+            let got = match sip.recv(0, &mut rx) {
+                Ok(got) => got,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(_) => {
+                    read += 1;
+                    continue;
+                }
+            };
+            n = now();
+            let wall = std::time::SystemTime::now();
+            for k in 0..got {
+                let (bytes, from) = rx.datagram(k);
+                let Some(from) = from else { continue };
+                let at = super::udp::arrived(&rx, k, wall, n.mono);
+                let when = Now { mono: at, ..n };
+                match SipMessage::parse(bytes) {
+                    Ok(p) => platform.handle_message(when, from, &p.message),
+                    Err(_) => platform.handle_unparseable(when, from, bytes),
+                }
+                ctx.pump(&mut platform, &mut sig).await;
+            }
+            read += got.max(1);
+        }
+        // Messages that came over connections.
         while read < BUDGET {
             let (from, bytes) = match &sig {
-                Signalling::Udp(sip) if sip_ready => match sip.try_recv_from(&mut buf) {
-                    Ok((len, from)) => (from, buf[..len].to_vec()),
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        sip_ready = false;
-                        continue;
-                    }
-                    Err(_) => {
-                        read += 1;
-                        continue;
-                    }
-                },
                 Signalling::Tcp { .. } => match stashed.take().or_else(|| tcp_rx.try_recv().ok()) {
                     Some((from, Read::Message(b))) => (from, b),
                     Some((from, Read::Closed(_))) => {
@@ -569,7 +588,7 @@ pub async fn run(plan: PlatformPlan, stop: impl std::future::Future<Output = ()>
                     }
                     None => break,
                 },
-                _ => break,
+                Signalling::Udp(_) => break,
             };
             n = now();
             match SipMessage::parse(&bytes) {
@@ -588,24 +607,42 @@ pub async fn run(plan: PlatformPlan, stop: impl std::future::Future<Output = ()>
             tokio::task::yield_now().await;
             continue;
         }
-        let wake = platform
+        let mut wake = platform
             .poll_timeout()
-            .map(tokio::time::Instant::from_std)
-            .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
         let end =
             deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86400));
+        // A pass that read something comes round again on the next tick and
+        // takes what queued meanwhile in one go; one that read nothing
+        // waits for an arrival (or a timer).
+        let on_tick = !plan.tick.is_zero() && read > 0;
+        if !plan.tick.is_zero() {
+            wake = super::udp::tick_at_or_after(t0, wake, plan.tick);
+        }
+        if on_tick {
+            wake = wake.min(super::udp::tick_after(t0, Instant::now(), plan.tick));
+            watch = None;
+        }
+        let wake = tokio::time::Instant::from_std(wake);
         match &mut sig {
-            Signalling::Udp(sip) => tokio::select! {
-                biased;
-                _ = &mut stop => break,
-                _ = tokio::time::sleep_until(end) => break,
-                r = sip.readable() => {
-                    if r.is_ok() {
-                        sip_ready = true;
-                    }
+            Signalling::Udp(sip) => {
+                if !on_tick && watch.is_none() {
+                    watch = sip.watch().ok();
                 }
-                _ = tokio::time::sleep_until(wake) => {}
-            },
+                let arrival = async {
+                    match &watch {
+                        Some(w) if !on_tick => w.readable().await,
+                        _ => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    biased;
+                    _ = &mut stop => break,
+                    _ = tokio::time::sleep_until(end) => break,
+                    _ = arrival => {}
+                    _ = tokio::time::sleep_until(wake) => {}
+                }
+            }
             Signalling::Tcp { listener, writers } => tokio::select! {
                 biased;
                 _ = &mut stop => break,
@@ -651,7 +688,7 @@ struct PumpCtx<'a> {
 
 /// The platform's signalling socket, or its listener and connections.
 enum Signalling {
-    Udp(UdpSocket),
+    Udp(super::udp::Sockets),
     Tcp {
         listener: TcpListener,
         writers: HashMap<SocketAddr, OwnedWriteHalf>,
@@ -663,7 +700,7 @@ impl PumpCtx<'_> {
     async fn send_out(&mut self, sig: &Signalling) {
         if let Signalling::Udp(sip) = sig {
             if !self.outbox.is_empty() {
-                let _ = super::udp::send_all(sip, &mut self.outbox).await;
+                let _ = sip.send_all(0, &mut self.outbox).await;
             }
         }
     }
@@ -689,7 +726,7 @@ impl PumpCtx<'_> {
                     Signalling::Udp(sip) => {
                         outbox.push((t.to, t.bytes));
                         if outbox.len() >= super::udp::BATCH {
-                            let _ = super::udp::send_all(sip, outbox).await;
+                            let _ = sip.send_all(0, outbox).await;
                         }
                     }
                     Signalling::Tcp { writers, .. } => {

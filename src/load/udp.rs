@@ -8,6 +8,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
@@ -339,6 +340,13 @@ impl Sockets {
         self.socks.is_empty()
     }
 
+    /// Ask for a receive buffer of `bytes` on every socket.
+    pub fn set_receive_buffer(&self, bytes: usize) {
+        for s in &self.socks {
+            super::media::set_buffer(s, true, bytes);
+        }
+    }
+
     pub fn local_addr(&self, s: usize) -> Option<SocketAddr> {
         self.locals.get(s).copied()
     }
@@ -468,6 +476,35 @@ fn stamp_arrivals_std(s: &std::net::UdpSocket) -> bool {
     }
 }
 
+/// The first multiple of `tick` since `t0` after `now`.
+pub(super) fn tick_after(t0: Instant, now: Instant, tick: Duration) -> Instant {
+    let tick = tick.as_nanos().max(1);
+    let k = now.saturating_duration_since(t0).as_nanos() / tick + 1;
+    t0 + Duration::from_nanos(u64::try_from(k * tick).unwrap_or(u64::MAX))
+}
+
+/// The first multiple of `tick` since `t0` at or after `at`.
+pub(super) fn tick_at_or_after(t0: Instant, at: Instant, tick: Duration) -> Instant {
+    let tick = tick.as_nanos().max(1);
+    let k = at.saturating_duration_since(t0).as_nanos().div_ceil(tick);
+    t0 + Duration::from_nanos(u64::try_from(k * tick).unwrap_or(u64::MAX))
+}
+
+/// When datagram `k` of the last read came, by the kernel's stamp: `wall`
+/// and `mono` are one reading of the two clocks, taken after the read. A
+/// datagram without a stamp, or with one from the future, came `mono`.
+pub(super) fn arrived(
+    rx: &RecvMany,
+    k: usize,
+    wall: std::time::SystemTime,
+    mono: Instant,
+) -> Instant {
+    rx.arrival(k)
+        .and_then(|t| wall.duration_since(t).ok())
+        .and_then(|ago| mono.checked_sub(ago))
+        .unwrap_or(mono)
+}
+
 /// The `SCM_TIMESTAMPNS` (type `SO_TIMESTAMPNS`) a received message carries, as a time.
 #[cfg(target_os = "linux")]
 fn arrival_stamp(h: &libc::msghdr) -> Option<std::time::SystemTime> {
@@ -495,6 +532,19 @@ fn arrival_stamp(h: &libc::msghdr) -> Option<std::time::SystemTime> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ticks_are_counted_from_the_start() {
+        let t0 = Instant::now();
+        let tick = Duration::from_millis(4);
+        let us = Duration::from_micros;
+        assert_eq!(tick_at_or_after(t0, t0, tick), t0);
+        assert_eq!(tick_at_or_after(t0, t0 + us(1), tick), t0 + tick);
+        assert_eq!(tick_at_or_after(t0, t0 + tick, tick), t0 + tick);
+        assert_eq!(tick_after(t0, t0, tick), t0 + tick);
+        assert_eq!(tick_after(t0, t0 + tick, tick), t0 + tick * 2);
+        assert_eq!(tick_after(t0, t0 + us(4001), tick), t0 + tick * 2);
+    }
 
     #[tokio::test]
     async fn sockets_read_on_demand_carry_the_kernels_arrival_time() {
