@@ -51,6 +51,10 @@ struct Cam {
     dev: Device,
     /// When the first REGISTER went out.
     started: Option<Instant>,
+    /// How long, since then, answers to the camera waited in the fleet
+    /// before the camera's reply went out (the tick): taken out of the
+    /// register latency, which is the platform's.
+    held: Duration,
     registered_once: bool,
     /// Call-ID of the keepalive awaiting its answer.
     keepalive: Option<String>,
@@ -177,6 +181,7 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
         cams.push(Cam {
             dev: Device::new(device_config(plan, i, local)),
             started: None,
+            held: Duration::ZERO,
             registered_once: false,
             keepalive: None,
             stream: None,
@@ -196,7 +201,7 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
     // to do does an arrival wake it ([`Sockets`]).
     let mut rx = super::udp::RecvMany::default();
     let mut ready = vec![true; nsock];
-    let mut watch: Option<super::udp::Watch> = None;
+    let mut pacer = super::udp::Pacer::new(Instant::now(), plan.tick);
     let mut first_socket = 0;
     let (tcp_tx, mut tcp_rx) = mpsc::unbounded_channel::<(usize, Read)>();
     // A message taken off the channel while waiting: handled first next pass.
@@ -458,28 +463,11 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
         // A pass that did something comes round again on the next tick,
         // reading whatever queued meanwhile in one go; one that found
         // nothing waits for an arrival (or a timer).
-        let on_tick = !plan.tick.is_zero() && active;
-        if !plan.tick.is_zero() {
-            // Timers, too, are served on the tick: one wake-up for all due in it.
-            wake = super::udp::tick_at_or_after(t0, wake, plan.tick);
-        }
-        if on_tick {
-            wake = wake.min(super::udp::tick_after(t0, Instant::now(), plan.tick));
-            watch = None;
-        } else if watch.is_none() && !sockets.is_empty() {
-            watch = sockets.watch().ok();
-        }
-        let wake = tokio::time::Instant::from_std(wake);
-        let arrival = async {
-            match &watch {
-                Some(w) if !on_tick => w.readable().await,
-                _ => std::future::pending().await,
-            }
-        };
+        let wake = tokio::time::Instant::from_std(pacer.next_wake(&sockets, active, wake));
         tokio::select! {
             biased;
             m = tcp_rx.recv(), if tcp => stashed = m,
-            _ = arrival => {}
+            _ = pacer.arrival() => {}
             _ = tokio::time::sleep_until(wake) => {}
         }
     }
@@ -524,14 +512,8 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
                 Ok(Some(m)) => stashed = Some(m),
                 _ => break,
             }
-        } else {
-            if watch.is_none() {
-                watch = sockets.watch().ok();
-            }
-            let Some(w) = &watch else { break };
-            if tokio::time::timeout(left, w.readable()).await.is_err() {
-                break;
-            }
+        } else if !pacer.arrival_within(&sockets, left).await {
+            break;
         }
     }
     if let Some(b) = &bar {
@@ -661,7 +643,12 @@ impl Ctx<'_> {
         now: Now,
     ) -> Option<usize> {
         let i = self.deliver_quiet(cams, n, s, from, bytes, now)?;
+        let queued = self.outbox.get(s).map_or(0, Vec::len);
         self.flush(&mut cams[i], i, now).await;
+        if self.outbox.get(s).map_or(0, Vec::len) != queued {
+            // The reply leaves now, not when the answer came.
+            cams[i].held += Instant::now().saturating_duration_since(now.mono);
+        }
         Some(i)
     }
 
@@ -730,7 +717,11 @@ impl Ctx<'_> {
                         self.metrics.registered += 1;
                         *self.last_first_reg = Some(now);
                         if let Some(t) = cam.started {
-                            record(&mut self.metrics.register_latency, now - t);
+                            let took = now.saturating_duration_since(t);
+                            record(
+                                &mut self.metrics.register_latency,
+                                took.saturating_sub(cam.held),
+                            );
                         }
                     }
                 }

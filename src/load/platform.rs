@@ -528,8 +528,7 @@ pub async fn run(plan: PlatformPlan, stop: impl std::future::Future<Output = ()>
     // Call-ID → (stream index, when its INVITE went out).
     let mut calls: HashMap<String, (u64, Option<Instant>)> = HashMap::new();
     let mut rx = super::udp::RecvMany::default();
-    let mut watch: Option<super::udp::Watch> = None;
-    let t0 = Instant::now();
+    let mut pacer = super::udp::Pacer::new(Instant::now(), plan.tick);
     let (tcp_tx, mut tcp_rx) = mpsc::unbounded_channel::<(SocketAddr, Read)>();
     // A message taken off the channel while waiting: handled first next pass.
     let mut stashed: Option<(SocketAddr, Read)> = None;
@@ -607,7 +606,7 @@ pub async fn run(plan: PlatformPlan, stop: impl std::future::Future<Output = ()>
             tokio::task::yield_now().await;
             continue;
         }
-        let mut wake = platform
+        let wake = platform
             .poll_timeout()
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
         let end =
@@ -615,31 +614,14 @@ pub async fn run(plan: PlatformPlan, stop: impl std::future::Future<Output = ()>
         // A pass that read something comes round again on the next tick and
         // takes what queued meanwhile in one go; one that read nothing
         // waits for an arrival (or a timer).
-        let on_tick = !plan.tick.is_zero() && read > 0;
-        if !plan.tick.is_zero() {
-            wake = super::udp::tick_at_or_after(t0, wake, plan.tick);
-        }
-        if on_tick {
-            wake = wake.min(super::udp::tick_after(t0, Instant::now(), plan.tick));
-            watch = None;
-        }
-        let wake = tokio::time::Instant::from_std(wake);
         match &mut sig {
             Signalling::Udp(sip) => {
-                if !on_tick && watch.is_none() {
-                    watch = sip.watch().ok();
-                }
-                let arrival = async {
-                    match &watch {
-                        Some(w) if !on_tick => w.readable().await,
-                        _ => std::future::pending().await,
-                    }
-                };
+                let wake = tokio::time::Instant::from_std(pacer.next_wake(sip, read > 0, wake));
                 tokio::select! {
                     biased;
                     _ = &mut stop => break,
                     _ = tokio::time::sleep_until(end) => break,
-                    _ = arrival => {}
+                    _ = pacer.arrival() => {}
                     _ = tokio::time::sleep_until(wake) => {}
                 }
             }
@@ -656,7 +638,7 @@ pub async fn run(plan: PlatformPlan, stop: impl std::future::Future<Output = ()>
                         tokio::spawn(super::tcp::read_messages(rd, peer, tcp_tx.clone()));
                     }
                 }
-                _ = tokio::time::sleep_until(wake) => {}
+                _ = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => {}
             },
         }
     }

@@ -608,6 +608,11 @@ impl Device {
 
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         let t = self.transmits.pop_front()?;
+        if self.transmits.is_empty() {
+            // An idle device holds no queue: a fleet of thousands would
+            // otherwise keep each one's high-water mark.
+            self.transmits = VecDeque::new();
+        }
         Some(self.header_faults(t))
     }
 
@@ -675,7 +680,11 @@ impl Device {
     }
 
     pub fn poll_event(&mut self) -> Option<DeviceEvent> {
-        self.events.pop_front()
+        let e = self.events.pop_front()?;
+        if self.events.is_empty() {
+            self.events = VecDeque::new();
+        }
+        Some(e)
     }
 }
 
