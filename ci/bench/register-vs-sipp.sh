@@ -10,7 +10,8 @@
 #
 # Then SIPp registers the same devices with the reference platform
 # (`camcert load platform`) instead of Kamailio, and the platform's CPU
-# per registration is printed beside Kamailio's.
+# per registration is printed beside Kamailio's, and for the first and
+# the last tenth of the devices apart (does it grow with those held?).
 #
 # BASELINE=path/to/an/older/camcert adds a column: the same run from that
 # binary, in the same invocation, so a change is measured side by side.
@@ -114,7 +115,14 @@ PY
 
 # --- SIPp against the reference platform (`camcert load platform`, the
 # fleet's built-in target), the same scenario and devices: its CPU per
-# registration beside Kamailio's ---
+# registration beside Kamailio's. SIPp registers the devices in three
+# runs against one platform process: the first tenth (the platform holds
+# 0 to N/10), the middle, and the last tenth (it holds 9N/10 to N). The
+# first and last tenths' CPU per registration, side by side, say whether
+# the cost of a registration grows with the registrations held. CPU time
+# here is the sum over the platform's threads of their on-CPU time
+# (/proc/PID/task/*/schedstat, nanoseconds), so a tenth of a small run is
+# still measured to well under a percent.
 pport=$(free_port)
 CAMCERT_PASSWORD=$password ./target/release/camcert load platform \
   --listen "udp://127.0.0.1:$pport" --devices-from "$base" --devices-count "$cameras" \
@@ -124,24 +132,36 @@ for _ in $(seq 100); do
   ss -Hlun "sport = :$pport" 2>/dev/null | grep -q . && break
   sleep 0.1
 done
-proc_cpu() { sed 's/.*) //' "/proc/$1/stat" | awk '{ printf "%.2f", ($12 + $13) / 100 }'; }
-p0=$(proc_cpu "$ppid")
-( cd "$out" && /usr/bin/time -f "%e %U %S" -o "$out/sipp-platform.time" \
-    sipp -sf "$out/register.xml" -inf "$out/devices.csv" -m "$cameras" -r "$ramp" \
-      -s 34020000002000000001 -key domain 3402000000 \
-      -i 127.0.0.1 -p "$(free_port)" "127.0.0.1:$pport" \
-      -nostdin -timeout 120s -trace_stat -stf "$out/sipp-platform-stat.csv" -fd 60 \
-      >/dev/null 2>&1 ) || true
-p1=$(proc_cpu "$ppid")
-kill "$ppid"; wait "$ppid" 2>/dev/null || true
-p_ok=$(python3 - "$out/sipp-platform-stat.csv" <<'PY'
+on_cpu_s() { cat /proc/"$1"/task/*/schedstat | awk '{ s += $1 } END { printf "%.6f", s / 1e9 }'; }
+tenth=$((cameras / 10))
+python3 - "$out/devices.csv" "$out" "$tenth" <<'PY'
+import sys
+lines = open(sys.argv[1]).read().split("\n")[1:]
+lines = [l for l in lines if l]
+t = int(sys.argv[3])
+for name, part in (("first", lines[:t]), ("middle", lines[t:len(lines) - t]), ("last", lines[len(lines) - t:])):
+    open(f"{sys.argv[2]}/devices-{name}.csv", "w").write("SEQUENTIAL\n" + "\n".join(part) + "\n")
+PY
+: >"$out/platform.cpu"
+for part in first middle last; do
+  count=$(($(wc -l <"$out/devices-$part.csv") - 1))
+  c0=$(on_cpu_s "$ppid")
+  ( cd "$out" && sipp -sf "$out/register.xml" -inf "$out/devices-$part.csv" -m "$count" -r "$ramp" \
+        -s 34020000002000000001 -key domain 3402000000 \
+        -i 127.0.0.1 -p "$(free_port)" "127.0.0.1:$pport" \
+        -nostdin -timeout 120s -trace_stat -stf "$out/sipp-platform-$part.csv" -fd 60 \
+        >/dev/null 2>&1 ) || true
+  c1=$(on_cpu_s "$ppid")
+  ok=$(python3 - "$out/sipp-platform-$part.csv" <<'PY'
 import sys
 rows = [l.rstrip("\n").split(";") for l in open(sys.argv[1]) if l.strip()]
 head, last = rows[0], rows[-1]
 print(last[head.index("SuccessfulCall(C)")])
 PY
 )
-echo "$p0 $p1 $p_ok" >"$out/platform.cpu"
+  echo "$part $c0 $c1 $ok" >>"$out/platform.cpu"
+done
+kill "$ppid"; wait "$ppid" 2>/dev/null || true
 
 # --- camcert (and the baseline binary, if given) ---
 duration=$(awk -v n="$cameras" -v r="$ramp" 'BEGIN { printf "%.1f", n / r + 1 }')
@@ -186,11 +206,20 @@ print(f"{'registrations/s':28}{s_ok / s_wall:>16.0f}" + "".join(f"{r['registrati
 print(f"{'generator CPU':28}{s_cpu:>14.2f} s" + "".join(f"{c:>14.2f} s" for _, _, c, _ in cols))
 print(f"{'generator CPU/registration':28}{per(s_cpu, s_ok):>16}" + "".join(f"{per(c, r['registered']):>16}" for _, r, c, _ in cols))
 print(f"{'Kamailio CPU/registration':28}{per(sk, s_ok):>16}" + "".join(f"{per(k, r['registered']):>16}" for _, r, _, k in cols))
-p0, p1, p_ok = open(f"{out}/platform.cpu").read().split()
-p_ok = int(p_ok)
+parts = {}
+for line in open(f"{out}/platform.cpu"):
+    name, c0, c1, ok = line.split()
+    parts[name] = (float(c1) - float(c0), int(ok))
+p_cpu = sum(c for c, _ in parts.values())
+p_ok = sum(k for _, k in parts.values())
 print(f"SIPp against the reference platform (camcert load platform): {p_ok} of {n} registered, "
-      f"platform CPU {float(p1) - float(p0):.2f} s, {per(float(p1) - float(p0), p_ok)}/registration "
+      f"platform CPU {p_cpu:.2f} s, {per(p_cpu, p_ok)}/registration "
       f"(Kamailio, same SIPp run above: {per(sk, s_ok)})")
+(fc, fk), (lc, lk) = parts["first"], parts["last"]
+if fk and lk:
+    ratio = (lc / lk) / (fc / fk) if fc else float("nan")
+    print(f"  platform CPU per registration while it holds 0..{fk}: {per(fc, fk)}; "
+          f"{n - lk}..{n}: {per(lc, lk)} (last / first: {ratio:.2f})")
 for label, r, _, _ in cols:
     g = r["generator"]
     print(f"{label}: own report {g['cpu_s']:.2f} s CPU during the run ({per(g['cpu_s'], r['registered'])}/registration; process start and exit excluded); p99 register latency {r['register_latency']['p99_ms']:.2f} ms, failures {r['failures'] or 'none'}, {r['verdict']}")

@@ -248,10 +248,13 @@ impl Platform {
     pub fn new(cfg: PlatformConfig) -> Platform {
         let rng = StdRng::seed_from_u64(cfg.seed);
         let upstream = cfg.upstream.as_ref().map(|u| Upstream::new(&cfg, u));
+        // Room for every provisioned device up front: a registration storm
+        // then never waits on a table growing (cost flat in the count held).
+        let provisioned = cfg.devices.len();
         Platform {
             cfg,
-            nonces: HashMap::new(),
-            registrations: HashMap::new(),
+            nonces: HashMap::with_capacity(provisioned),
+            registrations: HashMap::with_capacity(provisioned),
             last_registered: None,
             channels: BTreeMap::new(),
             rng,
@@ -271,7 +274,7 @@ impl Platform {
             answered_expiry: BTreeMap::new(),
             answered_seq: 0,
             reg_deadlines: BinaryHeap::new(),
-            reg_scheduled: HashMap::new(),
+            reg_scheduled: HashMap::with_capacity(provisioned),
             media: MediaTable::default(),
             findings: VecDeque::new(),
             finding_count: 0,
