@@ -463,10 +463,15 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
         // A pass that did something comes round again on the next tick,
         // reading whatever queued meanwhile in one go; one that found
         // nothing waits for an arrival (or a timer).
+        if !tcp {
+            // Over UDP nothing else runs on this thread's runtime.
+            pacer.block(&sockets, active, wake, Duration::from_millis(100));
+            continue;
+        }
         let wake = tokio::time::Instant::from_std(pacer.next_wake(&sockets, active, wake));
         tokio::select! {
             biased;
-            m = tcp_rx.recv(), if tcp => stashed = m,
+            m = tcp_rx.recv() => stashed = m,
             _ = pacer.arrival() => {}
             _ = tokio::time::sleep_until(wake) => {}
         }

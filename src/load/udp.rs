@@ -396,6 +396,28 @@ impl Sockets {
         ready.iter_mut().for_each(|r| *r = true);
     }
 
+    /// Block the thread until a socket has something to read, or `left`
+    /// has passed.
+    #[cfg(target_os = "linux")]
+    pub fn wait_blocking(&self, left: Duration) {
+        use std::os::fd::AsRawFd;
+        let ts = libc::timespec {
+            tv_sec: left.as_secs().min(i32::MAX as u64) as libc::time_t,
+            tv_nsec: left.subsec_nanos() as libc::c_long,
+        };
+        // SAFETY: an all-zero epoll_event is a valid value.
+        let mut ev: libc::epoll_event = unsafe { std::mem::zeroed() };
+        // SAFETY: room for one event; `ts` outlives the call; no signal mask.
+        unsafe {
+            libc::epoll_pwait2(self.epoll.as_raw_fd(), &mut ev, 1, &ts, std::ptr::null());
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub fn wait_blocking(&self, left: Duration) {
+        std::thread::sleep(left.min(Duration::from_millis(1)));
+    }
+
     /// Have tokio watch the sockets: while the [`Watch`] lives, a
     /// datagram arriving on any of them wakes the runtime.
     #[cfg(target_os = "linux")]
@@ -594,6 +616,27 @@ impl Pacer {
         if self.watch.is_none() && !sockets.is_empty() {
             self.watch = sockets.watch().ok();
         }
+    }
+
+    /// [`Pacer::next_wake`] and the wait itself, for a loop that owns its
+    /// thread (a runtime of its own, with no other task on it): it sleeps
+    /// in the kernel directly, on the tick or in the sockets' own epoll
+    /// set, rather than through the runtime's timer and I/O driver, which
+    /// cost two more system calls and a second wake-up per pass. A wait
+    /// lasts at most `most`, so the caller looks at its stop flag often.
+    pub fn block(&mut self, sockets: &Sockets, worked: bool, wake: Instant, most: Duration) {
+        self.watch = None;
+        let now = Instant::now();
+        let mut until = wake.min(now + most);
+        if !self.tick.is_zero() {
+            until = tick_at_or_after(self.t0, until, self.tick);
+            if worked {
+                until = until.min(tick_after(self.t0, now, self.tick));
+                std::thread::sleep(until.saturating_duration_since(now));
+                return;
+            }
+        }
+        sockets.wait_blocking(until.saturating_duration_since(now));
     }
 
     /// Resolves when a datagram arrives, if arrivals are to wake the loop

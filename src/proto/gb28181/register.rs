@@ -69,14 +69,18 @@ pub struct RegisterParams<'a> {
 /// The Request-URI a device registers to: `sip:<platform ID>@<server address>`,
 /// as in the §注册 example `REGISTER sip:130909115229300920@10.64.49.44:7100`.
 pub fn register_uri(platform_id: &str, server: SocketAddr) -> String {
-    format!("sip:{platform_id}@{}", host_port(server))
+    let mut out = Vec::with_capacity(platform_id.len() + 32);
+    out.extend_from_slice(b"sip:");
+    out.extend_from_slice(platform_id.as_bytes());
+    out.push(b'@');
+    write_host_port(&mut out, server);
+    String::from_utf8(out).unwrap_or_default()
 }
 
 pub fn host_port(a: SocketAddr) -> String {
-    match a {
-        SocketAddr::V4(v) => format!("{}:{}", v.ip(), v.port()),
-        SocketAddr::V6(v) => format!("[{}]:{}", v.ip(), v.port()),
-    }
+    let mut out = Vec::with_capacity(24);
+    write_host_port(&mut out, a);
+    String::from_utf8(out).unwrap_or_default()
 }
 
 pub fn build_register(p: &RegisterParams<'_>) -> SipMessage {
@@ -324,6 +328,19 @@ pub fn register_ids(m: &SipMessage) -> Result<RegisterIds, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_port_forms() {
+        for (a, want) in [
+            ("192.0.2.1:5060", "192.0.2.1:5060"),
+            ("0.0.0.0:0", "0.0.0.0:0"),
+            ("[2001:db8::1]:5062", "[2001:db8::1]:5062"),
+        ] {
+            let a: SocketAddr = a.parse().unwrap();
+            assert_eq!(host_port(a), want);
+            assert_eq!(register_uri("3402", a), format!("sip:3402@{want}"));
+        }
+    }
 
     #[test]
     fn direct_encoding_matches_the_message() {
