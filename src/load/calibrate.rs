@@ -1,12 +1,19 @@
 //! How fast this machine sends bare datagrams over loopback: the ceiling a
 //! load run's send rate is read against. A sender with the fleet's socket
-//! setup (one non-blocking UDP socket, one `send_to` per datagram, as the
-//! fleet is not batched) sends one of the fleet's own REGISTER requests
-//! again and again to a loopback socket nobody reads, for a fixed time.
+//! setup (one non-blocking UDP socket) sends one of the fleet's own
+//! REGISTER requests (or, for media, RTP datagrams of the fleet's size,
+//! batched as the fleet batches them) again and again for a fixed time to
+//! a loopback socket that a second thread reads, as a target would: a
+//! socket nobody reads drops datagrams once its buffer is full, before the
+//! kernel does the work of delivering them, and so measures a cheaper path
+//! than any run whose target takes its traffic in.
 
 use std::io::ErrorKind;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -14,8 +21,8 @@ use serde::{Deserialize, Serialize};
 /// How long the calibration sends.
 pub const CALIBRATION_TIME: Duration = Duration::from_secs(1);
 
-/// Sends between two looks at the clock.
-const CHUNK: u32 = 64;
+/// Batches sent between two looks at the clock.
+const CHUNK: u32 = 16;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Calibration {
@@ -24,7 +31,7 @@ pub struct Calibration {
     pub packets: u64,
     pub packet_bytes: usize,
     pub seconds: f64,
-    /// Datagrams per system call (1: one `send_to` each, as the fleet).
+    /// Datagrams per system call (`sendmmsg`, as the fleet batches).
     pub per_syscall: u32,
     /// Sends the kernel refused (a full socket buffer) and that were tried again.
     pub would_block: u64,
@@ -43,9 +50,68 @@ pub struct MediaCalibration {
     pub seconds: f64,
 }
 
+/// A loopback socket read by a thread of its own until dropped, as a
+/// target reads what is sent to it.
+struct Sink {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    /// Datagrams read so far.
+    read: Arc<std::sync::atomic::AtomicU64>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Sink {
+    fn open(lo: IpAddr) -> Result<Sink> {
+        let sock =
+            UdpSocket::bind(SocketAddr::new(lo, 0)).context("binding the calibration sink")?;
+        super::media::set_buffer(&sock, true, 8 << 20);
+        sock.set_read_timeout(Some(Duration::from_millis(20)))?;
+        let addr = sock.local_addr()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let read = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (flag, count) = (stop.clone(), read.clone());
+        let reader = std::thread::Builder::new()
+            .name("calibration sink".into())
+            .spawn(move || {
+                let mut rx = super::udp::RecvMany::default();
+                while !flag.load(Ordering::Relaxed) {
+                    // A timeout or an error: look at the flag and read on.
+                    if let Ok(n) = rx.recv_std(&sock) {
+                        count.fetch_add(n as u64, Ordering::Relaxed);
+                    }
+                }
+            })
+            .context("starting the calibration sink's reader")?;
+        Ok(Sink {
+            addr,
+            stop,
+            read,
+            reader: Some(reader),
+        })
+    }
+
+    /// Stop reading; how many datagrams were read.
+    fn close(mut self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        self.read.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+    }
+}
+
 /// Send `packet_bytes`-byte datagrams in batches of
 /// [`BATCH`](super::media::BATCH) per system call from a fresh socket on
-/// loopback to a socket nobody reads, for `time`.
+/// loopback to a socket another thread reads, for `time`.
 #[cfg(target_os = "linux")]
 pub fn calibrate_media(
     family: IpAddr,
@@ -58,8 +124,8 @@ pub fn calibrate_media(
     } else {
         Ipv4Addr::LOCALHOST.into()
     };
-    let sink = UdpSocket::bind(SocketAddr::new(lo, 0)).context("binding the calibration sink")?;
-    let to = sink.local_addr()?;
+    let sink = Sink::open(lo)?;
+    let to = sink.addr;
     let sock = UdpSocket::bind(SocketAddr::new(lo, 0)).context("binding the calibration sender")?;
     sock.set_nonblocking(true)?;
     let payload = bytes::Bytes::from(vec![0u8; packet_bytes.saturating_sub(12).max(1)]);
@@ -83,7 +149,7 @@ pub fn calibrate_media(
         now = Instant::now();
     }
     let seconds = (now - t0).as_secs_f64();
-    drop(sink);
+    sink.close();
     Ok(MediaCalibration {
         packets_per_s: packets as f64 / seconds,
         packet_bytes,
@@ -105,33 +171,36 @@ pub fn calibrate(family: IpAddr, packet: &[u8], time: Duration) -> Result<Calibr
     } else {
         Ipv4Addr::LOCALHOST.into()
     };
-    let sink = UdpSocket::bind(SocketAddr::new(lo, 0)).context("binding the calibration sink")?;
-    let to = sink.local_addr()?;
+    let sink = Sink::open(lo)?;
+    let to = sink.addr;
     let sock = UdpSocket::bind(SocketAddr::new(lo, 0)).context("binding the calibration sender")?;
-    // The fleet's sockets are non-blocking (tokio) and try a send first.
+    // The fleet's sockets are non-blocking and try a send first.
     sock.set_nonblocking(true)?;
+    let batch: Vec<(SocketAddr, Vec<u8>)> = (0..super::udp::BATCH)
+        .map(|_| (to, packet.to_vec()))
+        .collect();
     let t0 = Instant::now();
     let end = t0 + time;
     let (mut packets, mut would_block) = (0u64, 0u64);
     let mut now = t0;
     while now < end {
         for _ in 0..CHUNK {
-            match sock.send_to(packet, to) {
-                Ok(_) => packets += 1,
+            match super::udp::send_batch(&sock, &batch) {
+                Ok(n) => packets += n as u64,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => would_block += 1,
-                Err(e) => return Err(e).context("sending a calibration datagram"),
+                Err(e) => return Err(e).context("sending calibration datagrams"),
             }
         }
         now = Instant::now();
     }
     let seconds = (now - t0).as_secs_f64();
-    drop(sink);
+    sink.close();
     Ok(Calibration {
         packets_per_s: packets as f64 / seconds,
         packets,
         packet_bytes: packet.len(),
         seconds,
-        per_syscall: 1,
+        per_syscall: super::udp::BATCH as u32,
         would_block,
         media: None,
     })
@@ -171,6 +240,20 @@ mod tests {
         assert_eq!(c.packet_bytes, 400);
         assert!(c.seconds >= 0.05, "{c:?}");
         assert!(c.line().contains("400 bytes"), "{}", c.line());
+    }
+
+    #[test]
+    fn the_sink_takes_in_what_is_sent() {
+        let sink = Sink::open(Ipv4Addr::LOCALHOST.into()).unwrap();
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        for _ in 0..10 {
+            tx.send_to(b"x", sink.addr).unwrap();
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while sink.read.load(Ordering::Relaxed) < 10 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(sink.close(), 10, "a target reads what it is sent");
     }
 
     #[cfg(target_os = "linux")]

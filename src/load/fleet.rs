@@ -577,9 +577,19 @@ async fn flush_media(sock: &UdpSocket, batch: &mut Batch, due: &mut Vec<Instant>
     let count = batch.len() as u64;
     let (sent, failed, calls) = batch.flush(sock).await;
     let now = Instant::now();
-    for at in due.drain(..) {
-        record(&mut m.media_send_lag, now.saturating_duration_since(at));
+    // A frame's datagrams share a deadline: one histogram entry per run.
+    let mut k = 0;
+    while k < due.len() {
+        let at = due[k];
+        let run = due[k..].iter().take_while(|&&d| d == at).count();
+        super::metrics::record_n(
+            &mut m.media_send_lag,
+            now.saturating_duration_since(at),
+            run as u64,
+        );
+        k += run;
     }
+    due.clear();
     m.media_packets_sent += sent;
     m.media_bytes_sent += if sent == count {
         bytes

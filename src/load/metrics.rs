@@ -78,8 +78,13 @@ impl Default for Metrics {
 }
 
 pub fn record(h: &mut Histogram<u64>, d: Duration) {
+    record_n(h, d, 1);
+}
+
+/// [`record`] `n` samples of one value.
+pub fn record_n(h: &mut Histogram<u64>, d: Duration, n: u64) {
     let us = (d.as_micros() as u64).clamp(1, h.high());
-    h.saturating_record(us);
+    h.saturating_record_n(us, n);
 }
 
 impl Metrics {

@@ -97,6 +97,12 @@ fn send_some(sock: &UdpSocket, out: &[(SocketAddr, Vec<u8>)]) -> io::Result<usiz
     sock.try_send_to(&out[0].1, out[0].0).map(|_| 1)
 }
 
+/// One `sendmmsg` of as many of `out` as it takes (one datagram where
+/// there is no `sendmmsg`): how many went.
+pub fn send_batch(sock: &std::net::UdpSocket, out: &[(SocketAddr, Vec<u8>)]) -> io::Result<usize> {
+    send_some_std(sock, out)
+}
+
 #[cfg(not(target_os = "linux"))]
 fn send_some_std(sock: &std::net::UdpSocket, out: &[(SocketAddr, Vec<u8>)]) -> io::Result<usize> {
     sock.send_to(&out[0].1, out[0].0).map(|_| 1)
