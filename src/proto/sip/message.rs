@@ -62,6 +62,10 @@ pub fn canonical_name(name: &str) -> &str {
 }
 
 fn same_name(a: &str, b: &str) -> bool {
+    // Only a one-letter name can be a compact form.
+    if a.len() > 1 && b.len() > 1 {
+        return a.eq_ignore_ascii_case(b);
+    }
     canonical_name(a).eq_ignore_ascii_case(canonical_name(b))
 }
 
@@ -124,18 +128,63 @@ fn find_header_end(data: &[u8]) -> Option<(usize, usize)> {
     find_header_end_from(data, 0)
 }
 
+/// The headers RFC 3261 §8.1.1 makes mandatory that a parse checks for,
+/// noted as their names (full or compact, any case) go by.
+#[derive(Default)]
+struct Mandatory {
+    via: bool,
+    from: bool,
+    to: bool,
+    call_id: bool,
+    cseq: bool,
+}
+
+impl Mandatory {
+    /// Note `name`; whether it is Content-Length.
+    fn note(&mut self, name: &str) -> bool {
+        let name = canonical_name(name);
+        let is = |full: &str| name.eq_ignore_ascii_case(full);
+        match name.len() {
+            2 => self.to |= is("To"),
+            3 => self.via |= is("Via"),
+            4 => {
+                self.from |= is("From");
+                self.cseq |= is("CSeq");
+            }
+            7 => self.call_id |= is("Call-ID"),
+            14 => return is("Content-Length"),
+            _ => {}
+        }
+        false
+    }
+
+    fn list(&self) -> [(&'static str, bool); 5] {
+        [
+            ("Via", self.via),
+            ("From", self.from),
+            ("To", self.to),
+            ("Call-ID", self.call_id),
+            ("CSeq", self.cseq),
+        ]
+    }
+}
+
 /// [`find_header_end`] that starts looking at `from` (bytes before it are
 /// known to hold no terminator that ends before `from + 3`).
 fn find_header_end_from(data: &[u8], from: usize) -> Option<(usize, usize)> {
-    let mut i = from;
-    while i + 1 < data.len() {
-        if data[i] == b'\n' && data[i + 1] == b'\n' {
-            return Some((i, i + 2));
+    // Every terminator holds a line feed: jump from one to the next
+    // (`memchr`) rather than looking at every byte. At the line feed `k`,
+    // CRLFCRLF would start at `k - 1` and LFLF at `k`; the earlier one
+    // wins, as a byte-by-byte scan from `from` would find it.
+    let mut at = from;
+    while let Some(k) = memchr::memchr(b'\n', data.get(at..)?).map(|k| at + k) {
+        if k > from && data[k - 1] == b'\r' && data[k + 1..].starts_with(b"\r\n") {
+            return Some((k - 1, k + 3));
         }
-        if data[i..].starts_with(b"\r\n\r\n") {
-            return Some((i, i + 4));
+        if data.get(k + 1) == Some(&b'\n') {
+            return Some((k, k + 2));
         }
-        i += 1;
+        at = k + 1;
     }
     None
 }
@@ -198,6 +247,10 @@ impl SipMessage {
         let (start, version) = parse_start_line(first)?;
         // Room for a usual message's headers, so the list grows once.
         let mut headers: Vec<(String, String)> = Vec::with_capacity(16);
+        // Which mandatory headers came, and where the first Content-Length
+        // is: one look at each name as it is read.
+        let mut seen = Mandatory::default();
+        let mut content_length = None;
         for line in lines {
             if line.starts_with(' ') || line.starts_with('\t') {
                 // Header folding (RFC 3261 §7.3.1): continuation of the previous value.
@@ -217,11 +270,14 @@ impl SipMessage {
             if name.is_empty() || name.contains(' ') {
                 return Err(ParseError::HeaderLine(line.to_string()));
             }
+            if seen.note(name) && content_length.is_none() {
+                content_length = Some(headers.len());
+            }
             headers.push((name.to_string(), value.trim().to_string()));
         }
         let headers = Headers(headers);
         let rest = &data[body_start..];
-        let body_len = match headers.get("Content-Length") {
+        let body_len = match content_length.map(|k| headers.0[k].1.as_str()) {
             Some(v) => {
                 let n: usize = v
                     .trim()
@@ -250,8 +306,8 @@ impl SipMessage {
                 rest.len()
             }
         };
-        for required in ["Via", "From", "To", "Call-ID", "CSeq"] {
-            if !headers.contains(required) {
+        for (required, present) in seen.list() {
+            if !present {
                 findings.push(Finding::error(
                     "sip.missing-header",
                     "RFC 3261 §8.1.1: To, From, CSeq, Call-ID, Max-Forwards and Via are mandatory",
@@ -370,7 +426,7 @@ fn parse_start_line(line: &str) -> Result<(StartLine, String), ParseError> {
                 code,
                 reason: reason.to_string(),
             },
-            format!("SIP/{ver}"),
+            ["SIP/", ver].concat(),
         ));
     }
     let mut it = line.split(' ');
@@ -848,6 +904,48 @@ Content-Length: 0\r\n\r\n";
         assert!(matches!(f.next_item(), Some(Framed::Keepalive)));
         assert!(matches!(f.next_item(), Some(Framed::Message(..))));
         assert!(f.next_item().is_none());
+    }
+}
+
+#[cfg(test)]
+mod header_end_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The end of the header block found the slow way: every position.
+    fn byte_by_byte(data: &[u8], from: usize) -> Option<(usize, usize)> {
+        (from..data.len()).find_map(|i| {
+            if data[i..].starts_with(b"\n\n") {
+                Some((i, i + 2))
+            } else if data[i..].starts_with(b"\r\n\r\n") {
+                Some((i, i + 4))
+            } else {
+                None
+            }
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn jumping_between_line_feeds_finds_what_every_byte_would(
+            data in proptest::collection::vec(prop::sample::select(vec![b'\r', b'\n', b'a']), 0..40),
+            from in 0usize..40,
+        ) {
+            let from = from.min(data.len());
+            prop_assert_eq!(find_header_end_from(&data, from), byte_by_byte(&data, from));
+        }
+    }
+
+    #[test]
+    fn mandatory_headers_are_known_in_full_and_compact_form_in_any_case() {
+        let mut m = Mandatory::default();
+        for name in ["v", "F", "to", "i", "cseq", "Max-Forwards"] {
+            m.note(name);
+        }
+        assert!(m.list().iter().all(|(_, seen)| *seen), "{:?}", m.list());
+        let mut m = Mandatory::default();
+        assert!(m.note("l") && m.note("content-length") && !m.note("Content-Type"));
+        assert_eq!(m.list().iter().filter(|(_, seen)| *seen).count(), 0);
     }
 }
 
