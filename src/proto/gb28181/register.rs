@@ -182,17 +182,8 @@ pub fn encode_register(p: &RegisterParams<'_>, out: &mut Vec<u8>) {
 }
 
 /// `n` in decimal, appended to `out`.
-fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
+fn push_decimal(out: &mut Vec<u8>, n: u64) {
+    let (digits, at) = crate::proto::sip::decimal(n, 1);
     out.extend_from_slice(&digits[at..]);
 }
 

@@ -44,21 +44,21 @@ impl Algorithm {
                 for p in parts {
                     h.update(p.as_bytes());
                 }
-                hex::encode(h.finalize())
+                super::hex(&h.finalize())
             }
             Algorithm::Sha256 => {
                 let mut h = Sha256::new();
                 for p in parts {
                     h.update(p.as_bytes());
                 }
-                hex::encode(h.finalize())
+                super::hex(&h.finalize())
             }
         }
     }
     pub fn hash(self, data: &str) -> String {
         match self {
-            Algorithm::Md5 => hex::encode(Md5::digest(data.as_bytes())),
-            Algorithm::Sha256 => hex::encode(Sha256::digest(data.as_bytes())),
+            Algorithm::Md5 => super::hex(&Md5::digest(data.as_bytes())),
+            Algorithm::Sha256 => super::hex(&Sha256::digest(data.as_bytes())),
         }
     }
 }

@@ -20,15 +20,65 @@ use rand::Rng;
 pub const BRANCH_COOKIE: &str = "z9hG4bK";
 
 pub fn new_branch(rng: &mut impl Rng) -> String {
-    format!("{BRANCH_COOKIE}{:010}", rng.gen_range(0..10_000_000_000u64))
+    let mut b = String::with_capacity(BRANCH_COOKIE.len() + 10);
+    b.push_str(BRANCH_COOKIE);
+    push_digits(&mut b, rng.gen_range(0..10_000_000_000u64), 10);
+    b
 }
 
 pub fn new_tag(rng: &mut impl Rng) -> String {
-    format!("{}", rng.gen_range(100_000_000..4_000_000_000u64))
+    let mut t = String::with_capacity(10);
+    push_digits(&mut t, rng.gen_range(100_000_000..4_000_000_000u64), 1);
+    t
 }
 
 pub fn new_call_id(rng: &mut impl Rng) -> String {
-    format!("{:016x}", rng.gen::<u64>())
+    let mut c = String::with_capacity(16);
+    push_hex(&mut c, &rng.gen::<u64>().to_be_bytes());
+    c
+}
+
+/// `n` in decimal, zero-padded to at least `width` digits (at most 20),
+/// appended to `out`: what `format!("{n:0width$}")` writes, without the
+/// formatting machinery (these identifiers are minted for every request
+/// of a 10,000-camera fleet).
+pub fn push_digits(out: &mut String, n: u64, width: usize) {
+    let (digits, at) = decimal(n, width);
+    // Only ASCII digits were written.
+    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
+}
+
+/// The ASCII digits of `n`, zero-padded to `width` (at most 20): they are
+/// `buf[at..]` of the returned `(buf, at)`.
+pub fn decimal(mut n: u64, width: usize) -> ([u8; 20], usize) {
+    let mut digits = [b'0'; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    (digits, at.min(digits.len() - width.min(digits.len())))
+}
+
+/// `bytes` in lower-case hexadecimal.
+pub fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    push_hex(&mut s, bytes);
+    s
+}
+
+/// `bytes` in lower-case hexadecimal, appended to `out`.
+pub fn push_hex(out: &mut String, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(bytes.len() * 2);
+    for b in bytes {
+        out.push(HEX[usize::from(b >> 4)] as char);
+        out.push(HEX[usize::from(b & 0xF)] as char);
+    }
 }
 
 /// The reason phrase RFC 3261 §21 gives a status code.
@@ -80,4 +130,42 @@ pub fn response_to(req: &SipMessage, code: u16, to_tag: Option<&str>) -> SipMess
         }
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn digits_and_hex_are_what_format_writes(n: u64, width in 0usize..24, bytes: Vec<u8>) {
+            let mut s = String::from("x");
+            push_digits(&mut s, n, width);
+            prop_assert_eq!(&s[1..], format!("{n:0w$}", w = width.min(20)));
+            let mut h = String::new();
+            push_hex(&mut h, &bytes);
+            prop_assert_eq!(h, hex::encode(&bytes));
+        }
+    }
+
+    #[test]
+    fn minted_identifiers_keep_their_shape() {
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for _ in 0..100 {
+            let b = new_branch(&mut rng);
+            assert!(b.starts_with(BRANCH_COOKIE) && b.len() == 17, "{b}");
+            let t = new_tag(&mut rng);
+            assert!(
+                (9..=10).contains(&t.len()) && t.bytes().all(|c| c.is_ascii_digit()),
+                "{t}"
+            );
+            let c = new_call_id(&mut rng);
+            assert!(
+                c.len() == 16 && c.bytes().all(|c| c.is_ascii_hexdigit()),
+                "{c}"
+            );
+        }
+    }
 }

@@ -39,14 +39,23 @@ pub fn alarm_input_id(device_id: &str, k: u32) -> String {
     sub_id(device_id, "134", k)
 }
 
+/// `prefix` followed by `k` in decimal.
+fn numbered(prefix: &str, k: u32) -> String {
+    let mut s = String::with_capacity(prefix.len() + 10);
+    s.push_str(prefix);
+    crate::proto::sip::push_digits(&mut s, u64::from(k), 1);
+    s
+}
+
 fn sub_id(device_id: &str, type_code: &str, k: u32) -> String {
     if device_id.len() == 20 && device_id.bytes().all(|b| b.is_ascii_digit()) {
-        format!(
-            "{}{type_code}{:03}{}",
-            &device_id[..10],
-            k % 1000,
-            &device_id[16..]
-        )
+        // Written piece by piece: a fleet mints these for every camera.
+        let mut id = String::with_capacity(20);
+        id.push_str(&device_id[..10]);
+        id.push_str(type_code);
+        crate::proto::sip::push_digits(&mut id, u64::from(k % 1000), 3);
+        id.push_str(&device_id[16..]);
+        id
     } else {
         format!("{device_id}-{type_code}-{k}")
     }
@@ -80,7 +89,7 @@ impl Camera {
                 .map(|k| alarm_input_id(&cfg.device_id, k))
                 .collect(),
             presets: (1..=cfg.presets.min(255))
-                .map(|k| (k as u8, format!("预置点{k}")))
+                .map(|k| (k as u8, numbered("预置点", k)))
                 .collect(),
             recording: false,
             guard: false,
@@ -98,7 +107,7 @@ impl Camera {
         self.channels.push(Channel {
             index,
             id: channel_id(device_id, index),
-            name: format!("通道{index}"),
+            name: numbered("通道", index),
             on: true,
         });
         self.channels.sort_by_key(|c| c.index);
