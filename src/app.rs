@@ -520,6 +520,18 @@ impl PlatformProcess {
     }
 }
 
+/// The fleet's tick unless told: half the default lag threshold, so that
+/// the tick alone cannot make the send lag pass it (half of a lower
+/// threshold, where one is given).
+const DEFAULT_TICK_MS: f64 = 5.0;
+
+/// The fleet's tick: `--tick-ms` as given, else [`DEFAULT_TICK_MS`] or
+/// half the lag threshold, whichever is less.
+fn fleet_tick(tick_ms: Option<f64>, lag_threshold_ms: f64) -> Duration {
+    let ms = tick_ms.unwrap_or((lag_threshold_ms / 2.0).min(DEFAULT_TICK_MS));
+    Duration::from_secs_f64(ms.clamp(0.0, 1000.0) / 1000.0)
+}
+
 /// `camcert load platform`: the reference platform as a load run's target.
 pub async fn load_platform(a: crate::cli::LoadPlatformArgs) -> Result<i32> {
     let password = std::env::var("CAMCERT_PASSWORD").unwrap_or_default();
@@ -704,6 +716,16 @@ pub async fn load(a: crate::cli::LoadArgs) -> Result<i32> {
     if a.cameras == 0 {
         bail!("--cameras 0: nothing to simulate");
     }
+    // 0 is allowed: then any lag at all marks the generator saturated.
+    if !(a.lag_threshold_ms >= 0.0 && a.lag_threshold_ms.is_finite()) {
+        bail!(
+            "--lag-threshold-ms {}: expected milliseconds, 0 or more",
+            a.lag_threshold_ms
+        );
+    }
+    if let Some(t) = a.tick_ms.filter(|t| !(0.0..=1000.0).contains(t)) {
+        bail!("--tick-ms {t}: expected milliseconds in [0, 1000]");
+    }
     let transport = a.transport.proto();
     if let Some(t) = &a.target {
         if t.transport != transport {
@@ -814,7 +836,7 @@ pub async fn load(a: crate::cli::LoadArgs) -> Result<i32> {
         media,
         bitrate_kbit_s: a.bitrate,
         transport,
-        tick: Duration::from_secs_f64(a.tick_ms.clamp(0.0, 1000.0) / 1000.0),
+        tick: fleet_tick(a.tick_ms, a.lag_threshold_ms),
     };
     eprintln!(
         "camcert load gb28181: {} cameras ({} .. {}, shard {}) against {}, ramp {}/s, {} s",
@@ -1422,6 +1444,17 @@ pub fn replay(a: crate::cli::ReplayArgs) -> Result<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fleet_ticks_at_half_the_lag_threshold_at_most_5_ms_unless_told() {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        assert_eq!(ms(fleet_tick(None, 10.0)), 5.0);
+        assert_eq!(ms(fleet_tick(None, 100_000.0)), 5.0);
+        assert_eq!(ms(fleet_tick(None, 4.0)), 2.0);
+        assert_eq!(ms(fleet_tick(None, 0.0)), 0.0);
+        assert_eq!(ms(fleet_tick(Some(8.0), 10.0)), 8.0);
+        assert_eq!(ms(fleet_tick(Some(5000.0), 10.0)), 1000.0);
+    }
 
     #[test]
     fn the_announced_count_is_what_runs_against_a_target() {

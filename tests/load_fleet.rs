@@ -288,7 +288,8 @@ fn calibration_measures_a_bare_sender_and_the_report_compares_with_it() {
     assert!(c["packets"].as_u64().unwrap() > 0, "{c:#}");
     // The datagram is the fleet's own REGISTER.
     assert!(c["packet_bytes"].as_u64().unwrap() > 200, "{c:#}");
-    assert_eq!(c["per_syscall"], 1, "{c:#}");
+    // Batched, as the fleet sends.
+    assert!(c["per_syscall"].as_u64().unwrap() > 1, "{c:#}");
     let g = &r["generator"];
     assert!(g["send_rate_per_s"].as_f64().unwrap() > 0.0, "{g:#}");
     assert!(g["send_rate_pct"].as_f64().unwrap() > 0.0, "{g:#}");

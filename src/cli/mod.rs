@@ -445,9 +445,12 @@ pub struct LoadArgs {
     /// many milliseconds and answers what queued in one go, instead of
     /// waking for each datagram (0: wake for each). Latency figures use
     /// the kernel's arrival time either way; a camera's reply to a
-    /// challenge or a request leaves up to one tick later.
-    #[arg(long, default_value_t = 4.0)]
-    pub tick_ms: f64,
+    /// challenge or a request leaves up to one tick later, and a media
+    /// frame up to one tick after it was due. Default: 5, half the
+    /// default --lag-threshold-ms (half of a lower threshold where one is
+    /// given), so the tick alone cannot make the send lag pass it.
+    #[arg(long)]
+    pub tick_ms: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

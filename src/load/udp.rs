@@ -16,7 +16,7 @@ use tokio::net::UdpSocket;
 /// Datagrams per system call.
 pub const BATCH: usize = 64;
 /// Datagrams one receive call takes at most.
-const RECV_BATCH: usize = 16;
+pub const RECV_BATCH: usize = 16;
 /// Room for each received datagram: the largest UDP payload.
 const RECV_SIZE: usize = 65_536;
 /// Room for each received datagram's control messages (its arrival time).
