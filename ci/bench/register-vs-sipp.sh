@@ -7,6 +7,7 @@
 # generator, and of Kamailio while it served each, side by side.
 #
 #   CAMERAS=10000 RAMP=2000 ci/bench/register-vs-sipp.sh
+#   ROUNDS=3 BASELINE=old/camcert ci/bench/register-vs-sipp.sh   (ratios per round)
 #
 # Then SIPp registers the same devices with the reference platform
 # (`camcert load platform`) instead of Kamailio, and the platform's CPU
@@ -18,7 +19,7 @@
 #
 # registrations/s: SIPp, successful calls over its wall time (it exits after
 # its last call); camcert, first REGISTER to last 200 (from its report).
-# CPU: user + system of the generator process (GNU time), and the sum over
+# CPU: user + system of the generator process (from wait4: nanosecond run time), and the sum over
 # Kamailio's processes (/proc) during the run.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -93,25 +94,48 @@ for k in range(n):
     print(f"{base + k:0{w}d};")
 PY
 
-# --- SIPp ---
-start_kamailio
-k0=$(kamailio_cpu)
-( cd "$out" && /usr/bin/time -f "%e %U %S" -o "$out/sipp.time" \
-    sipp -sf "$out/register.xml" -inf "$out/devices.csv" -m "$cameras" -r "$ramp" \
-      -s 34020000002000000001 -key domain 3402000000 \
-      -i 127.0.0.1 -p "$(free_port)" "127.0.0.1:$kport" \
-      -nostdin -timeout 120s -trace_stat -stf "$out/sipp-stat.csv" -fd 60 \
-      >/dev/null 2>&1 ) || true
-k1=$(kamailio_cpu)
-stop_kamailio
-read -r s_wall s_user s_sys < <(tail -n 1 "$out/sipp.time")
-s_ok=$(python3 - "$out/sipp-stat.csv" <<'PY'
+# Run a command; write "wall user system" seconds to FILE, from the
+# kernel's accounting of the process (wait4: nanosecond run time, not
+# 10 ms ticks).
+cputime() { # FILE COMMAND...
+  python3 - "$@" <<'PY'
+import os, subprocess, sys, time
+t0 = time.monotonic()
+p = subprocess.Popen(sys.argv[2:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+_, _, ru = os.wait4(p.pid, 0)
+open(sys.argv[1], "w").write(f"{time.monotonic() - t0:.6f} {ru.ru_utime:.6f} {ru.ru_stime:.6f}\n")
+PY
+}
+
+successful_calls() { # SIPP_STAT_CSV
+  python3 - "$1" <<'PY'
 import sys
 rows = [l.rstrip("\n").split(";") for l in open(sys.argv[1]) if l.strip()]
 head, last = rows[0], rows[-1]
 print(last[head.index("SuccessfulCall(C)")])
 PY
-)
+}
+
+# --- SIPp ---
+run_sipp() { # NAME
+  start_kamailio
+  local k_before k_after
+  k_before=$(kamailio_cpu)
+  ( cd "$out" && cputime "$out/$1.time" \
+      sipp -sf "$out/register.xml" -inf "$out/devices.csv" -m "$cameras" -r "$ramp" \
+        -s 34020000002000000001 -key domain 3402000000 \
+        -i 127.0.0.1 -p "$(free_port)" "127.0.0.1:$kport" \
+        -nostdin -timeout 120s -trace_stat -stf "$out/$1-stat.csv" -fd 60 ) || true
+  k_after=$(kamailio_cpu)
+  stop_kamailio
+  echo "$k_before $k_after" >"$out/$1.kamailio"
+  successful_calls "$out/$1-stat.csv" >"$out/$1.ok"
+}
+run_sipp sipp
+k0=$(cut -d' ' -f1 "$out/sipp.kamailio")
+k1=$(cut -d' ' -f2 "$out/sipp.kamailio")
+read -r s_wall s_user s_sys < <(tail -n 1 "$out/sipp.time")
+s_ok=$(cat "$out/sipp.ok")
 
 # --- SIPp against the reference platform (`camcert load platform`, the
 # fleet's built-in target), the same scenario and devices: its CPU per
@@ -152,13 +176,7 @@ for part in first middle last; do
         -nostdin -timeout 120s -trace_stat -stf "$out/sipp-platform-$part.csv" -fd 60 \
         >/dev/null 2>&1 ) || true
   c1=$(on_cpu_s "$ppid")
-  ok=$(python3 - "$out/sipp-platform-$part.csv" <<'PY'
-import sys
-rows = [l.rstrip("\n").split(";") for l in open(sys.argv[1]) if l.strip()]
-head, last = rows[0], rows[-1]
-print(last[head.index("SuccessfulCall(C)")])
-PY
-)
+  ok=$(successful_calls "$out/sipp-platform-$part.csv")
   echo "$part $c0 $c1 $ok" >>"$out/platform.cpu"
 done
 kill "$ppid"; wait "$ppid" 2>/dev/null || true
@@ -169,10 +187,10 @@ run_camcert() { # BINARY NAME
   start_kamailio
   local k_before k_after
   k_before=$(kamailio_cpu)
-  CAMCERT_PASSWORD=$password /usr/bin/time -f "%e %U %S" -o "$out/$2.time" \
+  CAMCERT_PASSWORD=$password cputime "$out/$2.time" \
     "$1" load gb28181 --target "udp://127.0.0.1:$kport" \
       --cameras "$cameras" --ramp "$ramp" --duration "$duration" --keepalive 3600 \
-      --id-base "$base" --json "$out/$2.json" >/dev/null 2>&1 || true
+      --id-base "$base" --json "$out/$2.json" || true
   k_after=$(kamailio_cpu)
   stop_kamailio
   echo "$k_before $k_after" >"$out/$2.kamailio"
@@ -181,9 +199,17 @@ run_camcert ./target/release/camcert camcert
 if [ -n "${BASELINE:-}" ]; then
   run_camcert "$BASELINE" baseline
 fi
+# ROUNDS=N: N-1 more rounds of the same runs, one after another, each
+# round's ratios side by side (the machine's noise shows in their spread).
+rounds=${ROUNDS:-1}
+for r in $(seq 2 "$rounds"); do
+  run_sipp "sipp-$r"
+  run_camcert ./target/release/camcert "camcert-$r"
+  [ -n "${BASELINE:-}" ] && run_camcert "$BASELINE" "baseline-$r"
+done
 
-python3 - "$out" "$cameras" "$ramp" "$s_ok" "$s_wall" "$s_user" "$s_sys" "$k0" "$k1" <<'PY'
-import json, os, sys
+python3 - "$out" "$cameras" "$ramp" "$s_ok" "$s_wall" "$s_user" "$s_sys" "$k0" "$k1" "$rounds" <<'PY'
+import json, os, statistics, sys
 a = sys.argv
 out, n, ramp = a[1], int(a[2]), a[3]
 s_ok, s_wall, s_cpu = int(a[4]), float(a[5]), float(a[6]) + float(a[7])
@@ -203,7 +229,7 @@ print(f"{n} digest registrations at {ramp}/s against Kamailio on loopback")
 print(f"{'':28}{'SIPp':>16}" + "".join(f"{l:>16}" for l, *_ in cols))
 print(f"{'registered':28}{s_ok:>16}" + "".join(f"{r['registered']:>16}" for _, r, _, _ in cols))
 print(f"{'registrations/s':28}{s_ok / s_wall:>16.0f}" + "".join(f"{r['registrations_per_s']:>16.0f}" for _, r, _, _ in cols))
-print(f"{'generator CPU':28}{s_cpu:>14.2f} s" + "".join(f"{c:>14.2f} s" for _, _, c, _ in cols))
+print(f"{'generator CPU':28}{s_cpu:>14.3f} s" + "".join(f"{c:>14.3f} s" for _, _, c, _ in cols))
 print(f"{'generator CPU/registration':28}{per(s_cpu, s_ok):>16}" + "".join(f"{per(c, r['registered']):>16}" for _, r, c, _ in cols))
 print(f"{'Kamailio CPU/registration':28}{per(sk, s_ok):>16}" + "".join(f"{per(k, r['registered']):>16}" for _, r, _, k in cols))
 parts = {}
@@ -223,4 +249,27 @@ if fk and lk:
 for label, r, _, _ in cols:
     g = r["generator"]
     print(f"{label}: own report {g['cpu_s']:.2f} s CPU during the run ({per(g['cpu_s'], r['registered'])}/registration; process start and exit excluded); p99 register latency {r['register_latency']['p99_ms']:.2f} ms, failures {r['failures'] or 'none'}, {r['verdict']}")
+rounds = int(a[10])
+def cpu_of(name):
+    _, user, sys_ = open(f"{out}/{name}.time").read().split()[-3:]
+    return float(user) + float(sys_)
+def ok_of(name):
+    if name.startswith("sipp"):
+        return int(open(f"{out}/{name}.ok").read() or 0)
+    return json.load(open(f"{out}/{name}.json"))["registered"]
+if rounds > 1:
+    print(f"generator CPU per registration, {rounds} rounds (each: SIPp, then camcert" + (", then the baseline)" if len(cols) > 1 else ")"))
+    ratios = {l: [] for l, *_ in cols}
+    for k in range(1, rounds + 1):
+        suffix = "" if k == 1 else f"-{k}"
+        s_per = cpu_of(f"sipp{suffix}") / max(ok_of(f"sipp{suffix}"), 1)
+        line = f"  round {k}: SIPp {s_per * 1000:.4f} ms"
+        for label, *_ in cols:
+            name = ("camcert" if label == "camcert load" else "baseline") + suffix
+            c_per = cpu_of(name) / max(ok_of(name), 1)
+            ratios[label].append(c_per / s_per)
+            line += f", {label} {c_per * 1000:.4f} ms ({c_per / s_per:.2f}x SIPp)"
+        print(line)
+    for label, rs in ratios.items():
+        print(f"  {label}: median {statistics.median(rs):.2f}x SIPp (min {min(rs):.2f}, max {max(rs):.2f})")
 PY

@@ -69,6 +69,17 @@ pub(super) struct Channel {
     pub on: bool,
 }
 
+impl Channel {
+    fn new(device_id: &str, index: u32) -> Channel {
+        Channel {
+            index,
+            id: channel_id(device_id, index),
+            name: numbered("通道", index),
+            on: true,
+        }
+    }
+}
+
 /// The simulated camera.
 #[derive(Debug, Clone)]
 pub(super) struct Camera {
@@ -83,33 +94,32 @@ pub(super) struct Camera {
 
 impl Camera {
     pub fn new(cfg: &DeviceConfig) -> Camera {
+        // Built by plain pushes and inserts (the indices come in order): a
+        // fleet builds one of these for each of its cameras.
+        let mut presets = BTreeMap::new();
+        for k in 1..=cfg.presets.min(255) {
+            presets.insert(k as u8, numbered("预置点", k));
+        }
         let mut cam = Camera {
-            channels: Vec::new(),
+            channels: Vec::with_capacity(cfg.catalog_items as usize),
             alarm_inputs: (1..=cfg.alarm_inputs)
                 .map(|k| alarm_input_id(&cfg.device_id, k))
                 .collect(),
-            presets: (1..=cfg.presets.min(255))
-                .map(|k| (k as u8, numbered("预置点", k)))
-                .collect(),
+            presets,
             recording: false,
             guard: false,
             alarming: false,
             home_position: None,
         };
-        for k in 1..=cfg.catalog_items {
-            cam.add_channel(&cfg.device_id, k);
+        for index in 1..=cfg.catalog_items {
+            cam.channels.push(Channel::new(&cfg.device_id, index));
         }
         cam
     }
 
     pub fn add_channel(&mut self, device_id: &str, index: u32) -> &Channel {
         self.channels.retain(|c| c.index != index);
-        self.channels.push(Channel {
-            index,
-            id: channel_id(device_id, index),
-            name: numbered("通道", index),
-            on: true,
-        });
+        self.channels.push(Channel::new(device_id, index));
         self.channels.sort_by_key(|c| c.index);
         self.channels
             .iter()
