@@ -1,17 +1,15 @@
 //! Batched UDP for the fleet's signalling: many datagrams to many
-//! destinations in one `sendmmsg`, and whatever waits on a socket read in
-//! one `recvmmsg` (Linux; one datagram a call elsewhere). Both go through
-//! tokio's readiness (`try_io`), so a socket that would block is waited on
-//! like any other. A socket with [`stamp_arrivals`] on also hands back when
-//! the kernel took in each datagram, so a reader that comes round on a tick
-//! still knows when its answers came.
+//! destinations in one `sendmmsg` (or one UDP GSO send), and whatever
+//! waits on a socket read in one `recvmmsg` (Linux; one datagram a call
+//! elsewhere). The sockets are plain non-blocking ones in an epoll set of
+//! their own ([`Sockets`]), read when the loop comes round to them rather
+//! than whenever a datagram lands. A socket with [`stamp_arrivals`] on
+//! also hands back when the kernel took in each datagram, so a reader that
+//! comes round on a tick still knows when its answers came.
 
 use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-
-use tokio::io::Interest;
-use tokio::net::UdpSocket;
 
 /// Datagrams per system call.
 pub const BATCH: usize = 64;
@@ -92,11 +90,6 @@ fn send_some(sock: &impl std::os::fd::AsRawFd, out: &[(SocketAddr, Vec<u8>)]) ->
     }
 }
 
-#[cfg(not(target_os = "linux"))]
-fn send_some(sock: &UdpSocket, out: &[(SocketAddr, Vec<u8>)]) -> io::Result<usize> {
-    sock.try_send_to(&out[0].1, out[0].0).map(|_| 1)
-}
-
 /// One `sendmmsg` of as many of `out` as it takes (one datagram where
 /// there is no `sendmmsg`): how many went.
 pub fn send_batch(sock: &std::net::UdpSocket, out: &[(SocketAddr, Vec<u8>)]) -> io::Result<usize> {
@@ -111,36 +104,6 @@ fn send_some_std(sock: &std::net::UdpSocket, out: &[(SocketAddr, Vec<u8>)]) -> i
 #[cfg(target_os = "linux")]
 fn send_some_std(sock: &std::net::UdpSocket, out: &[(SocketAddr, Vec<u8>)]) -> io::Result<usize> {
     send_some(sock, out)
-}
-
-/// Send every datagram of `out` on `sock` and empty it; how many the
-/// kernel refused (a full buffer is waited out, not refused).
-pub async fn send_all(sock: &UdpSocket, out: &mut Vec<(SocketAddr, Vec<u8>)>) -> u64 {
-    let mut failed = 0;
-    let mut at = 0;
-    while at < out.len() {
-        match sock.try_io(Interest::WRITABLE, || send_some(sock, &out[at..])) {
-            Ok(0) => {
-                failed += 1;
-                at += 1;
-            }
-            Ok(n) => at += n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                if sock.writable().await.is_err() {
-                    failed += (out.len() - at) as u64;
-                    break;
-                }
-            }
-            // The first datagram was refused (an ICMP error from an
-            // earlier send, a bad address): drop it, go on with the rest.
-            Err(_) => {
-                failed += 1;
-                at += 1;
-            }
-        }
-    }
-    out.clear();
-    failed
 }
 
 /// Room for one receive call's datagrams and their sources.
@@ -167,12 +130,7 @@ impl Default for RecvMany {
 
 impl RecvMany {
     /// Read what waits on `sock`, up to a batch: how many datagrams came
-    /// (`WouldBlock` when none).
-    pub fn recv(&mut self, sock: &UdpSocket) -> io::Result<usize> {
-        sock.try_io(Interest::READABLE, || self.recv_some(sock))
-    }
-
-    /// [`RecvMany::recv`] from a non-blocking socket tokio does not watch.
+    /// (`WouldBlock` when none on a non-blocking socket).
     pub fn recv_std(&mut self, sock: &std::net::UdpSocket) -> io::Result<usize> {
         self.recv_some(sock)
     }
@@ -261,13 +219,6 @@ trait RecvFrom {
 }
 
 #[cfg(not(target_os = "linux"))]
-impl RecvFrom for UdpSocket {
-    fn recv_from_now(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.try_recv_from(buf)
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
 impl RecvFrom for std::net::UdpSocket {
     fn recv_from_now(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         self.recv_from(buf)
@@ -343,10 +294,6 @@ impl Sockets {
             locals,
             gso: std::sync::atomic::AtomicBool::new(false),
         })
-    }
-
-    pub fn len(&self) -> usize {
-        self.socks.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -847,27 +794,25 @@ mod tests {
 
     #[tokio::test]
     async fn a_batch_goes_out_and_comes_in_with_its_sources() {
-        let a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let b = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let a = Sockets::bind(&["127.0.0.1:0".parse().unwrap()]).unwrap();
+        let b = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        b.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
         let to = b.local_addr().unwrap();
+        // Lengths all different: no two share a GSO send, so these go by
+        // sendmmsg, in order.
         let mut out: Vec<(SocketAddr, Vec<u8>)> =
             (0..100u8).map(|k| (to, vec![k; 10 + k as usize])).collect();
-        assert_eq!(send_all(&a, &mut out).await, 0);
+        assert_eq!(a.send_all(0, &mut out).await, 0);
         assert!(out.is_empty());
         let mut rx = RecvMany::default();
         let mut got = Vec::new();
         while got.len() < 100 {
-            b.readable().await.unwrap();
-            match rx.recv(&b) {
-                Ok(n) => {
-                    for k in 0..n {
-                        let (d, from) = rx.datagram(k);
-                        assert_eq!(from, Some(a.local_addr().unwrap()));
-                        got.push(d.to_vec());
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => panic!("{e}"),
+            let n = rx.recv_std(&b).expect("every datagram arrives");
+            for k in 0..n {
+                let (d, from) = rx.datagram(k);
+                assert_eq!(from, a.local_addr(0));
+                got.push(d.to_vec());
             }
         }
         for (k, d) in got.iter().enumerate() {
