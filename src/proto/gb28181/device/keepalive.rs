@@ -28,7 +28,12 @@ use crate::proto::Now;
 pub(super) struct Keepalive {
     /// When the next keepalive is due; `None` while not registered.
     pub next_due: Option<Instant>,
-    /// SN of the last keepalive sent, and whether a 2xx answered it.
+    /// Keepalives sent so far.
+    pub sent: u64,
+    /// Which keepalive went last (its count in `sent`), and whether a 2xx
+    /// answered it. Answers are told apart by this count, not by SN: with
+    /// the `keepalive-same-sn` fault every SN is the same, and a late 2xx
+    /// to an earlier keepalive must not count for the current one.
     pub last: Option<(u64, bool)>,
     pub misses: u32,
     /// SN reused by the `keepalive-same-sn` fault.
@@ -59,9 +64,9 @@ impl Device {
         self.protocol(d)
     }
 
-    pub(super) fn keepalive_answered(&mut self, sn: u64, ok: bool) {
+    pub(super) fn keepalive_answered(&mut self, nth: u64, ok: bool) {
         if let Some((last, answered)) = &mut self.ka.last {
-            if *last == sn && ok {
+            if *last == nth && ok {
                 *answered = true;
             }
         }
@@ -117,8 +122,10 @@ impl Device {
                 });
             }
         }
-        self.ka.last = Some((sn, false));
-        self.send_message(now, &m, Purpose::Keepalive { sn });
+        self.ka.sent += 1;
+        let nth = self.ka.sent;
+        self.ka.last = Some((nth, false));
+        self.send_message(now, &m, Purpose::Keepalive { nth });
     }
 
     /// `subdevice-fault` / `subdevice-recover`: change the faulty list and

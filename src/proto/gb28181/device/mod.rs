@@ -329,7 +329,7 @@ impl Device {
     fn on_txn_done(&mut self, now: Now, purpose: Purpose, code: Option<u16>) {
         let ok = code.is_some_and(|c| (200..300).contains(&c));
         match purpose {
-            Purpose::Keepalive { sn } => self.keepalive_answered(sn, ok),
+            Purpose::Keepalive { nth } => self.keepalive_answered(nth, ok),
             Purpose::Notify { call_id } => {
                 if !ok {
                     // RFC 6665 §4.2.2: a 481 (or a timeout) ends the subscription.

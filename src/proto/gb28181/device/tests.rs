@@ -281,6 +281,41 @@ fn three_keepalives_in_three_minutes_with_rising_sn() {
 }
 
 #[test]
+fn a_late_answer_to_an_earlier_keepalive_does_not_count_for_the_current_one() {
+    // Keepalives every 10 s, none answered in time; the first one's 200
+    // comes after the second was sent, while its transaction still lives.
+    // Even when every keepalive carries the same SN (the fault), that
+    // answer is the first one's: offline after three misses, at 40 s.
+    for same_sn in [false, true] {
+        let mut c = cfg();
+        c.keepalive_interval = secs(10);
+        c.faults.keepalive_same_sn = same_sn;
+        let mut w = World::registered(
+            c,
+            Box::new(|m, _| if is_keepalive(m) { None } else { Some(200) }),
+        );
+        w.run(secs(21));
+        let first = w.requests("MESSAGE")[0].msg.clone();
+        let late = sip::response_to(&first, 200, Some("plat-tag")).with_content_length();
+        w.dev.handle_message_from(w.now, plat_addr(), &late);
+        w.pump();
+        w.run(secs(50));
+        let offline: Vec<_> = w
+            .events
+            .iter()
+            .filter(|(_, e)| matches!(e, DeviceEvent::PlatformOffline { .. }))
+            .map(|(t, _)| *t)
+            .collect();
+        assert_eq!(
+            offline.first(),
+            Some(&secs(40)),
+            "same SN: {same_sn}: {:?}",
+            w.events
+        );
+    }
+}
+
+#[test]
 fn three_missed_keepalives_mean_offline_and_a_fresh_registration() {
     for answer in [None, Some(404)] {
         let mut w = World::registered(

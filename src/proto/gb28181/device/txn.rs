@@ -86,8 +86,10 @@ impl Retransmit {
 /// Why the device sent a request; decides what its answer means.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Purpose {
+    /// The `nth` keepalive the device sent (not its SN, which the
+    /// `keepalive-same-sn` fault repeats).
     Keepalive {
-        sn: u64,
+        nth: u64,
     },
     /// A Response MESSAGE to a query or control.
     Response,
