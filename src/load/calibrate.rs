@@ -91,12 +91,10 @@ impl Sink {
     }
 
     /// Stop reading; how many datagrams were read.
-    fn close(mut self) -> u64 {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(r) = self.reader.take() {
-            let _ = r.join();
-        }
-        self.read.load(Ordering::Relaxed)
+    fn close(self) -> u64 {
+        let read = self.read.clone();
+        drop(self);
+        read.load(Ordering::Relaxed)
     }
 }
 

@@ -114,9 +114,14 @@ fn populate<T>(v: &mut Vec<T>) {
     {
         let spare = v.spare_capacity_mut();
         let (start, len) = (spare.as_mut_ptr() as usize, std::mem::size_of_val(spare));
-        const PAGE: usize = 4096;
-        let first = start.div_ceil(PAGE) * PAGE;
-        let last = (start + len) / PAGE * PAGE;
+        // SAFETY: sysconf takes a plain integer.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        let page = match usize::try_from(page) {
+            Ok(p) if p > 0 => p,
+            _ => return,
+        };
+        let first = start.div_ceil(page) * page;
+        let last = (start + len) / page * page;
         if last > first {
             // SAFETY: [first, last) lies inside the vector's own
             // allocation; populating pages for writing changes no byte

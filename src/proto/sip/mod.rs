@@ -71,13 +71,17 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
-/// `bytes` in lower-case hexadecimal, appended to `out`.
+/// `bytes` in lower-case hexadecimal, appended to `out` (through a stack
+/// buffer: `hex::encode` goes a char at a time into a fresh String).
 pub fn push_hex(out: &mut String, bytes: &[u8]) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut buf = [0u8; 64];
     out.reserve(bytes.len() * 2);
-    for b in bytes {
-        out.push(HEX[usize::from(b >> 4)] as char);
-        out.push(HEX[usize::from(b & 0xF)] as char);
+    for chunk in bytes.chunks(buf.len() / 2) {
+        let text = &mut buf[..chunk.len() * 2];
+        if hex::encode_to_slice(chunk, text).is_ok() {
+            // Only ASCII hex digits were written.
+            out.push_str(std::str::from_utf8(text).unwrap_or_default());
+        }
     }
 }
 
