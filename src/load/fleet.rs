@@ -349,7 +349,6 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
             work += 1;
         }
         active |= work > 0;
-        ctx.send_out().await;
         // Timers due by now.
         work = 0;
         while work < BUDGET {
@@ -368,7 +367,6 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
             work += 1;
         }
         active |= work > 0;
-        ctx.send_out().await;
         // Media frames due by now, batched into few system calls.
         if let (Some(media), Some(sock)) = (plan.media.as_deref(), &media_sock) {
             work = 0;
@@ -475,6 +473,8 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
                 }
             }
         }
+        // What the pass wrote goes out together: one sendmmsg a socket,
+        // its runs of like datagrams one GSO send each.
         ctx.send_out().await;
         if now.mono >= next_progress {
             if let Some(b) = &bar {

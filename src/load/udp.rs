@@ -47,34 +47,71 @@ pub fn stamp_arrivals<T>(_sock: &T) -> bool {
 #[cfg(target_os = "linux")]
 fn send_some(sock: &impl std::os::fd::AsRawFd, out: &[(SocketAddr, Vec<u8>)]) -> io::Result<usize> {
     let n = out.len().min(BATCH);
-    let mut names: Vec<(libc::sockaddr_storage, libc::socklen_t)> = out[..n]
+    let runs: Vec<std::ops::Range<usize>> = (0..n).map(|k| k..k + 1).collect();
+    send_runs(sock, out, &runs)
+}
+
+/// One `sendmmsg` of `runs` of `out`, a message per run: a run of one is a
+/// plain datagram, a longer one (one destination, one length but maybe
+/// the last) a UDP GSO send (`UDP_SEGMENT`). How many runs the kernel
+/// took; an error means the first run was refused.
+#[cfg(target_os = "linux")]
+fn send_runs(
+    sock: &impl std::os::fd::AsRawFd,
+    out: &[(SocketAddr, Vec<u8>)],
+    runs: &[std::ops::Range<usize>],
+) -> io::Result<usize> {
+    let n = runs.len();
+    if n == 0 {
+        return Ok(0);
+    }
+    let mut names: Vec<(libc::sockaddr_storage, libc::socklen_t)> = runs
         .iter()
-        .map(|(to, _)| super::media::sockaddr(*to))
+        .map(|r| super::media::sockaddr(out[r.start].0))
         .collect();
-    let mut iovs: Vec<libc::iovec> = out[..n]
+    let first = runs[0].start;
+    let mut iovs: Vec<libc::iovec> = out[first..runs[n - 1].end]
         .iter()
         .map(|(_, b)| libc::iovec {
             iov_base: b.as_ptr() as *mut libc::c_void,
             iov_len: b.len(),
         })
         .collect();
-    let mut msgs: Vec<libc::mmsghdr> = (0..n)
-        .map(|i| {
-            // SAFETY: an all-zero msghdr is a valid empty one.
-            let mut h: libc::msghdr = unsafe { std::mem::zeroed() };
-            h.msg_name = &mut names[i].0 as *mut libc::sockaddr_storage as *mut libc::c_void;
-            h.msg_namelen = names[i].1;
-            h.msg_iov = &mut iovs[i] as *mut libc::iovec;
-            h.msg_iovlen = 1;
-            libc::mmsghdr {
-                msg_hdr: h,
-                msg_len: 0,
+    // Room for one control message holding a u16, per run.
+    let mut control = vec![[0u64; 4]; n];
+    // SAFETY: CMSG_SPACE only computes a size.
+    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<u16>() as u32) } as usize;
+    let mut msgs: Vec<libc::mmsghdr> = Vec::with_capacity(n);
+    for (k, r) in runs.iter().enumerate() {
+        // SAFETY: an all-zero msghdr is a valid empty one.
+        let mut h: libc::msghdr = unsafe { std::mem::zeroed() };
+        h.msg_name = &mut names[k].0 as *mut libc::sockaddr_storage as *mut libc::c_void;
+        h.msg_namelen = names[k].1;
+        h.msg_iov = &mut iovs[r.start - first] as *mut libc::iovec;
+        h.msg_iovlen = r.len() as _;
+        if r.len() > 1 {
+            h.msg_control = control[k].as_mut_ptr() as *mut libc::c_void;
+            h.msg_controllen = space as _;
+            let segment = out[r.start].1.len() as u16;
+            // SAFETY: `control[k]` is aligned for cmsghdr and at least
+            // CMSG_SPACE(2) bytes long, so the first header and its data
+            // lie inside it.
+            unsafe {
+                let c = libc::CMSG_FIRSTHDR(&h);
+                (*c).cmsg_level = libc::SOL_UDP;
+                (*c).cmsg_type = libc::UDP_SEGMENT;
+                (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<u16>() as u32) as _;
+                std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut u16, segment);
             }
-        })
-        .collect();
-    // SAFETY: every pointer in `msgs` points into `names`, `iovs` or the
-    // buffers of `out`, all alive and unmoved until the call returns; `n`
-    // is the length of `msgs`.
+        }
+        msgs.push(libc::mmsghdr {
+            msg_hdr: h,
+            msg_len: 0,
+        });
+    }
+    // SAFETY: every pointer in `msgs` points into `names`, `iovs`,
+    // `control` or the buffers of `out`, all alive and unmoved until the
+    // call returns; `n` is the length of `msgs`.
     let r = unsafe {
         libc::sendmmsg(
             sock.as_raw_fd(),
@@ -400,7 +437,9 @@ impl Sockets {
     /// less than a pass through the stack per datagram. The receiver sees
     /// the same datagrams; a capture on the sending side's interface may
     /// show the uncut packet. The order of datagrams to different
-    /// destinations, or of different lengths, may change.
+    /// destinations, or of different lengths, may change. The runs, and
+    /// the datagrams that share a run with no other, go out up to
+    /// [`BATCH`] in one `sendmmsg`, each run one message of it.
     pub async fn send_all(&self, s: usize, out: &mut Vec<(SocketAddr, Vec<u8>)>) -> u64 {
         let sock = &self.socks[s];
         let mut failed = 0;
@@ -409,54 +448,51 @@ impl Sockets {
         if gso && out.len() > 1 {
             out.sort_by_key(|(to, d)| (*to, d.len()));
         }
+        let mut runs: Vec<std::ops::Range<usize>> = Vec::new();
         let mut at = 0;
         while at < out.len() {
-            // The run of datagrams from `at` that can share one GSO send.
-            let (to, len) = (out[at].0, out[at].1.len());
-            let mut end = at + 1;
-            while end < out.len()
-                && end - at < GSO_SEGMENTS
-                && out[end].0 == to
-                && out[end].1.len() == len
-            {
-                end += 1;
+            let gso = self.gso.load(std::sync::atomic::Ordering::Relaxed);
+            // The next runs from `at`: datagrams that can share one GSO
+            // send, as many runs as one sendmmsg takes. Without GSO every
+            // run is one datagram.
+            runs.clear();
+            let mut from = at;
+            while from < out.len() && runs.len() < BATCH {
+                let (to, len) = (out[from].0, out[from].1.len());
+                let mut end = from + 1;
+                while gso
+                    && len <= GSO_LARGEST
+                    && end < out.len()
+                    && end - from < GSO_SEGMENTS
+                    && out[end].0 == to
+                    && out[end].1.len() == len
+                {
+                    end += 1;
+                }
+                runs.push(from..end);
+                from = end;
             }
-            let grouped = self.gso.load(std::sync::atomic::Ordering::Relaxed)
-                && end - at > 1
-                && len <= GSO_LARGEST;
-            let sent = if grouped {
-                match send_gso(sock, &out[at..end]) {
-                    Err(e) if gso_unsupported(&e) => {
-                        // Send them one by one from now on.
-                        self.gso.store(false, std::sync::atomic::Ordering::Relaxed);
-                        continue;
-                    }
-                    r => r.map(|()| end - at),
-                }
-            } else if self.gso.load(std::sync::atomic::Ordering::Relaxed) {
-                send_some_std(sock, &out[at..end])
-            } else {
-                // No GSO: as many as one sendmmsg takes.
-                send_some_std(sock, &out[at..])
-            };
-            match sent {
+            match send_runs_std(sock, out, &runs) {
                 Ok(0) => {
-                    failed += 1;
-                    at += 1;
+                    failed += runs[0].len() as u64;
+                    at = runs[0].end;
                 }
-                Ok(n) => at += n,
+                Ok(n) => at = runs[n - 1].end,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock && waits < 1000 => {
                     waits += 1;
                     tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
+                Err(e) if runs[0].len() > 1 && gso_unsupported(&e) => {
+                    // Send them one by one from now on.
+                    self.gso.store(false, std::sync::atomic::Ordering::Relaxed);
                 }
                 // The first datagram was refused (an ICMP error from an
                 // earlier send, a bad address), or the buffer stayed full:
                 // drop it (a whole GSO run: one packet to the kernel), go
                 // on with the rest.
                 Err(_) => {
-                    let n = if grouped { end - at } else { 1 };
-                    failed += n as u64;
-                    at += n;
+                    failed += runs[0].len() as u64;
+                    at = runs[0].end;
                 }
             }
         }
@@ -470,52 +506,24 @@ const GSO_SEGMENTS: usize = 64;
 /// Longer datagrams go one by one: each segment must fit the path's MTU.
 const GSO_LARGEST: usize = 1_400;
 
-/// Send `run` (one destination, one length) as one `UDP_SEGMENT` send.
 #[cfg(target_os = "linux")]
-fn send_gso(sock: &impl std::os::fd::AsRawFd, run: &[(SocketAddr, Vec<u8>)]) -> io::Result<()> {
-    let (to, first) = &run[0];
-    let (mut name, namelen) = super::media::sockaddr(*to);
-    let mut iovs: Vec<libc::iovec> = run
-        .iter()
-        .map(|(_, b)| libc::iovec {
-            iov_base: b.as_ptr() as *mut libc::c_void,
-            iov_len: b.len(),
-        })
-        .collect();
-    // Room for one control message holding a u16.
-    let mut control = [0u64; 4];
-    // SAFETY: an all-zero msghdr is a valid empty one.
-    let mut h: libc::msghdr = unsafe { std::mem::zeroed() };
-    h.msg_name = &mut name as *mut libc::sockaddr_storage as *mut libc::c_void;
-    h.msg_namelen = namelen;
-    h.msg_iov = iovs.as_mut_ptr();
-    h.msg_iovlen = iovs.len() as _;
-    h.msg_control = control.as_mut_ptr() as *mut libc::c_void;
-    // SAFETY: CMSG_SPACE only computes a size.
-    h.msg_controllen = unsafe { libc::CMSG_SPACE(std::mem::size_of::<u16>() as u32) } as _;
-    let segment = first.len() as u16;
-    // SAFETY: `control` is aligned for cmsghdr and at least CMSG_SPACE(2)
-    // bytes long, so the first header and its data lie inside it; the
-    // send reads `name`, `iovs` (pointing into `run`) and `control`, all
-    // alive until it returns.
-    let r = unsafe {
-        let c = libc::CMSG_FIRSTHDR(&h);
-        (*c).cmsg_level = libc::SOL_UDP;
-        (*c).cmsg_type = libc::UDP_SEGMENT;
-        (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<u16>() as u32) as _;
-        std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut u16, segment);
-        libc::sendmsg(sock.as_raw_fd(), &h, libc::MSG_DONTWAIT)
-    };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+fn send_runs_std(
+    sock: &std::net::UdpSocket,
+    out: &[(SocketAddr, Vec<u8>)],
+    runs: &[std::ops::Range<usize>],
+) -> io::Result<usize> {
+    send_runs(sock, out, runs)
 }
 
+/// One run of one datagram: GSO is never on here.
 #[cfg(not(target_os = "linux"))]
-fn send_gso(_sock: &std::net::UdpSocket, _run: &[(SocketAddr, Vec<u8>)]) -> io::Result<()> {
-    Err(io::ErrorKind::Unsupported.into())
+fn send_runs_std(
+    sock: &std::net::UdpSocket,
+    out: &[(SocketAddr, Vec<u8>)],
+    runs: &[std::ops::Range<usize>],
+) -> io::Result<usize> {
+    let (to, b) = &out[runs[0].start];
+    sock.send_to(b, to).map(|_| 1)
 }
 
 /// Whether a GSO send failed because GSO is not to be had here (kernel,

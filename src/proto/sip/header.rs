@@ -221,27 +221,39 @@ impl AuthParams {
         if scheme.is_empty() {
             return None;
         }
-        let mut params = Vec::new();
+        // A digest challenge or answer carries four to ten parameters.
+        let mut params = Vec::with_capacity(8);
         let mut rest = rest.trim_start();
         while !rest.is_empty() {
             let eq = rest.find('=')?;
             let name = rest[..eq].trim().trim_start_matches(',').trim().to_string();
             let after = rest[eq + 1..].trim_start();
             let (value, next) = if let Some(q) = after.strip_prefix('"') {
-                let mut end = None;
-                let mut escaped = false;
-                for (i, c) in q.char_indices() {
-                    match c {
-                        '\\' if !escaped => escaped = true,
-                        '"' if !escaped => {
-                            end = Some(i);
-                            break;
-                        }
-                        _ => escaped = false,
+                // The closing quote is the first one not escaped by a
+                // backslash; only a value that holds a backslash needs
+                // unescaping.
+                let b = q.as_bytes();
+                let mut at = 0;
+                let mut escapes = false;
+                let end = loop {
+                    let k = at + memchr::memchr2(b'"', b'\\', &b[at..])?;
+                    if b[k] == b'"' {
+                        break k;
                     }
-                }
-                let end = end?;
-                (q[..end].replace("\\\"", "\""), &q[end + 1..])
+                    escapes = true;
+                    // A backslash takes the byte after it, whatever it is.
+                    at = k + 2;
+                    if at > b.len() {
+                        return None;
+                    }
+                };
+                let raw = &q[..end];
+                let value = if escapes {
+                    raw.replace("\\\"", "\"")
+                } else {
+                    raw.to_string()
+                };
+                (value, &q[end + 1..])
             } else {
                 let end = after.find(',').unwrap_or(after.len());
                 (after[..end].trim().to_string(), &after[end..])
@@ -329,5 +341,22 @@ mod tests {
         let a = AuthParams::parse("Digest qop=\"auth,auth-int\",nonce=\"a,b\"").unwrap();
         assert_eq!(a.get("qop"), Some("auth,auth-int"));
         assert_eq!(a.get("nonce"), Some("a,b"));
+    }
+
+    #[test]
+    fn quoted_auth_values_end_at_the_first_unescaped_quote() {
+        let a =
+            AuthParams::parse(r#"Digest realm="a \"b\" c", nonce="x\\", opaque="é\"""#).unwrap();
+        assert_eq!(a.get("realm"), Some(r#"a "b" c"#));
+        // An escaped backslash is left as it was written; only \" is undone.
+        assert_eq!(a.get("nonce"), Some(r"x\\"));
+        assert_eq!(a.get("opaque"), Some(r#"é""#));
+        for broken in [
+            r#"Digest realm="open"#,
+            r#"Digest realm="ends in a backslash\"#,
+            r#"Digest realm="escaped close\""#,
+        ] {
+            assert!(AuthParams::parse(broken).is_none(), "{broken}");
+        }
     }
 }

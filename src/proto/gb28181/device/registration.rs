@@ -274,12 +274,17 @@ impl Device {
             }
         };
         let password = if self.cfg.faults.wrong_digest {
-            format!("{}-wrong", self.cfg.password)
+            Cow::Owned(format!("{}-wrong", self.cfg.password))
         } else {
-            self.cfg.password.clone()
+            Cow::Borrowed(self.cfg.password.as_str())
         };
         let uri = register_uri(&self.ids().1, self.server.addr);
-        let cnonce = format!("{:08x}", rand::Rng::gen::<u32>(&mut self.rng));
+        // Eight lower-case hex digits (`{:08x}` of a random u32).
+        let mut cnonce = String::with_capacity(8);
+        sip::push_hex(
+            &mut cnonce,
+            &rand::Rng::gen::<u32>(&mut self.rng).to_be_bytes(),
+        );
         let creds = Credentials::answer(
             &challenge,
             &self.cfg.username,
