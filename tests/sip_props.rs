@@ -34,7 +34,7 @@ fn message() -> impl Strategy<Value = SipMessage> {
         SipMessage {
             start,
             version: "SIP/2.0".into(),
-            headers: Headers(headers),
+            headers: Headers(headers.into_iter().map(|(n, v)| (n.into(), v)).collect()),
             body,
         }
         .with_content_length()

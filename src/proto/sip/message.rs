@@ -41,7 +41,58 @@ pub enum StartLine {
 /// Ordered, case-preserving header list. Lookups are case-insensitive and
 /// understand the compact forms of RFC 3261 §7.3.3.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Headers(pub Vec<(String, String)>);
+pub struct Headers(pub Vec<(HeaderName, String)>);
+
+/// A header's name as written. The names nearly every message carries, in
+/// their usual spelling, are shared static strings rather than one
+/// allocation each per parsed message ([`header_name`]); any other
+/// spelling is kept as its own string, byte for byte.
+pub type HeaderName = std::borrow::Cow<'static, str>;
+
+/// `name` as a [`HeaderName`]: a static string where it is spelled as one
+/// of the usual names, else a copy.
+pub fn header_name(name: &str) -> HeaderName {
+    // A match on the string: the compiler tells the names apart by
+    // length first, so a name costs one or two comparisons.
+    let usual: &'static str = match name {
+        "Via" => "Via",
+        "From" => "From",
+        "To" => "To",
+        "Call-ID" => "Call-ID",
+        "CSeq" => "CSeq",
+        "Contact" => "Contact",
+        "Content-Length" => "Content-Length",
+        "Content-Type" => "Content-Type",
+        "Max-Forwards" => "Max-Forwards",
+        "User-Agent" => "User-Agent",
+        "Server" => "Server",
+        "Expires" => "Expires",
+        "Date" => "Date",
+        "WWW-Authenticate" => "WWW-Authenticate",
+        "Authorization" => "Authorization",
+        "Proxy-Authenticate" => "Proxy-Authenticate",
+        "Proxy-Authorization" => "Proxy-Authorization",
+        "Allow" => "Allow",
+        "Supported" => "Supported",
+        "Subject" => "Subject",
+        "Event" => "Event",
+        "Subscription-State" => "Subscription-State",
+        "Record-Route" => "Record-Route",
+        "Route" => "Route",
+        "Accept" => "Accept",
+        "Call-Id" => "Call-Id",
+        "Cseq" => "Cseq",
+        "v" => "v",
+        "f" => "f",
+        "t" => "t",
+        "i" => "i",
+        "m" => "m",
+        "l" => "l",
+        "c" => "c",
+        _ => return std::borrow::Cow::Owned(name.to_string()),
+    };
+    std::borrow::Cow::Borrowed(usual)
+}
 
 /// Expand a compact header name (RFC 3261 §7.3.3, RFC 3265 §7.2) to its full form.
 pub fn canonical_name(name: &str) -> &str {
@@ -91,11 +142,11 @@ impl Headers {
         if let Some(slot) = self.0.iter_mut().find(|(n, _)| same_name(n, name)) {
             slot.1 = value;
         } else {
-            self.0.push((name.to_string(), value));
+            self.0.push((header_name(name), value));
         }
     }
     pub fn push(&mut self, name: &str, value: impl Into<String>) {
-        self.0.push((name.to_string(), value.into()));
+        self.0.push((header_name(name), value.into()));
     }
     pub fn remove(&mut self, name: &str) {
         self.0.retain(|(n, _)| !same_name(n, name));
@@ -246,7 +297,7 @@ impl SipMessage {
         let first = lines.next().unwrap_or_default();
         let (start, version) = parse_start_line(first)?;
         // Room for a usual message's headers, so the list grows once.
-        let mut headers: Vec<(String, String)> = Vec::with_capacity(16);
+        let mut headers: Vec<(HeaderName, String)> = Vec::with_capacity(16);
         // Which mandatory headers came, and where the first Content-Length
         // is: one look at each name as it is read.
         let mut seen = Mandatory::default();
@@ -273,7 +324,7 @@ impl SipMessage {
             if seen.note(name) && content_length.is_none() {
                 content_length = Some(headers.len());
             }
-            headers.push((name.to_string(), value.trim().to_string()));
+            headers.push((header_name(name), value.trim().to_string()));
         }
         let headers = Headers(headers);
         let rest = &data[body_start..];
@@ -791,6 +842,25 @@ impl StreamFramer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn header_names_keep_their_spelling_whether_shared_or_not() {
+        use std::borrow::Cow;
+        assert!(matches!(header_name("Call-ID"), Cow::Borrowed("Call-ID")));
+        assert!(matches!(header_name("v"), Cow::Borrowed("v")));
+        for own in ["call-id", "VIA", "X-Vendor", "Via "] {
+            let n = header_name(own);
+            assert!(matches!(n, Cow::Owned(_)), "{own}");
+            assert_eq!(n, own);
+        }
+        let raw = b"SIP/2.0 200 OK\r\nvia: SIP/2.0/UDP h\r\nCall-ID: a\r\nX-Odd: 1\r\nContent-Length: 0\r\n\r\n";
+        let p = SipMessage::parse(raw).unwrap();
+        assert_eq!(
+            p.message.to_bytes(),
+            raw.to_vec(),
+            "names written back as received"
+        );
+    }
 
     const REGISTER: &[u8] = b"REGISTER sip:130909115229300920@10.64.49.44:7100 SIP/2.0\r\n\
 Via: SIP/2.0/UDP 10.64.49.218:7100;rport;branch=z9hG4bK4162288924\r\n\
