@@ -417,7 +417,7 @@ pub async fn serve(a: ServeArgs) -> Result<i32> {
             let mut cfg =
                 DeviceConfig::new(&a.device_id, &a.platform_id, &password, local, reg.addr);
             if let Some(d) = &a.domain {
-                cfg.domain = d.clone();
+                cfg.domain = d.as_str().into();
             }
             if let Some(u) = &a.username {
                 cfg.username = u.clone();

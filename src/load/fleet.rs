@@ -85,22 +85,40 @@ pub struct Outcome {
 }
 
 /// The configuration of the plan's camera `i`, bound at `local`.
-fn device_config(plan: &LoadPlan, i: usize, local: SocketAddr) -> DeviceConfig {
+/// The settings every camera of the plan shares: built once, cloned for
+/// each camera ([`device_config`]), so the fleet's texts (platform ID,
+/// domain, password, names) are shared, not copied ten thousand times.
+fn fleet_config(plan: &LoadPlan) -> DeviceConfig {
+    let first = plan.ids.first().map(String::as_str).unwrap_or_default();
     let mut cfg = DeviceConfig::new(
-        &plan.ids[i],
+        first,
         &plan.platform_id,
         &plan.password,
-        local,
+        SocketAddr::new(plan.bind_ip, 0),
         plan.target,
     );
     if let Some(d) = &plan.domain {
-        cfg.domain = d.clone();
+        cfg.domain = d.as_str().into();
     }
     cfg.expires = plan.expires;
     cfg.keepalive_interval = plan.keepalive;
     cfg.retry_interval = plan.retry_interval;
     cfg.user_agent = "camcert load".into();
     cfg.transport = plan.transport;
+    cfg
+}
+
+/// Camera `i`'s settings: the fleet's, with its own ID, address and seed.
+fn device_config(
+    fleet: &DeviceConfig,
+    plan: &LoadPlan,
+    i: usize,
+    local: SocketAddr,
+) -> DeviceConfig {
+    let mut cfg = fleet.clone();
+    cfg.device_id = plan.ids[i].clone();
+    cfg.username = plan.ids[i].clone();
+    cfg.local = local;
     cfg.seed = plan.seed ^ (plan.first_index + i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     cfg
 }
@@ -143,7 +161,7 @@ fn populate<T>(v: &mut Vec<T>) {
 /// calibration sends.
 pub fn first_register(plan: &LoadPlan) -> Vec<u8> {
     let local = SocketAddr::new(plan.bind_ip, 5060);
-    let mut dev = Device::new(device_config(plan, 0, local));
+    let mut dev = Device::new(device_config(&fleet_config(plan), plan, 0, local));
     dev.start(now());
     dev.poll_transmit()
         .map(|t| t.bytes.to_vec())
@@ -206,6 +224,7 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
         None => 0,
     };
     let setup_start = super::metrics::ProcStats::read(None);
+    let fleet = fleet_config(plan);
     let mut cams: Vec<Cam> = Vec::with_capacity(n);
     populate(&mut cams);
     for i in 0..n {
@@ -214,7 +233,7 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
             .local_addr(i / per_socket)
             .unwrap_or(SocketAddr::new(plan.bind_ip, 0));
         cams.push(Cam {
-            dev: Device::new(device_config(plan, i, local)),
+            dev: Device::new(device_config(&fleet, plan, i, local)),
             started: None,
             held: Duration::ZERO,
             registered_once: false,
@@ -322,7 +341,7 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
             );
             let i = next_start as usize;
             if tcp {
-                match connect(plan, i).await {
+                match connect(&fleet, plan, i).await {
                     Ok((dev, rd, wr)) => {
                         cams[i].dev = dev;
                         ctx.conns[i] = Some(wr);
@@ -594,7 +613,11 @@ pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
 /// Open camera `i`'s connection to the platform; the camera, made again
 /// with the connection's local address for Via and Contact, and the
 /// connection's halves.
-async fn connect(plan: &LoadPlan, i: usize) -> Result<(Device, OwnedReadHalf, OwnedWriteHalf)> {
+async fn connect(
+    fleet: &DeviceConfig,
+    plan: &LoadPlan,
+    i: usize,
+) -> Result<(Device, OwnedReadHalf, OwnedWriteHalf)> {
     let sock = if plan.target.is_ipv6() {
         tokio::net::TcpSocket::new_v6()?
     } else {
@@ -608,7 +631,7 @@ async fn connect(plan: &LoadPlan, i: usize) -> Result<(Device, OwnedReadHalf, Ow
     let _ = stream.set_nodelay(true);
     let local = stream.local_addr()?;
     let (rd, wr) = stream.into_split();
-    Ok((Device::new(device_config(plan, i, local)), rd, wr))
+    Ok((Device::new(device_config(fleet, plan, i, local)), rd, wr))
 }
 
 /// Send a batch of media datagrams and count them; each one's lag is how
@@ -957,6 +980,62 @@ mod tests {
         }
         assert_eq!(sip_user("<sip:3402000000>"), None);
         assert_eq!(sip_user("<tel:123>"), None);
+    }
+
+    #[test]
+    fn a_camera_set_up_from_the_fleet_template_is_set_up_as_on_its_own() {
+        let plan = LoadPlan {
+            target: "127.0.0.1:5060".parse().unwrap(),
+            target_label: "udp://127.0.0.1:5060".into(),
+            builtin_platform: false,
+            platform_id: "34020000002000000001".into(),
+            domain: Some("3402000001".into()),
+            password: "pw".into(),
+            ids: vec!["34020000001320000001".into(), "34020000001320000002".into()],
+            first_index: 10,
+            shard: super::super::Shard { index: 0, count: 1 },
+            ramp: 100.0,
+            duration: Duration::from_secs(1),
+            keepalive: Duration::from_secs(30),
+            expires: 600,
+            retry_interval: Duration::from_secs(5),
+            seed: 42,
+            per_socket: 500,
+            bind_ip: "127.0.0.1".parse().unwrap(),
+            port_base: None,
+            lag_threshold: Duration::from_millis(10),
+            calibrate: false,
+            streams: 0,
+            media: None,
+            bitrate_kbit_s: 0.0,
+            transport: Transport::Udp,
+            tick: Duration::from_millis(5),
+        };
+        let local: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+        let fleet = fleet_config(&plan);
+        for i in 0..2 {
+            // What one camera's settings were before the template: built
+            // from scratch for it.
+            let mut own = DeviceConfig::new(
+                &plan.ids[i],
+                &plan.platform_id,
+                &plan.password,
+                local,
+                plan.target,
+            );
+            own.domain = "3402000001".into();
+            own.expires = 600;
+            own.keepalive_interval = plan.keepalive;
+            own.retry_interval = plan.retry_interval;
+            own.user_agent = "camcert load".into();
+            own.seed = 42 ^ (10 + i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            let from_template = device_config(&fleet, &plan, i, local);
+            assert_eq!(
+                format!("{from_template:?}"),
+                format!("{own:?}"),
+                "camera {i}"
+            );
+        }
     }
 
     #[test]

@@ -1265,7 +1265,7 @@ async fn setup<'a>(
                     SocketAddr::new(loopback, 0),
                     ep.local_addr(),
                 );
-                cfg.domain = peer_var(&peer_vars, "domain", &cfg.domain)?;
+                cfg.domain = peer_var(&peer_vars, "domain", &cfg.domain)?.into();
                 cfg.transport = transport;
                 cfg.time_scale = scale;
                 cfg.seed = rand::thread_rng().gen();

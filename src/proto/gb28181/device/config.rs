@@ -201,6 +201,10 @@ faults! {
     robust_accept_garbage = "robust-accept-garbage",
 }
 
+/// A setting's text: shared, not copied, when a fleet's cameras are set
+/// up from one template ([`DeviceConfig`] clones cheaply).
+pub type Text = std::sync::Arc<str>;
+
 /// How a reference camera is set up. [`DeviceConfig::new`] gives a
 /// single-channel camera with the spec's defaults (60 s keepalive, 3 misses).
 #[derive(Debug, Clone)]
@@ -208,12 +212,12 @@ pub struct DeviceConfig {
     pub device_id: String,
     /// The server the device is configured with (a redirect server, if it
     /// answers with 302, §注册重定向).
-    pub platform_id: String,
+    pub platform_id: Text,
     /// SIP domain for From/To; defaults to the platform ID's first 10 digits.
-    pub domain: String,
+    pub domain: Text,
     /// Digest username; GB devices commonly use their device ID.
     pub username: String,
-    pub password: String,
+    pub password: Text,
     pub local: SocketAddr,
     pub server: SocketAddr,
     pub transport: Transport,
@@ -225,7 +229,7 @@ pub struct DeviceConfig {
     pub retry_interval: Duration,
     /// Protocol-to-driver time factor; 1.0 in the field, e.g. 0.01 in suites.
     pub time_scale: f64,
-    pub user_agent: String,
+    pub user_agent: Text,
     pub faults: DeviceFaults,
     pub seed: u64,
     /// §保活: "默认心跳间隔60s".
@@ -254,12 +258,12 @@ pub struct DeviceConfig {
     pub max_subscription_expires: u32,
     /// How long a TeleBoot restart takes before the device registers again.
     pub boot_time: Duration,
-    pub device_name: String,
-    pub manufacturer: String,
-    pub model: String,
-    pub firmware: String,
-    pub owner: String,
-    pub address: String,
+    pub device_name: Text,
+    pub manufacturer: Text,
+    pub model: Text,
+    pub firmware: Text,
+    pub owner: Text,
+    pub address: Text,
     /// The address media sockets bind to and SDP answers announce; `None`: the
     /// IP of `local` (set it when `local` is a wildcard address).
     pub media_ip: Option<IpAddr>,
@@ -402,7 +406,7 @@ impl DeviceConfig {
             "refresh_ratio" => self.refresh_ratio = parse_num(key, value)?,
             "retry_interval" => self.retry_interval = parse_secs(key, value)?,
             "username" => self.username = value.to_string(),
-            "user_agent" => self.user_agent = value.to_string(),
+            "user_agent" => self.user_agent = value.into(),
             "keepalive_interval" => {
                 self.keepalive_interval = parse_secs(key, value)?;
                 if self.keepalive_interval.is_zero() {
@@ -464,12 +468,12 @@ impl DeviceConfig {
             }
             "max_subscription_expires" => self.max_subscription_expires = parse_num(key, value)?,
             "boot_time" => self.boot_time = parse_secs(key, value)?,
-            "device_name" => self.device_name = value.to_string(),
-            "manufacturer" => self.manufacturer = value.to_string(),
-            "model" => self.model = value.to_string(),
-            "firmware" => self.firmware = value.to_string(),
-            "owner" => self.owner = value.to_string(),
-            "address" => self.address = value.to_string(),
+            "device_name" => self.device_name = value.into(),
+            "manufacturer" => self.manufacturer = value.into(),
+            "model" => self.model = value.into(),
+            "firmware" => self.firmware = value.into(),
+            "owner" => self.owner = value.into(),
+            "address" => self.address = value.into(),
             "media_file" => {
                 let path = PathBuf::from(value.trim());
                 let ext = path

@@ -197,7 +197,7 @@ impl Device {
                 && b.expiration != Some(0);
             if valid && !self.cfg.faults.config_not_applied {
                 if let Some(n) = &b.name {
-                    self.cfg.device_name = n.clone();
+                    self.cfg.device_name = n.as_str().into();
                 }
                 if let Some(e) = b.expiration {
                     self.cfg.expires = e;

@@ -153,7 +153,7 @@ impl Device {
         }
         let mut cfg = UasConfig::new(&self.cfg.device_id, self.cfg.local, self.media_ip());
         cfg.transport = self.cfg.transport;
-        cfg.user_agent = self.cfg.user_agent.clone();
+        cfg.user_agent = self.cfg.user_agent.to_string();
         cfg.faults = UasFaults {
             wrong_ssrc: self.cfg.faults.wrong_ssrc,
             ignore_bye: self.cfg.faults.ignore_bye,
@@ -182,9 +182,9 @@ impl Device {
             self.server.addr,
             self.media_ip(),
         );
-        b.domain = self.cfg.domain.clone();
+        b.domain = self.cfg.domain.to_string();
         b.transport = self.cfg.transport;
-        b.user_agent = self.cfg.user_agent.clone();
+        b.user_agent = self.cfg.user_agent.to_string();
         b.result = ResultType::Ok;
         b.charset = self.cfg.charset;
         b.timers = Timers::default();

@@ -207,7 +207,7 @@ impl Device {
         let from_tag = sip::new_tag(&mut rng);
         Device {
             server: Server {
-                id: cfg.platform_id.clone(),
+                id: cfg.platform_id.to_string(),
                 addr: cfg.server,
             },
             cam: model::Camera::new(&cfg),
@@ -436,7 +436,8 @@ impl Device {
         for (k, v) in headers {
             r.headers.push(k, v.clone());
         }
-        r.headers.push("User-Agent", self.cfg.user_agent.clone());
+        r.headers
+            .push("User-Agent", self.cfg.user_agent.to_string());
         let t = Transmit {
             to,
             bytes: r.with_content_length().to_bytes(),
@@ -535,7 +536,7 @@ impl Device {
         self.later.clear();
         self.cam.alarming = false;
         self.server = Server {
-            id: self.cfg.platform_id.clone(),
+            id: self.cfg.platform_id.to_string(),
             addr: self.cfg.server,
         };
         self.new_call();

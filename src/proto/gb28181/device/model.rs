@@ -139,11 +139,11 @@ impl Camera {
         CatalogItem {
             device_id: Some(ch.id.clone()),
             name: Some(ch.name.clone()),
-            manufacturer: Some(cfg.manufacturer.clone()),
-            model: Some(cfg.model.clone()),
-            owner: Some(cfg.owner.clone()),
+            manufacturer: Some(cfg.manufacturer.to_string()),
+            model: Some(cfg.model.to_string()),
+            owner: Some(cfg.owner.to_string()),
             civil_code: Some(cfg.device_id.get(..6).unwrap_or(&cfg.device_id).to_string()),
-            address: Some(cfg.address.clone()),
+            address: Some(cfg.address.to_string()),
             parental: Some(0),
             parent_id: Some(cfg.device_id.clone()),
             safety_way: Some(0),
@@ -221,12 +221,12 @@ pub(super) fn record_item(cfg: &DeviceConfig, target: &str, a: i64, b: i64) -> R
     };
     RecordItem {
         device_id: Some(target.to_string()),
-        name: Some(cfg.device_name.clone()),
+        name: Some(cfg.device_name.to_string()),
         file_path: Some(format!(
             "/record/{target}/{}.ps",
             t(a).format("%Y%m%d%H%M%S")
         )),
-        address: Some(cfg.address.clone()),
+        address: Some(cfg.address.to_string()),
         start_time: Some(t(a).format(XML_TIME).to_string()),
         end_time: Some(t(b).format(XML_TIME).to_string()),
         secrecy: Some(0),

@@ -123,12 +123,12 @@ impl Device {
                     Vec::new()
                 } else {
                     vec![q.reply(Body::DeviceInfoResponse(DeviceInfoResponse {
-                        device_name: Some(self.cfg.device_name.clone()),
+                        device_name: Some(self.cfg.device_name.to_string()),
                         result: Some(ResultType::Ok),
                         device_type: Some("IPC".into()),
-                        manufacturer: Some(self.cfg.manufacturer.clone()),
-                        model: Some(self.cfg.model.clone()),
-                        firmware: Some(self.cfg.firmware.clone()),
+                        manufacturer: Some(self.cfg.manufacturer.to_string()),
+                        model: Some(self.cfg.model.to_string()),
+                        firmware: Some(self.cfg.firmware.to_string()),
                         channel: Some(self.cam.channels.len() as u32),
                         ..DeviceInfoResponse::default()
                     }))]
@@ -273,12 +273,12 @@ impl Device {
 
     pub(super) fn basic_param(&self) -> BasicParam {
         BasicParam {
-            name: Some(self.cfg.device_name.clone()),
+            name: Some(self.cfg.device_name.to_string()),
             device_id: Some(self.cfg.device_id.clone()),
             sip_server_id: Some(self.server.id.clone()),
             sip_server_ip: Some(self.server.addr.ip().to_string()),
             sip_server_port: Some(self.server.addr.port()),
-            domain_name: Some(self.cfg.domain.clone()),
+            domain_name: Some(self.cfg.domain.to_string()),
             expiration: Some(self.cfg.expires),
             heart_beat_interval: Some(secs(self.cfg.keepalive_interval)),
             heart_beat_count: Some(self.cfg.keepalive_timeout_count),

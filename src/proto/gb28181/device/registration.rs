@@ -134,7 +134,7 @@ impl Device {
     /// Go back to the configured (redirect) server, unless a fault says not to.
     pub(super) fn leave_redirect(&mut self) {
         let home = Server {
-            id: self.cfg.platform_id.clone(),
+            id: self.cfg.platform_id.to_string(),
             addr: self.cfg.server,
         };
         if self.server != home && !self.cfg.faults.no_redirect_fallback {
@@ -276,7 +276,7 @@ impl Device {
         let password = if self.cfg.faults.wrong_digest {
             Cow::Owned(format!("{}-wrong", self.cfg.password))
         } else {
-            Cow::Borrowed(self.cfg.password.as_str())
+            Cow::Borrowed(&*self.cfg.password)
         };
         let uri = register_uri(&self.ids().1, self.server.addr);
         // Eight lower-case hex digits (`{:08x}` of a random u32).
