@@ -89,9 +89,10 @@ pub struct Outcome {
 /// each camera ([`device_config`]), so the fleet's texts (platform ID,
 /// domain, password, names) are shared, not copied ten thousand times.
 fn fleet_config(plan: &LoadPlan) -> DeviceConfig {
-    let first = plan.ids.first().map(String::as_str).unwrap_or_default();
+    // Each camera sets its own ID (and digest username, the same): left
+    // empty here, so cloning the template copies no text.
     let mut cfg = DeviceConfig::new(
-        first,
+        "",
         &plan.platform_id,
         &plan.password,
         SocketAddr::new(plan.bind_ip, 0),
