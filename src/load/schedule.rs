@@ -5,26 +5,35 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 
-/// Deadlines of many machines in one heap. Rescheduling pushes a new entry
-/// and leaves the old one in place; an entry that no longer matches its
-/// machine's current deadline is skipped when it comes up (lazy
-/// invalidation), so every operation is O(log n).
+/// Deadlines of many machines in one heap, with at most one live entry
+/// per machine. A machine whose deadline moves later keeps its entry:
+/// when that comes up, the entry goes back in at the current deadline. One
+/// that moves earlier gets a new entry, and the old one is skipped when it
+/// comes up (lazy invalidation). A camera's deadline mostly moves later
+/// (a request's retransmission timer, then its answer's refresh), so most
+/// reschedules touch no heap at all; every operation is O(log n).
 ///
 /// An entry is one `u128`: the deadline in nanoseconds from the heap's
 /// base above the machine's index. Entries half the size of an
 /// `(Instant, u32)` pair, compared in one step, keep a heap of tens of
-/// thousands of deadlines in cache; popping was the fleet's costliest
-/// user-space step with the pairs.
+/// thousands of deadlines in cache.
 #[derive(Debug)]
 pub struct Timers {
     base: Instant,
     heap: BinaryHeap<Reverse<u128>>,
     /// Each machine's deadline as a key's upper half ([`NONE`]: none).
     due: Vec<u64>,
+    /// The key of each machine's live heap entry ([`NONE`]: none); never
+    /// later than its deadline.
+    queued: Vec<u64>,
 }
 
 /// No deadline.
 const NONE: u64 = u64::MAX;
+
+fn entry(key: u64, i: u32) -> Reverse<u128> {
+    Reverse(u128::from(key) << 32 | u128::from(i))
+}
 
 impl Timers {
     pub fn new(n: usize) -> Timers {
@@ -32,6 +41,7 @@ impl Timers {
             base: Instant::now(),
             heap: BinaryHeap::with_capacity(n * 2),
             due: vec![NONE; n],
+            queued: vec![NONE; n],
         }
     }
 
@@ -49,29 +59,28 @@ impl Timers {
     /// Set machine `i`'s deadline (`None`: it needs no wake-up).
     pub fn schedule(&mut self, i: u32, at: Option<Instant>) {
         let key = at.map_or(NONE, |at| self.offset(at));
-        let slot = &mut self.due[i as usize];
-        if *slot == key {
+        self.due[i as usize] = key;
+        // An entry at or before the deadline is already in: it serves.
+        if key == NONE || key >= self.queued[i as usize] {
             return;
         }
-        *slot = key;
-        if key != NONE {
-            self.heap
-                .push(Reverse(u128::from(key) << 32 | u128::from(i)));
-        }
-        // Stale entries are dropped as they come due; rebuild when they
-        // would outnumber live ones by far.
+        self.queued[i as usize] = key;
+        self.heap.push(entry(key, i));
+        // Superseded entries are dropped as they come due; rebuild when
+        // they would outnumber live ones by far.
         if self.heap.len() > 4 * self.due.len() + 1024 {
             self.compact();
         }
     }
 
     fn compact(&mut self) {
+        self.queued.clone_from(&self.due);
         let live: Vec<_> = self
             .due
             .iter()
             .enumerate()
             .filter(|(_, d)| **d != NONE)
-            .map(|(i, d)| Reverse(u128::from(*d) << 32 | i as u128))
+            .map(|(i, d)| entry(*d, i as u32))
             .collect();
         self.heap = BinaryHeap::from(live);
     }
@@ -80,26 +89,38 @@ impl Timers {
     /// deadline; it is unscheduled until scheduled again.
     pub fn pop_due(&mut self, now: Instant) -> Option<(Instant, u32)> {
         let now = self.offset(now);
-        while let Some(Reverse(entry)) = self.heap.peek().copied() {
-            let (key, i) = ((entry >> 32) as u64, entry as u32);
+        while let Some(Reverse(top)) = self.heap.peek().copied() {
+            let (key, i) = ((top >> 32) as u64, top as u32);
             if key > now {
                 return None;
             }
             self.heap.pop();
-            if self.due[i as usize] == key {
-                self.due[i as usize] = NONE;
+            let k = i as usize;
+            if self.queued[k] != key {
+                // Superseded by an earlier entry.
+                continue;
+            }
+            self.queued[k] = NONE;
+            let due = self.due[k];
+            if due == key {
+                self.due[k] = NONE;
                 return Some((self.instant(key), i));
+            }
+            if due != NONE {
+                // Moved later meanwhile: back in at its deadline.
+                self.queued[k] = due;
+                self.heap.push(entry(due, i));
             }
         }
         None
     }
 
-    /// The earliest deadline (possibly a stale, earlier one: waking early
-    /// is harmless).
+    /// The earliest deadline (possibly an earlier one than any machine
+    /// has now: waking early is harmless).
     pub fn next(&self) -> Option<Instant> {
         self.heap
             .peek()
-            .map(|Reverse(entry)| self.instant((entry >> 32) as u64))
+            .map(|Reverse(top)| self.instant((top >> 32) as u64))
     }
 
     pub fn len(&self) -> usize {
@@ -199,6 +220,29 @@ mod tests {
                 assert!(model.iter().flatten().all(|at| *at > now), "all due fired");
             }
         }
+    }
+
+    #[test]
+    fn a_deadline_moved_later_keeps_its_entry_and_fires_at_the_new_time() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut t = Timers::new(1);
+        t.schedule(0, Some(t0 + ms(500)));
+        t.schedule(0, Some(t0 + ms(900)));
+        t.schedule(0, Some(t0 + ms(1_800_000)));
+        assert_eq!(t.len(), 1, "moving later pushes nothing");
+        assert_eq!(t.pop_due(t0 + ms(600)), None, "the old time does not fire");
+        assert_eq!(t.len(), 1, "the entry went back in at the new time");
+        assert_eq!(t.next(), Some(t0 + ms(1_800_000)));
+        t.schedule(0, Some(t0 + ms(700)));
+        assert_eq!(t.len(), 2, "moving earlier pushes a new entry");
+        assert_eq!(t.pop_due(t0 + ms(700)), Some((t0 + ms(700), 0)));
+        assert_eq!(
+            t.pop_due(t0 + ms(3_600_000)),
+            None,
+            "the superseded one is skipped"
+        );
+        assert!(t.is_empty());
     }
 
     #[test]
