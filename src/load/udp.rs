@@ -81,19 +81,31 @@ fn send_runs(
     let mut control = vec![[0u64; 4]; n];
     // SAFETY: CMSG_SPACE only computes a size.
     let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<u16>() as u32) } as usize;
+    // Raw pointers taken once, after the vectors are complete: each
+    // message points into them, and a message's iovecs run on past its
+    // first.
+    let (name_at, iov_at, control_at) =
+        (names.as_mut_ptr(), iovs.as_mut_ptr(), control.as_mut_ptr());
     let mut msgs: Vec<libc::mmsghdr> = Vec::with_capacity(n);
     for (k, r) in runs.iter().enumerate() {
         // SAFETY: an all-zero msghdr is a valid empty one.
         let mut h: libc::msghdr = unsafe { std::mem::zeroed() };
-        h.msg_name = &mut names[k].0 as *mut libc::sockaddr_storage as *mut libc::c_void;
-        h.msg_namelen = names[k].1;
-        h.msg_iov = &mut iovs[r.start - first] as *mut libc::iovec;
+        // SAFETY (the three `add`s): `k < n`, the length of `names` and
+        // `control`; `r.start - first + r.len()` is at most `iovs.len()`.
+        let name = unsafe { name_at.add(k) };
+        // SAFETY: `name` points at a live element of `names`.
+        unsafe {
+            h.msg_name = std::ptr::addr_of_mut!((*name).0) as *mut libc::c_void;
+            h.msg_namelen = (*name).1;
+        }
+        h.msg_iov = unsafe { iov_at.add(r.start - first) };
         h.msg_iovlen = r.len() as _;
         if r.len() > 1 {
-            h.msg_control = control[k].as_mut_ptr() as *mut libc::c_void;
+            h.msg_control = unsafe { control_at.add(k) } as *mut libc::c_void;
             h.msg_controllen = space as _;
             let segment = out[r.start].1.len() as u16;
-            // SAFETY: `control[k]` is aligned for cmsghdr and at least
+            // SAFETY: `control[k]` (not otherwise touched until the call
+            // returns) is aligned for cmsghdr and at least
             // CMSG_SPACE(2) bytes long, so the first header and its data
             // lie inside it.
             unsafe {
@@ -461,9 +473,10 @@ impl Sockets {
                 let (to, len) = (out[from].0, out[from].1.len());
                 let mut end = from + 1;
                 while gso
-                    && len <= GSO_LARGEST
+                    && (1..=GSO_LARGEST).contains(&len)
                     && end < out.len()
                     && end - from < GSO_SEGMENTS
+                    && (end - from + 1) * len <= GSO_BYTES
                     && out[end].0 == to
                     && out[end].1.len() == len
                 {
@@ -504,7 +517,12 @@ impl Sockets {
 /// Datagrams one GSO send carries at most (the kernel's UDP_MAX_SEGMENTS).
 const GSO_SEGMENTS: usize = 64;
 /// Longer datagrams go one by one: each segment must fit the path's MTU.
+/// (An empty datagram goes alone too: a segment size of 0 is no GSO.)
 const GSO_LARGEST: usize = 1_400;
+/// The most one GSO send carries in all: one UDP datagram's largest
+/// payload over IPv4 (65,535 less the IP and UDP headers); the kernel
+/// refuses a larger send whole (`EMSGSIZE`).
+const GSO_BYTES: usize = 65_507;
 
 #[cfg(target_os = "linux")]
 fn send_runs_std(
@@ -764,6 +782,29 @@ mod tests {
             want.sort();
             assert_eq!(got, want, "the same datagrams, each whole and on its own");
         }
+    }
+
+    #[tokio::test]
+    async fn a_run_of_large_like_datagrams_is_cut_to_what_one_send_may_carry() {
+        // 64 of 1,200 bytes: 76,800 in all, more than one UDP send takes
+        // (the kernel would refuse the whole run).
+        let tx = Sockets::bind(&["127.0.0.1:0".parse().unwrap()]).unwrap();
+        let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        rx.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        super::super::media::set_buffer(&rx, true, 4 << 20);
+        let to = rx.local_addr().unwrap();
+        let mut out: Vec<_> = (0..64u8).map(|k| (to, vec![k; 1_200])).collect();
+        assert_eq!(tx.send_all(0, &mut out).await, 0, "none refused");
+        let mut got = Vec::new();
+        let mut buf = [0u8; 2048];
+        while got.len() < 64 {
+            let n = rx.recv(&mut buf).expect("every datagram arrives");
+            assert_eq!(n, 1_200);
+            got.push(buf[0]);
+        }
+        got.sort();
+        assert_eq!(got, (0..64u8).collect::<Vec<_>>());
     }
 
     #[tokio::test]
