@@ -784,14 +784,21 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_run_of_large_like_datagrams_is_cut_to_what_one_send_may_carry() {
-        // 64 of 1,200 bytes: 76,800 in all, more than one UDP send takes
-        // (the kernel would refuse the whole run).
+    /// A fleet socket on loopback, and a plain one to send to that gives
+    /// up reading after 5 s.
+    fn sender_and_receiver() -> (Sockets, std::net::UdpSocket) {
         let tx = Sockets::bind(&["127.0.0.1:0".parse().unwrap()]).unwrap();
         let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         rx.set_read_timeout(Some(std::time::Duration::from_secs(5)))
             .unwrap();
+        (tx, rx)
+    }
+
+    #[tokio::test]
+    async fn a_run_of_large_like_datagrams_is_cut_to_what_one_send_may_carry() {
+        // 64 of 1,200 bytes: 76,800 in all, more than one UDP send takes
+        // (the kernel would refuse the whole run).
+        let (tx, rx) = sender_and_receiver();
         super::super::media::set_buffer(&rx, true, 4 << 20);
         let to = rx.local_addr().unwrap();
         let mut out: Vec<_> = (0..64u8).map(|k| (to, vec![k; 1_200])).collect();
@@ -843,10 +850,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_batch_goes_out_and_comes_in_with_its_sources() {
-        let a = Sockets::bind(&["127.0.0.1:0".parse().unwrap()]).unwrap();
-        let b = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        b.set_read_timeout(Some(std::time::Duration::from_secs(5)))
-            .unwrap();
+        let (a, b) = sender_and_receiver();
         let to = b.local_addr().unwrap();
         // Lengths all different: no two share a GSO send, so these go by
         // sendmmsg, in order.
