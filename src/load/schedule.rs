@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 /// reschedules touch no heap at all; every operation is O(log n).
 ///
 /// An entry is one `u128`: the deadline in nanoseconds from the heap's
-/// base above the machine's index. Entries half the size of an
-/// `(Instant, u32)` pair, compared in one step, keep a heap of tens of
-/// thousands of deadlines in cache.
+/// base above the machine's index. Entries of 16 bytes (an
+/// `(Instant, u32)` pair takes 24), compared in one step, keep a heap of
+/// tens of thousands of deadlines in cache.
 #[derive(Debug)]
 pub struct Timers {
     base: Instant,
