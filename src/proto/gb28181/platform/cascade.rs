@@ -131,9 +131,9 @@ impl Platform {
     /// A Notify/Keepalive to the upper platform (§保活信令流程).
     fn send_keepalive(&mut self, now: Now) {
         let Some(u) = &self.upstream else { return };
-        let (upper, addr) = (u.cfg.platform_id.to_string(), u.cfg.addr);
+        let (upper, addr) = (u.cfg.platform_id.clone(), u.cfg.addr);
         let sn = self.next_sn();
-        let body = Message::keepalive(sn, self.cfg.platform_id.to_string(), ResultType::Ok);
+        let body = Message::keepalive(sn, self.cfg.platform_id.clone(), ResultType::Ok);
         let req = self.new_request("MESSAGE", &upper, addr);
         let req = self.with_manscdp(req, &body);
         self.send_request(now, req, addr, &upper, Purpose::Keepalive);
@@ -206,7 +206,7 @@ impl Platform {
                     civil_code: Some(id.get(..6).unwrap_or(&id).into()),
                     address: Some("camcert".into()),
                     parental: Some(0),
-                    parent_id: Some(self.cfg.platform_id.to_string()),
+                    parent_id: Some(self.cfg.platform_id.clone()),
                     safety_way: Some(0),
                     register_way: Some(1),
                     secrecy: Some(0),
@@ -275,7 +275,7 @@ impl Platform {
     fn upstream_target(&self) -> Option<(String, std::net::SocketAddr)> {
         self.upstream
             .as_ref()
-            .map(|u| (u.cfg.platform_id.to_string(), u.cfg.addr))
+            .map(|u| (u.cfg.platform_id.clone(), u.cfg.addr))
     }
 
     /// Send `body` to the upper platform in a MESSAGE.
@@ -310,7 +310,7 @@ impl Platform {
     fn answer_about_self(&mut self, now: Now, q: &Message) {
         let body = match q.cmd_type {
             Some(CmdType::DeviceInfo) => Body::DeviceInfoResponse(DeviceInfoResponse {
-                device_name: Some(self.cfg.user_agent.to_string()),
+                device_name: Some(self.cfg.user_agent.clone()),
                 result: Some(ResultType::Ok),
                 manufacturer: Some("camcert".into()),
                 model: Some("reference platform".into()),
@@ -417,7 +417,7 @@ impl Platform {
         };
         let body = Message::new(
             sn,
-            self.cfg.platform_id.to_string(),
+            self.cfg.platform_id.clone(),
             Body::CatalogNotify(CatalogList::page(1, vec![item])),
         );
         self.send_up(now, "NOTIFY", &body);

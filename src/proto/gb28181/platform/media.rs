@@ -375,9 +375,9 @@ impl Platform {
             }
         }
         let mut cfg = UacConfig::new(&self.cfg.platform_id, self.cfg.local, dest, self.media_ip());
-        cfg.domain = self.cfg.domain.to_string();
+        cfg.domain = self.cfg.domain.clone();
         cfg.transport = self.cfg.transport;
-        cfg.user_agent = self.cfg.user_agent.to_string();
+        cfg.user_agent = self.cfg.user_agent.clone();
         cfg.hangup_on_end_of_file = !f.no_eof_bye;
         cfg.seed = self.rng.gen();
         let mut uac = MediaUac::new(cfg, request);
@@ -399,7 +399,7 @@ impl Platform {
         let source_id = args
             .get("source")
             .cloned()
-            .unwrap_or_else(|| self.cfg.platform_id.to_string());
+            .unwrap_or_else(|| self.cfg.platform_id.clone());
         let mut cfg = BroadcastSourceConfig::new(
             &self.cfg.platform_id,
             &source_id,
@@ -409,13 +409,13 @@ impl Platform {
             dest,
             self.media_ip(),
         );
-        cfg.domain = self.cfg.domain.to_string();
+        cfg.domain = self.cfg.domain.clone();
         cfg.transport = self.cfg.transport;
-        cfg.user_agent = self.cfg.user_agent.to_string();
+        cfg.user_agent = self.cfg.user_agent.clone();
         cfg.charset = self.cfg.charset;
         cfg.seed = self.rng.gen();
         cfg.uas.transport = self.cfg.transport;
-        cfg.uas.user_agent = self.cfg.user_agent.to_string();
+        cfg.uas.user_agent = self.cfg.user_agent.clone();
         cfg.uas.seed = self.rng.gen();
         let give_up = cfg.timers.t1 * 64 * 2;
         let mut source = BroadcastSource::new(cfg);

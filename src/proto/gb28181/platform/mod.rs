@@ -371,8 +371,7 @@ impl Platform {
     fn respond(&mut self, from: SocketAddr, msg: &SipMessage, code: u16) {
         let tag = sip::new_tag(&mut self.rng);
         let mut r = sip::response_to(msg, code, Some(&tag));
-        r.headers
-            .push("User-Agent", self.cfg.user_agent.to_string());
+        r.headers.push("User-Agent", self.cfg.user_agent.clone());
         self.reply(from, r);
     }
 

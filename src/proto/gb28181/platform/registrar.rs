@@ -51,8 +51,7 @@ impl Platform {
             let text = m.replace('\\', "\\\\").replace('"', "\\\"");
             r.headers.push("Warning", format!("399 camcert \"{text}\""));
         }
-        r.headers
-            .push("User-Agent", self.cfg.user_agent.to_string());
+        r.headers.push("User-Agent", self.cfg.user_agent.clone());
         self.events.push_back(PlatformEvent::Rejected {
             device_id: device,
             status: why.status(),
@@ -233,8 +232,7 @@ impl Platform {
         if !self.cfg.faults.redirect_no_contact {
             r.headers.push("Contact", contact.clone());
         }
-        r.headers
-            .push("User-Agent", self.cfg.user_agent.to_string());
+        r.headers.push("User-Agent", self.cfg.user_agent.clone());
         r.headers.push("Expires", expires.to_string());
         self.nonces.remove(device_id);
         self.events.push_back(PlatformEvent::Redirected {
@@ -246,8 +244,7 @@ impl Platform {
     }
 
     fn finish_ok(&self, now: Now, r: &mut SipMessage) {
-        r.headers
-            .push("User-Agent", self.cfg.user_agent.to_string());
+        r.headers.push("User-Agent", self.cfg.user_agent.clone());
         if !self.cfg.faults.no_date {
             r.headers.push("Date", format_date(now.wall));
         }
@@ -301,8 +298,7 @@ impl Platform {
         let tag = sip::new_tag(&mut self.rng);
         let mut r = sip::response_to(msg, 401, Some(&tag));
         r.headers.push("WWW-Authenticate", ch.to_header());
-        r.headers
-            .push("User-Agent", self.cfg.user_agent.to_string());
+        r.headers.push("User-Agent", self.cfg.user_agent.clone());
         self.reply(from, r);
     }
 }
