@@ -84,7 +84,6 @@ pub struct Outcome {
     pub streams_at_end: u64,
 }
 
-/// The configuration of the plan's camera `i`, bound at `local`.
 /// The settings every camera of the plan shares: built once, cloned for
 /// each camera ([`device_config`]), so the fleet's texts (platform ID,
 /// domain, password, names) are shared, not copied ten thousand times.
@@ -109,7 +108,8 @@ fn fleet_config(plan: &LoadPlan) -> DeviceConfig {
     cfg
 }
 
-/// Camera `i`'s settings: the fleet's, with its own ID, address and seed.
+/// The configuration of the plan's camera `i`, bound at `local`: the
+/// fleet's, with its own ID, address and seed.
 fn device_config(
     fleet: &DeviceConfig,
     plan: &LoadPlan,

@@ -486,11 +486,7 @@ impl Sockets {
                 from = end;
             }
             match send_runs_std(sock, out, &runs) {
-                Ok(0) => {
-                    failed += runs[0].len() as u64;
-                    at = runs[0].end;
-                }
-                Ok(n) => at = runs[n - 1].end,
+                Ok(n) if n > 0 => at = runs[n - 1].end,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock && waits < 1000 => {
                     waits += 1;
                     tokio::time::sleep(std::time::Duration::from_millis(1)).await;
@@ -503,7 +499,7 @@ impl Sockets {
                 // earlier send, a bad address), or the buffer stayed full:
                 // drop it (a whole GSO run: one packet to the kernel), go
                 // on with the rest.
-                Err(_) => {
+                Ok(_) | Err(_) => {
                     failed += runs[0].len() as u64;
                     at = runs[0].end;
                 }
