@@ -151,21 +151,28 @@ fn record(dir: &Path, name: &str, platform_faults: &[&str], device_faults: &[&st
     }
     let mut dev = d.spawn().unwrap();
     if media {
-        std::thread::sleep(Duration::from_millis(1500));
-        let out = Command::new("curl")
-            .args([
-                "-sf",
-                "--retry",
-                "20",
-                "--retry-connrefused",
-                "--retry-delay",
-                "1",
-            ])
-            .args(["-XPOST"])
-            .arg(format!("127.0.0.1:{control}/devices/{DEV}/play"))
-            .output()
-            .expect("curl runs");
-        assert!(out.status.success(), "play refused");
+        // The platform refuses the play until the camera has registered,
+        // which on a loaded machine can take a while: ask again, every
+        // 200 ms, for up to 3.5 s of the camera's 4.5 s.
+        let t0 = Instant::now();
+        let mut last = String::new();
+        let played = loop {
+            let out = Command::new("curl")
+                .args(["-s", "-w", "\n%{http_code}", "-XPOST"])
+                .arg(format!("127.0.0.1:{control}/devices/{DEV}/play"))
+                .output()
+                .expect("curl runs");
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            if out.status.success() && text.ends_with("\n200") {
+                break true;
+            }
+            last = text;
+            if t0.elapsed() > Duration::from_millis(3500) {
+                break false;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        assert!(played, "play refused; the last answer: {last:?}");
     }
     let t0 = Instant::now();
     while dev.try_wait().unwrap().is_none() {
