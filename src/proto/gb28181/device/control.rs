@@ -55,7 +55,7 @@ impl Device {
                 self.server.addr
             ));
         }
-        if user != self.server.id {
+        if *user != *self.server.id {
             return Err(format!(
                 "control from user {user:?}, not the registrar's platform ID {}: refused with 403",
                 self.server.id
@@ -127,7 +127,7 @@ impl Device {
         if let Some(r) = &c.record_cmd {
             let ok = !matches!(r, RecordCmd::Other(_));
             if ok {
-                self.cam.recording = *r == RecordCmd::Record;
+                self.cam.get_mut(&self.cfg).recording = *r == RecordCmd::Record;
                 self.acted(format!("RecordCmd {}", r.as_str()));
             }
             reply = Some(ok);
@@ -135,9 +135,9 @@ impl Device {
         if let Some(g) = &c.guard_cmd {
             let ok = !matches!(g, GuardCmd::Other(_));
             if ok {
-                self.cam.guard = *g == GuardCmd::SetGuard;
-                if !self.cam.guard {
-                    self.cam.alarming = false;
+                self.cam.get_mut(&self.cfg).guard = *g == GuardCmd::SetGuard;
+                if !self.cam.get_mut(&self.cfg).guard {
+                    self.cam.get_mut(&self.cfg).alarming = false;
                 }
                 self.acted(format!("GuardCmd {}", g.as_str()));
             }
@@ -146,7 +146,7 @@ impl Device {
         if let Some(a) = &c.alarm_cmd {
             let ok = *a == AlarmCmd::ResetAlarm;
             if ok {
-                self.cam.alarming = false;
+                self.cam.get_mut(&self.cfg).alarming = false;
                 self.acted("AlarmCmd ResetAlarm");
             }
             reply = Some(reply.unwrap_or(true) && ok);
@@ -154,7 +154,7 @@ impl Device {
         if let Some(h) = &c.home_position {
             let ok = h.enabled.is_some();
             if ok {
-                self.cam.home_position = Some((
+                self.cam.get_mut(&self.cfg).home_position = Some((
                     h.enabled.unwrap_or(0),
                     h.reset_time.unwrap_or(0),
                     h.preset_index.unwrap_or(0),
@@ -177,10 +177,13 @@ impl Device {
         if let Instruction::Preset { op, index } = cmd.instruction {
             match op {
                 PresetOp::Set => {
-                    self.cam.presets.insert(index, format!("预置点{index}"));
+                    self.cam
+                        .get_mut(&self.cfg)
+                        .presets
+                        .insert(index, format!("预置点{index}"));
                 }
                 PresetOp::Delete => {
-                    self.cam.presets.remove(&index);
+                    self.cam.get_mut(&self.cfg).presets.remove(&index);
                 }
                 PresetOp::Call => {}
             }

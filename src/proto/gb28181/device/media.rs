@@ -131,7 +131,12 @@ impl Device {
             .and_then(|u| u.user)
             .unwrap_or_default();
         let ours = target == self.cfg.device_id
-            || self.cam.channels.iter().any(|c| c.id == target)
+            || self
+                .cam
+                .get(&self.cfg)
+                .channels
+                .iter()
+                .any(|c| c.id == target)
             || self.cfg.faults.answer_unknown_device;
         let Some(call_id) = req.call_id().map(str::to_string).filter(|_| ours) else {
             return self.respond(now, from, req, 404, &[]);

@@ -44,10 +44,10 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use rand::rngs::StdRng;
+use rand::rngs::SmallRng;
 use rand::SeedableRng;
 
-pub use config::{DeviceConfig, DeviceFaults, OPTION_NAMES};
+pub use config::{DeviceConfig, DeviceFaults, Text, OPTION_NAMES};
 pub use model::{alarm_input_id, channel_id};
 
 use crate::proto::gb28181::manscdp::{self, Message};
@@ -156,7 +156,7 @@ enum State {
 /// A SIP server the device registers to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Server {
-    id: String,
+    id: Text,
     addr: SocketAddr,
 }
 
@@ -184,12 +184,15 @@ pub struct Device {
     /// Last MANSCDP SN the device used.
     sn: u64,
     ka: keepalive::Keepalive,
-    cam: model::Camera,
+    /// What the camera has (channels, presets, alarm inputs), built the
+    /// first time a request or an event looks at it: a camera that only
+    /// registers and keeps alive (most of a load fleet) never needs it.
+    cam: model::Model,
     txns: ClientTxns,
     answered: ServerCache,
     subs: subscribe::Subscriptions,
     later: Vec<(Instant, Later)>,
-    rng: StdRng,
+    rng: SmallRng,
     transmits: VecDeque<Transmit>,
     events: VecDeque<DeviceEvent>,
     first_sent: bool,
@@ -201,16 +204,16 @@ pub struct Device {
 
 impl Device {
     pub fn new(cfg: DeviceConfig) -> Device {
-        let mut rng = StdRng::seed_from_u64(cfg.seed);
+        let mut rng = SmallRng::seed_from_u64(cfg.seed);
         // RFC 3261 §10.2.4: one Call-ID for all registrations of a boot cycle.
         let call_id = sip::new_call_id(&mut rng);
         let from_tag = sip::new_tag(&mut rng);
         Device {
             server: Server {
-                id: cfg.platform_id.to_string(),
+                id: cfg.platform_id.clone(),
                 addr: cfg.server,
             },
-            cam: model::Camera::new(&cfg),
+            cam: model::Model::default(),
             cfg,
             state: State::Idle,
             call_id,
@@ -534,9 +537,11 @@ impl Device {
         self.subs.clear();
         self.txns.clear();
         self.later.clear();
-        self.cam.alarming = false;
+        if let Some(cam) = self.cam.built_mut() {
+            cam.alarming = false;
+        }
         self.server = Server {
-            id: self.cfg.platform_id.to_string(),
+            id: self.cfg.platform_id.clone(),
             addr: self.cfg.server,
         };
         self.new_call();

@@ -80,6 +80,29 @@ impl Channel {
     }
 }
 
+/// The simulated camera, made from the configuration when first looked
+/// at ([`Model::get`]) and kept from then on.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Model(std::cell::OnceCell<Camera>);
+
+impl Model {
+    /// The camera, made from `cfg` (the device's own) if not yet made.
+    pub fn get(&self, cfg: &DeviceConfig) -> &Camera {
+        self.0.get_or_init(|| Camera::new(cfg))
+    }
+
+    /// [`Model::get`], to change.
+    pub fn get_mut(&mut self, cfg: &DeviceConfig) -> &mut Camera {
+        self.get(cfg);
+        self.0.get_mut().expect("made just above")
+    }
+
+    /// The camera, if made already.
+    pub fn built_mut(&mut self) -> Option<&mut Camera> {
+        self.0.get_mut()
+    }
+}
+
 /// The simulated camera.
 #[derive(Debug, Clone)]
 pub(super) struct Camera {
@@ -253,6 +276,18 @@ mod tests {
 
     fn t(s: &str) -> NaiveDateTime {
         parse_xml_time(s).unwrap()
+    }
+
+    #[test]
+    fn the_model_is_made_on_first_look_and_keeps_its_changes() {
+        let cfg = cfg();
+        let mut m = Model::default();
+        assert!(m.built_mut().is_none(), "nothing made before a look");
+        assert_eq!(m.get(&cfg).channels, Camera::new(&cfg).channels);
+        m.get_mut(&cfg).presets.clear();
+        m.get_mut(&cfg).recording = true;
+        assert!(m.get(&cfg).presets.is_empty() && m.get(&cfg).recording);
+        assert!(m.built_mut().is_some_and(|c| c.recording));
     }
 
     #[test]

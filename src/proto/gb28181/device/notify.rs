@@ -58,7 +58,7 @@ impl Device {
             }),
             ..AlarmNotify::default()
         };
-        self.cam.alarming = true;
+        self.cam.get_mut(&self.cfg).alarming = true;
         let sn = self.next_sn();
         let m = Message::new(sn, source, Body::AlarmNotify(body));
         self.send_message(now, &m, Purpose::Alarm { sn });
@@ -85,6 +85,7 @@ impl Device {
         let t: u32 = arg(args, "notify_type", default)?;
         let device = args.get("device").cloned().unwrap_or_else(|| {
             self.cam
+                .get(&self.cfg)
                 .channels
                 .first()
                 .map(|c| c.id.clone())
@@ -115,7 +116,15 @@ impl Device {
                 "unknown catalog event {e:?} (ADD, DEL, ON, OFF, VLOST, DEFECT, UPDATE)"
             ));
         }
-        let next = self.cam.channels.iter().map(|c| c.index).max().unwrap_or(0) + 1;
+        let next = self
+            .cam
+            .get(&self.cfg)
+            .channels
+            .iter()
+            .map(|c| c.index)
+            .max()
+            .unwrap_or(0)
+            + 1;
         let default = if event == CatalogEvent::Add { next } else { 1 };
         let k: u32 = arg(args, "channel", default)?;
         if k == 0 || k > 999 {
@@ -124,18 +133,31 @@ impl Device {
         let id = super::model::channel_id(&self.cfg.device_id, k);
         let item = match event {
             CatalogEvent::Add => {
-                let ch = self.cam.add_channel(&self.cfg.device_id, k).clone();
-                self.cam.catalog_item(&self.cfg, &ch)
+                let ch = self
+                    .cam
+                    .get_mut(&self.cfg)
+                    .add_channel(&self.cfg.device_id, k)
+                    .clone();
+                self.cam.get(&self.cfg).catalog_item(&self.cfg, &ch)
             }
             CatalogEvent::Delete => {
-                self.cam.channels.retain(|c| c.index != k);
+                self.cam
+                    .get_mut(&self.cfg)
+                    .channels
+                    .retain(|c| c.index != k);
                 CatalogItem {
                     device_id: Some(id),
                     ..CatalogItem::default()
                 }
             }
             _ => {
-                let Some(ch) = self.cam.channels.iter_mut().find(|c| c.index == k) else {
+                let Some(ch) = self
+                    .cam
+                    .get_mut(&self.cfg)
+                    .channels
+                    .iter_mut()
+                    .find(|c| c.index == k)
+                else {
                     return Err(format!("there is no channel {k}"));
                 };
                 match event {
@@ -147,7 +169,7 @@ impl Device {
                 }
                 let ch = ch.clone();
                 if event == CatalogEvent::Update {
-                    self.cam.catalog_item(&self.cfg, &ch)
+                    self.cam.get(&self.cfg).catalog_item(&self.cfg, &ch)
                 } else {
                     CatalogItem {
                         device_id: Some(ch.id),

@@ -99,7 +99,8 @@ impl Device {
     /// True when `id` is this device, one of its channels or alarm inputs
     /// (or any code at all under the `answer-unknown-device` fault).
     pub(super) fn is_target(&self, id: &str) -> bool {
-        self.cfg.faults.answer_unknown_device || self.cam.owns(&self.cfg.device_id, id)
+        self.cfg.faults.answer_unknown_device
+            || self.cam.get(&self.cfg).owns(&self.cfg.device_id, id)
     }
 
     /// Send `m` as a Response MESSAGE (applying the SN-echo fault).
@@ -129,7 +130,7 @@ impl Device {
                         manufacturer: Some(self.cfg.manufacturer.to_string()),
                         model: Some(self.cfg.model.to_string()),
                         firmware: Some(self.cfg.firmware.to_string()),
-                        channel: Some(self.cam.channels.len() as u32),
+                        channel: Some(self.cam.get(&self.cfg).channels.len() as u32),
                         ..DeviceInfoResponse::default()
                     }))]
                 }
@@ -174,7 +175,7 @@ impl Device {
                 vec![q.reply(Body::ConfigDownloadResponse(body))]
             }
             (Some(CmdType::PresetQuery), _) => {
-                let mut list = ItemList::new(self.cam.preset_items());
+                let mut list = ItemList::new(self.cam.get(&self.cfg).preset_items());
                 if self.cfg.faults.preset_wrong_num {
                     list.num = list.num.map(|n| n + 1);
                 }
@@ -202,10 +203,11 @@ impl Device {
         let f = &self.cfg.faults;
         let mut items: Vec<_> = self
             .cam
+            .get(&self.cfg)
             .channels
             .iter()
             .filter(|c| target == self.cfg.device_id || c.id == target)
-            .map(|c| self.cam.catalog_item(&self.cfg, c))
+            .map(|c| self.cam.get(&self.cfg).catalog_item(&self.cfg, c))
             .collect();
         if f.catalog_incomplete_items {
             for i in &mut items {
@@ -246,11 +248,12 @@ impl Device {
         let onoff = |b: bool| if b { OnOff::On } else { OnOff::Off };
         let alarms = self
             .cam
+            .get(&self.cfg)
             .alarm_inputs
             .iter()
             .map(|id| AlarmStatusItem {
                 device_id: Some(id.clone()),
-                duty_status: Some(self.cam.duty_status()),
+                duty_status: Some(self.cam.get(&self.cfg).duty_status()),
                 ..AlarmStatusItem::default()
             })
             .collect();
@@ -264,7 +267,7 @@ impl Device {
             }),
             reason: faulty.then(|| format!("faulty: {}", self.cfg.faulty_subdevices.join(","))),
             encode: Some(OnOff::On),
-            record: Some(onoff(self.cam.recording)),
+            record: Some(onoff(self.cam.get(&self.cfg).recording)),
             device_time: Some(now.wall.format(XML_TIME).to_string()),
             alarm_status: Some(ItemList::new(alarms)),
             ..DeviceStatusResponse::default()
@@ -275,7 +278,7 @@ impl Device {
         BasicParam {
             name: Some(self.cfg.device_name.to_string()),
             device_id: Some(self.cfg.device_id.clone()),
-            sip_server_id: Some(self.server.id.clone()),
+            sip_server_id: Some(self.server.id.to_string()),
             sip_server_ip: Some(self.server.addr.ip().to_string()),
             sip_server_port: Some(self.server.addr.port()),
             domain_name: Some(self.cfg.domain.to_string()),

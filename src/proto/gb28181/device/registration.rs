@@ -45,11 +45,11 @@ impl Device {
             Cow::Borrowed(self.cfg.device_id.as_str())
         };
         let plat = if self.cfg.faults.wrong_platform_id {
-            let mut p = self.server.id.clone();
+            let mut p = self.server.id.to_string();
             p.replace_range(14.min(p.len()).., "999999");
             Cow::Owned(p)
         } else {
-            Cow::Borrowed(self.server.id.as_str())
+            Cow::Borrowed(&*self.server.id)
         };
         (dev, plat)
     }
@@ -134,7 +134,7 @@ impl Device {
     /// Go back to the configured (redirect) server, unless a fault says not to.
     pub(super) fn leave_redirect(&mut self) {
         let home = Server {
-            id: self.cfg.platform_id.to_string(),
+            id: self.cfg.platform_id.clone(),
             addr: self.cfg.server,
         };
         if self.server != home && !self.cfg.faults.no_redirect_fallback {
@@ -246,7 +246,7 @@ impl Device {
             .get("Expires")
             .and_then(|e| e.trim().parse().ok());
         self.events.push_back(DeviceEvent::Redirected {
-            server_id: target.id.clone(),
+            server_id: target.id.to_string(),
             server: target.addr,
             expires,
         });
@@ -327,7 +327,7 @@ fn redirect_target(contact: &str) -> Option<Server> {
         .parse()
         .ok()?;
     Some(Server {
-        id,
+        id: id.into(),
         addr: SocketAddr::new(ip, c.uri.port.unwrap_or(5060)),
     })
 }
@@ -339,7 +339,7 @@ mod tests {
     #[test]
     fn redirect_contacts() {
         let s = redirect_target("<sip:34020000002000000002@192.0.2.7:5080>").unwrap();
-        assert_eq!(s.id, "34020000002000000002");
+        assert_eq!(&*s.id, "34020000002000000002");
         assert_eq!(s.addr, "192.0.2.7:5080".parse().unwrap());
         let s = redirect_target("sip:34020000002000000002@192.0.2.7").unwrap();
         assert_eq!(s.addr.port(), 5060);
