@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 /// Datagrams per system call.
 pub const BATCH: usize = 64;
 /// Datagrams one receive call takes at most.
-pub const RECV_BATCH: usize = 16;
+pub const RECV_BATCH: usize = 32;
 /// Room for each received datagram: the largest UDP payload.
 const RECV_SIZE: usize = 65_536;
 /// Room for each received datagram's control messages (its arrival time).
