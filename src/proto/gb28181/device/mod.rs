@@ -44,8 +44,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use rand::rngs::SmallRng;
 use rand::SeedableRng;
+use rand_xoshiro::Xoshiro256PlusPlus;
 
 pub use config::{DeviceConfig, DeviceFaults, Text, OPTION_NAMES};
 pub use model::{alarm_input_id, channel_id};
@@ -192,7 +192,7 @@ pub struct Device {
     answered: ServerCache,
     subs: subscribe::Subscriptions,
     later: Vec<(Instant, Later)>,
-    rng: SmallRng,
+    rng: Xoshiro256PlusPlus,
     transmits: VecDeque<Transmit>,
     events: VecDeque<DeviceEvent>,
     first_sent: bool,
@@ -204,7 +204,7 @@ pub struct Device {
 
 impl Device {
     pub fn new(cfg: DeviceConfig) -> Device {
-        let mut rng = SmallRng::seed_from_u64(cfg.seed);
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(cfg.seed);
         // RFC 3261 §10.2.4: one Call-ID for all registrations of a boot cycle.
         let call_id = sip::new_call_id(&mut rng);
         let from_tag = sip::new_tag(&mut rng);
