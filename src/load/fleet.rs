@@ -191,7 +191,7 @@ fn now() -> Now {
 /// cameras' memory is left for the process's exit to take back whole,
 /// which costs the kernel a page table walk, where dropping ten thousand
 /// cameras frees each one's allocations in turn.
-pub async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
+pub(crate) async fn run(plan: &LoadPlan, stop: Arc<AtomicBool>) -> Result<Outcome> {
     let n = plan.ids.len();
     let tcp = plan.transport == Transport::Tcp;
     // Over TCP each camera has a connection of its own, opened when it

@@ -148,7 +148,9 @@ pub struct LoadPlan {
 
 /// Run the fleet and build its report. `platform_pid`: the built-in
 /// platform's process, measured at the end; `stop_platform` then stops it
-/// and hands back what it received of the media.
+/// and hands back what it received of the media. For a process that ends
+/// after it (the `load` command): the fleet's cameras are left in memory
+/// for the process's exit to take back (see `fleet::run`).
 pub async fn run<F, Fut>(
     plan: &LoadPlan,
     stop: Arc<AtomicBool>,
@@ -196,6 +198,8 @@ where
     })
     .await
     .context("the fleet's thread")??;
+    // The cameras are still in memory here (left to the process's exit):
+    // the RSS growth is the fleet's as it stood, registered and idle.
     let after = ProcStats::read(None).unwrap_or_default();
     let platform_after = platform_pid.and_then(|p| ProcStats::read(Some(p)));
     let received = stop_platform().await;

@@ -135,9 +135,10 @@ impl Device {
         if let Some(g) = &c.guard_cmd {
             let ok = !matches!(g, GuardCmd::Other(_));
             if ok {
-                self.cam.get_mut(&self.cfg).guard = *g == GuardCmd::SetGuard;
-                if !self.cam.get_mut(&self.cfg).guard {
-                    self.cam.get_mut(&self.cfg).alarming = false;
+                let cam = self.cam.get_mut(&self.cfg);
+                cam.guard = *g == GuardCmd::SetGuard;
+                if !cam.guard {
+                    cam.alarming = false;
                 }
                 self.acted(format!("GuardCmd {}", g.as_str()));
             }

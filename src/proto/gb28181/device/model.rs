@@ -83,7 +83,7 @@ impl Channel {
 /// The simulated camera, made from the configuration when first looked
 /// at ([`Model::get`]) and kept from then on.
 #[derive(Debug, Clone, Default)]
-pub(super) struct Model(std::cell::OnceCell<Camera>);
+pub(super) struct Model(std::sync::OnceLock<Camera>);
 
 impl Model {
     /// The camera, made from `cfg` (the device's own) if not yet made.
@@ -276,6 +276,13 @@ mod tests {
 
     fn t(s: &str) -> NaiveDateTime {
         parse_xml_time(s).unwrap()
+    }
+
+    #[test]
+    fn a_device_with_its_model_stays_send_and_sync() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<Model>();
+        shareable::<crate::proto::gb28181::device::Device>();
     }
 
     #[test]
